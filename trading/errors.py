@@ -1,0 +1,81 @@
+"""Errors of the trading core.
+
+BourseError
+ ├── InvalidInput            (bad input: a specific code, nothing changes)
+ │    ├── UnknownSymbol
+ │    ├── InvalidPrice
+ │    ├── InvalidQuantity
+ │    ├── InvalidIdentifier
+ │    └── InvalidOrder
+ ├── ConflictError          (idempotency key reused with a different request)
+ ├── InvalidStateTransition (an order move that the transition table forbids)
+ ├── LedgerError            (an unbalanced transaction, a posting to a closed account)
+ ├── InsufficientFunds
+ ├── NotFound
+ └── StoreError             (operating failures of the store)
+
+Business rejections (a risk denial, a venue reject) are not exceptions: they are data,
+recorded on the order with a reason code.
+"""
+
+from __future__ import annotations
+
+
+class BourseError(Exception):
+    code: str = "error"
+
+    def __init__(self, message: str, **details: object) -> None:
+        super().__init__(message)
+        self.message = message
+        self.details = details
+
+    def to_dict(self) -> dict[str, object]:
+        return {"code": self.code, "message": self.message, **self.details}
+
+
+class InvalidInput(BourseError):
+    code = "invalid_input"
+
+
+class UnknownSymbol(InvalidInput):
+    code = "unknown_symbol"
+
+
+class InvalidPrice(InvalidInput):
+    code = "invalid_price"
+
+
+class InvalidQuantity(InvalidInput):
+    code = "invalid_quantity"
+
+
+class InvalidIdentifier(InvalidInput):
+    code = "invalid_identifier"
+
+
+class InvalidOrder(InvalidInput):
+    code = "invalid_order"
+
+
+class ConflictError(BourseError):
+    code = "conflict"
+
+
+class InvalidStateTransition(BourseError):
+    code = "invalid_transition"
+
+
+class LedgerError(BourseError):
+    code = "ledger_error"
+
+
+class InsufficientFunds(BourseError):
+    code = "insufficient_funds"
+
+
+class NotFound(BourseError):
+    code = "not_found"
+
+
+class StoreError(BourseError):
+    code = "store_error"
