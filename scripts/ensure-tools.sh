@@ -1,0 +1,131 @@
+#!/usr/bin/env bash
+# Install what `make test`, `make bench` and `make demo` need on a Debian/Ubuntu machine.
+#
+#   scripts/ensure-tools.sh               uv, the project venv, redis-server and PostgreSQL
+#   scripts/ensure-tools.sh --no-servers  uv and the project venv only (enough for the demo)
+#
+# Idempotent: when everything is present it only runs `uv sync --frozen` (well under a
+# second). Missing system packages are installed with apt-get when running as root or with
+# passwordless sudo; otherwise it prints the command to run and exits 1.
+# Network use is limited to PyPI (uv and the locked dependencies) and the Debian archive.
+set -euo pipefail
+
+export UV_PYTHON_DOWNLOADS=never
+export DEBIAN_FRONTEND=noninteractive
+export PATH="${HOME:-/root}/.local/bin:${PATH}"
+
+servers=1
+for arg in "$@"; do
+    case "$arg" in
+        --no-servers) servers=0 ;;
+        -h | --help)
+            sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//'
+            exit 0
+            ;;
+        *)
+            echo "ensure-tools: unknown argument: $arg (use --no-servers or --help)" >&2
+            exit 2
+            ;;
+    esac
+done
+
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+log() { echo "ensure-tools: $*" >&2; }
+
+# How to run apt-get: as root directly, or through passwordless sudo; empty = not possible.
+apt_prefix=""
+can_apt=0
+if [ "$(id -u)" -eq 0 ]; then
+    can_apt=1
+elif command -v sudo >/dev/null 2>&1 && sudo -n true >/dev/null 2>&1; then
+    apt_prefix="sudo -n"
+    can_apt=1
+fi
+
+apt_updated=0
+apt_install() {
+    # apt_install PKG...: install Debian packages, or tell the user how to, and exit 1.
+    if [ "$can_apt" -ne 1 ] || ! command -v apt-get >/dev/null 2>&1; then
+        echo "ensure-tools: missing $*; run: sudo apt-get install -y $*" >&2
+        exit 1
+    fi
+    log "installing $* with apt-get"
+    if [ "$apt_updated" -eq 0 ]; then
+        $apt_prefix apt-get update -qq
+        apt_updated=1
+    fi
+    $apt_prefix env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@" >/dev/null
+}
+
+# --- uv -------------------------------------------------------------------------------
+if ! command -v uv >/dev/null 2>&1; then
+    if ! command -v python3 >/dev/null 2>&1; then
+        apt_install python3 python3-pip
+    fi
+    if ! python3 -m pip --version >/dev/null 2>&1; then
+        apt_install python3-pip
+    fi
+    log "installing uv from PyPI with pip"
+    if [ "$(id -u)" -eq 0 ]; then
+        # Root: a normal install puts uv in /usr/local/bin. Debian's system Python refuses
+        # (PEP 668) unless told; uv is a standalone binary, so that is harmless.
+        python3 -m pip install -q uv 2>/dev/null ||
+            python3 -m pip install -q --break-system-packages uv
+    else
+        python3 -m pip install -q --user uv 2>/dev/null ||
+            python3 -m pip install -q --user --break-system-packages uv
+    fi
+    hash -r
+    if ! command -v uv >/dev/null 2>&1; then
+        echo "ensure-tools: uv was installed but is not on PATH; add $(python3 -m site --user-base)/bin to PATH" >&2
+        exit 1
+    fi
+fi
+
+# --- the project environment -------------------------------------------------------------
+uv sync --frozen --quiet
+
+if [ "$servers" -eq 0 ]; then
+    exit 0
+fi
+
+# --- redis-server and PostgreSQL (used by the throwaway test servers, tests/servers.py) ---
+missing=()
+if ! command -v redis-server >/dev/null 2>&1 && [ ! -x /usr/bin/redis-server ]; then
+    missing+=(redis-server)
+fi
+
+pg_bin_dir() {
+    # Highest-version /usr/lib/postgresql/*/bin holding initdb and pg_ctl, else pg_ctl on PATH.
+    local dir
+    dir=$(
+        for d in /usr/lib/postgresql/*/bin; do
+            if [ -x "$d/pg_ctl" ] && [ -x "$d/initdb" ]; then
+                v=${d#/usr/lib/postgresql/}
+                echo "${v%/bin} $d"
+            fi
+        done | sort -n -k1,1 | tail -n 1 | cut -d' ' -f2-
+    )
+    if [ -z "$dir" ] && command -v pg_ctl >/dev/null 2>&1 && command -v initdb >/dev/null 2>&1; then
+        dir=$(dirname "$(command -v pg_ctl)")
+    fi
+    echo "$dir"
+}
+if [ -z "$(pg_bin_dir)" ]; then
+    missing+=(postgresql)
+fi
+
+if [ "${#missing[@]}" -gt 0 ]; then
+    apt_install "${missing[@]}"
+    if [ -z "$(pg_bin_dir)" ] || ! command -v redis-server >/dev/null 2>&1; then
+        echo "ensure-tools: ${missing[*]} installed but initdb/pg_ctl or redis-server still not found" >&2
+        exit 1
+    fi
+fi
+
+# As root the throwaway cluster runs as the `postgres` user (PostgreSQL refuses root).
+if [ "$(id -u)" -eq 0 ] && ! id -u postgres >/dev/null 2>&1; then
+    echo "ensure-tools: running as root but there is no 'postgres' user; run: apt-get install -y postgresql" >&2
+    exit 1
+fi
