@@ -1,0 +1,60 @@
+# Bourse: `make` lists the targets. Everything runs in the uv-managed venv (.venv),
+# from the lock file, with the system's Python (uv never downloads one).
+
+SHELL := bash
+.SHELLFLAGS := -euo pipefail -c
+.DEFAULT_GOAL := help
+MAKEFLAGS += --no-print-directory
+
+export UV_PYTHON_DOWNLOADS := never
+# Where `pip install --user uv` puts uv, in case it is not on PATH yet.
+export PATH := $(HOME)/.local/bin:$(PATH)
+
+UV_RUN := uv run --frozen
+ENSURE_TOOLS := scripts/ensure-tools.sh
+DEMO_HOME := .bourse/demo
+
+.PHONY: help install demo test test-fast bench lint crash clean
+
+help: ## List the targets
+	@echo "Usage: make <target>"
+	@if [ -t 1 ]; then on=$$'\033[36m'; off=$$'\033[0m'; else on=; off=; fi; \
+		grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) \
+		| awk -v on="$$on" -v off="$$off" 'BEGIN {FS = ":.*?## "} {printf "  %s%-10s%s %s\n", on, $$1, off, $$2}'
+
+install: ## Install uv, the project venv, redis-server and PostgreSQL (apt-get when root)
+	@$(ENSURE_TOOLS)
+
+demo: ## Simulate 20 accounts and 2000 orders in .bourse/demo, then verify ledger and audit log
+	@$(ENSURE_TOOLS) --no-servers
+	rm -rf $(DEMO_HOME)
+	$(UV_RUN) bourse simulate --home $(DEMO_HOME) --accounts 20 --orders 2000 --seed 7
+	$(UV_RUN) bourse ledger verify --home $(DEMO_HOME)
+	$(UV_RUN) bourse audit verify --home $(DEMO_HOME)
+
+test: ## Run the whole test suite (starts throwaway PostgreSQL and Redis servers)
+	@$(ENSURE_TOOLS)
+	$(UV_RUN) pytest -q
+
+test-fast: ## Run the tests not marked slow
+	@$(ENSURE_TOOLS)
+	$(UV_RUN) pytest -q -m "not slow"
+
+bench: ## Run the benchmarks; results as JSON in benchmarks/results/
+	@$(ENSURE_TOOLS)
+	$(UV_RUN) python -m benchmarks
+
+lint: ## ruff check, ruff format --check, mypy
+	@$(ENSURE_TOOLS) --no-servers
+	$(UV_RUN) ruff check .
+	$(UV_RUN) ruff format --check .
+	$(UV_RUN) mypy
+
+crash: ## Run 100 crash trials (tests/trading/crash_trials.py)
+	@$(ENSURE_TOOLS)
+	$(UV_RUN) python -m tests.trading.crash_trials --trials 100
+
+clean: ## Remove demo data and tool caches (keeps .venv and benchmark results)
+	rm -rf .bourse .pytest_cache .mypy_cache .ruff_cache .hypothesis dist
+	find . -path ./.venv -prune -o -type d -name __pycache__ -prune -exec rm -rf {} +
+	find . -path ./.venv -prune -o -type d -name '*.egg-info' -prune -exec rm -rf {} +
