@@ -1,0 +1,249 @@
+"""The transactional store's tables (SQLAlchemy Core), the same on SQLite and PostgreSQL.
+
+Integers everywhere money or quantity is stored: prices in the instrument's price units
+(``price * 10**price_precision``), quantities in lot steps (``lots * 10**qty_precision``),
+money in the currency's minor units. Timestamps are UTC nanoseconds since the epoch.
+Ids are assigned by the single writer (the OMS) so that a batch needs no round trip to
+learn them.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+metadata = MetaData()
+
+accounts = Table(
+    "accounts",
+    metadata,
+    Column("account_id", BigInteger, primary_key=True, autoincrement=False),
+    Column("currency", String(8), nullable=False),
+    Column("tier", String(32), nullable=False),
+    # active | reducing_only | halted
+    Column("state", String(16), nullable=False),
+    Column("created_ns", BigInteger, nullable=False),
+)
+
+ledger_accounts = Table(
+    "ledger_accounts",
+    metadata,
+    Column("ledger_account_id", BigInteger, primary_key=True, autoincrement=False),
+    # e.g. client:42:cash:USD, house:revenue:commission:USD, client:42:position:EURUSD
+    Column("code", String(128), nullable=False, unique=True),
+    Column("commodity", String(16), nullable=False),
+    Column("account_id", BigInteger, nullable=True),
+    Column("opened_ns", BigInteger, nullable=False),
+)
+
+ledger_txns = Table(
+    "ledger_txns",
+    metadata,
+    Column("txn_id", BigInteger, primary_key=True, autoincrement=False),
+    Column("account_id", BigInteger, nullable=True),
+    Column("kind", String(32), nullable=False),
+    Column("ref", String(64), nullable=True),
+    Column("ts_ns", BigInteger, nullable=False),
+    Column("memo", Text, nullable=True),
+)
+
+postings = Table(
+    "postings",
+    metadata,
+    Column("posting_id", BigInteger, primary_key=True, autoincrement=False),
+    Column("txn_id", BigInteger, ForeignKey("ledger_txns.txn_id"), nullable=False),
+    Column(
+        "ledger_account_id",
+        BigInteger,
+        ForeignKey("ledger_accounts.ledger_account_id"),
+        nullable=False,
+    ),
+    Column("commodity", String(16), nullable=False),
+    # Minor units of a currency, or lot steps of an instrument.
+    Column("amount", BigInteger, nullable=False),
+    # Repeated from the transaction so a point-in-time balance reads one index.
+    Column("ts_ns", BigInteger, nullable=False),
+    Index("ix_postings_account_ts", "ledger_account_id", "ts_ns"),
+    Index("ix_postings_txn", "txn_id"),
+)
+
+balances = Table(
+    "balances",
+    metadata,
+    # A cache of sum(postings.amount); `ledger verify` checks it against the postings.
+    Column(
+        "ledger_account_id",
+        BigInteger,
+        ForeignKey("ledger_accounts.ledger_account_id"),
+        primary_key=True,
+        autoincrement=False,
+    ),
+    Column("amount", BigInteger, nullable=False),
+    Column("last_txn_id", BigInteger, nullable=False),
+)
+
+orders = Table(
+    "orders",
+    metadata,
+    Column("order_id", BigInteger, primary_key=True, autoincrement=False),
+    Column("account_id", BigInteger, ForeignKey("accounts.account_id"), nullable=False),
+    Column("client_order_id", String(64), nullable=False),
+    Column("symbol", String(16), nullable=False),
+    Column("side", String(4), nullable=False),
+    Column("type", String(16), nullable=False),
+    Column("tif", String(4), nullable=False),
+    Column("qty", BigInteger, nullable=False),
+    Column("price", BigInteger, nullable=True),
+    Column("trigger_price", BigInteger, nullable=True),
+    Column("expire_ns", BigInteger, nullable=True),
+    Column("reference_price", BigInteger, nullable=True),
+    Column("max_slippage_ticks", Integer, nullable=True),
+    Column("fingerprint", String(255), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("filled_qty", BigInteger, nullable=False),
+    Column("filled_notional", BigInteger, nullable=False),
+    Column("reason", Text, nullable=True),
+    Column("resume_status", String(16), nullable=True),
+    Column("pending_qty", BigInteger, nullable=True),
+    Column("pending_price", BigInteger, nullable=True),
+    Column("pending_trigger_price", BigInteger, nullable=True),
+    Column("created_ns", BigInteger, nullable=False),
+    Column("updated_ns", BigInteger, nullable=False),
+    UniqueConstraint("account_id", "client_order_id", name="uq_orders_client_order_id"),
+    Index("ix_orders_status", "status"),
+)
+
+executions = Table(
+    "executions",
+    metadata,
+    # Every applied execution report, fills and acknowledgements alike: the exec id is the
+    # idempotency key of the venue's messages.
+    Column("exec_id", String(64), primary_key=True),
+    Column("order_id", BigInteger, ForeignKey("orders.order_id"), nullable=False),
+    Column("account_id", BigInteger, nullable=False),
+    Column("kind", String(20), nullable=False),
+    Column("qty", BigInteger, nullable=False),
+    Column("price", BigInteger, nullable=False),
+    Column("commission", BigInteger, nullable=False),
+    Column("venue", String(32), nullable=False),
+    Column("ts_ns", BigInteger, nullable=False),
+    Index("ix_executions_order", "order_id"),
+)
+
+exec_exceptions = Table(
+    "exec_exceptions",
+    metadata,
+    # Reports refused (an overfill, an unknown order): kept for the operations desk.
+    Column("exception_id", BigInteger, primary_key=True, autoincrement=False),
+    Column("exec_id", String(64), nullable=False),
+    Column("order_id", BigInteger, nullable=True),
+    Column("reason", String(64), nullable=False),
+    Column("detail", Text, nullable=False),
+    Column("ts_ns", BigInteger, nullable=False),
+)
+
+lots = Table(
+    "lots",
+    metadata,
+    Column("lot_id", BigInteger, primary_key=True, autoincrement=False),
+    Column("account_id", BigInteger, nullable=False),
+    Column("symbol", String(16), nullable=False),
+    # Signed: positive long, negative short.
+    Column("qty", BigInteger, nullable=False),
+    Column("remaining", BigInteger, nullable=False),
+    Column("price", BigInteger, nullable=False),
+    # Margin still held for the remaining quantity, account currency minor units.
+    Column("margin", BigInteger, nullable=False),
+    Column("open_exec_id", String(64), nullable=False),
+    Column("opened_ns", BigInteger, nullable=False),
+    Column("closed_ns", BigInteger, nullable=True),
+    Index("ix_lots_open", "account_id", "symbol", "closed_ns"),
+)
+
+lot_closures = Table(
+    "lot_closures",
+    metadata,
+    Column("closure_id", BigInteger, primary_key=True, autoincrement=False),
+    Column("lot_id", BigInteger, ForeignKey("lots.lot_id"), nullable=False),
+    Column("account_id", BigInteger, nullable=False),
+    Column("symbol", String(16), nullable=False),
+    Column("close_exec_id", String(64), nullable=False),
+    # Signed like the lot it closes.
+    Column("qty", BigInteger, nullable=False),
+    Column("open_price", BigInteger, nullable=False),
+    Column("close_price", BigInteger, nullable=False),
+    Column("opened_ns", BigInteger, nullable=False),
+    Column("closed_ns", BigInteger, nullable=False),
+    # Exact PnL in the quote currency as a decimal string (crypto steps are finer than cents).
+    Column("realized_quote", String(48), nullable=False),
+    Column("quote_currency", String(8), nullable=False),
+    # Booked PnL in the account currency, minor units, rounded half-even.
+    Column("realized", BigInteger, nullable=False),
+    Column("txn_id", BigInteger, nullable=False),
+)
+
+withdrawals = Table(
+    "withdrawals",
+    metadata,
+    Column("withdrawal_id", BigInteger, primary_key=True, autoincrement=False),
+    Column("account_id", BigInteger, nullable=False),
+    Column("currency", String(8), nullable=False),
+    Column("amount", BigInteger, nullable=False),
+    # requested | approved | rejected
+    Column("status", String(16), nullable=False),
+    Column("requested_ns", BigInteger, nullable=False),
+    Column("decided_ns", BigInteger, nullable=True),
+)
+
+outbox = Table(
+    "outbox",
+    metadata,
+    Column("event_id", BigInteger, primary_key=True, autoincrement=False),
+    Column("account_id", BigInteger, nullable=False),
+    Column("account_seq", BigInteger, nullable=False),
+    Column("type", String(32), nullable=False),
+    Column("order_id", BigInteger, nullable=True),
+    Column("ts_ns", BigInteger, nullable=False),
+    Column("payload", Text, nullable=False),
+    Column("published_ns", BigInteger, nullable=True),
+    UniqueConstraint("account_id", "account_seq", name="uq_outbox_account_seq"),
+    Index("ix_outbox_order", "order_id"),
+    Index(
+        "ix_outbox_unpublished",
+        "event_id",
+        sqlite_where=Column("published_ns").is_(None),
+        postgresql_where=Column("published_ns").is_(None),
+    ),
+)
+
+audit_log = Table(
+    "audit_log",
+    metadata,
+    Column("seq", BigInteger, primary_key=True, autoincrement=False),
+    Column("ts_ns", BigInteger, nullable=False),
+    Column("actor", String(64), nullable=False),
+    Column("action", String(48), nullable=False),
+    Column("subject", String(64), nullable=False),
+    Column("payload", Text, nullable=False),
+    Column("prev_hash", String(64), nullable=False),
+    Column("hash", String(64), nullable=False),
+)
+
+audit_head = Table(
+    "audit_head",
+    metadata,
+    # The last record's seq and hash, written in the same transaction: a deleted tail shows.
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("seq", BigInteger, nullable=False),
+    Column("hash", String(64), nullable=False),
+)

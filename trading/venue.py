@@ -1,0 +1,60 @@
+"""The execution venue interface: submit, cancel, replace; execution reports back.
+
+A venue answers synchronously with the reports it can give at once (the simulated B-book
+fills a market order on the spot) and delivers later ones through the handler bound with
+``bind`` (resting orders triggered by quotes, a FIX session's messages).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Protocol
+
+from trading.orders import Order
+
+
+class ExecKind(StrEnum):
+    ACCEPTED = "accepted"
+    REJECTED = "rejected"
+    TRIGGERED = "triggered"
+    FILL = "fill"  # partial or full: the order's quantities tell which
+    CANCELED = "canceled"
+    CANCEL_REJECTED = "cancel_rejected"
+    REPLACED = "replaced"
+    REPLACE_REJECTED = "replace_rejected"
+    EXPIRED = "expired"
+
+
+@dataclass(frozen=True, slots=True)
+class ExecutionReport:
+    exec_id: str
+    order_id: int
+    kind: ExecKind
+    ts_ns: int
+    last_qty: int = 0
+    last_price: int = 0
+    reason: str | None = None
+    # For REPLACED: the terms now in force.
+    qty: int | None = None
+    price: int | None = None
+    trigger_price: int | None = None
+    venue: str = ""
+
+
+ReportHandler = Callable[[Sequence[ExecutionReport]], None]
+
+
+class Venue(Protocol):
+    name: str
+
+    def bind(self, handler: ReportHandler) -> None: ...
+
+    def submit(self, order: Order) -> list[ExecutionReport]: ...
+
+    def cancel(self, order: Order) -> list[ExecutionReport]: ...
+
+    def replace(
+        self, order: Order, qty: int, price: int | None, trigger_price: int | None
+    ) -> list[ExecutionReport]: ...
