@@ -212,6 +212,8 @@ class PostgresServer:
     def create_database(self, name: str | None = None) -> str:
         """Create an empty database (default name test_<uuid hex>) and return its URL."""
         name = name or f"test_{uuid.uuid4().hex}"
+        # ~0.1-0.3 s with fsync on (either strategy of PostgreSQL 15: WAL_LOG writes the
+        # template through the WAL, FILE_COPY checkpoints); a test pays it once.
         with self.connect() as conn:
             conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
         return self.url(name)
@@ -219,9 +221,15 @@ class PostgresServer:
     def drop_database(self, name: str) -> None:
         """Drop a database, disconnecting whoever still uses it."""
         with self.connect() as conn:
-            conn.execute(
-                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
-            )
+            if conn.info.server_version >= 130000:
+                statement = "DROP DATABASE IF EXISTS {} WITH (FORCE)"
+            else:
+                conn.execute(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s",
+                    (name,),
+                )
+                statement = "DROP DATABASE IF EXISTS {}"
+            conn.execute(sql.SQL(statement).format(sql.Identifier(name)))
 
     # Life cycle
     def _pg(self, tool: str, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
