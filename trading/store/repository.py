@@ -1,0 +1,235 @@
+"""Reading the OMS's state at start-up and writing a batch's rows in one transaction.
+
+A ``Batch`` gathers what a group of commands produced: immutable rows to append (postings,
+fills, outbox and audit records...) and mutable entities to insert or update (orders, lots,
+balances...). ``flush`` writes them with one executemany per table and statement, so a
+batch of 200 orders costs a handful of round trips, not thousands.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import Connection, Table, bindparam, func, select, update
+
+from trading.orders import TERMINAL, Order, OrderStatus, OrderType, Side, TimeInForce
+from trading.positions import Lot
+from trading.store import schema as s
+
+# Parents before children, for the foreign keys.
+_APPEND_ORDER = (
+    "accounts", "ledger_accounts", "ledger_txns", "postings", "executions", "exec_exceptions",
+    "lot_closures", "outbox", "audit_log",
+)  # fmt: skip
+
+
+def order_row(o: Order) -> dict[str, Any]:
+    return {
+        "order_id": o.order_id, "account_id": o.account_id,
+        "client_order_id": o.client_order_id, "symbol": o.symbol, "side": o.side.value,
+        "type": o.type.value, "tif": o.tif.value, "qty": o.qty, "price": o.price,
+        "trigger_price": o.trigger_price, "expire_ns": o.expire_ns,
+        "reference_price": o.reference_price, "max_slippage_ticks": o.max_slippage_ticks,
+        "fingerprint": o.fingerprint, "status": o.status.value, "filled_qty": o.filled_qty,
+        "filled_notional": o.filled_notional, "reason": o.reason,
+        "resume_status": o.resume_status.value if o.resume_status else None,
+        "pending_qty": o.pending_qty, "pending_price": o.pending_price,
+        "pending_trigger_price": o.pending_trigger_price, "created_ns": o.created_ns,
+        "updated_ns": o.updated_ns,
+    }  # fmt: skip
+
+
+def order_from_row(r: Any) -> Order:
+    return Order(
+        order_id=r.order_id, account_id=r.account_id, client_order_id=r.client_order_id,
+        symbol=r.symbol, side=Side(r.side), type=OrderType(r.type), qty=r.qty, price=r.price,
+        trigger_price=r.trigger_price, tif=TimeInForce(r.tif), expire_ns=r.expire_ns,
+        reference_price=r.reference_price, max_slippage_ticks=r.max_slippage_ticks,
+        fingerprint=r.fingerprint, created_ns=r.created_ns, status=OrderStatus(r.status),
+        filled_qty=r.filled_qty, filled_notional=r.filled_notional, updated_ns=r.updated_ns,
+        reason=r.reason,
+        resume_status=OrderStatus(r.resume_status) if r.resume_status else None,
+        pending_qty=r.pending_qty, pending_price=r.pending_price,
+        pending_trigger_price=r.pending_trigger_price,
+    )  # fmt: skip
+
+
+def lot_row(lot: Lot) -> dict[str, Any]:
+    return {
+        "lot_id": lot.lot_id, "account_id": lot.account_id, "symbol": lot.symbol,
+        "qty": lot.qty, "remaining": lot.remaining, "price": lot.price, "margin": lot.margin,
+        "open_exec_id": lot.open_exec_id, "opened_ns": lot.opened_ns,
+        "closed_ns": lot.closed_ns,
+    }  # fmt: skip
+
+
+@dataclass
+class Batch:
+    rows: dict[str, list[dict[str, Any]]] = field(default_factory=lambda: defaultdict(list))
+    new_orders: dict[int, Order] = field(default_factory=dict)
+    dirty_orders: dict[int, Order] = field(default_factory=dict)
+    new_lots: dict[int, Lot] = field(default_factory=dict)
+    dirty_lots: dict[int, Lot] = field(default_factory=dict)
+    balances: dict[int, tuple[int, int]] = field(default_factory=dict)  # id -> amount, txn
+    new_balances: set[int] = field(default_factory=set)
+    withdrawals: dict[int, dict[str, Any]] = field(default_factory=dict)
+    new_withdrawals: set[int] = field(default_factory=set)
+    account_states: dict[int, str] = field(default_factory=dict)
+    audit_head: tuple[int, str] | None = None
+    audit_head_exists: bool = True
+
+    def add(self, table: str, row: dict[str, Any]) -> None:
+        self.rows[table].append(row)
+
+    def order_changed(self, order: Order) -> None:
+        if order.order_id not in self.new_orders:
+            self.dirty_orders[order.order_id] = order
+
+    def lot_changed(self, lot: Lot) -> None:
+        if lot.lot_id not in self.new_lots:
+            self.dirty_lots[lot.lot_id] = lot
+
+    def row_count(self) -> int:
+        return (
+            sum(len(v) for v in self.rows.values()) + len(self.new_orders)
+            + len(self.dirty_orders) + len(self.new_lots) + len(self.dirty_lots)
+            + len(self.balances) + len(self.withdrawals)
+        )  # fmt: skip
+
+
+def _update(table: Table, pk: str, rows: list[dict[str, Any]]) -> Any:
+    cols = [c for c in rows[0] if c != pk]
+    return (
+        update(table)
+        .where(table.c[pk] == bindparam("_pk"))
+        .values({c: bindparam(c) for c in cols})
+    ), [{**r, "_pk": r[pk]} for r in rows]
+
+
+def flush(conn: Connection, batch: Batch) -> None:
+    tables = s.metadata.tables
+    for name in _APPEND_ORDER[:4]:
+        if batch.rows.get(name):
+            conn.execute(tables[name].insert(), batch.rows[name])
+    if batch.balances:
+        new = [
+            {"ledger_account_id": k, "amount": v[0], "last_txn_id": v[1]}
+            for k, v in batch.balances.items()
+            if k in batch.new_balances
+        ]
+        old = [
+            {"ledger_account_id": k, "amount": v[0], "last_txn_id": v[1]}
+            for k, v in batch.balances.items()
+            if k not in batch.new_balances
+        ]
+        if new:
+            conn.execute(s.balances.insert(), new)
+        if old:
+            stmt, params = _update(s.balances, "ledger_account_id", old)
+            conn.execute(stmt, params)
+    if batch.new_orders:
+        conn.execute(s.orders.insert(), [order_row(o) for o in batch.new_orders.values()])
+    if batch.dirty_orders:
+        stmt, params = _update(
+            s.orders, "order_id", [order_row(o) for o in batch.dirty_orders.values()]
+        )
+        conn.execute(stmt, params)
+    if batch.new_lots:
+        conn.execute(s.lots.insert(), [lot_row(lot) for lot in batch.new_lots.values()])
+    if batch.dirty_lots:
+        stmt, params = _update(s.lots, "lot_id", [lot_row(lot) for lot in batch.dirty_lots.values()])
+        conn.execute(stmt, params)
+    for name in _APPEND_ORDER[4:]:
+        if batch.rows.get(name):
+            conn.execute(tables[name].insert(), batch.rows[name])
+    if batch.withdrawals:
+        new_w = [w for k, w in batch.withdrawals.items() if k in batch.new_withdrawals]
+        old_w = [w for k, w in batch.withdrawals.items() if k not in batch.new_withdrawals]
+        if new_w:
+            conn.execute(s.withdrawals.insert(), new_w)
+        if old_w:
+            stmt, params = _update(s.withdrawals, "withdrawal_id", old_w)
+            conn.execute(stmt, params)
+    if batch.account_states:
+        stmt, params = _update(
+            s.accounts,
+            "account_id",
+            [{"account_id": k, "state": v} for k, v in batch.account_states.items()],
+        )
+        conn.execute(stmt, params)
+    if batch.audit_head is not None:
+        seq, digest = batch.audit_head
+        if batch.audit_head_exists:
+            conn.execute(update(s.audit_head).where(s.audit_head.c.id == 1).values(seq=seq, hash=digest))
+        else:
+            conn.execute(s.audit_head.insert().values(id=1, seq=seq, hash=digest))
+
+
+@dataclass
+class Snapshot:
+    """What the OMS keeps in memory, as read from the store at start-up."""
+
+    accounts: list[Any]
+    ledger_accounts: list[Any]
+    balances: dict[int, int]
+    open_orders: list[Order]
+    open_lots: list[Lot]
+    pending_withdrawals: list[Any]
+    account_seqs: dict[int, int]
+    max_ids: dict[str, int]
+    audit_head: tuple[int, str] | None
+
+
+_ID_COLUMNS = {
+    "order": s.orders.c.order_id, "txn": s.ledger_txns.c.txn_id,
+    "posting": s.postings.c.posting_id, "exception": s.exec_exceptions.c.exception_id,
+    "lot": s.lots.c.lot_id, "closure": s.lot_closures.c.closure_id,
+    "withdrawal": s.withdrawals.c.withdrawal_id, "event": s.outbox.c.event_id,
+    "audit": s.audit_log.c.seq, "ledger_account": s.ledger_accounts.c.ledger_account_id,
+}  # fmt: skip
+
+
+def load_snapshot(conn: Connection) -> Snapshot:
+    terminal = [st.value for st in TERMINAL]
+    open_orders = [
+        order_from_row(r)
+        for r in conn.execute(
+            select(s.orders).where(s.orders.c.status.not_in(terminal)).order_by(s.orders.c.order_id)
+        )
+    ]
+    lots = [
+        Lot(r.lot_id, r.account_id, r.symbol, r.qty, r.remaining, r.price, r.margin,
+            r.open_exec_id, r.opened_ns, r.closed_ns)
+        for r in conn.execute(
+            select(s.lots).where(s.lots.c.closed_ns.is_(None)).order_by(s.lots.c.lot_id)
+        )
+    ]  # fmt: skip
+    max_ids = {
+        k: conn.execute(select(func.coalesce(func.max(c), 0))).scalar_one()
+        for k, c in _ID_COLUMNS.items()
+    }
+    head = conn.execute(select(s.audit_head.c.seq, s.audit_head.c.hash)).first()
+    return Snapshot(
+        accounts=list(conn.execute(select(s.accounts))),
+        ledger_accounts=list(conn.execute(select(s.ledger_accounts))),
+        balances={
+            r.ledger_account_id: r.amount for r in conn.execute(select(s.balances))
+        },
+        open_orders=open_orders,
+        open_lots=lots,
+        pending_withdrawals=list(
+            conn.execute(select(s.withdrawals).where(s.withdrawals.c.status == "requested"))
+        ),
+        account_seqs={
+            r[0]: r[1]
+            for r in conn.execute(
+                select(s.outbox.c.account_id, func.max(s.outbox.c.account_seq)).group_by(
+                    s.outbox.c.account_id
+                )
+            )
+        },
+        max_ids=max_ids,
+        audit_head=(head[0], head[1]) if head else None,
+    )
