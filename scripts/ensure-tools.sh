@@ -105,7 +105,7 @@ pg_bin_dir() {
                 v=${d#/usr/lib/postgresql/}
                 echo "${v%/bin} $d"
             fi
-        done | sort -n -k1,1 | tail -n 1 | cut -d' ' -f2-
+        done | sort -V -k1,1 | tail -n 1 | cut -d' ' -f2-
     )
     if [ -z "$dir" ] && command -v pg_ctl >/dev/null 2>&1 && command -v initdb >/dev/null 2>&1; then
         dir=$(dirname "$(command -v pg_ctl)")
