@@ -37,9 +37,7 @@ def verify_chain(records: Iterable[Any], head: tuple[int, str] | None) -> list[A
     last_seq = 0
     for r in records:
         if r.seq != expected_seq:
-            problems.append(
-                AuditProblem(r.seq, f"records {expected_seq}..{r.seq - 1} are missing")
-            )
+            problems.append(AuditProblem(r.seq, f"records {expected_seq}..{r.seq - 1} are missing"))
         if r.prev_hash != prev_hash:
             problems.append(AuditProblem(r.seq, "link to the previous record is broken"))
         digest = record_hash(r.seq, r.ts_ns, r.actor, r.action, r.subject, r.payload, r.prev_hash)

@@ -184,7 +184,9 @@ class BBookVenue:
         return reports
 
     def on_time(self, now_ns: int) -> list[ExecutionReport]:
-        due = [r for r in self._resting.values() if r.expire_ns is not None and r.expire_ns <= now_ns]
+        due = [
+            r for r in self._resting.values() if r.expire_ns is not None and r.expire_ns <= now_ns
+        ]
         for r in due:
             self._unrest(r.order_id)
         return [self._report(r.order_id, ExecKind.EXPIRED, "E", now_ns) for r in due]
@@ -266,4 +268,6 @@ class BBookVenue:
     def _report(
         self, order_id: int, kind: ExecKind, tag: str, now: int, reason: str | None = None
     ) -> ExecutionReport:
-        return ExecutionReport(f"{tag}{order_id}", order_id, kind, now, reason=reason, venue=self.name)
+        return ExecutionReport(
+            f"{tag}{order_id}", order_id, kind, now, reason=reason, venue=self.name
+        )

@@ -108,7 +108,9 @@ TRANSITIONS: frozenset[tuple[OrderStatus, OrderStatus]] = frozenset(
     }
 )
 
-TERMINAL: frozenset[OrderStatus] = frozenset({S.DENIED, S.REJECTED, S.FILLED, S.CANCELED, S.EXPIRED})
+TERMINAL: frozenset[OrderStatus] = frozenset(
+    {S.DENIED, S.REJECTED, S.FILLED, S.CANCELED, S.EXPIRED}
+)
 WORKING: frozenset[OrderStatus] = frozenset(_WORKING)
 
 

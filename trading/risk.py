@@ -117,9 +117,7 @@ def check_position(
     return None
 
 
-def check_margin(
-    required: Decimal, free_margin: Decimal, currency: str
-) -> Denial | None:
+def check_margin(required: Decimal, free_margin: Decimal, currency: str) -> Denial | None:
     if required > free_margin:
         return Denial(
             DenialCode.INSUFFICIENT_MARGIN,

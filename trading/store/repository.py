@@ -102,9 +102,7 @@ class Batch:
 def _update(table: Table, pk: str, rows: list[dict[str, Any]]) -> Any:
     cols = [c for c in rows[0] if c != pk]
     return (
-        update(table)
-        .where(table.c[pk] == bindparam("_pk"))
-        .values({c: bindparam(c) for c in cols})
+        update(table).where(table.c[pk] == bindparam("_pk")).values({c: bindparam(c) for c in cols})
     ), [{**r, "_pk": r[pk]} for r in rows]
 
 
@@ -139,7 +137,9 @@ def flush(conn: Connection, batch: Batch) -> None:
     if batch.new_lots:
         conn.execute(s.lots.insert(), [lot_row(lot) for lot in batch.new_lots.values()])
     if batch.dirty_lots:
-        stmt, params = _update(s.lots, "lot_id", [lot_row(lot) for lot in batch.dirty_lots.values()])
+        stmt, params = _update(
+            s.lots, "lot_id", [lot_row(lot) for lot in batch.dirty_lots.values()]
+        )
         conn.execute(stmt, params)
     for name in _APPEND_ORDER[4:]:
         if batch.rows.get(name):
@@ -162,7 +162,9 @@ def flush(conn: Connection, batch: Batch) -> None:
     if batch.audit_head is not None:
         seq, digest = batch.audit_head
         if batch.audit_head_exists:
-            conn.execute(update(s.audit_head).where(s.audit_head.c.id == 1).values(seq=seq, hash=digest))
+            conn.execute(
+                update(s.audit_head).where(s.audit_head.c.id == 1).values(seq=seq, hash=digest)
+            )
         else:
             conn.execute(s.audit_head.insert().values(id=1, seq=seq, hash=digest))
 
@@ -214,9 +216,7 @@ def load_snapshot(conn: Connection) -> Snapshot:
     return Snapshot(
         accounts=list(conn.execute(select(s.accounts))),
         ledger_accounts=list(conn.execute(select(s.ledger_accounts))),
-        balances={
-            r.ledger_account_id: r.amount for r in conn.execute(select(s.balances))
-        },
+        balances={r.ledger_account_id: r.amount for r in conn.execute(select(s.balances))},
         open_orders=open_orders,
         open_lots=lots,
         pending_withdrawals=list(
