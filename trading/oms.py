@@ -387,6 +387,7 @@ class OMS:
                  "account_id": account_id, "opened_ns": self.clock()},
             )  # fmt: skip
             self._batch.new_balances.add(lid)
+            self._batch.balances[lid] = (0, 0)
             self._balances[lid] = 0
         return lid
 

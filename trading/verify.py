@@ -1,0 +1,210 @@
+"""Ledger and book invariants, checked in the store with SQL aggregates.
+
+Each check reads what the OMS wrote and states one invariant; a broken one becomes a
+``Problem`` naming the rows. The checks run as aggregates in the database, so verifying a
+ledger of millions of postings streams nothing through Python.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+from sqlalchemy import Connection, text
+
+from trading.audit import verify_chain
+from trading.orders import OrderStatus
+
+_LIMIT = 20  # rows shown per broken check
+_STATUSES = ", ".join(f"'{st.value}'" for st in OrderStatus)
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    check: str
+    detail: str
+
+
+def _rows(conn: Connection, sql: str) -> list[tuple[object, ...]]:
+    return [tuple(r) for r in conn.execute(text(sql + f" LIMIT {_LIMIT}"))]
+
+
+CHECKS: list[tuple[str, str, str]] = [
+    (
+        "transactions_balance",
+        "postings of a transaction sum to zero per commodity",
+        """SELECT txn_id, commodity, SUM(amount) FROM postings
+           GROUP BY txn_id, commodity HAVING SUM(amount) <> 0""",
+    ),
+    (
+        "transactions_have_postings",
+        "every transaction has at least two postings",
+        """SELECT t.txn_id, COUNT(p.posting_id) FROM ledger_txns t
+           LEFT JOIN postings p ON p.txn_id = t.txn_id
+           GROUP BY t.txn_id HAVING COUNT(p.posting_id) < 2""",
+    ),
+    (
+        "posting_commodity",
+        "a posting's commodity is its account's commodity",
+        """SELECT p.posting_id, p.commodity, a.commodity FROM postings p
+           JOIN ledger_accounts a ON a.ledger_account_id = p.ledger_account_id
+           WHERE p.commodity <> a.commodity""",
+    ),
+    (
+        "posting_time",
+        "a posting carries its transaction's time",
+        """SELECT p.posting_id, p.ts_ns, t.ts_ns FROM postings p
+           JOIN ledger_txns t ON t.txn_id = p.txn_id WHERE p.ts_ns <> t.ts_ns""",
+    ),
+    (
+        "cached_balances",
+        "the cached balance of every account equals the sum of its postings",
+        """SELECT a.ledger_account_id, a.code, COALESCE(b.amount, 0), COALESCE(s.total, 0)
+           FROM ledger_accounts a
+           LEFT JOIN balances b ON b.ledger_account_id = a.ledger_account_id
+           LEFT JOIN (SELECT ledger_account_id, SUM(amount) AS total FROM postings
+                      GROUP BY ledger_account_id) s
+             ON s.ledger_account_id = a.ledger_account_id
+           WHERE COALESCE(b.amount, 0) <> COALESCE(s.total, 0)""",
+    ),
+    (
+        "no_overfill",
+        "no order is filled beyond its quantity",
+        "SELECT order_id, qty, filled_qty FROM orders WHERE filled_qty > qty OR filled_qty < 0",
+    ),
+    (
+        "fills_match_orders",
+        "an order's filled quantity and notional are the sums of its fills",
+        """SELECT o.order_id, o.filled_qty, COALESCE(e.q, 0), o.filled_notional, COALESCE(e.n, 0)
+           FROM orders o LEFT JOIN (SELECT order_id, SUM(qty) AS q, SUM(qty * price) AS n
+                                    FROM executions GROUP BY order_id) e
+             ON e.order_id = o.order_id
+           WHERE o.filled_qty <> COALESCE(e.q, 0) OR o.filled_notional <> COALESCE(e.n, 0)""",
+    ),
+    (
+        "filled_status",
+        "an order is filled exactly when its whole quantity is, and has a known status",
+        f"""SELECT order_id, status, qty, filled_qty FROM orders
+           WHERE (status = 'filled') <> (filled_qty = qty)
+              OR (status = 'partially_filled' AND filled_qty = 0)
+              OR (filled_qty > 0 AND status IN ('initialized', 'submitted', 'accepted',
+                                               'denied', 'rejected', 'triggered'))
+              OR status NOT IN ({_STATUSES})""",
+    ),
+    (
+        "lots_match_ledger",
+        "open lots per account and symbol equal the position account's balance",
+        """SELECT a.code, COALESCE(b.amount, 0), COALESCE(l.total, 0)
+           FROM ledger_accounts a
+           LEFT JOIN balances b ON b.ledger_account_id = a.ledger_account_id
+           LEFT JOIN (SELECT 'client:' || CAST(account_id AS VARCHAR(20)) || ':position:' ||
+                             REPLACE(symbol, '/', '') AS code, SUM(remaining) AS total
+                      FROM lots WHERE closed_ns IS NULL GROUP BY account_id, symbol) l
+             ON l.code = a.code
+           WHERE a.code LIKE 'client:%:position:%'
+             AND COALESCE(b.amount, 0) <> COALESCE(l.total, 0)""",
+    ),
+    (
+        "lots_match_fills",
+        "open lots per account and symbol equal the signed sum of fills",
+        """SELECT f.account_id, f.symbol, f.net, COALESCE(l.total, 0)
+           FROM (SELECT o.account_id, o.symbol,
+                        SUM(CASE WHEN o.side = 'buy' THEN e.qty ELSE -e.qty END) AS net
+                 FROM executions e JOIN orders o ON o.order_id = e.order_id
+                 GROUP BY o.account_id, o.symbol) f
+           LEFT JOIN (SELECT account_id, symbol, SUM(remaining) AS total FROM lots
+                      WHERE closed_ns IS NULL GROUP BY account_id, symbol) l
+             ON l.account_id = f.account_id AND l.symbol = f.symbol
+           WHERE f.net <> COALESCE(l.total, 0)""",
+    ),
+    (
+        "lot_closures",
+        "what was closed of a lot plus what remains is what it opened with",
+        """SELECT l.lot_id, l.qty, l.remaining, COALESCE(c.closed, 0) FROM lots l
+           LEFT JOIN (SELECT lot_id, SUM(qty) AS closed FROM lot_closures GROUP BY lot_id) c
+             ON c.lot_id = l.lot_id
+           WHERE l.qty <> l.remaining + COALESCE(c.closed, 0)
+              OR (l.remaining = 0) <> (l.closed_ns IS NOT NULL)
+              OR (l.qty > 0 AND l.remaining < 0) OR (l.qty < 0 AND l.remaining > 0)""",
+    ),
+    (
+        "margin_held",
+        "margin held per account equals the margin of its open lots",
+        """SELECT ac.account_id, COALESCE(-b.amount, 0), COALESCE(l.m, 0)
+           FROM accounts ac
+           LEFT JOIN ledger_accounts a
+             ON a.code = 'client:' || CAST(ac.account_id AS VARCHAR(20)) || ':margin:' || ac.currency
+           LEFT JOIN balances b ON b.ledger_account_id = a.ledger_account_id
+           LEFT JOIN (SELECT account_id, SUM(margin) AS m FROM lots
+                      WHERE closed_ns IS NULL GROUP BY account_id) l
+             ON l.account_id = ac.account_id
+           WHERE COALESCE(-b.amount, 0) <> COALESCE(l.m, 0)""",
+    ),
+    (
+        "withdrawals_held",
+        "funds held for withdrawals equal the pending requests",
+        """SELECT a.code, COALESCE(-b.amount, 0), COALESCE(w.total, 0)
+           FROM ledger_accounts a
+           LEFT JOIN balances b ON b.ledger_account_id = a.ledger_account_id
+           LEFT JOIN (SELECT 'client:' || CAST(account_id AS VARCHAR(20)) ||
+                             ':withdrawal_pending:' || currency AS code, SUM(amount) AS total
+                      FROM withdrawals WHERE status = 'requested'
+                      GROUP BY account_id, currency) w ON w.code = a.code
+           WHERE a.code LIKE 'client:%:withdrawal_pending:%'
+             AND COALESCE(-b.amount, 0) <> COALESCE(w.total, 0)""",
+    ),
+    (
+        "outbox_sequence",
+        "each account's outbox sequence runs 1..n without gaps or repeats",
+        """SELECT account_id, COUNT(*), MIN(account_seq), MAX(account_seq),
+                  COUNT(DISTINCT account_seq) FROM outbox GROUP BY account_id
+           HAVING MIN(account_seq) <> 1 OR MAX(account_seq) <> COUNT(*)
+               OR COUNT(DISTINCT account_seq) <> COUNT(*)""",
+    ),
+    (
+        "fills_have_events",
+        "every fill has its order event in the outbox",
+        """SELECT e.exec_id, e.order_id FROM executions e
+           WHERE NOT EXISTS (SELECT 1 FROM outbox x WHERE x.order_id = e.order_id
+                             AND x.type IN ('order.filled', 'order.partially_filled')
+                             AND x.payload LIKE '%"exec_id":"' || e.exec_id || '"%')""",
+    ),
+    (
+        "orders_have_events",
+        "every order's current status is its last event in the outbox",
+        """SELECT o.order_id, o.status, x.type FROM orders o
+           LEFT JOIN outbox x ON x.event_id = (SELECT MAX(event_id) FROM outbox y
+                                               WHERE y.order_id = o.order_id)
+           WHERE x.type IS NULL OR x.type <> 'order.' || o.status""",
+    ),
+]
+
+
+def _checks() -> Iterator[tuple[str, str, Callable[[Connection], list[tuple[object, ...]]]]]:
+    for name, statement, sql in CHECKS:
+        yield name, statement, lambda conn, sql=sql: _rows(conn, sql)  # type: ignore[misc]
+
+
+def verify_ledger(conn: Connection, progress: Callable[[str], None] | None = None) -> list[Problem]:
+    """Every invariant of the ledger and the order book; an empty list means all hold."""
+    problems: list[Problem] = []
+    for name, statement, run in _checks():
+        if progress:
+            progress(name)
+        for row in run(conn):
+            problems.append(Problem(name, f"{statement}: broken at {row}"))
+    return problems
+
+
+def verify_audit(conn: Connection) -> list[Problem]:
+    rows = conn.execute(
+        text(
+            "SELECT seq, ts_ns, actor, action, subject, payload, prev_hash, hash "
+            "FROM audit_log ORDER BY seq"
+        )
+    ).yield_per(10_000)
+    head_row = conn.execute(text("SELECT seq, hash FROM audit_head WHERE id = 1")).first()
+    head = (head_row[0], head_row[1]) if head_row else None
+    return [
+        Problem("audit_chain", f"record {p.seq}: {p.problem}") for p in verify_chain(rows, head)
+    ]
