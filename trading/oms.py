@@ -63,6 +63,7 @@ from trading.orders import (
     OrderRequest,
     OrderStatus,
     OrderType,
+    TimeInForce,
 )
 from trading.positions import Lot, Position
 from trading.quotes import InMemoryQuoteBook, QuoteSource
@@ -82,6 +83,7 @@ from trading.venue import ExecKind, ExecutionReport, Venue
 
 S = OrderStatus
 
+_NS_PER_DAY = 86_400 * 1_000_000_000
 _EVENT_TYPE = {st: f"order.{st.value}" for st in OrderStatus}
 
 
@@ -595,6 +597,9 @@ class OMS:
         inst = self.catalogue.get(request.symbol)
         ts = self.clock()
         order = Order.from_request(self._next("order"), request, ts)
+        if order.tif is TimeInForce.DAY and order.expire_ns is None:
+            # A day order lives until the end of the UTC trading day it was placed in.
+            order.expire_ns = (ts // _NS_PER_DAY + 1) * _NS_PER_DAY
         self._batch.new_orders[order.order_id] = order
         self._batch_by_client[(order.account_id, order.client_order_id)] = order
         self._audit("order.submit", f"order:{order.order_id}",

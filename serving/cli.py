@@ -1,0 +1,208 @@
+"""The ``bourse`` command line."""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from serving.settings import Settings
+
+app = typer.Typer(
+    help="Bourse: a trading platform back end for retail brokers.", no_args_is_help=True
+)
+ledger_app = typer.Typer(help="The double-entry ledger.", no_args_is_help=True)
+audit_app = typer.Typer(help="The hash-chained audit log.", no_args_is_help=True)
+outbox_app = typer.Typer(help="The event outbox.", no_args_is_help=True)
+app.add_typer(ledger_app, name="ledger")
+app.add_typer(audit_app, name="audit")
+app.add_typer(outbox_app, name="outbox")
+
+console = Console(stderr=True)
+out = Console()
+
+HomeOpt = Annotated[
+    Path | None, typer.Option("--home", help="Data directory (default $BOURSE_HOME or ./.bourse).")
+]
+DsnOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--dsn", help="Store URL, e.g. postgresql://user@host/db (default: SQLite in home)."
+    ),
+]
+
+
+def _settings(home: Path | None, dsn: str | None) -> Settings:
+    overrides: dict[str, object] = {}
+    if home is not None:
+        overrides["home"] = home
+    if dsn is not None:
+        overrides["dsn"] = dsn
+    return Settings(**overrides)  # type: ignore[arg-type]
+
+
+def _engine(settings: Settings, create: bool = False):  # type: ignore[no-untyped-def]
+    from trading.store.engine import migrate, open_engine
+
+    dsn = settings.store_dsn()
+    if not settings.dsn:
+        db = settings.home / "bourse.db"
+        if not create and not db.exists():
+            console.print(
+                f"[red]no store at {db}[/red]: run `bourse simulate --home {settings.home}` first"
+            )
+            raise typer.Exit(2)
+        settings.home.mkdir(parents=True, exist_ok=True)
+    engine = open_engine(dsn)
+    migrate(engine)
+    return engine
+
+
+@app.command()
+def simulate(
+    home: HomeOpt = None,
+    dsn: DsnOpt = None,
+    accounts: Annotated[int, typer.Option(min=1, help="Client accounts to open.")] = 20,
+    orders: Annotated[int, typer.Option(min=0, help="Client orders to submit.")] = 2_000,
+    seed: Annotated[int, typer.Option(help="Seed: the same seed writes the same store.")] = 7,
+) -> None:
+    """Run a seeded, deterministic trading simulation on the store, then exit."""
+    from trading.instruments import default_catalogue
+    from trading.simulation import run_simulation
+
+    settings = _settings(home, dsn)
+    engine = _engine(settings, create=True)
+    started = time.perf_counter()
+    with Progress(
+        TextColumn("[bold]simulating"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+        console=console, transient=False,
+    ) as progress:  # fmt: skip
+        task = progress.add_task("orders", total=orders)
+        report = run_simulation(
+            engine, default_catalogue(), accounts, orders, seed,
+            progress=lambda n: progress.update(task, completed=n),
+        )  # fmt: skip
+    elapsed = time.perf_counter() - started
+    table = Table(title=f"Simulation (seed {seed}) on {engine.url.render_as_string()}")
+    table.add_column("what")
+    table.add_column("count", justify="right")
+    table.add_row("accounts opened", str(report.accounts))
+    table.add_row("orders submitted", str(report.orders))
+    table.add_row("cancels requested", str(report.cancels))
+    table.add_row("amends requested", str(report.amends))
+    table.add_row("deposits", str(report.deposits))
+    for what, n in sorted(report.withdrawals.items()):
+        table.add_row(f"withdrawals {what}", str(n))
+    for code, n in sorted(report.errors.items()):
+        table.add_row(f"refused: {code}", str(n))
+    table.add_row("commands executed", str(report.commands))
+    table.add_row("seconds", f"{elapsed:.2f}")
+    out.print(table)
+    _print_store_summary(engine)
+
+
+def _print_store_summary(engine) -> None:  # type: ignore[no-untyped-def]
+    from sqlalchemy import text
+
+    queries = {
+        "orders by status": "SELECT status, COUNT(*) FROM orders GROUP BY status ORDER BY status",
+        "orders with a reason": "SELECT CASE WHEN INSTR(reason, ':') > 0 THEN "
+        "SUBSTR(reason, 1, INSTR(reason, ':') - 1) ELSE reason END AS r, COUNT(*) FROM orders "
+        "WHERE reason IS NOT NULL GROUP BY r ORDER BY r",
+        "fills": "SELECT 'fills', COUNT(*) FROM executions",
+        "ledger transactions": "SELECT 'transactions', COUNT(*) FROM ledger_txns",
+        "postings": "SELECT 'postings', COUNT(*) FROM postings",
+        "closed lot slices": "SELECT 'lot closures', COUNT(*) FROM lot_closures",
+        "outbox events": "SELECT 'events', COUNT(*) FROM outbox",
+        "audit records": "SELECT 'audit', COUNT(*) FROM audit_log",
+    }
+    table = Table(title="What the store holds")
+    table.add_column("what")
+    table.add_column("count", justify="right")
+    with engine.connect() as conn:
+        for title, sql in queries.items():
+            for key, n in conn.execute(text(sql)):
+                table.add_row(f"{title}: {key}" if "orders" in title else title, str(n))
+    out.print(table)
+
+
+@ledger_app.command("verify")
+def ledger_verify(home: HomeOpt = None, dsn: DsnOpt = None) -> None:
+    """Check every ledger invariant; exit 1 with a report when one is broken."""
+    from trading.verify import CHECKS, verify_ledger
+
+    engine = _engine(_settings(home, dsn))
+    with (
+        Progress(TextColumn("[bold]verifying {task.description}"), BarColumn(),
+                 MofNCompleteColumn(), console=console, transient=True) as progress,
+        engine.connect() as conn,
+    ):  # fmt: skip
+        task = progress.add_task("", total=len(CHECKS))
+        problems = verify_ledger(
+            conn, progress=lambda name: progress.update(task, advance=1, description=name)
+        )
+    if problems:
+        for p in problems:
+            out.print(f"[red]BROKEN[/red] {p.check}: {p.detail}")
+        out.print(f"{len(problems)} problem(s) in {len({p.check for p in problems})} check(s)")
+        raise typer.Exit(1)
+    out.print(f"ledger OK: {len(CHECKS)} invariants hold")
+
+
+@ledger_app.command("export")
+def ledger_export(
+    home: HomeOpt = None,
+    dsn: DsnOpt = None,
+    format: Annotated[str, typer.Option("--format", help="Output format.")] = "beancount",
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="File (default stdout).")
+    ] = None,
+) -> None:
+    """Export every ledger transaction (Beancount: holdings as commodities held at cost)."""
+    if format != "beancount":
+        console.print(f"[red]unknown format {format!r}[/red]: supported: beancount")
+        raise typer.Exit(2)
+    from trading.export_beancount import export_beancount
+
+    from trading.instruments import default_catalogue
+
+    engine = _engine(_settings(home, dsn))
+    with engine.connect() as conn:
+        if output is None:
+            n = export_beancount(conn, default_catalogue(), sys.stdout)
+        else:
+            with output.open("w", encoding="utf-8") as fh:
+                n = export_beancount(conn, default_catalogue(), fh)
+    console.print(f"exported {n} transactions")
+
+
+@audit_app.command("verify")
+def audit_verify(home: HomeOpt = None, dsn: DsnOpt = None) -> None:
+    """Detect any edited or deleted audit record; exit 1 when the chain is broken."""
+    from sqlalchemy import text
+
+    from trading.verify import verify_audit
+
+    engine = _engine(_settings(home, dsn))
+    with engine.connect() as conn:
+        problems = verify_audit(conn)
+        count = conn.execute(text("SELECT COUNT(*) FROM audit_log")).scalar_one()
+    if problems:
+        for p in problems:
+            out.print(f"[red]BROKEN[/red] {p.detail}")
+        raise typer.Exit(1)
+    out.print(f"audit log OK: {count} records, chain intact")
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()
