@@ -112,9 +112,6 @@ def _print_store_summary(engine) -> None:  # type: ignore[no-untyped-def]
 
     queries = {
         "orders by status": "SELECT status, COUNT(*) FROM orders GROUP BY status ORDER BY status",
-        "orders with a reason": "SELECT CASE WHEN INSTR(reason, ':') > 0 THEN "
-        "SUBSTR(reason, 1, INSTR(reason, ':') - 1) ELSE reason END AS r, COUNT(*) FROM orders "
-        "WHERE reason IS NOT NULL GROUP BY r ORDER BY r",
         "fills": "SELECT 'fills', COUNT(*) FROM executions",
         "ledger transactions": "SELECT 'transactions', COUNT(*) FROM ledger_txns",
         "postings": "SELECT 'postings', COUNT(*) FROM postings",
@@ -129,6 +126,14 @@ def _print_store_summary(engine) -> None:  # type: ignore[no-untyped-def]
         for title, sql in queries.items():
             for key, n in conn.execute(text(sql)):
                 table.add_row(f"{title}: {key}" if "orders" in title else title, str(n))
+        reasons: dict[str, int] = {}
+        for reason, n in conn.execute(
+            text("SELECT reason, COUNT(*) FROM orders WHERE reason IS NOT NULL GROUP BY reason")
+        ):
+            code = reason.split(":", 1)[0]
+            reasons[code] = reasons.get(code, 0) + n
+        for code, n in sorted(reasons.items()):
+            table.add_row(f"orders closed with reason: {code}", str(n))
     out.print(table)
 
 
