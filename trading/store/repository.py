@@ -12,7 +12,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Connection, Table, bindparam, func, select, update
+from sqlalchemy import Connection, func, select
 
 from trading.orders import TERMINAL, Order, OrderStatus, OrderType, Side, TimeInForce
 from trading.positions import Lot
@@ -99,74 +99,82 @@ class Batch:
         )  # fmt: skip
 
 
-def _update(table: Table, pk: str, rows: list[dict[str, Any]]) -> Any:
-    cols = [c for c in rows[0] if c != pk]
-    return (
-        update(table).where(table.c[pk] == bindparam("_pk")).values({c: bindparam(c) for c in cols})
-    ), [{**r, "_pk": r[pk]} for r in rows]
+_SQL: dict[tuple[bool, str, str, tuple[str, ...]], str] = {}
+
+
+def _sql(named: bool, kind: str, table: str, cols: tuple[str, ...]) -> str:
+    """INSERT or UPDATE text for a table and column set, built once per process."""
+    key = (named, kind, table, cols)
+    sql = _SQL.get(key)
+    if sql is None:
+
+        def ph(c: str) -> str:
+            return f":{c}" if named else f"%({c})s"
+
+        if kind == "insert":
+            sql = f"INSERT INTO {table} ({', '.join(cols)}) VALUES ({', '.join(map(ph, cols))})"
+        else:  # update by the first column, the primary key
+            pk, rest = cols[0], cols[1:]
+            sets = ", ".join(f"{c} = {ph(c)}" for c in rest)
+            sql = f"UPDATE {table} SET {sets} WHERE {pk} = {ph(pk)}"
+        _SQL[key] = sql
+    return sql
+
+
+class _Writer:
+    """Executes many rows per statement on the driver's cursor.
+
+    SQLAlchemy's per-row parameter processing costs more than SQLite's own insert of the
+    row; the tables are simple (integers and text), so the batch goes straight to the DBAPI
+    ``executemany`` (psycopg 3 runs it in pipeline mode: one round trip for many rows).
+    The statements still run inside the SQLAlchemy transaction of ``conn``.
+    """
+
+    def __init__(self, conn: Connection) -> None:
+        self.named = conn.dialect.name == "sqlite"
+        self.cursor = conn.connection.cursor()
+
+    def insert(self, table: str, rows: list[dict[str, Any]]) -> None:
+        if rows:
+            self.cursor.executemany(_sql(self.named, "insert", table, tuple(rows[0])), rows)
+
+    def update(self, table: str, rows: list[dict[str, Any]]) -> None:
+        """``rows`` are dicts whose first key is the primary key."""
+        if rows:
+            self.cursor.executemany(_sql(self.named, "update", table, tuple(rows[0])), rows)
 
 
 def flush(conn: Connection, batch: Batch) -> None:
-    tables = s.metadata.tables
+    w = _Writer(conn)
     for name in _APPEND_ORDER[:4]:
-        if batch.rows.get(name):
-            conn.execute(tables[name].insert(), batch.rows[name])
+        w.insert(name, batch.rows.get(name, []))
     if batch.balances:
-        new = [
-            {"ledger_account_id": k, "amount": v[0], "last_txn_id": v[1]}
-            for k, v in batch.balances.items()
-            if k in batch.new_balances
-        ]
-        old = [
-            {"ledger_account_id": k, "amount": v[0], "last_txn_id": v[1]}
-            for k, v in batch.balances.items()
-            if k not in batch.new_balances
-        ]
-        if new:
-            conn.execute(s.balances.insert(), new)
-        if old:
-            stmt, params = _update(s.balances, "ledger_account_id", old)
-            conn.execute(stmt, params)
-    if batch.new_orders:
-        conn.execute(s.orders.insert(), [order_row(o) for o in batch.new_orders.values()])
-    if batch.dirty_orders:
-        stmt, params = _update(
-            s.orders, "order_id", [order_row(o) for o in batch.dirty_orders.values()]
-        )
-        conn.execute(stmt, params)
-    if batch.new_lots:
-        conn.execute(s.lots.insert(), [lot_row(lot) for lot in batch.new_lots.values()])
-    if batch.dirty_lots:
-        stmt, params = _update(
-            s.lots, "lot_id", [lot_row(lot) for lot in batch.dirty_lots.values()]
-        )
-        conn.execute(stmt, params)
+        new: list[dict[str, Any]] = []
+        old: list[dict[str, Any]] = []
+        for k, (amount, txn) in batch.balances.items():
+            row = {"ledger_account_id": k, "amount": amount, "last_txn_id": txn}
+            (new if k in batch.new_balances else old).append(row)
+        w.insert("balances", new)
+        w.update("balances", old)
+    w.insert("orders", [order_row(o) for o in batch.new_orders.values()])
+    w.update("orders", [order_row(o) for o in batch.dirty_orders.values()])
+    w.insert("lots", [lot_row(lot) for lot in batch.new_lots.values()])
+    w.update("lots", [lot_row(lot) for lot in batch.dirty_lots.values()])
     for name in _APPEND_ORDER[4:]:
-        if batch.rows.get(name):
-            conn.execute(tables[name].insert(), batch.rows[name])
+        w.insert(name, batch.rows.get(name, []))
     if batch.withdrawals:
-        new_w = [w for k, w in batch.withdrawals.items() if k in batch.new_withdrawals]
-        old_w = [w for k, w in batch.withdrawals.items() if k not in batch.new_withdrawals]
-        if new_w:
-            conn.execute(s.withdrawals.insert(), new_w)
-        if old_w:
-            stmt, params = _update(s.withdrawals, "withdrawal_id", old_w)
-            conn.execute(stmt, params)
-    if batch.account_states:
-        stmt, params = _update(
-            s.accounts,
-            "account_id",
-            [{"account_id": k, "state": v} for k, v in batch.account_states.items()],
-        )
-        conn.execute(stmt, params)
+        w.insert(
+            "withdrawals", [v for k, v in batch.withdrawals.items() if k in batch.new_withdrawals]
+        )  # noqa: E501
+        w.update(
+            "withdrawals",
+            [v for k, v in batch.withdrawals.items() if k not in batch.new_withdrawals],
+        )  # noqa: E501
+    w.update("accounts", [{"account_id": k, "state": v} for k, v in batch.account_states.items()])
     if batch.audit_head is not None:
         seq, digest = batch.audit_head
-        if batch.audit_head_exists:
-            conn.execute(
-                update(s.audit_head).where(s.audit_head.c.id == 1).values(seq=seq, hash=digest)
-            )
-        else:
-            conn.execute(s.audit_head.insert().values(id=1, seq=seq, hash=digest))
+        row = {"id": 1, "seq": seq, "hash": digest}
+        (w.update if batch.audit_head_exists else w.insert)("audit_head", [row])
 
 
 @dataclass
