@@ -84,6 +84,9 @@ from trading.venue import ExecKind, ExecutionReport, Venue
 S = OrderStatus
 
 _NS_PER_DAY = 86_400 * 1_000_000_000
+# One encoder each, made once: json.dumps with options builds a new encoder per call.
+_EVENT_JSON = json.JSONEncoder(separators=(",", ":")).encode
+_AUDIT_JSON = json.JSONEncoder(separators=(",", ":"), sort_keys=True).encode
 _EVENT_TYPE = {st: f"order.{st.value}" for st in OrderStatus}
 
 
@@ -320,7 +323,7 @@ class OMS:
     def _audit(self, action: str, subject: str, payload: dict[str, Any], actor: str = "") -> None:
         seq = self._audit_seq + 1
         ts = self.clock()
-        text = json.dumps(payload, separators=(",", ":"), sort_keys=True)
+        text = _AUDIT_JSON(payload)
         actor = actor or self.actor
         digest = record_hash(seq, ts, actor, action, subject, text, self._audit_hash)
         self._batch.add(
@@ -344,7 +347,7 @@ class OMS:
             "outbox",
             {"event_id": event_id, "account_id": acct.account_id, "account_seq": acct.seq,
              "type": type_, "order_id": order_id, "ts_ns": ts_ns,
-             "payload": json.dumps(body, separators=(",", ":")), "published_ns": None},
+             "payload": _EVENT_JSON(body), "published_ns": None},
         )  # fmt: skip
 
     def _order_event(self, order: Order, event: OrderEvent) -> None:
