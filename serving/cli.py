@@ -205,6 +205,50 @@ def audit_verify(home: HomeOpt = None, dsn: DsnOpt = None) -> None:
     out.print(f"audit log OK: {count} records, chain intact")
 
 
+@outbox_app.command("relay")
+def outbox_relay(
+    home: HomeOpt = None,
+    dsn: DsnOpt = None,
+    redis_url: Annotated[
+        str | None, typer.Option("--redis-url", help="Redis to publish to.")
+    ] = None,
+    partitions: Annotated[int, typer.Option(min=1, help="Streams, partitioned by account.")] = 4,
+    once: Annotated[
+        bool, typer.Option("--once", help="Publish what is pending, then exit.")
+    ] = False,
+) -> None:
+    """Publish outbox events to Redis Streams (at least once), marking them published."""
+    import threading
+
+    import redis
+
+    from serving.bus import RedisStreamsPublisher
+    from trading.outbox import OutboxRelay
+
+    settings = _settings(home, dsn)
+    engine = _engine(settings)
+    client = redis.Redis.from_url(redis_url or settings.redis_url)
+    relay = OutboxRelay(engine, RedisStreamsPublisher(client, partitions=partitions),
+                        partitions=partitions)  # fmt: skip
+    if once:
+        total = 0
+        with Progress(TextColumn("[bold]relaying"), BarColumn(), MofNCompleteColumn(),
+                      console=console, transient=True) as progress:  # fmt: skip
+            task = progress.add_task("", total=relay.lag())
+            while n := relay.relay_once():
+                total += n
+                progress.update(task, advance=n)
+        out.print(f"published {total} events; {relay.lag()} pending")
+        return
+    stop = threading.Event()
+    console.print("relaying; Ctrl-C stops")
+    try:
+        relay.run(stop)
+    except KeyboardInterrupt:
+        stop.set()
+    out.print(f"published {relay.published} events")
+
+
 def main() -> None:
     app()
 

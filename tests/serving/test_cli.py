@@ -113,3 +113,25 @@ def test_commands_when_dsn_is_postgresql_then_same_contract(tmp_path: Path, pg_d
 def test_ledger_verify_when_no_store_then_clear_error(tmp_path: Path) -> None:
     code, output = _run("ledger", "verify", "--home", str(tmp_path / "nothing"))
     assert code == 2 and "no store" in output
+
+
+def test_outbox_relay_when_once_then_every_event_lands_in_redis(
+    tmp_path: Path, redis_url: str
+) -> None:
+    import redis
+
+    _simulate(tmp_path)
+    with sqlite3.connect(tmp_path / "bourse.db") as conn:
+        events = conn.execute("SELECT COUNT(*) FROM outbox").fetchone()[0]
+
+    code, output = _run("outbox", "relay", "--home", str(tmp_path), "--redis-url", redis_url,
+                        "--once", "--partitions", "3")  # fmt: skip
+
+    assert code == 0, output
+    client = redis.Redis.from_url(redis_url)
+    assert sum(client.xlen(f"bourse:events:{p}") for p in range(3)) == events
+    with sqlite3.connect(tmp_path / "bourse.db") as conn:
+        assert (
+            conn.execute("SELECT COUNT(*) FROM outbox WHERE published_ns IS NULL").fetchone()[0]
+            == 0
+        )  # noqa: E501
