@@ -260,7 +260,7 @@ class BBookVenue:
         reports.append(
             ExecutionReport(
                 f"F{r.order_id}-{r.filled}", r.order_id, ExecKind.FILL, now,
-                last_qty=qty, last_price=px, venue=self.name,
+                last_qty=qty, last_price=px, venue=self.name, markup=self.markup_int(r.symbol),
             )
         )  # fmt: skip
         return reports

@@ -564,7 +564,7 @@ class OMS:
                     order_id=oid,
                 )
             return self._ack(existing, duplicate=True)
-        batch_order = self._batch_by_client.get(key)
+        batch_order = self._batch.by_client.get(key)
         if batch_order is not None:
             if batch_order.fingerprint != request.fingerprint():
                 raise ConflictError(
@@ -584,14 +584,6 @@ class OMS:
                             row.filled_notional, row.reason, True)  # fmt: skip
         return None
 
-    @property
-    def _batch_by_client(self) -> dict[tuple[int, str], Order]:
-        index: dict[tuple[int, str], Order] | None = getattr(self._batch, "by_client", None)
-        if index is None:
-            index = {}
-            self._batch.by_client = index  # type: ignore[attr-defined]
-        return index
-
     def _submit(self, request: OrderRequest, known: dict[Any, Any]) -> OrderAck:
         acct = self._account(request.account_id)
         dup = self._duplicate(request, known)
@@ -604,7 +596,7 @@ class OMS:
             # A day order lives until the end of the UTC trading day it was placed in.
             order.expire_ns = (ts // _NS_PER_DAY + 1) * _NS_PER_DAY
         self._batch.new_orders[order.order_id] = order
-        self._batch_by_client[(order.account_id, order.client_order_id)] = order
+        self._batch.by_client[(order.account_id, order.client_order_id)] = order
         self._audit("order.submit", f"order:{order.order_id}",
                     {"account_id": order.account_id, "client_order_id": order.client_order_id,
                      "request": order.fingerprint})  # fmt: skip
@@ -802,7 +794,13 @@ class OMS:
         client_pos = L.client_position(acct.account_id, order.symbol)
         house_pos = L.venue_position(venue, order.symbol)
         commodity = L.commodity_of(order.symbol)
-        fee_postings = L.transfer(cash, L.revenue_commission(ccy), ccy, commission)
+        fee_postings: tuple[L.Posting, ...] = L.transfer(
+            cash, L.revenue_commission(ccy), ccy, commission
+        )
+        if r.markup:
+            # The spread the client paid over the raw quote is revenue, not trading result.
+            markup = self._to_minor(Decimal(qty * r.markup) * factor * rate, ccy)
+            fee_postings += L.transfer(L.venue_pnl(venue, ccy), L.revenue_markup(ccy), ccy, markup)
         realized_total = 0
         if closes:
             closed = signed - left

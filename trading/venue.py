@@ -41,6 +41,8 @@ class ExecutionReport:
     price: int | None = None
     trigger_price: int | None = None
     venue: str = ""
+    # The part of ``last_price`` that is the broker's markup over the raw quote (price units).
+    markup: int = 0
 
 
 ReportHandler = Callable[[Sequence[ExecutionReport]], None]

@@ -68,6 +68,9 @@ def test_market_buy_when_quote_fresh_then_fills_at_ask_plus_markup_and_holds_mar
     assert rig.oms.balance(L.client_margin(1, "USD")) == -366710
     assert rig.oms.cash_available(1) == 10_000_000 - 366710 - 350
     assert rig.oms.balance(L.revenue_commission("USD")) == -350
+    # 3 ticks of markup on 100,000 EUR: 3.00 USD of revenue, taken out of the B-book result.
+    assert rig.oms.balance(L.revenue_markup("USD")) == -300
+    assert rig.oms.balance(L.venue_pnl("bbook", "USD")) == 300
     assert rig.oms.balance(L.client_position(1, "EUR/USD")) == 100
     assert rig.oms.balance(L.venue_position("bbook", "EUR/USD")) == -100
     _assert_invariants(rig)

@@ -79,6 +79,9 @@ class Batch:
     account_states: dict[int, str] = field(default_factory=dict)
     audit_head: tuple[int, str] | None = None
     audit_head_exists: bool = True
+    # Orders created in this batch by (account, client order id): a retry within the batch
+    # finds its original before the store does.
+    by_client: dict[tuple[int, str], Order] = field(default_factory=dict)
 
     def add(self, table: str, row: dict[str, Any]) -> None:
         self.rows[table].append(row)
