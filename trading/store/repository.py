@@ -176,8 +176,8 @@ def flush(conn: Connection, batch: Batch) -> None:
     w.update("accounts", [{"account_id": k, "state": v} for k, v in batch.account_states.items()])
     if batch.audit_head is not None:
         seq, digest = batch.audit_head
-        row = {"id": 1, "seq": seq, "hash": digest}
-        (w.update if batch.audit_head_exists else w.insert)("audit_head", [row])
+        head: dict[str, Any] = {"id": 1, "seq": seq, "hash": digest}
+        (w.update if batch.audit_head_exists else w.insert)("audit_head", [head])
 
 
 @dataclass
