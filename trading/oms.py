@@ -176,7 +176,7 @@ class OMS:
         }
         self._audit_seq, self._audit_hash = snap.audit_head or (0, GENESIS)
         self._audit_head_exists = snap.audit_head is not None
-        self._halted: set[str] = getattr(self, "_halted", set())
+        self._halted: set[str] = set(snap.halted_symbols)
         self._limiter = RateLimiter()
         self._late_reports.clear()
         reset = getattr(self.venue, "reset", None)
@@ -314,6 +314,8 @@ class OMS:
             case HaltSymbol(symbol, halted):
                 inst = self.catalogue.get(symbol)
                 (self._halted.add if halted else self._halted.discard)(inst.symbol)
+                self._batch.halts[inst.symbol] = halted
+                self._batch.halt_ns, self._batch.halt_actor = self.clock(), self.actor
                 self._audit("symbol.halt", inst.symbol, {"halted": halted})
                 return Done(f"symbol:{inst.symbol}", "halted" if halted else "resumed")
         raise InvalidInput(f"unknown command {cmd!r}")

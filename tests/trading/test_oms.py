@@ -354,8 +354,12 @@ def test_risk_when_account_halted_or_reducing_only_then_denied(rig: Rig) -> None
 def test_risk_when_symbol_halted_then_denied_until_resumed(rig: Rig) -> None:
     rig.oms.execute_one(HaltSymbol("EUR/USD", True))
     _denied(_ack(rig, rig.submit(1, "h1", qty="1")), "symbol_halted")
-    rig.oms.execute_one(HaltSymbol("EUR/USD", False))
-    assert _ack(rig, rig.submit(1, "h2", qty="1")).status is S.FILLED
+    restarted = make_oms(rig.engine, rig.clock)  # a halt survives a restart
+    restarted.seed_quotes()
+    _denied(_ack(restarted, rig.submit(1, "h1b", qty="1")), "symbol_halted")
+
+    restarted.oms.execute_one(HaltSymbol("EUR/USD", False))
+    assert _ack(restarted, rig.submit(1, "h2", qty="1")).status is S.FILLED
 
 
 def test_risk_when_session_closed_then_denied(rig: Rig) -> None:

@@ -77,6 +77,9 @@ class Batch:
     withdrawals: dict[int, dict[str, Any]] = field(default_factory=dict)
     new_withdrawals: set[int] = field(default_factory=set)
     account_states: dict[int, str] = field(default_factory=dict)
+    halts: dict[str, bool] = field(default_factory=dict)  # symbol -> halted
+    halt_ns: int = 0
+    halt_actor: str = ""
     audit_head: tuple[int, str] | None = None
     audit_head_exists: bool = True
     # Orders created in this batch by (account, client order id): a retry within the batch
@@ -141,6 +144,10 @@ class _Writer:
         if rows:
             self.cursor.executemany(_sql(self.named, "insert", table, tuple(rows[0])), rows)
 
+    def delete_halt(self, symbol: str) -> tuple[str, dict[str, Any]]:
+        ph = ":symbol" if self.named else "%(symbol)s"
+        return f"DELETE FROM symbol_halts WHERE symbol = {ph}", {"symbol": symbol}
+
     def update(self, table: str, rows: list[dict[str, Any]]) -> None:
         """``rows`` are dicts whose first key is the primary key."""
         if rows:
@@ -174,6 +181,13 @@ def flush(conn: Connection, batch: Batch) -> None:
             [v for k, v in batch.withdrawals.items() if k not in batch.new_withdrawals],
         )  # noqa: E501
     w.update("accounts", [{"account_id": k, "state": v} for k, v in batch.account_states.items()])
+    for symbol, halted in batch.halts.items():
+        w.cursor.execute(*w.delete_halt(symbol))
+        if halted:
+            w.insert(
+                "symbol_halts",
+                [{"symbol": symbol, "halted_ns": batch.halt_ns, "actor": batch.halt_actor}],
+            )  # noqa: E501
     if batch.audit_head is not None:
         seq, digest = batch.audit_head
         head: dict[str, Any] = {"id": 1, "seq": seq, "hash": digest}
@@ -193,6 +207,7 @@ class Snapshot:
     account_seqs: dict[int, int]
     max_ids: dict[str, int]
     audit_head: tuple[int, str] | None
+    halted_symbols: set[str]
 
 
 _ID_COLUMNS = {
@@ -243,4 +258,5 @@ def load_snapshot(conn: Connection) -> Snapshot:
         },
         max_ids=max_ids,
         audit_head=(head[0], head[1]) if head else None,
+        halted_symbols={r[0] for r in conn.execute(select(s.symbol_halts.c.symbol))},
     )

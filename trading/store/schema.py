@@ -226,6 +226,15 @@ outbox = Table(
     ),
 )
 
+symbol_halts = Table(
+    "symbol_halts",
+    metadata,
+    # Symbols halted by the risk desk; a halt survives a restart until it is lifted.
+    Column("symbol", String(16), primary_key=True),
+    Column("halted_ns", BigInteger, nullable=False),
+    Column("actor", String(64), nullable=False),
+)
+
 audit_log = Table(
     "audit_log",
     metadata,
