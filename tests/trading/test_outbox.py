@@ -363,9 +363,7 @@ def test_relay_when_partitions_split_between_relays_then_each_publishes_only_its
     assert all(r.published_ns is not None for r in outbox_rows(desk.engine))
 
 
-def test_relay_when_store_restarts_then_relay_resumes_where_marks_stop(
-    desk: OutboxDesk, tmp_path: Path
-) -> None:
+def test_relay_when_restarted_then_resumes_where_the_marks_stop(desk: OutboxDesk) -> None:
     desk.scenario()
     first = InMemoryPublisher()
     OutboxRelay(desk.engine, first, batch_size=10).relay_once()
@@ -377,6 +375,36 @@ def test_relay_when_store_restarts_then_relay_resumes_where_marks_stop(
 
     ids = [e.event_id for e in first.events + second.events]
     assert ids == list(range(1, len(outbox_rows(desk.engine)) + 1))
+
+
+class StopWhenAllPublished(InMemoryPublisher):
+    """Ends ``relay.run`` once it has seen ``total`` events: the loop runs in the test's thread."""
+
+    def __init__(self, total: int, stop: threading.Event) -> None:
+        super().__init__()
+        self.total, self.stop = total, stop
+
+    def publish(self, events: Sequence[OutboxEvent]) -> None:
+        super().publish(events)
+        if len(self.events) >= self.total:
+            self.stop.set()
+
+
+def test_relay_run_when_bus_fails_for_a_while_then_retries_and_publishes_everything_once(
+    desk: OutboxDesk,
+) -> None:
+    desk.scenario()
+    stop = threading.Event()
+    total = len(outbox_rows(desk.engine))
+    publisher = StopWhenAllPublished(total, stop)
+    publisher.fail_next(3)
+    relay = OutboxRelay(desk.engine, publisher, batch_size=20)
+
+    published = relay.run(stop, idle_sleep_s=0.001)
+
+    assert published == total
+    assert [e.event_id for e in publisher.events] == list(range(1, total + 1))
+    assert relay.lag() == 0
 
 
 @pytest.mark.parametrize(
