@@ -78,6 +78,7 @@ from trading.risk import (
     check_position,
 )
 from trading.store import schema as s
+from trading.store.engine import writer
 from trading.store.repository import Batch, Snapshot, flush, load_snapshot
 from trading.venue import ExecKind, ExecutionReport, Venue
 
@@ -123,6 +124,7 @@ class OMS:
         actor: str = "oms",
     ) -> None:
         self.engine = engine
+        self._writer = writer(engine)
         self.catalogue = catalogue
         self.quotes = quotes
         self.venue = venue
@@ -239,7 +241,7 @@ class OMS:
                     self._apply_reports(late, actor="venue")
             if self._audit_seq and batch.audit_head is None and batch.row_count():
                 batch.audit_head = (self._audit_seq, self._audit_hash)
-            with self.engine.begin() as conn:
+            with self._writer.begin() as conn:
                 flush(conn, batch)
         except Exception as exc:
             # The memory may hold half a batch: the store is the truth.

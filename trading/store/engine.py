@@ -8,6 +8,12 @@ from typing import Any
 from sqlalchemy import Engine, create_engine, event
 
 MIGRATIONS = Path(__file__).with_name("migrations")
+IMMEDIATE = "bourse_immediate"
+
+
+def writer(engine: Engine) -> Engine:
+    """The same engine, whose transactions take SQLite's write lock when they begin."""
+    return engine.execution_options(**{IMMEDIATE: True})
 
 
 def sqlite_dsn(home: Path) -> str:
@@ -41,11 +47,12 @@ def open_engine(dsn: str, **kwargs: Any) -> Engine:
         engine = create_engine(dsn, **kwargs)
         event.listen(engine, "connect", _sqlite_pragmas)
 
-        # pysqlite's own transaction handling defers BEGIN; take the write lock at once so
-        # a batch never fails half-way on a busy database.
+        # The OMS's batches take the write lock at once (``writer(engine)``), so a batch never
+        # fails half-way on a busy database; readers begin deferred and never block it (WAL).
         @event.listens_for(engine, "begin")
         def _begin(conn: Any) -> None:
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
+            immediate = conn.get_execution_options().get(IMMEDIATE, False)
+            conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
         return engine
     return create_engine(dsn, pool_pre_ping=True, **kwargs)
