@@ -17,10 +17,12 @@ order, so a million orders span ~17 minutes of simulated time at the default 1 m
 from __future__ import annotations
 
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
+
+from sqlalchemy import Engine
 
 from trading.bbook import BBookVenue
 from trading.commands import Command, Deposit, OpenAccount, QuoteUpdate, SubmitOrder
@@ -33,6 +35,8 @@ from trading.validate import order_request
 # Monday 2026-01-05 10:00:00 UTC.
 START_NS = 1_767_607_200_000_000_000
 TIER = "bench"
+# Orders per transaction in group commit: the issue's figure, and OMSConfig.max_batch.
+GROUP_DEFAULT = 200
 DEPOSIT_MINOR = 1_000_000_000  # 10,000,000.00 USD per account
 
 # symbol -> (mid price, half spread in ticks, random-walk step in ticks, lot choices, cap lots)
@@ -47,7 +51,7 @@ SYMBOLS: dict[str, tuple[str, int, int, tuple[str, ...], Decimal]] = {
 WEIGHTS = (35, 20, 20, 15, 10)
 
 
-def bench_config(max_batch: int = 200) -> OMSConfig:
+def bench_config(max_batch: int = GROUP_DEFAULT) -> OMSConfig:
     """A tier that lets a benchmark's orders through: high rate limit, big positions."""
     limits = TierLimits(
         max_position_lots=Decimal(1_000),
@@ -102,7 +106,9 @@ class Workload:
     def orders(self) -> int:
         return len(self.units)
 
-    def batches(self, orders_per_batch: int, start: int = 0, stop: int | None = None):
+    def batches(
+        self, orders_per_batch: int, start: int = 0, stop: int | None = None
+    ) -> Iterator[list[Command]]:
         """The units from ``start`` to ``stop`` as flat command lists of N orders each."""
         stop = len(self.units) if stop is None else stop
         for i in range(start, stop, orders_per_batch):
@@ -229,7 +235,7 @@ def build_workload(orders: int, accounts: int = 200, seed: int = 7, **kwargs: An
 
 
 def make_oms(
-    engine, catalogue: Catalogue, config: OMSConfig | None = None,
+    engine: Engine, catalogue: Catalogue, config: OMSConfig | None = None,
     clock: Callable[[], int] | None = None,
 ) -> tuple[OMS, SimClock | None]:  # fmt: skip
     """An OMS on ``engine`` with a B-book venue; a SimClock unless a clock is given."""
@@ -241,7 +247,7 @@ def make_oms(
     return OMS(engine, catalogue, book, venue, cfg, clk), sim
 
 
-def tally(results) -> dict[str, int]:
+def tally(results: Iterable[object]) -> dict[str, int]:
     """Count order outcomes by status (and errors by class) in a list of results."""
     counts: dict[str, int] = {}
     for r in results:

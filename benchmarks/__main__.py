@@ -1,0 +1,101 @@
+"""Run the benchmarks: ``python -m benchmarks [--quick] [--only NAME] [--store S] [--runs N]``.
+
+Each benchmark writes ``<out>/<name>.json`` (default ``benchmarks/results/``) with every
+run, the median, min and max of each figure, and the machine it ran on; a summary table is
+printed at the end. These are measurements: nothing here asserts a time.
+
+  oms_throughput  durable orders/s, group commit vs one commit per order, vs the store's bound
+  history         throughput and memory from 10 k orders of history to a few hundred k
+  latency         ack latency p50/p99 at a steady 1,000 orders/s through OMSService
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from benchmarks.common import RESULTS_DIR, STORES, Context, Row, Stores
+
+BENCHMARKS = ("oms_throughput", "history", "latency")
+
+
+def _parse(argv: list[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(
+        prog="python -m benchmarks", description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )  # fmt: skip
+    p.add_argument("--quick", action="store_true", help="small sizes: a smoke test, not figures")
+    p.add_argument(
+        "--only", action="append", choices=BENCHMARKS, metavar="NAME",
+        help=f"run only this benchmark (repeatable): {', '.join(BENCHMARKS)}",
+    )  # fmt: skip
+    p.add_argument(
+        "--store", action="append", choices=STORES, dest="stores",
+        help="run on this store only (repeatable; default: sqlite and postgresql)",
+    )  # fmt: skip
+    p.add_argument("--runs", type=int, default=3, help="runs per figure (median of them; >= 3)")
+    p.add_argument("--out", type=Path, default=RESULTS_DIR, help="where the JSON files go")
+    args = p.parse_args(argv)
+    if args.runs < 1:
+        p.error("--runs must be at least 1")
+    return args
+
+
+def _fmt(value: Any) -> tuple[str, str]:
+    if isinstance(value, dict):
+        return (f"{value['median']:,}", f"{value['min']:,} – {value['max']:,}")
+    return (f"{value:,}" if isinstance(value, int | float) else str(value), "")
+
+
+def _table(rows: list[Row]) -> Table:
+    table = Table(title="Bourse benchmarks (median of runs; min – max)")
+    for col, justify in (("benchmark", "left"), ("store", "left"), ("figure", "left"),
+                         ("median", "right"), ("min – max", "right"), ("unit", "left"),
+                         ("note", "left")):  # fmt: skip
+        table.add_column(col, justify=justify)  # type: ignore[arg-type]
+    for r in rows:
+        median, spread = _fmt(r.value)
+        table.add_row(r.benchmark, r.store, r.metric, median, spread, r.unit, r.note)
+    return table
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parse(argv)
+    # Wide enough for the summary table when the output is a file or a pipe.
+    console = Console(width=None if sys.stdout.isatty() else 150)
+    names = tuple(args.only or BENCHMARKS)
+    stores = tuple(dict.fromkeys(args.stores or STORES))
+    pool = Stores()
+    ctx = Context(
+        quick=args.quick, stores=stores, runs=args.runs, out_dir=args.out,
+        log=lambda line: console.print(line, highlight=False), store_pool=pool,
+        explicit_stores=bool(args.stores),
+    )  # fmt: skip
+    rows: list[Row] = []
+    started = time.perf_counter()
+    try:
+        for name in names:
+            console.rule(f"[bold]{name}")
+            t0 = time.perf_counter()
+            module = importlib.import_module(f"benchmarks.{name}")
+            _data, bench_rows = module.run(ctx)
+            rows.extend(bench_rows)
+            console.print(
+                f"{name}: {time.perf_counter() - t0:.0f} s -> {args.out / (name + '.json')}"
+            )
+    finally:
+        pool.close()
+    console.print(_table(rows))
+    console.print(f"total {time.perf_counter() - started:.0f} s; JSON in {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

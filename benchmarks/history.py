@@ -1,0 +1,242 @@
+"""Throughput and memory against the length of history.
+
+Claim under test: the OMS's memory stays bounded by open orders, and its throughput is flat
+from 10 k orders of history to many more.
+
+One OMS (group commit, 200 orders per batch) runs the seeded market-order workload
+continuously; history grows by every order. The run is cut into segments of equal size,
+each timed on its own (only ``OMS.execute`` is timed; each segment's commands are built
+just before it). At each checkpoint (10 k, 50 k, 100 k, 200 k orders of history) the
+figure is the median of the next three segments, and the process's resident memory, the
+OMS's in-memory sizes, the time of a restart (``OMS.recover()``) and the store's size are
+recorded. Every segment's rate is kept (``curve``).
+
+Then, with tracemalloc: the memory one *open* order holds (resting GTC limit orders far from
+the market) and the memory left behind per *closed* order (filled market orders), which
+should be about nothing.
+
+SQLite by default (PostgreSQL when asked for with ``--store postgresql``).
+"""
+
+from __future__ import annotations
+
+import gc
+import os
+import time
+import tracemalloc
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from benchmarks.common import Context, Row, summarize, write_result
+from benchmarks.workload import GROUP_DEFAULT, OrderStream, flatten, make_oms, tally
+from trading.commands import Command, SubmitOrder
+from trading.validate import order_request
+
+NAME = "history"
+GROUP = GROUP_DEFAULT
+SEGMENTS_PER_FIGURE = 3
+
+
+def _sizes(quick: bool) -> dict[str, Any]:
+    if quick:
+        return {"accounts": 50, "checkpoints": [1_000, 3_000], "segment": 300,
+                "open_orders": 200, "closed_orders": 400}  # fmt: skip
+    return {"accounts": 200, "checkpoints": [10_000, 50_000, 100_000, 200_000],
+            "segment": 3_000, "open_orders": 5_000, "closed_orders": 5_000}  # fmt: skip
+
+
+def _rss_bytes() -> int:
+    """Current resident set size (not the peak)."""
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+def _peak_rss_bytes() -> int:
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
+def _store_bytes(dsn: str, engine: Any) -> int:
+    if dsn.startswith("sqlite:///"):
+        path = Path(dsn.removeprefix("sqlite:///"))
+        return sum(p.stat().st_size for p in path.parent.glob(path.name + "*"))
+    with engine.connect() as conn:
+        return int(conn.exec_driver_sql("SELECT pg_database_size(current_database())").scalar())
+
+
+def _oms_sizes(oms: Any) -> dict[str, int]:
+    positions = [p for a in oms._accounts.values() for p in a.positions.values()]
+    return {
+        "open_orders": oms.open_order_count,
+        "open_lots": sum(len(p.lots) for p in positions),
+        "positions": len(positions),
+        "accounts": len(oms._accounts),
+        "ledger_accounts": len(oms._ledger_ids),
+        "venue_resting": getattr(oms.venue, "resting_count", -1),
+    }
+
+
+def _run_segment(oms: Any, stream: OrderStream, n: int) -> tuple[float, dict[str, int]]:
+    units = stream.take(n)
+    batches = [flatten(units[i : i + GROUP]) for i in range(0, n, GROUP)]
+    results: list[Any] = []
+    t0 = time.perf_counter()
+    for cmds in batches:
+        results.extend(oms.execute(cmds))
+    return time.perf_counter() - t0, tally(results)
+
+
+def _resting_orders(stream: OrderStream, n: int, prefix: str) -> list[Command]:
+    """GTC limit buys of EUR/USD at 1.00000, well under the market: they rest."""
+    cmds: list[Command] = []
+    for i in range(n):
+        req = order_request(
+            stream.catalogue, account_id=1 + i % stream.accounts,
+            client_order_id=f"{prefix}{i}", symbol="EUR/USD", side="buy", type="limit",
+            qty="0.1", price=str(Decimal("1.00000")), tif="gtc",
+        )  # fmt: skip
+        cmds.append(SubmitOrder(req))
+    return cmds
+
+
+def _traced_delta(fn: Any) -> int:
+    gc.collect()
+    before = tracemalloc.get_traced_memory()[0]
+    fn()
+    gc.collect()
+    return tracemalloc.get_traced_memory()[0] - before
+
+
+def _memory_per_order(oms: Any, stream: OrderStream, sizes: dict[str, Any]) -> dict[str, Any]:
+    n_open, n_closed = sizes["open_orders"], sizes["closed_orders"]
+    resting = _resting_orders(stream, n_open, "rest")
+    market = flatten(stream.take(n_closed))
+    open_before = oms.open_order_count
+    lots_before = _oms_sizes(oms)["open_lots"]
+    tracemalloc.start()
+    try:
+        closed_delta = _traced_delta(
+            lambda: [oms.execute(market[i : i + GROUP]) for i in range(0, len(market), GROUP)]
+        )
+        lots_after = _oms_sizes(oms)["open_lots"]
+        open_delta = _traced_delta(
+            lambda: [oms.execute(resting[i : i + GROUP]) for i in range(0, len(resting), GROUP)]
+        )
+    finally:
+        tracemalloc.stop()
+    opened = oms.open_order_count - open_before
+    return {
+        "open_orders_added": opened,
+        "bytes_per_open_order": round(open_delta / max(1, opened)),
+        "closed_orders_added": n_closed,
+        "bytes_per_closed_order": round(closed_delta / n_closed, 1),
+        # Closed orders leave open lots (positions) behind, and the OMS keeps its last
+        # batch until the next one: both bounded, both in the closed-order figure.
+        "open_lots_before_closed_orders": lots_before,
+        "open_lots_after_closed_orders": lots_after,
+        "method": "tracemalloc traced-memory delta after gc, divided by the orders added",
+    }
+
+
+def _bench_store(ctx: Context, store: str, sizes: dict[str, Any]) -> dict[str, Any]:
+    engine, dsn = ctx.store_pool.new_engine(store)
+    stream = OrderStream(accounts=sizes["accounts"], seed=11, prefix="h")
+    oms, _clock = make_oms(engine, stream.catalogue)
+    oms.execute(stream.setup())
+    seg = sizes["segment"]
+    checkpoints: list[int] = sizes["checkpoints"]
+    curve: list[dict[str, Any]] = []
+    points: list[dict[str, Any]] = []
+    outcomes: dict[str, int] = {}
+    try:
+        for cp in checkpoints:
+            while stream.count < cp:
+                n = min(seg, cp - stream.count)
+                elapsed, counts = _run_segment(oms, stream, n)
+                curve.append({"history": stream.count, "orders_per_s": round(n / elapsed)})
+                for k, v in counts.items():
+                    outcomes[k] = outcomes.get(k, 0) + v
+            gc.collect()
+            t0 = time.perf_counter()
+            oms.recover()
+            recover_s = time.perf_counter() - t0
+            point: dict[str, Any] = {
+                "history_orders": stream.count,
+                "rss_bytes": _rss_bytes(),
+                "store_bytes": _store_bytes(dsn, engine),
+                "recover_s": round(recover_s, 3),
+                "oms": _oms_sizes(oms),
+            }
+            rates = []
+            for _ in range(SEGMENTS_PER_FIGURE):
+                elapsed, counts = _run_segment(oms, stream, seg)
+                rates.append(seg / elapsed)
+                curve.append({"history": stream.count, "orders_per_s": round(seg / elapsed)})
+                for k, v in counts.items():
+                    outcomes[k] = outcomes.get(k, 0) + v
+            point["orders_per_s"] = summarize(rates)
+            points.append(point)
+            ctx.log(
+                f"  {store:<10} history {point['history_orders']:>8,}: "
+                f"{point['orders_per_s']['median']:8,.0f} orders/s, "
+                f"RSS {point['rss_bytes'] / 2**20:6.1f} MiB, recover {recover_s:.2f} s, "
+                f"open orders {point['oms']['open_orders']}, open lots {point['oms']['open_lots']}"
+            )
+        memory = _memory_per_order(oms, stream, sizes)
+        ctx.log(
+            f"  {store:<10} memory: {memory['bytes_per_open_order']:,} B per open order, "
+            f"{memory['bytes_per_closed_order']:,} B per closed order"
+        )
+    finally:
+        engine.dispose()
+        ctx.store_pool.drop(store, dsn)
+    first, last = points[0], points[-1]
+    return {
+        "points": points,
+        "curve": curve,
+        "outcomes": outcomes,
+        "throughput_last_over_first": round(
+            last["orders_per_s"]["median"] / first["orders_per_s"]["median"], 3
+        ),
+        "rss_growth_bytes": last["rss_bytes"] - first["rss_bytes"],
+        "rss_growth_bytes_per_history_order": round(
+            (last["rss_bytes"] - first["rss_bytes"])
+            / max(1, last["history_orders"] - first["history_orders"]),
+            2,
+        ),
+        "peak_rss_bytes": _peak_rss_bytes(),
+        "memory_per_order": memory,
+    }
+
+
+def run(ctx: Context) -> tuple[dict[str, Any], list[Row]]:
+    sizes = _sizes(ctx.quick)
+    stores = ctx.stores if ctx.explicit_stores else ("sqlite",)
+    data: dict[str, Any] = {
+        "params": {
+            **sizes,
+            "orders_per_group": GROUP,
+            "segments_per_figure": SEGMENTS_PER_FIGURE,
+        },
+        "note": "each figure is the median of the segments that follow the checkpoint",
+        "stores": {},
+    }
+    rows: list[Row] = []
+    for store in stores:
+        fig = _bench_store(ctx, store, sizes)
+        data["stores"][store] = fig
+        for p in fig["points"]:
+            rows.append(Row(NAME, store, f"at {p['history_orders']:,} orders",
+                            p["orders_per_s"], "orders/s",
+                            f"RSS {p['rss_bytes'] / 2**20:.0f} MiB, "
+                            f"recover {p['recover_s']} s"))  # fmt: skip
+        rows.append(Row(NAME, store, "last / first throughput",
+                        fig["throughput_last_over_first"], "ratio"))  # fmt: skip
+        mem = fig["memory_per_order"]
+        rows.append(Row(NAME, store, "memory per open order", mem["bytes_per_open_order"], "B"))
+        rows.append(Row(NAME, store, "memory per closed order",
+                        mem["bytes_per_closed_order"], "B"))  # fmt: skip
+    write_result(ctx, NAME, data)
+    return data, rows

@@ -1,0 +1,146 @@
+"""Ack latency at a steady 1,000 orders/s, in process. Target: p99 <= 5 ms.
+
+An ``OMSService`` (writer thread, bounded queue, group commit) runs over a fresh store. A
+producer thread submits market orders on a fixed schedule (order i at start + i / rate),
+with a QuoteUpdate before every tenth order so quotes stay fresh. An order's latency runs
+from just before ``service.submit`` to the moment its future is resolved (a done-callback
+in the writer thread, right after the commit): it includes queueing, the batch's domain
+work and the durable commit. ``from_schedule`` measures from the order's scheduled time
+instead, so a producer that fell behind shows up too (no coordinated omission).
+
+The clock is simulated but runs at real speed (Monday 2026-01-05 10:00 UTC + elapsed
+monotonic time), so the sessions are open whenever the benchmark runs.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import Future
+from typing import Any
+
+from benchmarks.common import Context, Row, percentile, summarize, write_result
+from benchmarks.workload import GROUP_DEFAULT, START_NS, OrderStream, flatten, make_oms, tally
+from trading.commands import QuoteUpdate
+from trading.service import OMSService
+
+NAME = "latency"
+RATE = 1_000  # orders per second
+PCTS = (50, 90, 99, 99.9)
+
+
+def _sizes(quick: bool) -> dict[str, Any]:
+    if quick:
+        return {"accounts": 50, "warmup": 200, "seconds": 1.0}
+    return {"accounts": 200, "warmup": 2_000, "seconds": 10.0}
+
+
+def _stamp(done: list[int], i: int) -> Callable[[Future[Any]], None]:
+    """A done-callback that notes when future ``i`` was resolved."""
+
+    def callback(_fut: Future[Any]) -> None:
+        done[i] = time.perf_counter_ns()
+
+    return callback
+
+
+def _one_run(ctx: Context, store: str, sizes: dict[str, Any], seed: int) -> dict[str, Any]:
+    engine, dsn = ctx.store_pool.new_engine(store)
+    t0_ns = time.monotonic_ns()
+
+    def clock() -> int:
+        return START_NS + (time.monotonic_ns() - t0_ns)
+
+    stream = OrderStream(accounts=sizes["accounts"], seed=seed, prefix=f"l{seed}-")
+    oms, _ = make_oms(engine, stream.catalogue, clock=clock)
+    try:
+        oms.execute(stream.setup())
+        warm = flatten(stream.take(sizes["warmup"]))
+        for i in range(0, len(warm), GROUP_DEFAULT):
+            oms.execute(warm[i : i + GROUP_DEFAULT])
+        n = int(sizes["seconds"] * RATE)
+        units = stream.take(n)
+        sent = [0] * n
+        scheduled = [0] * n
+        done = [0] * n
+        futures: list[Future[Any]] = []
+        behind = 0
+
+        def produce(service: OMSService) -> None:
+            nonlocal behind
+            start = time.perf_counter_ns()
+            period = 1_000_000_000 // RATE
+            for i, unit in enumerate(units):
+                target = start + i * period
+                wait = target - time.perf_counter_ns()
+                if wait > 0:
+                    time.sleep(wait / 1e9)
+                elif wait < -period:
+                    behind += 1
+                for cmd in unit[:-1]:  # quotes, stamped now
+                    assert isinstance(cmd, QuoteUpdate)
+                    service.submit(QuoteUpdate(dataclasses.replace(cmd.quote, ts_ns=clock())))
+                scheduled[i] = target
+                sent[i] = time.perf_counter_ns()
+                fut = service.submit(unit[-1])
+                fut.add_done_callback(_stamp(done, i))
+                futures.append(fut)
+
+        service = OMSService(oms)
+        with service:
+            wall0 = time.perf_counter()
+            producer = threading.Thread(target=produce, args=(service,), name="bench-producer")
+            producer.start()
+            producer.join()
+            results = [f.result(timeout=60) for f in futures]
+            wall = time.perf_counter() - wall0
+        lat_ms = sorted((d - s) / 1e6 for d, s in zip(done, sent, strict=True))
+        sched_ms = sorted((d - s) / 1e6 for d, s in zip(done, scheduled, strict=True))
+        return {
+            "orders": n,
+            "achieved_orders_per_s": round(n / wall, 1),
+            "latency_ms": {f"p{p:g}": round(percentile(lat_ms, p), 3) for p in PCTS}
+            | {"max": round(lat_ms[-1], 3), "mean": round(sum(lat_ms) / n, 3)},
+            "from_schedule_ms": {f"p{p:g}": round(percentile(sched_ms, p), 3) for p in PCTS}
+            | {"max": round(sched_ms[-1], 3)},
+            "batches": service.batches,
+            "mean_batch_commands": round(service.commands / max(1, service.batches), 2),
+            "producer_behind_by_more_than_a_period": behind,
+            "outcomes": tally(results),
+        }
+    finally:
+        engine.dispose()
+        ctx.store_pool.drop(store, dsn)
+
+
+def run(ctx: Context) -> tuple[dict[str, Any], list[Row]]:
+    sizes = _sizes(ctx.quick)
+    data: dict[str, Any] = {
+        "params": {**sizes, "orders_per_s": RATE, "runs": ctx.runs},
+        "targets": {"p99_ms": 5.0},
+        "stores": {},
+    }
+    rows: list[Row] = []
+    for store in ctx.stores:
+        runs = []
+        for r in range(ctx.runs):
+            res = _one_run(ctx, store, sizes, seed=100 + r)
+            lat = res["latency_ms"]
+            ctx.log(
+                f"  {store:<10} run {r + 1}: p50 {lat['p50']:.2f} ms, p99 {lat['p99']:.2f} ms, "
+                f"p99.9 {lat['p99.9']:.2f} ms, max {lat['max']:.2f} ms, "
+                f"{res['achieved_orders_per_s']:.0f} orders/s, "
+                f"{res['mean_batch_commands']} commands/batch"
+            )
+            runs.append(res)
+        fig: dict[str, Any] = {"runs": runs}
+        for key in ("latency_ms", "from_schedule_ms"):
+            fig[key] = {q: summarize([r[key][q] for r in runs], 3) for q in runs[0][key]}
+        fig["achieved_orders_per_s"] = summarize([r["achieved_orders_per_s"] for r in runs])
+        data["stores"][store] = fig
+        for q in ("p50", "p99", "p99.9", "max"):
+            rows.append(Row(NAME, store, f"ack {q} at {RATE:,}/s", fig["latency_ms"][q], "ms"))
+    write_result(ctx, NAME, data)
+    return data, rows
