@@ -64,6 +64,7 @@ from trading.orders import (
     OrderStatus,
     OrderType,
     TimeInForce,
+    check_transition,
 )
 from trading.positions import Lot, Position
 from trading.quotes import InMemoryQuoteBook, QuoteSource
@@ -722,6 +723,9 @@ class OMS:
                 if order.status is S.PENDING_CANCEL:
                     self._move(order, self._resume(order), ts, cancel_rejected=r.reason)
             case ExecKind.REPLACED:
+                # Refuse an out-of-turn replace before touching the terms, or memory would
+                # keep terms the store never gets.
+                check_transition(order.status, self._resume(order))
                 order.qty = r.qty if r.qty is not None else order.qty
                 order.price = r.price
                 order.trigger_price = r.trigger_price
