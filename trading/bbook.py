@@ -57,6 +57,10 @@ class BBookVenue:
         self._by_symbol: dict[str, dict[int, _Resting]] = {}
         self._markup: dict[str, int] = {}
         self._handler: ReportHandler | None = None
+        # Numbers refusals: two refused cancels of one order in one batch (same clock) must
+        # not share an exec id, or the OMS skips the second as a duplicate and the order
+        # stays pending.
+        self._refusals = 0
 
     def bind(self, handler: ReportHandler) -> None:
         self._handler = handler
@@ -121,9 +125,10 @@ class BBookVenue:
         now = self._clock()
         r = self._unrest(order.order_id)
         if r is None:
+            self._refusals += 1
             return [
                 self._report(
-                    order.order_id, ExecKind.CANCEL_REJECTED, f"X{now}-", now,
+                    order.order_id, ExecKind.CANCEL_REJECTED, f"X{now}.{self._refusals}-", now,
                     reason="not_working",
                 )
             ]  # fmt: skip
@@ -135,9 +140,10 @@ class BBookVenue:
         now = self._clock()
         r = self._resting.get(order.order_id)
         if r is None or qty <= r.filled:
+            self._refusals += 1
             return [
                 self._report(
-                    order.order_id, ExecKind.REPLACE_REJECTED, f"Y{now}-", now,
+                    order.order_id, ExecKind.REPLACE_REJECTED, f"Y{now}.{self._refusals}-", now,
                     reason="not_working" if r is None else "qty_below_filled",
                 )
             ]  # fmt: skip
