@@ -465,8 +465,11 @@ class OMS:
     def _deposit(self, cmd: Deposit) -> Done:
         acct = self._account(cmd.account_id)
         exponent(cmd.currency)
-        if cmd.amount <= 0:
-            raise InvalidInput(f"a deposit must be positive, got {cmd.amount}")
+        # Money is never a float: a float (or a bool) here would be stored as such.
+        if type(cmd.amount) is not int or cmd.amount <= 0:
+            raise InvalidInput(
+                f"a deposit must be a positive integer of minor units, got {cmd.amount!r}"
+            )
         ts = self.clock()
         txn = self._post(
             L.entry("deposit", acct.account_id, cmd.ref,
@@ -484,8 +487,11 @@ class OMS:
     def _request_withdrawal(self, cmd: RequestWithdrawal) -> Done:
         acct = self._account(cmd.account_id)
         exponent(cmd.currency)
-        if cmd.amount <= 0:
-            raise InvalidInput(f"a withdrawal must be positive, got {cmd.amount}")
+        # Money is never a float: a float (or a bool) here would be stored as such.
+        if type(cmd.amount) is not int or cmd.amount <= 0:
+            raise InvalidInput(
+                f"a withdrawal must be a positive integer of minor units, got {cmd.amount!r}"
+            )
         free = self.cash_available(acct.account_id, cmd.currency)
         if cmd.currency == acct.currency:
             # Open positions' losses are not withdrawable.
