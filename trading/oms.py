@@ -638,6 +638,16 @@ class OMS:
         order = self._open.get(cmd.order_id)
         if order is None or order.account_id != cmd.account_id:
             raise NotFound(f"order {cmd.order_id} is not open on account {cmd.account_id}")
+        # New terms are on the instrument's grid, as a submit's are (raises InvalidInput).
+        grid = self.catalogue.get(order.symbol)
+        for value in (cmd.qty, cmd.price, cmd.trigger_price):
+            if value is not None and type(value) is not int:
+                raise InvalidInput(f"amended terms are integers of price or lot units: {value!r}")
+        if cmd.qty is not None:
+            grid.qty_to_int(grid.qty_from_int(cmd.qty))
+        for px in (cmd.price, cmd.trigger_price):
+            if px is not None:
+                grid.price_to_int(grid.price_from_int(px))
         qty = order.qty if cmd.qty is None else cmd.qty
         price = order.price if cmd.price is None else cmd.price
         trigger = order.trigger_price if cmd.trigger_price is None else cmd.trigger_price
