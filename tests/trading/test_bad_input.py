@@ -115,7 +115,12 @@ def test_submit_when_input_is_bad_then_specific_error_and_nothing_changes(
     rig: Rig, case: str
 ) -> None:
     fields, error, code = BAD_ORDERS[case]
-    request = {"account_id": 1, "client_order_id": "new-1", "symbol": "EUR/USD", "side": "buy"}
+    request: dict[str, Any] = {
+        "account_id": 1,
+        "client_order_id": "new-1",
+        "symbol": "EUR/USD",
+        "side": "buy",
+    }
     request.update({"qty": "1", **fields})
 
     def act() -> None:
@@ -126,10 +131,15 @@ def test_submit_when_input_is_bad_then_specific_error_and_nothing_changes(
     assert_refused_and_unchanged(rig, act, error, code)
 
 
+def _float(value: float) -> Any:
+    """A float where the types say int: what a careless caller might pass."""
+    return value
+
+
 BAD_CASH: dict[str, tuple[Callable[[], Any], type[BourseError], str]] = {
     "deposit of zero": (lambda: Deposit(1, "USD", 0, "d0"), InvalidInput, "invalid_input"),
     "negative deposit": (lambda: Deposit(1, "USD", -100, "d1"), InvalidInput, "invalid_input"),
-    "float deposit": (lambda: Deposit(1, "USD", 10.5, "d2"), InvalidInput, "invalid_input"),
+    "float deposit": (lambda: Deposit(1, "USD", _float(10.5), "d2"), InvalidInput, "invalid_input"),
     "deposit in unknown currency": (
         lambda: Deposit(1, "XYZ", 100, "d3"),
         InvalidInput,
@@ -137,7 +147,11 @@ BAD_CASH: dict[str, tuple[Callable[[], Any], type[BourseError], str]] = {
     ),
     "deposit to unknown account": (lambda: Deposit(99, "USD", 100, "d4"), NotFound, "not_found"),
     "withdrawal of zero": (lambda: RequestWithdrawal(1, "USD", 0), InvalidInput, "invalid_input"),
-    "float withdrawal": (lambda: RequestWithdrawal(1, "USD", 0.5), InvalidInput, "invalid_input"),
+    "float withdrawal": (
+        lambda: RequestWithdrawal(1, "USD", _float(0.5)),
+        InvalidInput,
+        "invalid_input",
+    ),
     "withdrawal beyond funds": (
         lambda: RequestWithdrawal(2, "USD", 10_000_001),
         InsufficientFunds,
@@ -205,7 +219,7 @@ BAD_ORDER_COMMANDS: dict[str, tuple[Callable[[Rig], Any], type[BourseError], str
         "invalid_price",
     ),
     "amend to a float qty": (
-        lambda rig: AmendOrder(1, _resting(rig), qty=1.5),
+        lambda rig: AmendOrder(1, _resting(rig), qty=_float(1.5)),
         InvalidInput,
         "invalid_input",
     ),
