@@ -12,16 +12,16 @@ printed at the end. These are measurements: nothing here asserts a time.
 from __future__ import annotations
 
 import argparse
-import importlib
+import multiprocessing
 import sys
 import time
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from rich.console import Console
 from rich.table import Table
 
-from benchmarks.common import RESULTS_DIR, STORES, Context, Row, Stores
+from benchmarks.common import RESULTS_DIR, STORES, Row, console, run_one
 
 BENCHMARKS = ("oms_throughput", "history", "latency")
 
@@ -68,32 +68,21 @@ def _table(rows: list[Row]) -> Table:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parse(argv)
-    # Wide enough for the summary table when the output is a file or a pipe.
-    console = Console(width=None if sys.stdout.isatty() else 150)
-    names = tuple(args.only or BENCHMARKS)
-    stores = tuple(dict.fromkeys(args.stores or STORES))
-    pool = Stores()
-    ctx = Context(
-        quick=args.quick, stores=stores, runs=args.runs, out_dir=args.out,
-        log=lambda line: console.print(line, highlight=False), store_pool=pool,
-        explicit_stores=bool(args.stores),
-    )  # fmt: skip
+    out = console()
+    names = tuple(dict.fromkeys(args.only or BENCHMARKS))
     rows: list[Row] = []
     started = time.perf_counter()
-    try:
-        for name in names:
-            console.rule(f"[bold]{name}")
-            t0 = time.perf_counter()
-            module = importlib.import_module(f"benchmarks.{name}")
-            _data, bench_rows = module.run(ctx)
-            rows.extend(bench_rows)
-            console.print(
-                f"{name}: {time.perf_counter() - t0:.0f} s -> {args.out / (name + '.json')}"
-            )
-    finally:
-        pool.close()
-    console.print(_table(rows))
-    console.print(f"total {time.perf_counter() - started:.0f} s; JSON in {args.out}")
+    # Each benchmark runs in a fresh interpreter, so that one's memory (the history
+    # benchmark measures resident memory) and caches do not carry into the next.
+    spawn = multiprocessing.get_context("spawn")
+    for name in names:
+        out.rule(f"[bold]{name}")
+        t0 = time.perf_counter()
+        with ProcessPoolExecutor(max_workers=1, mp_context=spawn) as pool:
+            rows.extend(pool.submit(run_one, name, args).result())
+        out.print(f"{name}: {time.perf_counter() - t0:.0f} s -> {args.out / (name + '.json')}")
+    out.print(_table(rows))
+    out.print(f"total {time.perf_counter() - started:.0f} s; JSON in {args.out}")
     return 0
 
 

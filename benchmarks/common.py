@@ -277,6 +277,37 @@ def skipped_flush() -> Iterator[None]:
         setattr(trading.oms, "flush", _real_flush)  # noqa: B010
 
 
+@contextlib.contextmanager
+def phase_timer() -> Iterator[dict[str, float]]:
+    """While active, the seconds ``OMS.execute`` spends in ``_prefetch`` (its reads of
+    history) and in ``flush`` (the writes, before the commit) add up in the dict."""
+    spent = {"prefetch_s": 0.0, "flush_s": 0.0}
+    oms_cls = trading.oms.OMS
+    real_prefetch = getattr(oms_cls, "_prefetch", None)
+
+    def flush(conn: Any, batch: Any) -> None:
+        t0 = time.perf_counter()
+        _real_flush(conn, batch)
+        spent["flush_s"] += time.perf_counter() - t0
+
+    def prefetch(self: Any, commands: Any) -> Any:
+        t0 = time.perf_counter()
+        try:
+            return real_prefetch(self, commands)  # type: ignore[misc]
+        finally:
+            spent["prefetch_s"] += time.perf_counter() - t0
+
+    _patch_flush(flush)
+    if real_prefetch is not None:
+        oms_cls._prefetch = prefetch  # type: ignore[method-assign]
+    try:
+        yield spent
+    finally:
+        setattr(trading.oms, "flush", _real_flush)  # noqa: B010
+        if real_prefetch is not None:
+            oms_cls._prefetch = real_prefetch  # type: ignore[method-assign]
+
+
 _STATEMENT = re.compile(r"^\s*(INSERT\s+INTO|UPDATE)\s+(\w+)", re.IGNORECASE)
 
 
@@ -314,6 +345,8 @@ class Context:
     store_pool: Stores
     # True when --store was given: benchmarks that default to SQLite only then obey it.
     explicit_stores: bool = False
+    # Other work on the machine skews the figures: the load when the benchmark began.
+    load_at_start: tuple[float, ...] = field(default_factory=os.getloadavg)
 
 
 @dataclass
@@ -331,7 +364,38 @@ class Row:
 def write_result(ctx: Context, name: str, data: dict[str, Any]) -> Path:
     ctx.out_dir.mkdir(parents=True, exist_ok=True)
     path = ctx.out_dir / f"{name}.json"
-    payload = {"benchmark": name, "quick": ctx.quick, "machine": machine_info(ctx.store_pool),
-               **data}  # fmt: skip
+    machine = machine_info(ctx.store_pool)
+    machine["load_average_at_start"] = [round(x, 2) for x in ctx.load_at_start]
+    payload = {"benchmark": name, "quick": ctx.quick, "machine": machine, **data}
     path.write_text(json.dumps(payload, indent=2, default=str) + "\n")
     return path
+
+
+def console() -> Any:
+    """Rich console, wide enough for the summary table when output is a file or a pipe."""
+    from rich.console import Console
+
+    return Console(width=None if sys.stdout.isatty() else 150)
+
+
+def run_one(name: str, args: Any) -> list[Row]:
+    """Run benchmark ``benchmarks.<name>`` with its own stores; return its summary rows.
+
+    Called in a fresh interpreter per benchmark (``python -m benchmarks`` spawns it), so
+    one benchmark's memory and caches do not carry into the next.
+    """
+    import importlib
+
+    out = console()
+    pool = Stores()
+    ctx = Context(
+        quick=args.quick, stores=tuple(dict.fromkeys(args.stores or STORES)), runs=args.runs,
+        out_dir=args.out, log=lambda line: out.print(line, highlight=False),
+        store_pool=pool, explicit_stores=bool(args.stores),
+    )  # fmt: skip
+    try:
+        module = importlib.import_module(f"benchmarks.{name}")
+        _data, rows = module.run(ctx)
+    finally:
+        pool.close()
+    return list(rows)

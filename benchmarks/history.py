@@ -28,7 +28,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from benchmarks.common import Context, Row, summarize, write_result
+from benchmarks.common import Context, Row, phase_timer, summarize, write_result
 from benchmarks.workload import GROUP_DEFAULT, OrderStream, flatten, make_oms, tally
 from trading.commands import Command, SubmitOrder
 from trading.validate import order_request
@@ -78,14 +78,28 @@ def _oms_sizes(oms: Any) -> dict[str, int]:
     }
 
 
-def _run_segment(oms: Any, stream: OrderStream, n: int) -> tuple[float, dict[str, int]]:
+def _run_segment(
+    oms: Any, stream: OrderStream, n: int, curve: list[dict[str, Any]]
+) -> tuple[float, dict[str, int]]:
+    """Run and time the next ``n`` orders; note the rate and where the time went in ``curve``."""
     units = stream.take(n)
     batches = [flatten(units[i : i + GROUP]) for i in range(0, n, GROUP)]
     results: list[Any] = []
-    t0 = time.perf_counter()
-    for cmds in batches:
-        results.extend(oms.execute(cmds))
-    return time.perf_counter() - t0, tally(results)
+    with phase_timer() as spent:
+        t0 = time.perf_counter()
+        for cmds in batches:
+            results.extend(oms.execute(cmds))
+        elapsed = time.perf_counter() - t0
+    curve.append({
+        "history": stream.count,
+        "orders_per_s": round(n / elapsed),
+        # Per order, in microseconds: reads of history, writes, and the rest (domain
+        # logic, BEGIN and the durable COMMIT).
+        "prefetch_us": round(spent["prefetch_s"] / n * 1e6, 1),
+        "flush_us": round(spent["flush_s"] / n * 1e6, 1),
+        "rest_us": round((elapsed - spent["prefetch_s"] - spent["flush_s"]) / n * 1e6, 1),
+    })  # fmt: skip
+    return elapsed, tally(results)
 
 
 def _resting_orders(stream: OrderStream, n: int, prefix: str) -> list[Command]:
@@ -154,8 +168,7 @@ def _bench_store(ctx: Context, store: str, sizes: dict[str, Any]) -> dict[str, A
         for cp in checkpoints:
             while stream.count < cp:
                 n = min(seg, cp - stream.count)
-                elapsed, counts = _run_segment(oms, stream, n)
-                curve.append({"history": stream.count, "orders_per_s": round(n / elapsed)})
+                elapsed, counts = _run_segment(oms, stream, n, curve)
                 for k, v in counts.items():
                     outcomes[k] = outcomes.get(k, 0) + v
             gc.collect()
@@ -171,16 +184,20 @@ def _bench_store(ctx: Context, store: str, sizes: dict[str, Any]) -> dict[str, A
             }
             rates = []
             for _ in range(SEGMENTS_PER_FIGURE):
-                elapsed, counts = _run_segment(oms, stream, seg)
+                elapsed, counts = _run_segment(oms, stream, seg, curve)
                 rates.append(seg / elapsed)
-                curve.append({"history": stream.count, "orders_per_s": round(seg / elapsed)})
                 for k, v in counts.items():
                     outcomes[k] = outcomes.get(k, 0) + v
             point["orders_per_s"] = summarize(rates)
+            for key in ("prefetch_us", "flush_us", "rest_us"):
+                point[key] = summarize([c[key] for c in curve[-SEGMENTS_PER_FIGURE:]])
             points.append(point)
             ctx.log(
                 f"  {store:<10} history {point['history_orders']:>8,}: "
                 f"{point['orders_per_s']['median']:8,.0f} orders/s, "
+                f"per order: prefetch {point['prefetch_us']['median']:.0f} us, "
+                f"flush {point['flush_us']['median']:.0f} us, "
+                f"rest {point['rest_us']['median']:.0f} us; "
                 f"RSS {point['rss_bytes'] / 2**20:6.1f} MiB, recover {recover_s:.2f} s, "
                 f"open orders {point['oms']['open_orders']}, open lots {point['oms']['open_lots']}"
             )

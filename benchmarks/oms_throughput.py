@@ -46,7 +46,7 @@ GROUP = GROUP_DEFAULT
 def _sizes(quick: bool) -> dict[str, int]:
     if quick:
         return {"accounts": 50, "warmup": 100, "group_orders": 400, "single_orders": 40}
-    return {"accounts": 200, "warmup": 2_000, "group_orders": 10_000, "single_orders": 2_000}
+    return {"accounts": 200, "warmup": 2_000, "group_orders": 10_000, "single_orders": 1_000}
 
 
 def _prepared(ctx: Context, store: str, wl: Workload, warmup: int) -> tuple[Any, Engine, str]:

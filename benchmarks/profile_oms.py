@@ -1,8 +1,9 @@
 """Profile the OMS's group-commit path: ``python -m benchmarks.profile_oms [--store S]``.
 
 Runs the benchmark workload (setup and warm-up unprofiled) through ``OMS.execute`` in
-batches of 200 under cProfile, then prints the functions with the most own time and the
-most cumulative time, and the same restricted to ``trading/``. Not part of ``make bench``.
+batches of 200 (``--per-commit``) under cProfile, then prints the functions with the most
+own time and the most cumulative time, and the same restricted to ``trading/``.
+Not part of ``make bench``.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--store", choices=("sqlite", "postgresql"), default="sqlite")
     p.add_argument("--orders", type=int, default=10_000)
     p.add_argument("--warmup", type=int, default=2_000)
+    p.add_argument("--per-commit", type=int, default=GROUP_DEFAULT, help="orders per batch")
     p.add_argument("--top", type=int, default=30)
     p.add_argument("--dump", help="also write the raw profile here (for snakeviz, gprof2dot)")
     args = p.parse_args(argv)
@@ -34,7 +36,7 @@ def main(argv: list[str] | None = None) -> None:
         oms.execute(wl.setup)
         for cmds in wl.batches(GROUP_DEFAULT, 0, args.warmup):
             oms.execute(cmds)
-        batches = list(wl.batches(GROUP_DEFAULT, args.warmup, args.warmup + args.orders))
+        batches = list(wl.batches(args.per_commit, args.warmup, args.warmup + args.orders))
         prof = cProfile.Profile()
         t0 = time.perf_counter()
         prof.enable()
