@@ -696,7 +696,8 @@ class OMS:
                 self._exception(report, "unknown_or_closed_order")
                 continue
             try:
-                self._apply_report(order, report)
+                if not self._apply_report(order, report):
+                    continue  # refused: recorded as an exception, not audited as applied
             except InvalidStateTransition as exc:
                 self._exception(report, "invalid_transition", str(exc))
                 continue
@@ -720,7 +721,8 @@ class OMS:
             return S.PARTIALLY_FILLED
         return order.resume_status or S.ACCEPTED
 
-    def _apply_report(self, order: Order, r: ExecutionReport) -> None:
+    def _apply_report(self, order: Order, r: ExecutionReport) -> bool:
+        """Apply one report; False if it was refused (and recorded as an exception)."""
         ts = r.ts_ns
         match r.kind:
             case ExecKind.ACCEPTED:
@@ -730,7 +732,7 @@ class OMS:
             case ExecKind.TRIGGERED:
                 self._move(order, S.TRIGGERED, ts)
             case ExecKind.FILL:
-                self._fill(order, r)
+                return self._fill(order, r)
             case ExecKind.CANCELED:
                 self._move(order, S.CANCELED, ts, **({"reason": r.reason} if r.reason else {}))
             case ExecKind.EXPIRED:
@@ -742,6 +744,10 @@ class OMS:
                 # Refuse an out-of-turn replace before touching the terms, or memory would
                 # keep terms the store never gets.
                 check_transition(order.status, self._resume(order))
+                if r.qty is not None and r.qty <= order.filled_qty:
+                    self._exception(r, "replace_below_filled",
+                                    f"qty {r.qty}, {order.filled_qty} already filled")  # fmt: skip
+                    return False
                 order.qty = r.qty if r.qty is not None else order.qty
                 order.price = r.price
                 order.trigger_price = r.trigger_price
@@ -751,6 +757,7 @@ class OMS:
                 order.pending_qty = order.pending_price = order.pending_trigger_price = None
                 if order.status is S.PENDING_REPLACE:
                     self._move(order, self._resume(order), ts, replace_rejected=r.reason)
+        return True
 
     # -- fills, positions and money ------------------------------------------------------------
 
@@ -787,22 +794,23 @@ class OMS:
     def _to_minor(self, amount: Decimal, currency: str, rounding: str = ROUND_HALF_EVEN) -> int:
         return int(amount.scaleb(exponent(currency)).quantize(Decimal(1), rounding))
 
-    def _fill(self, order: Order, r: ExecutionReport) -> None:
+    def _fill(self, order: Order, r: ExecutionReport) -> bool:
+        """Book a fill; False if it was refused (and recorded as an exception)."""
         if r.last_qty <= 0 or r.last_price <= 0:
             self._exception(r, "invalid_fill", f"qty {r.last_qty} price {r.last_price}")
-            return
+            return False
         if r.last_qty > order.leaves_qty:
             self._exception(
                 r, "overfill", f"fill of {r.last_qty} exceeds the {order.leaves_qty} left"
             )
-            return
+            return False
         acct = self._accounts[order.account_id]
         inst = self.catalogue.get(order.symbol)
         ccy = acct.currency
         rate = self._rate(inst, ccy)
         if rate is None:
             self._exception(r, "no_conversion_rate", f"{inst.quote} -> {ccy}")
-            return
+            return False
         qty, price, ts = r.last_qty, r.last_price, r.ts_ns
         factor = self._unit_factor(inst)
         notional_acct = Decimal(qty * price) * factor * rate
@@ -889,6 +897,7 @@ class OMS:
         self._move(order, status, ts, exec_id=r.exec_id, last_qty=qty, last_price=price,
                    commission=commission, realized=realized_total, currency=ccy,
                    position=pos.net)  # fmt: skip
+        return True
 
     # -- pre-trade risk ----------------------------------------------------------------------
 
