@@ -32,7 +32,7 @@ from hypothesis.stateful import (
     rule,
     run_state_machine_as_test,
 )
-from sqlalchemy import Engine, select, text
+from sqlalchemy import Engine, func, select, text
 
 from tests.trading.builders import QUOTES, FakeClock, Rig, make_engine, make_oms, store_snapshot
 from trading.commands import (
@@ -143,6 +143,12 @@ def exceptions_of(engine: Engine, exec_id: str) -> list[str]:
     with engine.connect() as conn:
         q = select(s.exec_exceptions.c.reason).where(s.exec_exceptions.c.exec_id == exec_id)
         return [r[0] for r in conn.execute(q)]
+
+
+def audited_fills(engine: Engine) -> int:
+    with engine.connect() as conn:
+        q = select(func.count()).select_from(s.audit_log).where(s.audit_log.c.action == "exec.fill")
+        return int(conn.execute(q).scalar_one())
 
 
 def status_path_problems(engine: Engine) -> list[str]:
@@ -530,6 +536,7 @@ class OMSMachine(RuleBasedStateMachine):
                 if leaves[r.order_id] == 0:
                     del leaves[r.order_id]
         before = store_snapshot(self.engine)
+        audited_before = audited_fills(self.engine)
         [result] = self.run(ApplyReports(reports))
         assert not isinstance(result, Exception), result
         after = store_snapshot(self.engine)
@@ -539,6 +546,9 @@ class OMSMachine(RuleBasedStateMachine):
             assert reason in exceptions_of(self.engine, exec_id), (exec_id, reason)
         for r in applied:
             assert order_by_id(self.engine, r.order_id).filled_qty > 0
+        # Only applied fills are audited as such; a refused one is an exception only.
+        assert audited_fills(self.engine) == audited_before + len(applied)
+        assert result.detail.startswith(f"{len(applied)} applied"), result
         if not applied and not refused:
             assert after == before, "a message of duplicate exec ids changed the store"
 
