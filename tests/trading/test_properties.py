@@ -42,6 +42,7 @@ from trading.commands import (
     DecideWithdrawal,
     Deposit,
     ExpireDue,
+    HaltSymbol,
     OrderAck,
     QuoteUpdate,
     RequestWithdrawal,
@@ -204,6 +205,7 @@ def memory_state(rig: Rig) -> dict[str, Any]:
             w.withdrawal_id: (w.account_id, w.currency, w.amount) for w in oms._withdrawals.values()
         },
         "audit_head": (oms._audit_seq, oms._audit_hash) if oms._audit_seq else None,
+        "halted": set(oms._halted),
     }
 
 
@@ -225,6 +227,7 @@ def stored_state(engine: Engine) -> dict[str, Any]:
             r.withdrawal_id: (r.account_id, r.currency, r.amount) for r in snap.pending_withdrawals
         },
         "audit_head": snap.audit_head,
+        "halted": set(snap.halted_symbols),
     }
 
 
@@ -647,6 +650,11 @@ class OMSMachine(RuleBasedStateMachine):
     @rule(account=st.sampled_from(ACCOUNTS), state=st.sampled_from(list(AccountState)))
     def account_state(self, account: int, state: AccountState) -> None:
         [result] = self.run(SetAccountState(account, state))
+        assert not isinstance(result, Exception), result
+
+    @rule(symbol=st.sampled_from(SYMBOLS), halted=st.booleans())
+    def halt_symbol(self, symbol: str, halted: bool) -> None:
+        [result] = self.run(HaltSymbol(symbol, halted))
         assert not isinstance(result, Exception), result
 
     @rule()
