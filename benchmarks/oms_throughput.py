@@ -13,7 +13,9 @@ with fsync on), in the same run and interleaved run by run:
   ``bound_*_driver``: the same SQL on the DBAPI cursor's executemany inside a SQLAlchemy
   transaction (the OMS's own write path); ``bound_*_core``: SQLAlchemy Core
   ``conn.execute(text(...), rows)`` executemany; on PostgreSQL also
-  ``bound_*_pipeline``: raw psycopg, each transaction's statements in one pipeline.
+  ``bound_*_pipeline``: raw psycopg, each transaction's statements in one pipeline, and
+  ``bound_group_copy``: raw psycopg, the multi-row inserts as COPY FROM STDIN (what the
+  store could take if the OMS wrote that way).
 
 Every run starts from a fresh database: accounts opened and funded, then a warm-up of
 orders (untimed) so that ledger accounts and positions exist, as in a running system.
@@ -176,6 +178,42 @@ def _replay_pipeline(conninfo: str, txns: list[list[tuple[str, list[Any]]]]) -> 
         return time.perf_counter() - t0
 
 
+_INSERT = re.compile(r"^\s*INSERT\s+INTO\s+(\w+)\s*\(([^)]*)\)", re.IGNORECASE)
+
+
+def _replay_copy(conninfo: str, txns: list[list[tuple[str, list[Any]]]]) -> float:
+    """Raw psycopg: every multi-row INSERT as COPY FROM STDIN, updates as executemany."""
+    import psycopg
+
+    plan = []
+    for txn in txns:
+        steps: list[tuple[str, Any, Any]] = []
+        for sql, rows in txn:
+            m = _INSERT.match(sql)
+            if m and len(rows) > 1 and all(isinstance(r, dict) for r in rows):
+                cols = [c.strip() for c in m.group(2).split(",")]
+                copy = f"COPY {m.group(1)} ({', '.join(cols)}) FROM STDIN"
+                steps.append(("copy", copy, [tuple(r[c] for c in cols) for r in rows]))
+            else:
+                steps.append(("sql", sql, rows))
+        plan.append(steps)
+    with psycopg.connect(conninfo) as conn:
+        t0 = time.perf_counter()
+        for steps in plan:
+            with conn.cursor() as cur:
+                for kind, sql, rows in steps:
+                    if kind == "copy":
+                        with cur.copy(sql) as cp:
+                            for row in rows:
+                                cp.write_row(row)
+                    elif len(rows) == 1:
+                        cur.execute(sql, rows[0])
+                    else:
+                        cur.executemany(sql, rows)
+            conn.commit()
+        return time.perf_counter() - t0
+
+
 def _run_bound(
     ctx: Context, store: str, wl: Workload, *, warmup: int, txns: Any, variant: str
 ) -> float:
@@ -186,7 +224,8 @@ def _run_bound(
         if variant == "core":
             return _replay_core(engine, txns)
         engine.dispose()
-        return _replay_pipeline(ctx.store_pool.pg_conninfo(dsn), txns)
+        replay = _replay_copy if variant == "copy" else _replay_pipeline
+        return replay(ctx.store_pool.pg_conninfo(dsn), txns)
     finally:
         _finish(ctx, store, engine, dsn)
 
@@ -222,7 +261,10 @@ def _bench_store(ctx: Context, store: str, sizes: dict[str, int]) -> dict[str, A
                 recorded[key] = txns
                 prepared[key] = {"driver": txns, "core": _as_core(txns)}
                 if store == "postgresql":
-                    prepared[key]["pipeline"] = _as_psycopg(_PG_DIALECT_ENGINE, txns)
+                    raw = _as_psycopg(_PG_DIALECT_ENGINE, txns)
+                    prepared[key]["pipeline"] = raw
+                    if key == "group":
+                        prepared[key]["copy"] = raw
         elapsed, counts, _ = _run_oms(
             ctx, store, wl, warmup=warm, orders=n_group, per_commit=GROUP, skip_flush=True
         )
