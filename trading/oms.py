@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from decimal import ROUND_CEILING, ROUND_HALF_EVEN, Decimal
 from typing import Any
 
-from sqlalchemy import Engine, select, tuple_
+from sqlalchemy import Engine, select
 
 from trading import ledger as L
 from trading.audit import GENESIS, record_hash
@@ -266,10 +266,23 @@ class OMS:
         with self.engine.connect() as conn:
             if keys:
                 o = s.orders
+                # Two IN lists walk the unique index on (account_id, client_order_id) in both
+                # engines; a row-value IN made SQLite scan as the history grew. The cross
+                # product is a superset, cut back to the exact pairs here.
                 rows = conn.execute(
-                    select(o).where(tuple_(o.c.account_id, o.c.client_order_id).in_(list(keys)))
-                )
-                known["orders"] = {(r.account_id, r.client_order_id): r for r in rows}
+                    select(
+                        o.c.order_id, o.c.account_id, o.c.client_order_id, o.c.fingerprint,
+                        o.c.status, o.c.qty, o.c.filled_qty, o.c.filled_notional, o.c.reason,
+                    ).where(
+                        o.c.account_id.in_({a for a, _ in keys}),
+                        o.c.client_order_id.in_({c for _, c in keys}),
+                    )
+                )  # fmt: skip
+                known["orders"] = {
+                    (r.account_id, r.client_order_id): r
+                    for r in rows
+                    if (r.account_id, r.client_order_id) in keys
+                }
             if exec_ids:
                 rows = conn.execute(
                     select(s.executions.c.exec_id).where(s.executions.c.exec_id.in_(list(exec_ids)))

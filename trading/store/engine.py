@@ -36,6 +36,10 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur.execute("PRAGMA synchronous=FULL")
     cur.execute("PRAGMA foreign_keys=ON")
     cur.execute("PRAGMA busy_timeout=10000")
+    # SQLite's default page cache is 2 MB: with a large history the indexes the OMS writes
+    # (postings, outbox, orders) no longer fit and every batch reads pages back.
+    cur.execute("PRAGMA cache_size=-131072")  # KiB: 128 MB per connection
+    cur.execute("PRAGMA temp_store=MEMORY")
     cur.close()
 
 
