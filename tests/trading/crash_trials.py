@@ -53,6 +53,7 @@ from trading.verify import verify_audit, verify_ledger
 REPO = Path(__file__).resolve().parents[2]
 FIRST_ACK_TIMEOUT_S = 60.0  # the worker imports, opens the store and sets up first
 RESUBMITS = 5
+WORKER = "tests.trading.crash_worker"  # the module run as the child process
 
 
 @dataclass
@@ -120,7 +121,7 @@ def run_trial(
     cmd = [
         sys.executable,
         "-m",
-        "tests.trading.crash_worker",
+        WORKER,
         "--dsn",
         dsn,
         "--ack",
