@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from decimal import ROUND_CEILING, ROUND_HALF_EVEN, Decimal
@@ -90,6 +91,15 @@ _NS_PER_DAY = 86_400 * 1_000_000_000
 _EVENT_JSON = json.JSONEncoder(separators=(",", ":")).encode
 _AUDIT_JSON = json.JSONEncoder(separators=(",", ":"), sort_keys=True).encode
 _EVENT_TYPE = {st: f"order.{st.value}" for st in OrderStatus}
+
+
+@dataclass(frozen=True, slots=True)
+class Prepared:
+    """A batch run against memory, waiting to be committed."""
+
+    batch: Batch
+    results: list[Result]
+    exec_ids: frozenset[str]
 
 
 @dataclass(slots=True)
@@ -179,6 +189,9 @@ class OMS:
         }
         self._audit_seq, self._audit_hash = snap.audit_head or (0, GENESIS)
         self._audit_head_exists = snap.audit_head is not None
+        self._inflight_orders: dict[tuple[int, str], Order] = {}
+        self._inflight_execs: set[str] = set()
+        self._committed: deque[Prepared] = deque()
         self._halted: set[str] = set(snap.halted_symbols)
         self._limiter = RateLimiter()
         self._late_reports.clear()
@@ -225,33 +238,63 @@ class OMS:
 
     def execute(self, commands: Sequence[Command]) -> list[Result]:
         """Run commands in order and commit all they produced in one transaction."""
-        batch = self._batch = Batch(audit_head_exists=self._audit_head_exists)
-        self._seen_exec: set[str] = set()
-        results: list[Result] = []
         try:
-            known = self._prefetch(commands)
-            for cmd in commands:
-                try:
-                    results.append(self._dispatch(cmd, known))
-                except BourseError as exc:
-                    results.append(exc)
-                # Reports a venue delivered while we worked (resting orders it filled).
-                while self._late_reports:
-                    late = list(self._late_reports)
-                    self._late_reports.clear()
-                    self._apply_reports(late, actor="venue")
-            if self._audit_seq and batch.audit_head is None and batch.row_count():
-                batch.audit_head = (self._audit_seq, self._audit_hash)
-            with self._writer.begin() as conn:
-                flush(conn, batch)
+            prepared = self.prepare(commands)
+            self.commit(prepared)
         except Exception as exc:
             # The memory may hold half a batch: the store is the truth.
             self.recover()
             error = StoreError(f"batch of {len(commands)} commands not stored: {exc!r}")
             return [error] * len(commands)
+        self.retire_committed()
+        return prepared.results
+
+    def prepare(self, commands: Sequence[Command]) -> Prepared:
+        """Run commands against memory and gather what they wrote; nothing is stored yet.
+
+        ``commit`` stores it. A writer may prepare the next batch while the previous one
+        commits (``trading.service``): batches not yet committed are "in flight", and a
+        retry of their client order ids or exec ids is found in memory, not in the store.
+        If a commit fails, everything prepared after it is void: the caller must wait for
+        the commits in flight and ``recover()``.
+        """
+        self.retire_committed()
+        batch = self._batch = Batch(audit_head_exists=self._audit_head_exists)
+        self._seen_exec: set[str] = set()
+        results: list[Result] = []
+        known = self._prefetch(commands)
+        for cmd in commands:
+            try:
+                results.append(self._dispatch(cmd, known))
+            except BourseError as exc:
+                results.append(exc)
+            # Reports a venue delivered while we worked (resting orders it filled).
+            while self._late_reports:
+                late = list(self._late_reports)
+                self._late_reports.clear()
+                self._apply_reports(late, actor="venue")
+        if self._audit_seq and batch.audit_head is None and batch.row_count():
+            batch.audit_head = (self._audit_seq, self._audit_hash)
         if batch.audit_head is not None:
             self._audit_head_exists = True
-        return results
+        self._inflight_orders.update(batch.by_client)
+        self._inflight_execs |= self._seen_exec
+        return Prepared(batch, results, frozenset(self._seen_exec))
+
+    def commit(self, prepared: Prepared) -> None:
+        """Write a prepared batch in one transaction. Safe to call from another thread."""
+        with self._writer.begin() as conn:
+            flush(conn, prepared.batch)
+        self._committed.append(prepared)
+
+    def retire_committed(self) -> None:
+        """Forget the in-flight entries of batches now in the store (the writer's thread)."""
+        while self._committed:
+            done = self._committed.popleft()
+            for key, order in done.batch.by_client.items():
+                if self._inflight_orders.get(key) is order:
+                    del self._inflight_orders[key]
+            self._inflight_execs -= done.exec_ids
 
     def _prefetch(self, commands: Sequence[Command]) -> dict[str, Any]:
         """Look up in one query per kind what a batch needs from the store's history."""
@@ -588,7 +631,7 @@ class OMS:
                     order_id=oid,
                 )
             return self._ack(existing, duplicate=True)
-        batch_order = self._batch.by_client.get(key)
+        batch_order = self._batch.by_client.get(key) or self._inflight_orders.get(key)
         if batch_order is not None:
             if batch_order.fingerprint != request.fingerprint():
                 raise ConflictError(
@@ -701,7 +744,7 @@ class OMS:
     def _apply_reports(self, reports: Iterable[ExecutionReport], actor: str) -> int:
         applied = 0
         for report in reports:
-            if report.exec_id in self._seen_exec:
+            if report.exec_id in self._seen_exec or report.exec_id in self._inflight_execs:
                 continue
             self._seen_exec.add(report.exec_id)
             order = self._open.get(report.order_id)

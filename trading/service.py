@@ -1,9 +1,15 @@
-"""Group commit for concurrent callers: one writer thread, a bounded queue, futures.
+"""Group commit for concurrent callers: a bounded queue, two threads, futures.
 
-Callers ``submit`` a command and wait on its future; the writer takes whatever is queued
-(up to ``max_batch``), executes it with ``OMS.execute`` in one transaction, and only then
-resolves the futures. Under load, batches grow and one fsync serves many orders; when idle,
-a lone command commits at once.
+Callers ``submit`` a command and wait on its future. The writer thread takes whatever is
+queued (up to ``max_batch``) and runs it against memory (``OMS.prepare``); the committer
+thread writes each prepared batch in one transaction (``OMS.commit``) and only then
+resolves its futures. Under load batches grow, so one fsync serves many orders; and while
+a batch commits, the next one is already being prepared, so the domain work and the
+store's work overlap instead of adding up. Nothing is acknowledged before it is durable.
+
+If a commit fails, every batch prepared after it is void (it was built on the failed
+one's state): those fail too, the writer waits for the commits in flight, and the OMS
+reloads its state from the store.
 """
 
 from __future__ import annotations
@@ -13,19 +19,36 @@ import threading
 from concurrent.futures import Future
 
 from trading.commands import Command, Result
-from trading.oms import OMS
+from trading.errors import StoreError
+from trading.oms import OMS, Prepared
 
 _STOP = object()
+Item = tuple[Command, "Future[Result]"]
+# Batches prepared but not yet committed: a bound, so memory and the loss on a failed
+# commit stay small.
+IN_FLIGHT_MAX = 2
 
 
 class OMSService:
-    def __init__(self, oms: OMS, max_batch: int | None = None, max_queue: int | None = None):
+    def __init__(
+        self,
+        oms: OMS,
+        max_batch: int | None = None,
+        max_queue: int | None = None,
+        pipelined: bool = True,
+    ) -> None:
         self.oms = oms
         self.max_batch = max_batch or oms.config.max_batch
-        self._queue: queue.Queue[tuple[Command, Future[Result]] | object] = queue.Queue(
+        self.pipelined = pipelined
+        self._queue: queue.Queue[Item | object] = queue.Queue(
             maxsize=max_queue or oms.config.max_queue
         )
-        self._thread = threading.Thread(target=self._run, name="oms-writer", daemon=True)
+        self._commits: queue.Queue[tuple[Prepared, list[Item]] | object] = queue.Queue(
+            maxsize=IN_FLIGHT_MAX
+        )
+        self._failed = threading.Event()
+        self._writer = threading.Thread(target=self._write, name="oms-writer", daemon=True)
+        self._committer = threading.Thread(target=self._commit, name="oms-commit", daemon=True)
         self.batches = 0
         self.commands = 0
 
@@ -37,11 +60,14 @@ class OMSService:
         self.stop()
 
     def start(self) -> None:
-        self._thread.start()
+        self._committer.start()
+        self._writer.start()
 
     def stop(self) -> None:
         self._queue.put(_STOP)
-        self._thread.join()
+        self._writer.join()
+        self._commits.put(_STOP)
+        self._committer.join()
 
     def submit(self, command: Command, timeout: float | None = None) -> Future[Result]:
         """Queue a command; blocks (back-pressure) while the queue is full."""
@@ -49,33 +75,86 @@ class OMSService:
         self._queue.put((command, fut), timeout=timeout)
         return fut
 
-    def _run(self) -> None:
-        q = self._queue
-        while True:
-            first = q.get()
-            if first is _STOP:
-                return
-            items = [first]
-            stop = False
-            while len(items) < self.max_batch:
-                try:
-                    nxt = q.get_nowait()
-                except queue.Empty:
-                    break
-                if nxt is _STOP:
-                    stop = True
-                    break
-                items.append(nxt)
-            pairs = [item for item in items if isinstance(item, tuple)]
+    # -- the writer: takes batches and runs them against memory ------------------------------
+
+    def _take(self) -> tuple[list[Item], bool]:
+        first = self._queue.get()
+        if first is _STOP:
+            return [], True
+        items: list[Item] = [first]  # type: ignore[list-item]
+        while len(items) < self.max_batch:
             try:
-                results = self.oms.execute([cmd for cmd, _ in pairs])
-            except Exception as exc:  # a bug, not a business error: fail the callers loudly
-                for _, fut in pairs:
-                    fut.set_exception(exc)
-            else:
-                for (_, fut), result in zip(pairs, results, strict=True):
-                    fut.set_result(result)
-            self.batches += 1
-            self.commands += len(pairs)
+                nxt = self._queue.get_nowait()
+            except queue.Empty:
+                break
+            if nxt is _STOP:
+                return items, True
+            items.append(nxt)  # type: ignore[arg-type]
+        return items, False
+
+    def _write(self) -> None:
+        while True:
+            items, stop = self._take()
+            if items:
+                self._run(items)
             if stop:
                 return
+
+    def _run(self, items: list[Item]) -> None:
+        if self._failed.is_set():
+            self._resync()
+        commands = [cmd for cmd, _ in items]
+        if not self.pipelined:
+            _resolve(items, self.oms.execute(commands))
+            self._count(items)
+            return
+        try:
+            prepared = self.oms.prepare(commands)
+        except Exception as exc:  # a bug, not a business error: nothing of it is stored
+            self._resync()
+            _fail(items, StoreError(f"batch of {len(items)} commands not run: {exc!r}"))
+            return
+        self._commits.put((prepared, items))
+
+    def _resync(self) -> None:
+        """After a failed commit: let the commits in flight finish, then reload memory."""
+        self._commits.join()
+        self.oms.recover()
+        self._failed.clear()
+
+    # -- the committer: stores batches in order and answers their callers ---------------------
+
+    def _commit(self) -> None:
+        while True:
+            job = self._commits.get()
+            try:
+                if job is _STOP:
+                    return
+                prepared, items = job  # type: ignore[misc]
+                if self._failed.is_set():
+                    _fail(items, StoreError("not stored: an earlier batch failed to commit"))
+                    continue
+                try:
+                    self.oms.commit(prepared)
+                except Exception as exc:
+                    self._failed.set()
+                    _fail(items, StoreError(f"batch of {len(items)} commands not stored: {exc!r}"))  # noqa: E501
+                    continue
+                _resolve(items, prepared.results)
+                self._count(items)
+            finally:
+                self._commits.task_done()
+
+    def _count(self, items: list[Item]) -> None:
+        self.batches += 1
+        self.commands += len(items)
+
+
+def _resolve(items: list[Item], results: list[Result]) -> None:
+    for (_, fut), result in zip(items, results, strict=True):
+        fut.set_result(result)
+
+
+def _fail(items: list[Item], error: Exception) -> None:
+    for _, fut in items:
+        fut.set_result(error)

@@ -1,0 +1,125 @@
+"""OMSService: group commit for concurrent callers, pipelined, on a real store."""
+
+from __future__ import annotations
+
+import threading
+from concurrent.futures import Future
+
+import pytest
+from sqlalchemy import func, select
+
+from tests.trading.builders import Rig, make_rig
+from trading.commands import ApplyReports, OrderAck, Result
+from trading.errors import StoreError
+from trading.orders import OrderStatus
+from trading.service import OMSService
+from trading.store import schema as s
+from trading.venue import ExecKind, ExecutionReport
+from trading.verify import verify_audit, verify_ledger
+
+
+@pytest.fixture
+def rig(store_dsn: str) -> Rig:
+    r = make_rig(store_dsn)
+    r.open_accounts(*range(1, 9))
+    return r
+
+
+def _orders(rig: Rig) -> int:
+    with rig.engine.connect() as conn:
+        return int(conn.execute(select(func.count()).select_from(s.orders)).scalar_one())
+
+
+@pytest.mark.parametrize("pipelined", [True, False])
+def test_service_when_many_threads_submit_then_every_order_acked_once_and_ledger_holds(
+    rig: Rig, pipelined: bool
+) -> None:
+    futures: list[Future[Result]] = []
+    lock = threading.Lock()
+
+    with OMSService(rig.oms, max_batch=16, pipelined=pipelined) as svc:
+
+        def client(account_id: int) -> None:
+            for i in range(40):
+                side = "buy" if i % 3 else "sell"
+                fut = svc.submit(rig.submit(account_id, f"t{i}", side=side, qty="0.1"))
+                with lock:
+                    futures.append(fut)
+
+        threads = [threading.Thread(target=client, args=(a,)) for a in range(1, 9)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        results = [f.result(timeout=60) for f in futures]
+
+    assert all(isinstance(r, OrderAck) and r.status is OrderStatus.FILLED for r in results)
+    assert len({r.order_id for r in results}) == 320  # type: ignore[union-attr]
+    assert _orders(rig) == 320
+    assert svc.batches > 1
+    with rig.engine.connect() as conn:
+        assert verify_ledger(conn) == [] and verify_audit(conn) == []
+
+
+def test_service_when_retry_arrives_while_original_in_flight_then_original_returned(
+    rig: Rig,
+) -> None:
+    with OMSService(rig.oms, max_batch=1) as svc:
+        futures = [svc.submit(rig.submit(1, "retry", qty="0.5")) for _ in range(6)]
+        results = [f.result(timeout=30) for f in futures]
+
+    acks = [r for r in results if isinstance(r, OrderAck)]
+    assert len(acks) == 6 and len({a.order_id for a in acks}) == 1
+    assert [a.duplicate for a in acks] == [False] + [True] * 5
+    assert _orders(rig) == 1
+
+
+def test_service_when_exec_report_repeated_across_batches_then_applied_once(rig: Rig) -> None:
+    ack = rig.oms.execute_one(rig.submit(1, "lim", type="limit", price="1.05000", qty="1"))
+    assert isinstance(ack, OrderAck)
+    report = ExecutionReport("LP-1", ack.order_id, ExecKind.FILL, 1, last_qty=30,
+                             last_price=105000, venue="bbook")  # fmt: skip
+
+    with OMSService(rig.oms, max_batch=1) as svc:
+        futures = [svc.submit(ApplyReports([report])) for _ in range(4)]
+        for f in futures:
+            assert not isinstance(f.result(timeout=30), Exception)
+
+    with rig.engine.connect() as conn:
+        filled = conn.execute(
+            select(s.orders.c.filled_qty).where(s.orders.c.order_id == ack.order_id)
+        ).scalar_one()
+    assert filled == 30
+
+
+def test_service_when_a_commit_fails_then_later_batches_fail_and_state_reloads(
+    rig: Rig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real_commit = rig.oms.commit
+    calls = {"n": 0}
+    gate = threading.Event()
+
+    def flaky_commit(prepared: object) -> None:
+        calls["n"] += 1
+        if calls["n"] == 1:
+            gate.wait(10)  # let the writer prepare the next batches on top of this one
+            raise RuntimeError("disk full")
+        real_commit(prepared)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(rig.oms, "commit", flaky_commit)
+    cash = rig.oms.cash_available(1)
+    with OMSService(rig.oms, max_batch=1) as svc:
+        first = svc.submit(rig.submit(1, "f1", qty="1"))
+        second = svc.submit(rig.submit(1, "f2", qty="1"))
+        gate.set()
+        assert isinstance(first.result(timeout=30), StoreError)
+        assert isinstance(second.result(timeout=30), StoreError)
+        # The failed orders never happened: their ids are free and the money is back.
+        third = svc.submit(rig.submit(1, "f1", qty="1")).result(timeout=30)
+
+    assert isinstance(third, OrderAck) and third.status is OrderStatus.FILLED
+    assert not third.duplicate
+    assert _orders(rig) == 1
+    assert rig.oms.cash_available(1) < cash
+    with rig.engine.connect() as conn:
+        assert verify_ledger(conn) == [] and verify_audit(conn) == []
