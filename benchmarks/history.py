@@ -9,7 +9,12 @@ each timed on its own (only ``OMS.execute`` is timed; each segment's commands ar
 just before it). At each checkpoint (10 k, 50 k, 100 k, 200 k orders of history) the
 figure is the median of the next three segments, and the process's resident memory, the
 OMS's in-memory sizes, the time of a restart (``OMS.recover()``) and the store's size are
-recorded. Every segment's rate is kept (``curve``).
+recorded, with the time per order split into prefetch (reads of history), flush (writes)
+and the rest (domain logic, BEGIN, COMMIT), and the bytes the process wrote per order
+(SQLite's WAL and checkpoints). Every segment's figures are kept (``curve``).
+
+Resident memory includes SQLite's page cache (capped by ``PRAGMA cache_size``): it grows
+until the cache is full, then stays flat; the tracemalloc figures are the OMS's own.
 
 Then, with tracemalloc: the memory one *open* order holds (resting GTC limit orders far from
 the market) and the memory left behind per *closed* order (filled market orders), which
@@ -44,6 +49,20 @@ def _sizes(quick: bool) -> dict[str, Any]:
                 "open_orders": 200, "closed_orders": 400}  # fmt: skip
     return {"accounts": 200, "checkpoints": [10_000, 50_000, 100_000, 200_000],
             "segment": 3_000, "open_orders": 5_000, "closed_orders": 5_000}  # fmt: skip
+
+
+def _written_bytes() -> int:
+    """Bytes this process has passed to write()/pwrite() so far: for SQLite, the WAL
+    frames and the checkpoints' copies into the database file (PostgreSQL writes in its
+    own processes, so there it is about nothing)."""
+    try:
+        with open("/proc/self/io") as f:
+            for line in f:
+                if line.startswith("wchar:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
 
 
 def _rss_bytes() -> int:
@@ -85,6 +104,7 @@ def _run_segment(
     units = stream.take(n)
     batches = [flatten(units[i : i + GROUP]) for i in range(0, n, GROUP)]
     results: list[Any] = []
+    written0 = _written_bytes()
     with phase_timer() as spent:
         t0 = time.perf_counter()
         for cmds in batches:
@@ -98,6 +118,7 @@ def _run_segment(
         "prefetch_us": round(spent["prefetch_s"] / n * 1e6, 1),
         "flush_us": round(spent["flush_s"] / n * 1e6, 1),
         "rest_us": round((elapsed - spent["prefetch_s"] - spent["flush_s"]) / n * 1e6, 1),
+        "written_bytes_per_order": round((_written_bytes() - written0) / n),
     })  # fmt: skip
     return elapsed, tally(results)
 
@@ -189,7 +210,7 @@ def _bench_store(ctx: Context, store: str, sizes: dict[str, Any]) -> dict[str, A
                 for k, v in counts.items():
                     outcomes[k] = outcomes.get(k, 0) + v
             point["orders_per_s"] = summarize(rates)
-            for key in ("prefetch_us", "flush_us", "rest_us"):
+            for key in ("prefetch_us", "flush_us", "rest_us", "written_bytes_per_order"):
                 point[key] = summarize([c[key] for c in curve[-SEGMENTS_PER_FIGURE:]])
             points.append(point)
             ctx.log(
@@ -197,7 +218,8 @@ def _bench_store(ctx: Context, store: str, sizes: dict[str, Any]) -> dict[str, A
                 f"{point['orders_per_s']['median']:8,.0f} orders/s, "
                 f"per order: prefetch {point['prefetch_us']['median']:.0f} us, "
                 f"flush {point['flush_us']['median']:.0f} us, "
-                f"rest {point['rest_us']['median']:.0f} us; "
+                f"rest {point['rest_us']['median']:.0f} us, "
+                f"written {point['written_bytes_per_order']['median']:,.0f} B; "
                 f"RSS {point['rss_bytes'] / 2**20:6.1f} MiB, recover {recover_s:.2f} s, "
                 f"open orders {point['oms']['open_orders']}, open lots {point['oms']['open_lots']}"
             )
