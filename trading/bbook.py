@@ -164,6 +164,11 @@ class BBookVenue:
                 self._unrest(r.order_id)
         return reports
 
+    def reset(self) -> None:
+        """Forget every resting order (the OMS restores the open ones from its store)."""
+        self._resting.clear()
+        self._by_symbol.clear()
+
     def restore(self, order: Order) -> None:
         """Rest a working order again after a restart (the OMS's open orders are the truth)."""
         r = _Resting(

@@ -327,8 +327,12 @@ class OMS:
                     if (r.account_id, r.client_order_id) in keys
                 }
             if exec_ids:
+                # Refused reports count as seen too: a repeat must not record them twice.
+                e, x = s.executions, s.exec_exceptions
                 rows = conn.execute(
-                    select(s.executions.c.exec_id).where(s.executions.c.exec_id.in_(list(exec_ids)))
+                    select(e.c.exec_id)
+                    .where(e.c.exec_id.in_(exec_ids))
+                    .union(select(x.c.exec_id).where(x.c.exec_id.in_(exec_ids)))
                 )
                 known["execs"] = {r[0] for r in rows}
         return known
@@ -343,7 +347,7 @@ class OMS:
                 return self._amend(cmd)
             case ApplyReports(reports):
                 fresh = [r for r in reports if r.exec_id not in known["execs"]]
-                n = self._apply_reports(fresh, actor="venue")
+                n = self._apply_reports(fresh, actor="venue", record=True)
                 return Done("reports", f"{n} applied, {len(reports) - n} ignored")
             case QuoteUpdate(quote):
                 if isinstance(self.quotes, InMemoryQuoteBook):
@@ -741,7 +745,12 @@ class OMS:
 
     # -- execution reports -------------------------------------------------------------------
 
-    def _apply_reports(self, reports: Iterable[ExecutionReport], actor: str) -> int:
+    def _apply_reports(
+        self, reports: Iterable[ExecutionReport], actor: str, record: bool = False
+    ) -> int:
+        """Apply reports in order. ``record``: keep the exec id of every report, not only of
+        fills, so that a venue repeating any message changes nothing (for outside venues;
+        the B-book's own acknowledgements are unique by construction)."""
         applied = 0
         for report in reports:
             if report.exec_id in self._seen_exec or report.exec_id in self._inflight_execs:
@@ -758,6 +767,14 @@ class OMS:
                 self._exception(report, "invalid_transition", str(exc))
                 continue
             applied += 1
+            if record and report.kind is not ExecKind.FILL:
+                self._batch.add(
+                    "executions",
+                    {"exec_id": report.exec_id, "order_id": order.order_id,
+                     "account_id": order.account_id, "kind": report.kind.value, "qty": 0,
+                     "price": 0, "commission": 0, "venue": report.venue or self.venue.name,
+                     "ts_ns": report.ts_ns},
+                )  # fmt: skip
             if actor:
                 self._audit(f"exec.{report.kind.value}", f"order:{order.order_id}",
                             {"exec_id": report.exec_id, "qty": report.last_qty,
@@ -811,6 +828,7 @@ class OMS:
                 self._move(order, self._resume(order), ts, replaced=True)
             case ExecKind.REPLACE_REJECTED:
                 order.pending_qty = order.pending_price = order.pending_trigger_price = None
+                self._batch.order_changed(order)
                 if order.status is S.PENDING_REPLACE:
                     self._move(order, self._resume(order), ts, replace_rejected=r.reason)
         return True

@@ -128,9 +128,10 @@ class OMSService:
         while True:
             job = self._commits.get()
             try:
-                if job is _STOP:
+                if not isinstance(job, tuple):  # the stop marker
                     return
-                prepared, items = job  # type: ignore[misc]
+                prepared: Prepared = job[0]
+                items: list[Item] = job[1]
                 if self._failed.is_set():
                     _fail(items, StoreError("not stored: an earlier batch failed to commit"))
                     continue

@@ -165,7 +165,7 @@ CHECKS: list[tuple[str, str, str]] = [
         "fills_have_events",
         "every fill has its order event in the outbox",
         """SELECT e.exec_id, e.order_id FROM executions e
-           WHERE NOT EXISTS (SELECT 1 FROM outbox x WHERE x.order_id = e.order_id
+           WHERE e.kind = 'fill' AND NOT EXISTS (SELECT 1 FROM outbox x WHERE x.order_id = e.order_id
                              AND x.type IN ('order.filled', 'order.partially_filled')
                              AND x.payload LIKE '%"exec_id":"' || e.exec_id || '"%')""",
     ),

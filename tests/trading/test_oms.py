@@ -531,3 +531,38 @@ def test_ledger_verify_when_posting_tampered_then_reports_unbalanced_and_stale_c
 def _order_row(rig: Rig, order_id: int) -> object:
     with rig.engine.connect() as conn:
         return conn.execute(select(s.orders).where(s.orders.c.order_id == order_id)).one()
+
+
+def test_exec_report_when_cancel_ack_repeated_then_applied_once_and_nothing_else_changes(
+    rig: Rig,
+) -> None:
+    ack = _ack(rig, rig.submit(1, "ext2", type="limit", price="1.05000", qty="1"))
+    _ack(rig, CancelOrder(1, ack.order_id))  # the B-book cancels it at once
+    # An outside venue repeating a refused report: recorded once, then ignored.
+    canceled = ExecutionReport("LP-C1", ack.order_id, ExecKind.CANCELED, 1, venue="lp")
+    rig.oms.execute_one(ApplyReports([canceled]))
+    before = store_snapshot(rig.engine)
+
+    rig.oms.execute_one(ApplyReports([canceled]))
+    rig.oms.execute_one(ApplyReports([canceled, canceled]))
+
+    assert store_snapshot(rig.engine) == before
+
+
+def test_exec_report_when_outside_ack_then_recorded_and_repeat_ignored(rig: Rig) -> None:
+    ack = _ack(rig, rig.submit(1, "ext3", type="limit", price="1.05000", qty="1"))
+    rig.oms.execute_one(CancelOrder(1, ack.order_id))
+    with rig.engine.connect() as conn:
+        kinds = [r[0] for r in conn.execute(select(s.executions.c.kind))]
+    assert kinds == []  # the B-book's own acknowledgements are not kept as executions
+
+    order = _ack(rig, rig.submit(1, "ext4", type="limit", price="1.05000", qty="1"))
+    trig = ExecutionReport("LP-T1", order.order_id, ExecKind.TRIGGERED, 2, venue="lp")
+    rig.oms.execute_one(ApplyReports([trig]))
+    before = store_snapshot(rig.engine)
+    rig.oms.execute_one(ApplyReports([trig]))
+
+    assert store_snapshot(rig.engine) == before
+    with rig.engine.connect() as conn:
+        assert [r[0] for r in conn.execute(select(s.executions.c.kind))] == ["triggered"]
+    _assert_invariants(rig)

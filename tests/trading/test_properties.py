@@ -136,8 +136,17 @@ def order_by_id(engine: Engine, order_id: int) -> Any:
 
 
 def exec_ids(engine: Engine) -> list[str]:
+    """Exec ids of the fills in the store."""
     with engine.connect() as conn:
-        return [r[0] for r in conn.execute(select(s.executions.c.exec_id).order_by("exec_id"))]
+        q = select(s.executions.c.exec_id).where(s.executions.c.kind == "fill").order_by("exec_id")
+        return [r[0] for r in conn.execute(q)]
+
+
+def seen_exec_ids(engine: Engine) -> set[str]:
+    """Every exec id the OMS has kept: fills, outside acknowledgements, refused reports."""
+    with engine.connect() as conn:
+        kept = {r[0] for r in conn.execute(select(s.executions.c.exec_id))}
+        return kept | {r[0] for r in conn.execute(select(s.exec_exceptions.c.exec_id))}
 
 
 def exceptions_of(engine: Engine, exec_id: str) -> list[str]:
@@ -519,7 +528,7 @@ class OMSMachine(RuleBasedStateMachine):
                 )
             )
         # What must happen, report by report.
-        seen = set(stored_execs)
+        seen = seen_exec_ids(self.engine)
         leaves = {
             o: r.qty - r.filled_qty for o, r in orders.items() if r.status not in TERMINAL_VALUES
         }

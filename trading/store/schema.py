@@ -126,7 +126,7 @@ orders = Table(
 executions = Table(
     "executions",
     metadata,
-    # Every applied execution report, fills and acknowledgements alike: the exec id is the
+    # Fills, and every other report an outside venue sent (qty 0): the exec id is the
     # idempotency key of the venue's messages.
     Column("exec_id", String(64), primary_key=True),
     Column("order_id", BigInteger, ForeignKey("orders.order_id"), nullable=False),
