@@ -277,6 +277,7 @@ class OMS:
             batch.audit_head = (self._audit_seq, self._audit_hash)
         if batch.audit_head is not None:
             self._audit_head_exists = True
+        batch.freeze()
         self._inflight_orders.update(batch.by_client)
         self._inflight_execs |= self._seen_exec
         return Prepared(batch, results, frozenset(self._seen_exec))

@@ -123,3 +123,21 @@ def test_service_when_a_commit_fails_then_later_batches_fail_and_state_reloads(
     assert rig.oms.cash_available(1) < cash
     with rig.engine.connect() as conn:
         assert verify_ledger(conn) == [] and verify_audit(conn) == []
+
+
+def test_prepare_when_next_batch_changes_the_same_order_and_lot_then_first_commit_stores_its_own_state(  # noqa: E501
+    rig: Rig,
+) -> None:
+    first = rig.oms.prepare([rig.submit(1, "open", qty="1")])
+    second = rig.oms.prepare([rig.submit(1, "close", side="sell", qty="1")])
+
+    rig.oms.commit(first)  # as if the process died before the second commit
+
+    with rig.engine.connect() as conn:
+        lots = conn.execute(select(s.lots.c.remaining, s.lots.c.closed_ns)).all()
+        assert [tuple(lot) for lot in lots] == [(100, None)]
+        assert verify_ledger(conn) == []
+    rig.oms.commit(second)
+    with rig.engine.connect() as conn:
+        assert [r[0] for r in conn.execute(select(s.lots.c.remaining))] == [0]
+        assert verify_ledger(conn) == [] and verify_audit(conn) == []

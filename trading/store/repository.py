@@ -85,6 +85,19 @@ class Batch:
     # Orders created in this batch by (account, client order id): a retry within the batch
     # finds its original before the store does.
     by_client: dict[tuple[int, str], Order] = field(default_factory=dict)
+    frozen: bool = False
+
+    def freeze(self) -> None:
+        """Turn the batch's orders and lots into rows now.
+
+        They are live objects that the next batch may change while this one commits
+        (``trading.service`` overlaps the two): the rows must say what this batch did.
+        """
+        self.rows["orders"] = [order_row(o) for o in self.new_orders.values()]
+        self.rows["orders:update"] = [order_row(o) for o in self.dirty_orders.values()]
+        self.rows["lots"] = [lot_row(lot) for lot in self.new_lots.values()]
+        self.rows["lots:update"] = [lot_row(lot) for lot in self.dirty_lots.values()]
+        self.frozen = True
 
     def add(self, table: str, row: dict[str, Any]) -> None:
         self.rows[table].append(row)
@@ -98,6 +111,10 @@ class Batch:
             self.dirty_lots[lot.lot_id] = lot
 
     def row_count(self) -> int:
+        if self.frozen:
+            return (
+                sum(len(v) for v in self.rows.values()) + len(self.balances) + len(self.withdrawals)
+            )  # noqa: E501
         return (
             sum(len(v) for v in self.rows.values()) + len(self.new_orders)
             + len(self.dirty_orders) + len(self.new_lots) + len(self.dirty_lots)
@@ -166,10 +183,12 @@ def flush(conn: Connection, batch: Batch) -> None:
             (new if k in batch.new_balances else old).append(row)
         w.insert("balances", new)
         w.update("balances", old)
-    w.insert("orders", [order_row(o) for o in batch.new_orders.values()])
-    w.update("orders", [order_row(o) for o in batch.dirty_orders.values()])
-    w.insert("lots", [lot_row(lot) for lot in batch.new_lots.values()])
-    w.update("lots", [lot_row(lot) for lot in batch.dirty_lots.values()])
+    if not batch.frozen:
+        batch.freeze()
+    w.insert("orders", batch.rows["orders"])
+    w.update("orders", batch.rows["orders:update"])
+    w.insert("lots", batch.rows["lots"])
+    w.update("lots", batch.rows["lots:update"])
     for name in _APPEND_ORDER[4:]:
         w.insert(name, batch.rows.get(name, []))
     if batch.withdrawals:
