@@ -1,6 +1,7 @@
 """Ack latency at a steady 1,000 orders/s, in process. Target: p99 <= 5 ms.
 
-An ``OMSService`` (writer thread, bounded queue, group commit) runs over a fresh store. A
+An ``OMSService`` (bounded queue, group commit) runs over a fresh store, pipelined (the
+next batch is prepared while the last one commits) and serial, interleaved run by run. A
 producer thread submits market orders on a fixed schedule (order i at start + i / rate),
 with a QuoteUpdate before every tenth order so quotes stay fresh. An order's latency runs
 from just before ``service.submit`` to the moment its future is resolved (a done-callback
@@ -15,6 +16,7 @@ monotonic time), so the sessions are open whenever the benchmark runs.
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import threading
 import time
 from collections.abc import Callable
@@ -46,7 +48,46 @@ def _stamp(done: list[int], i: int) -> Callable[[Future[Any]], None]:
     return callback
 
 
-def _one_run(ctx: Context, store: str, sizes: dict[str, Any], seed: int) -> dict[str, Any]:
+def service_modes() -> dict[str, dict[str, Any]]:
+    """The OMSService variants to compare: pipelined (prepare overlaps the last commit)
+    and serial (prepare and commit in turn), where the service offers the choice."""
+    if "pipelined" in inspect.signature(OMSService).parameters:
+        return {"pipelined": {"pipelined": True}, "serial": {"pipelined": False}}
+    return {"default": {}}
+
+
+def _time_phases(oms: Any) -> dict[str, list[float]]:
+    """Time each call of ``oms.prepare`` (domain work) and ``oms.commit`` (the write and
+    the durable commit), in ms, by wrapping them on this instance (where they exist)."""
+    spent: dict[str, list[float]] = {"prepare": [], "commit": []}
+    for name, durations in spent.items():
+        method = getattr(oms, name, None)
+        if method is None:
+            continue
+
+        def timed(*args: Any, _method: Any = method, _out: list[float] = durations) -> Any:
+            t0 = time.perf_counter_ns()
+            try:
+                return _method(*args)
+            finally:
+                _out.append((time.perf_counter_ns() - t0) / 1e6)
+
+        setattr(oms, name, timed)
+    return spent
+
+
+def _spread(values: list[float]) -> dict[str, float]:
+    ordered = sorted(values) or [0.0]
+    return {
+        "p50": round(percentile(ordered, 50), 3),
+        "p99": round(percentile(ordered, 99), 3),
+        "max": round(ordered[-1], 3),
+    }
+
+
+def _one_run(
+    ctx: Context, store: str, sizes: dict[str, Any], seed: int, service_kwargs: dict[str, Any]
+) -> dict[str, Any]:
     engine, dsn = ctx.store_pool.new_engine(store)
     t0_ns = time.monotonic_ns()
 
@@ -88,7 +129,8 @@ def _one_run(ctx: Context, store: str, sizes: dict[str, Any], seed: int) -> dict
                 fut.add_done_callback(_stamp(done, i))
                 futures.append(fut)
 
-        service = OMSService(oms)
+        spent = _time_phases(oms)
+        service = OMSService(oms, **service_kwargs)
         with service:
             wall0 = time.perf_counter()
             producer = threading.Thread(target=produce, args=(service,), name="bench-producer")
@@ -105,6 +147,8 @@ def _one_run(ctx: Context, store: str, sizes: dict[str, Any], seed: int) -> dict
             | {"max": round(lat_ms[-1], 3), "mean": round(sum(lat_ms) / n, 3)},
             "from_schedule_ms": {f"p{p:g}": round(percentile(sched_ms, p), 3) for p in PCTS}
             | {"max": round(sched_ms[-1], 3)},
+            "prepare_ms": _spread(spent["prepare"]),
+            "commit_ms": _spread(spent["commit"]),
             "batches": service.batches,
             "mean_batch_commands": round(service.commands / max(1, service.batches), 2),
             "producer_behind_by_more_than_a_period": behind,
@@ -117,30 +161,42 @@ def _one_run(ctx: Context, store: str, sizes: dict[str, Any], seed: int) -> dict
 
 def run(ctx: Context) -> tuple[dict[str, Any], list[Row]]:
     sizes = _sizes(ctx.quick)
+    modes = service_modes()
     data: dict[str, Any] = {
-        "params": {**sizes, "orders_per_s": RATE, "runs": ctx.runs},
+        "params": {**sizes, "orders_per_s": RATE, "runs": ctx.runs, "modes": list(modes)},
         "targets": {"p99_ms": 5.0},
         "stores": {},
     }
     rows: list[Row] = []
     for store in ctx.stores:
-        runs = []
+        runs: dict[str, list[dict[str, Any]]] = {m: [] for m in modes}
         for r in range(ctx.runs):
-            res = _one_run(ctx, store, sizes, seed=100 + r)
-            lat = res["latency_ms"]
-            ctx.log(
-                f"  {store:<10} run {r + 1}: p50 {lat['p50']:.2f} ms, p99 {lat['p99']:.2f} ms, "
-                f"p99.9 {lat['p99.9']:.2f} ms, max {lat['max']:.2f} ms, "
-                f"{res['achieved_orders_per_s']:.0f} orders/s, "
-                f"{res['mean_batch_commands']} commands/batch"
+            for mode, kwargs in modes.items():  # interleaved, so both see the same machine
+                res = _one_run(ctx, store, sizes, 100 + r, kwargs)
+                lat = res["latency_ms"]
+                ctx.log(
+                    f"  {store:<10} {mode:<9} run {r + 1}: p50 {lat['p50']:.2f} ms, "
+                    f"p99 {lat['p99']:.2f} ms, p99.9 {lat['p99.9']:.2f} ms, "
+                    f"max {lat['max']:.2f} ms, {res['achieved_orders_per_s']:.0f} orders/s, "
+                    f"{res['mean_batch_commands']} commands/batch, "
+                    f"prepare p50 {res['prepare_ms']['p50']:.1f} ms, "
+                    f"commit p50/p99 {res['commit_ms']['p50']:.1f}/{res['commit_ms']['p99']:.1f} ms"
+                )
+                runs[mode].append(res)
+        data["stores"][store] = {}
+        for mode, mode_runs in runs.items():
+            fig: dict[str, Any] = {"runs": mode_runs}
+            for key in ("latency_ms", "from_schedule_ms", "prepare_ms", "commit_ms"):
+                fig[key] = {
+                    q: summarize([r[key][q] for r in mode_runs], 3) for q in mode_runs[0][key]
+                }
+            fig["achieved_orders_per_s"] = summarize(
+                [r["achieved_orders_per_s"] for r in mode_runs]
             )
-            runs.append(res)
-        fig: dict[str, Any] = {"runs": runs}
-        for key in ("latency_ms", "from_schedule_ms"):
-            fig[key] = {q: summarize([r[key][q] for r in runs], 3) for q in runs[0][key]}
-        fig["achieved_orders_per_s"] = summarize([r["achieved_orders_per_s"] for r in runs])
-        data["stores"][store] = fig
-        for q in ("p50", "p99", "p99.9", "max"):
-            rows.append(Row(NAME, store, f"ack {q} at {RATE:,}/s", fig["latency_ms"][q], "ms"))
+            data["stores"][store][mode] = fig
+            for q in ("p50", "p99", "p99.9", "max"):
+                rows.append(
+                    Row(NAME, store, f"{mode} ack {q} at {RATE:,}/s", fig["latency_ms"][q], "ms")
+                )
     write_result(ctx, NAME, data)
     return data, rows
