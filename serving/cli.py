@@ -174,7 +174,6 @@ def ledger_export(
         console.print(f"[red]unknown format {format!r}[/red]: supported: beancount")
         raise typer.Exit(2)
     from trading.export_beancount import export_beancount
-
     from trading.instruments import default_catalogue
 
     engine = _engine(_settings(home, dsn))

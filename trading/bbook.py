@@ -108,10 +108,13 @@ class BBookVenue:
             order.price, order.trigger_price, False, order.tif, order.expire_ns,
         )  # fmt: skip
         reports = [self._report(oid, ExecKind.ACCEPTED, "A", now)]
-        if order.tif is TimeInForce.FOK and quote is not None:
-            if not self._fillable_in_full(r, quote):
-                reports.append(self._report(oid, ExecKind.CANCELED, "C", now, reason="fok"))
-                return reports
+        if (
+            order.tif is TimeInForce.FOK
+            and quote is not None
+            and not self._fillable_in_full(r, quote)
+        ):
+            reports.append(self._report(oid, ExecKind.CANCELED, "C", now, reason="fok"))
+            return reports
         if quote is not None:
             reports.extend(self._work(r, quote, now))
         if r.leaves > 0:
@@ -241,9 +244,9 @@ class BBookVenue:
         if not self._triggered(r, quote):
             return False
         px = self.client_price(quote, r.side)
-        if r.type in (OrderType.LIMIT, OrderType.STOP_LIMIT) and r.price is not None:
-            if (px - r.price) * r.side.sign > 0:
-                return False
+        limited = r.type in (OrderType.LIMIT, OrderType.STOP_LIMIT) and r.price is not None
+        if limited and (px - r.price) * r.side.sign > 0:  # type: ignore[operator]
+            return False
         size = quote.ask_size if r.side is Side.BUY else quote.bid_size
         return size is None or size >= r.leaves
 

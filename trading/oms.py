@@ -514,10 +514,10 @@ class OMS:
         )  # fmt: skip
         acct.cash_id = self._ledger_id(
             L.client_cash(acct.account_id, acct.currency), acct.currency, acct.account_id
-        )  # noqa: E501
+        )
         acct.margin_id = self._ledger_id(
             L.client_margin(acct.account_id, acct.currency), acct.currency, acct.account_id
-        )  # noqa: E501
+        )
         self._audit("account.open", f"account:{acct.account_id}",
                     {"currency": acct.currency, "tier": acct.tier})  # fmt: skip
         self._emit(acct, "account.opened", ts, {"currency": acct.currency, "tier": acct.tier})
@@ -582,8 +582,10 @@ class OMS:
         self._audit("cash.withdrawal_request", f"withdrawal:{wid}",
                     {"account_id": acct.account_id, "amount": cmd.amount,
                      "currency": cmd.currency})  # fmt: skip
-        self._emit(acct, "cash.withdrawal_requested", ts,
-                   {"withdrawal_id": wid, "amount": cmd.amount, "currency": cmd.currency})  # fmt: skip
+        self._emit(
+            acct, "cash.withdrawal_requested", ts,
+            {"withdrawal_id": wid, "amount": cmd.amount, "currency": cmd.currency},
+        )  # fmt: skip
         return Done(f"withdrawal:{wid}", "requested")
 
     def _decide_withdrawal(self, cmd: DecideWithdrawal) -> Done:
@@ -599,14 +601,14 @@ class OMS:
         else:
             postings = L.transfer(
                 pending, L.client_cash(w.account_id, w.currency), w.currency, w.amount
-            )  # noqa: E501
+            )
             status = "rejected"
         self._post(
             L.entry(
                 f"withdrawal_{status}", w.account_id, f"withdrawal:{w.withdrawal_id}", postings
             ),
             ts,
-        )  # noqa: E501
+        )
         del self._withdrawals[w.withdrawal_id]
         row = {"withdrawal_id": w.withdrawal_id, "account_id": w.account_id,
                "currency": w.currency, "amount": w.amount, "status": status,

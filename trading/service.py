@@ -139,7 +139,7 @@ class OMSService:
                     self.oms.commit(prepared)
                 except Exception as exc:
                     self._failed.set()
-                    _fail(items, StoreError(f"batch of {len(items)} commands not stored: {exc!r}"))  # noqa: E501
+                    _fail(items, StoreError(f"batch of {len(items)} commands not stored: {exc!r}"))
                     continue
                 _resolve(items, prepared.results)
                 self._count(items)

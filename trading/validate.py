@@ -85,7 +85,7 @@ def order_request(
     ):
         raise InvalidOrder(
             f"max slippage must be a whole number of ticks ≥ 0, got {max_slippage_ticks!r}"
-        )  # noqa: E501
+        )
     return OrderRequest(
         account_id=account_id,
         client_order_id=client_order_id,

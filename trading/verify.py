@@ -133,7 +133,8 @@ CHECKS: list[tuple[str, str, str]] = [
         """SELECT ac.account_id, COALESCE(-b.amount, 0), COALESCE(l.m, 0)
            FROM accounts ac
            LEFT JOIN ledger_accounts a
-             ON a.code = 'client:' || CAST(ac.account_id AS VARCHAR(20)) || ':margin:' || ac.currency
+             ON a.code = 'client:' || CAST(ac.account_id AS VARCHAR(20)) || ':margin:'
+                       || ac.currency
            LEFT JOIN balances b ON b.ledger_account_id = a.ledger_account_id
            LEFT JOIN (SELECT account_id, SUM(margin) AS m FROM lots
                       WHERE closed_ns IS NULL GROUP BY account_id) l
@@ -165,7 +166,8 @@ CHECKS: list[tuple[str, str, str]] = [
         "fills_have_events",
         "every fill has its order event in the outbox",
         """SELECT e.exec_id, e.order_id FROM executions e
-           WHERE e.kind = 'fill' AND NOT EXISTS (SELECT 1 FROM outbox x WHERE x.order_id = e.order_id
+           WHERE e.kind = 'fill'
+             AND NOT EXISTS (SELECT 1 FROM outbox x WHERE x.order_id = e.order_id
                              AND x.type IN ('order.filled', 'order.partially_filled')
                              AND x.payload LIKE '%"exec_id":"' || e.exec_id || '"%')""",
     ),

@@ -134,4 +134,4 @@ def test_outbox_relay_when_once_then_every_event_lands_in_redis(
         assert (
             conn.execute("SELECT COUNT(*) FROM outbox WHERE published_ns IS NULL").fetchone()[0]
             == 0
-        )  # noqa: E501
+        )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from decimal import Decimal
+from itertools import pairwise
 
 import pytest
 from sqlalchemy import func, select
@@ -19,7 +20,6 @@ from trading.commands import (
     QuoteUpdate,
     RequestWithdrawal,
     SetAccountState,
-    SubmitOrder,
 )
 from trading.config import OMSConfig, RiskConfig, TierLimits
 from trading.errors import ConflictError, InsufficientFunds, InvalidOrder, NotFound, StoreError
@@ -145,7 +145,7 @@ def test_fifo_when_sell_crosses_two_lots_then_oldest_closes_first_with_exact_pnl
         ).all()  # fmt: skip
         lots = conn.execute(
             select(s.lots.c.lot_id, s.lots.c.remaining).order_by(s.lots.c.lot_id)
-        ).all()  # noqa: E501
+        ).all()
     # 1 lot: (1.10197 - 1.10013) * 100,000 = 184.00; 0.5 lot: (1.10197 - 1.10113) * 50,000 = 42
     assert [(c.qty, Decimal(c.realized_quote), c.realized) for c in closures] == [
         (100, Decimal(184), 18400),
@@ -167,7 +167,7 @@ def test_fill_when_it_crosses_zero_then_closes_long_and_opens_short(rig: Rig) ->
         kinds = [
             r[0]
             for r in conn.execute(select(s.ledger_txns.c.kind).order_by(s.ledger_txns.c.txn_id))
-        ]  # noqa: E501
+        ]
     assert kinds[-2:] == ["fill_close", "fill_open"]
     _assert_invariants(rig)
 
@@ -219,7 +219,7 @@ def test_history_when_any_order_then_every_step_is_a_legal_transition(rig: Rig) 
     with rig.engine.connect() as conn:
         statuses = [S(e["status"]) for e in order_history(conn, ack.order_id)]
     path = [S.INITIALIZED, *statuses]
-    assert all((a, b) in TRANSITIONS for a, b in zip(path, path[1:], strict=False))
+    assert all((a, b) in TRANSITIONS for a, b in pairwise(path))
     assert statuses == [S.SUBMITTED, S.ACCEPTED, S.PENDING_REPLACE, S.ACCEPTED,
                         S.PENDING_CANCEL, S.CANCELED]  # fmt: skip
 
@@ -227,17 +227,17 @@ def test_history_when_any_order_then_every_step_is_a_legal_transition(rig: Rig) 
 def test_market_when_larger_than_quoted_size_then_fills_in_steps(rig: Rig) -> None:
     rig.oms.execute(
         [QuoteUpdate(rig.quote("EUR/USD", "1.10000", "1.10010", bid_size=100, ask_size=100))]
-    )  # noqa: E501
+    )
 
     ack = _ack(rig, rig.submit(1, "big", qty="2.5"))
     assert (ack.status, ack.filled_qty) == (S.PARTIALLY_FILLED, 100)
 
     rig.oms.execute(
         [QuoteUpdate(rig.quote("EUR/USD", "1.10001", "1.10011", bid_size=100, ask_size=100))]
-    )  # noqa: E501
+    )
     rig.oms.execute(
         [QuoteUpdate(rig.quote("EUR/USD", "1.10002", "1.10012", bid_size=100, ask_size=100))]
-    )  # noqa: E501
+    )
 
     row = _order_row(rig, ack.order_id)
     assert (row.status, row.filled_qty) == ("filled", 250)
@@ -247,7 +247,7 @@ def test_market_when_larger_than_quoted_size_then_fills_in_steps(rig: Rig) -> No
 def test_ioc_when_partly_fillable_then_remainder_canceled(rig: Rig) -> None:
     rig.oms.execute(
         [QuoteUpdate(rig.quote("EUR/USD", "1.10000", "1.10010", bid_size=100, ask_size=100))]
-    )  # noqa: E501
+    )
 
     ack = _ack(rig, rig.submit(1, "ioc", qty="3", tif="ioc"))
 
@@ -257,7 +257,7 @@ def test_ioc_when_partly_fillable_then_remainder_canceled(rig: Rig) -> None:
 def test_fok_when_not_fillable_in_full_then_canceled_without_fills(rig: Rig) -> None:
     rig.oms.execute(
         [QuoteUpdate(rig.quote("EUR/USD", "1.10000", "1.10010", bid_size=100, ask_size=100))]
-    )  # noqa: E501
+    )
 
     ack = _ack(rig, rig.submit(1, "fok", qty="3", tif="fok"))
 
@@ -281,14 +281,14 @@ def test_market_when_fill_beyond_slippage_bound_then_rejected(rig: Rig) -> None:
     )
     assert ack.status is S.REJECTED and ack.reason and ack.reason.startswith("slippage")
 
-    ok = _ack(rig, rig.submit(1, "slip2", qty="1", reference_price="1.10010", max_slippage_ticks=5))  # noqa: E501
+    ok = _ack(rig, rig.submit(1, "slip2", qty="1", reference_price="1.10010", max_slippage_ticks=5))
     assert ok.status is S.FILLED
 
 
 def test_amend_when_quantity_below_filled_then_invalid_and_nothing_changes(rig: Rig) -> None:
     rig.oms.execute(
         [QuoteUpdate(rig.quote("EUR/USD", "1.10000", "1.10010", bid_size=100, ask_size=100))]
-    )  # noqa: E501
+    )
     ack = _ack(rig, rig.submit(1, "p", qty="3"))
     before = store_snapshot(rig.engine)
 
@@ -371,7 +371,7 @@ def test_risk_when_session_closed_then_denied(rig: Rig) -> None:
 def test_risk_when_restricted_symbol_then_denied(store_dsn: str) -> None:
     rig = make_rig(
         store_dsn, config=OMSConfig(risk=RiskConfig(restricted_symbols=frozenset({"XAU/USD"})))
-    )  # noqa: E501
+    )
     rig.open_accounts(1)
     _denied(_ack(rig, rig.submit(1, "x", symbol="XAU/USD", qty="0.1")), "symbol_restricted")
 
@@ -383,7 +383,7 @@ def test_risk_when_order_rate_exceeded_then_denied(store_dsn: str) -> None:
 
     acks = rig.oms.execute(
         [rig.submit(1, f"r{i}", type="limit", price="1.09", qty="0.1") for i in range(4)]
-    )  # noqa: E501
+    )
 
     assert [a.status for a in acks] == [S.ACCEPTED] * 3 + [S.DENIED]  # type: ignore[union-attr]
     rig.clock.advance(1_100_000_000)
@@ -397,7 +397,7 @@ def test_risk_when_cash_instrument_sold_beyond_holding_then_short_sale_denied(ri
     _denied(
         _ack(rig, rig.submit(1, "short", symbol="BTC/USD", side="sell", qty="0.02")),
         "short_sale_not_allowed",
-    )  # noqa: E501
+    )
 
 
 # -- execution reports ------------------------------------------------------------------------
@@ -466,7 +466,7 @@ def test_balance_as_of_when_time_given_then_sums_postings_up_to_it(rig: Rig) -> 
         assert balance_as_of(conn, L.client_cash(1, "USD"), t_before) == -10_000_000
         assert (
             balance_as_of(conn, L.client_cash(1, "USD"), rig.clock.now_ns) == -10_000_000 + 500_00
-        )  # noqa: E501
+        )
         assert balance_as_of(conn, L.client_cash(1, "USD"), 0) == 0
 
 

@@ -114,7 +114,7 @@ class Batch:
         if self.frozen:
             return (
                 sum(len(v) for v in self.rows.values()) + len(self.balances) + len(self.withdrawals)
-            )  # noqa: E501
+            )
         return (
             sum(len(v) for v in self.rows.values()) + len(self.new_orders)
             + len(self.dirty_orders) + len(self.new_lots) + len(self.dirty_lots)
@@ -194,11 +194,11 @@ def flush(conn: Connection, batch: Batch) -> None:
     if batch.withdrawals:
         w.insert(
             "withdrawals", [v for k, v in batch.withdrawals.items() if k in batch.new_withdrawals]
-        )  # noqa: E501
+        )
         w.update(
             "withdrawals",
             [v for k, v in batch.withdrawals.items() if k not in batch.new_withdrawals],
-        )  # noqa: E501
+        )
     w.update("accounts", [{"account_id": k, "state": v} for k, v in batch.account_states.items()])
     for symbol, halted in batch.halts.items():
         w.cursor.execute(*w.delete_halt(symbol))
@@ -206,7 +206,7 @@ def flush(conn: Connection, batch: Batch) -> None:
             w.insert(
                 "symbol_halts",
                 [{"symbol": symbol, "halted_ns": batch.halt_ns, "actor": batch.halt_actor}],
-            )  # noqa: E501
+            )
     if batch.audit_head is not None:
         seq, digest = batch.audit_head
         head: dict[str, Any] = {"id": 1, "seq": seq, "hash": digest}
