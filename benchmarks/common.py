@@ -85,6 +85,29 @@ class Stores:
             return str(self.pg().create_database(name))
         raise ValueError(f"unknown store {store!r}")
 
+    def clone(self, store: str, template_dsn: str) -> str:
+        """A fresh database holding a copy of ``template_dsn`` (no connection may be open
+        to it): a file copy for SQLite, CREATE DATABASE ... TEMPLATE for PostgreSQL."""
+        self._count += 1
+        if store == "sqlite":
+            src = Path(template_dsn.removeprefix("sqlite:///"))
+            dst = self.tmp / f"run{self._count}" / src.name
+            dst.parent.mkdir(parents=True)
+            for f in src.parent.glob(src.name + "*"):  # the database, and any -wal or -shm
+                shutil.copy2(f, dst.parent / f.name)
+            return f"sqlite:///{dst}"
+        from psycopg import sql
+
+        name = f"bench_{self._count}"
+        template = template_dsn.rsplit("/", 1)[1]
+        with self.pg().connect() as conn:
+            conn.execute(
+                sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(
+                    sql.Identifier(name), sql.Identifier(template)
+                )
+            )
+        return str(self.pg().url(name))
+
     def drop(self, store: str, dsn: str) -> None:
         """Free a run's database (disk space, and PostgreSQL's cache) once measured."""
         if store == "sqlite":
