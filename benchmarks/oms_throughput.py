@@ -50,7 +50,7 @@ GROUP = GROUP_DEFAULT
 def _sizes(quick: bool) -> dict[str, int]:
     if quick:
         return {"accounts": 50, "warmup": 100, "group_orders": 400, "single_orders": 40}
-    return {"accounts": 200, "warmup": 2_000, "group_orders": 10_000, "single_orders": 1_000}
+    return {"accounts": 200, "warmup": 2_000, "group_orders": 8_000, "single_orders": 800}
 
 
 # (store, workload id, warm-up) -> the DSN of a database set up and warmed up once; every
