@@ -36,7 +36,7 @@ PCTS = (50, 90, 99, 99.9)
 def _sizes(quick: bool) -> dict[str, Any]:
     if quick:
         return {"accounts": 50, "warmup": 200, "seconds": 1.0}
-    return {"accounts": 200, "warmup": 2_000, "seconds": 10.0}
+    return {"accounts": 200, "warmup": 1_000, "seconds": 10.0}
 
 
 def _stamp(done: list[int], i: int) -> Callable[[Future[Any]], None]:
