@@ -64,7 +64,7 @@ def test_service_when_many_threads_submit_then_every_order_acked_once_and_ledger
 def test_service_when_retry_arrives_while_original_in_flight_then_original_returned(
     rig: Rig,
 ) -> None:
-    with OMSService(rig.oms, max_batch=1) as svc:
+    with OMSService(rig.oms, max_batch=1, pipelined=True) as svc:
         futures = [svc.submit(rig.submit(1, "retry", qty="0.5")) for _ in range(6)]
         results = [f.result(timeout=30) for f in futures]
 
@@ -80,7 +80,7 @@ def test_service_when_exec_report_repeated_across_batches_then_applied_once(rig:
     report = ExecutionReport("LP-1", ack.order_id, ExecKind.FILL, 1, last_qty=30,
                              last_price=105000, venue="bbook")  # fmt: skip
 
-    with OMSService(rig.oms, max_batch=1) as svc:
+    with OMSService(rig.oms, max_batch=1, pipelined=True) as svc:
         futures = [svc.submit(ApplyReports([report])) for _ in range(4)]
         for f in futures:
             assert not isinstance(f.result(timeout=30), Exception)
@@ -108,7 +108,7 @@ def test_service_when_a_commit_fails_then_later_batches_fail_and_state_reloads(
 
     monkeypatch.setattr(rig.oms, "commit", flaky_commit)
     cash = rig.oms.cash_available(1)
-    with OMSService(rig.oms, max_batch=1) as svc:
+    with OMSService(rig.oms, max_batch=1, pipelined=True) as svc:
         first = svc.submit(rig.submit(1, "f1", qty="1"))
         second = svc.submit(rig.submit(1, "f2", qty="1"))
         gate.set()
