@@ -15,7 +15,9 @@ monotonic time), so the sessions are open whenever the benchmark runs.
 
 from __future__ import annotations
 
+import collections
 import dataclasses
+import gc
 import inspect
 import threading
 import time
@@ -24,7 +26,7 @@ from concurrent.futures import Future
 from typing import Any
 
 from benchmarks.common import Context, Row, percentile, summarize, write_result
-from benchmarks.workload import GROUP_DEFAULT, START_NS, OrderStream, flatten, make_oms, tally
+from benchmarks.workload import GROUP_DEFAULT, START_NS, OrderStream, flatten, make_oms
 from trading.commands import QuoteUpdate
 from trading.service import OMSService
 
@@ -39,11 +41,19 @@ def _sizes(quick: bool) -> dict[str, Any]:
     return {"accounts": 200, "warmup": 1_000, "seconds": 10.0}
 
 
-def _stamp(done: list[int], i: int) -> Callable[[Future[Any]], None]:
-    """A done-callback that notes when future ``i`` was resolved."""
+def _stamp(done: list[int], outcome: list[str], i: int) -> Callable[[Future[Any]], None]:
+    """A done-callback that notes when future ``i`` was resolved, and how. The future is
+    not kept: a caller holds its future only until it is answered."""
 
-    def callback(_fut: Future[Any]) -> None:
+    def callback(fut: Future[Any]) -> None:
         done[i] = time.perf_counter_ns()
+        exc = fut.exception()
+        status = getattr(fut.result(), "status", None) if exc is None else None
+        outcome[i] = (
+            f"error:{type(exc).__name__}"
+            if exc is not None
+            else str(getattr(status, "value", status))
+        )
 
     return callback
 
@@ -54,6 +64,27 @@ def service_modes() -> dict[str, dict[str, Any]]:
     if "pipelined" in inspect.signature(OMSService).parameters:
         return {"pipelined": {"pipelined": True}, "serial": {"pipelined": False}}
     return {"default": {}}
+
+
+class _GcPauses:
+    """A gc callback: how long the collector stopped the process, per generation."""
+
+    def __init__(self) -> None:
+        self._t0 = 0.0
+        self.ms: dict[int, list[float]] = {0: [], 1: [], 2: []}
+
+    def __call__(self, phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            self._t0 = time.perf_counter()
+        else:
+            self.ms[info["generation"]].append((time.perf_counter() - self._t0) * 1e3)
+
+    def summary(self) -> dict[str, dict[str, float]]:
+        return {
+            f"gen{g}": {"count": len(v), "max_ms": round(max(v, default=0.0), 3),
+                        "total_ms": round(sum(v), 3)}
+            for g, v in self.ms.items()
+        }  # fmt: skip
 
 
 def _time_phases(oms: Any) -> dict[str, list[float]]:
@@ -95,18 +126,24 @@ def _one_run(
         return START_NS + (time.monotonic_ns() - t0_ns)
 
     stream = OrderStream(accounts=sizes["accounts"], seed=seed, prefix=f"l{seed}-")
-    oms, _ = make_oms(engine, stream.catalogue, clock=clock)
+    setup = stream.setup()
+    warm = flatten(stream.take(sizes["warmup"]))
+    n = int(sizes["seconds"] * RATE)
+    units = stream.take(n)
+    # The pre-built commands are the benchmark's, not the OMS's: out of the garbage
+    # collector's sight, so its full collections scan only what a real process would hold.
+    gc.collect()
+    gc.freeze()
+    pauses = _GcPauses()
     try:
-        oms.execute(stream.setup())
-        warm = flatten(stream.take(sizes["warmup"]))
+        oms, _ = make_oms(engine, stream.catalogue, clock=clock)
+        oms.execute(setup)
         for i in range(0, len(warm), GROUP_DEFAULT):
             oms.execute(warm[i : i + GROUP_DEFAULT])
-        n = int(sizes["seconds"] * RATE)
-        units = stream.take(n)
         sent = [0] * n
         scheduled = [0] * n
         done = [0] * n
-        futures: list[Future[Any]] = []
+        outcome = [""] * n
         behind = 0
 
         def produce(service: OMSService) -> None:
@@ -126,18 +163,18 @@ def _one_run(
                 scheduled[i] = target
                 sent[i] = time.perf_counter_ns()
                 fut = service.submit(unit[-1])
-                fut.add_done_callback(_stamp(done, i))
-                futures.append(fut)
+                fut.add_done_callback(_stamp(done, outcome, i))
 
         spent = _time_phases(oms)
         service = OMSService(oms, **service_kwargs)
-        with service:
-            wall0 = time.perf_counter()
+        gc.callbacks.append(pauses)
+        wall0 = time.perf_counter()
+        with service:  # leaving it stops the service once every queued command is answered
             producer = threading.Thread(target=produce, args=(service,), name="bench-producer")
             producer.start()
             producer.join()
-            results = [f.result(timeout=60) for f in futures]
-            wall = time.perf_counter() - wall0
+        wall = time.perf_counter() - wall0
+        gc.callbacks.remove(pauses)
         lat_ms = sorted((d - s) / 1e6 for d, s in zip(done, sent, strict=True))
         sched_ms = sorted((d - s) / 1e6 for d, s in zip(done, scheduled, strict=True))
         return {
@@ -147,14 +184,18 @@ def _one_run(
             | {"max": round(lat_ms[-1], 3), "mean": round(sum(lat_ms) / n, 3)},
             "from_schedule_ms": {f"p{p:g}": round(percentile(sched_ms, p), 3) for p in PCTS}
             | {"max": round(sched_ms[-1], 3)},
+            "gc_pauses": pauses.summary(),
             "prepare_ms": _spread(spent["prepare"]),
             "commit_ms": _spread(spent["commit"]),
             "batches": service.batches,
             "mean_batch_commands": round(service.commands / max(1, service.batches), 2),
             "producer_behind_by_more_than_a_period": behind,
-            "outcomes": tally(results),
+            "outcomes": dict(collections.Counter(outcome)),
         }
     finally:
+        if pauses in gc.callbacks:
+            gc.callbacks.remove(pauses)
+        gc.unfreeze()
         engine.dispose()
         ctx.store_pool.drop(store, dsn)
 
@@ -186,6 +227,9 @@ def run(ctx: Context) -> tuple[dict[str, Any], list[Row]]:
         data["stores"][store] = {}
         for mode, mode_runs in runs.items():
             fig: dict[str, Any] = {"runs": mode_runs}
+            fig["gc_gen2_max_ms"] = summarize(
+                [r["gc_pauses"]["gen2"]["max_ms"] for r in mode_runs], 3
+            )
             for key in ("latency_ms", "from_schedule_ms", "prepare_ms", "commit_ms"):
                 fig[key] = {
                     q: summarize([r[key][q] for r in mode_runs], 3) for q in mode_runs[0][key]
