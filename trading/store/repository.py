@@ -144,6 +144,9 @@ def _sql(named: bool, kind: str, table: str, cols: tuple[str, ...]) -> str:
     return sql
 
 
+COPY_MIN_ROWS = 16
+
+
 class _Writer:
     """Executes many rows per statement on the driver's cursor.
 
@@ -158,8 +161,17 @@ class _Writer:
         self.cursor = conn.connection.cursor()
 
     def insert(self, table: str, rows: list[dict[str, Any]]) -> None:
-        if rows:
-            self.cursor.executemany(_sql(self.named, "insert", table, tuple(rows[0])), rows)
+        if not rows:
+            return
+        cols = tuple(rows[0])
+        if not self.named and len(rows) >= COPY_MIN_ROWS:
+            # PostgreSQL: COPY streams the rows in one statement; executemany pays psycopg's
+            # per-row parameter handling, which measured as the bound of a batch here.
+            with self.cursor.copy(f"COPY {table} ({', '.join(cols)}) FROM STDIN") as copy:
+                for row in rows:
+                    copy.write_row(tuple(row.values()))
+            return
+        self.cursor.executemany(_sql(self.named, "insert", table, cols), rows)
 
     def delete_halt(self, symbol: str) -> tuple[str, dict[str, Any]]:
         ph = ":symbol" if self.named else "%(symbol)s"
