@@ -628,35 +628,29 @@ class OMS:
                         o.filled_qty, o.filled_notional, o.reason, duplicate)  # fmt: skip
 
     def _duplicate(self, request: OrderRequest, known: dict[Any, Any]) -> OrderAck | None:
+        """The original order of a retried client order id: open, in this batch or one in
+        flight, or in the store; a different request under the same id is a conflict."""
         key = (request.account_id, request.client_order_id)
         oid = self._open_by_client.get(key)
-        if oid is not None:
-            existing = self._open[oid]
-            if existing.fingerprint != request.fingerprint():
-                raise ConflictError(
-                    f"client order id {request.client_order_id!r} was used for another order",
-                    order_id=oid,
-                )
-            return self._ack(existing, duplicate=True)
-        batch_order = self._batch.by_client.get(key) or self._inflight_orders.get(key)
-        if batch_order is not None:
-            if batch_order.fingerprint != request.fingerprint():
-                raise ConflictError(
-                    f"client order id {request.client_order_id!r} was used for another order",
-                    order_id=batch_order.order_id,
-                )
-            return self._ack(batch_order, duplicate=True)
-        row = known.get(key)
-        if row is not None:
-            if row.fingerprint != request.fingerprint():
-                raise ConflictError(
-                    f"client order id {request.client_order_id!r} was used for another order",
-                    order_id=row.order_id,
-                )
-            return OrderAck(row.order_id, row.account_id, row.client_order_id,
-                            OrderStatus(row.status), row.qty, row.filled_qty,
-                            row.filled_notional, row.reason, True)  # fmt: skip
-        return None
+        order = (
+            self._open[oid]
+            if oid is not None
+            else self._batch.by_client.get(key) or self._inflight_orders.get(key)
+        )
+        row: Any = known.get(key)
+        original: Any = order if order is not None else row
+        if original is None:
+            return None
+        if original.fingerprint != request.fingerprint():
+            raise ConflictError(
+                f"client order id {request.client_order_id!r} was used for another order",
+                order_id=original.order_id,
+            )
+        if order is not None:
+            return self._ack(order, duplicate=True)
+        return OrderAck(row.order_id, row.account_id, row.client_order_id,
+                        OrderStatus(row.status), row.qty, row.filled_qty,
+                        row.filled_notional, row.reason, True)  # fmt: skip
 
     def _submit(self, request: OrderRequest, known: dict[Any, Any]) -> OrderAck:
         acct = self._account(request.account_id)
