@@ -58,7 +58,6 @@ from trading.fx import FxRates
 from trading.instruments import AccountType, Catalogue, Instrument
 from trading.money import exponent
 from trading.orders import (
-    TERMINAL,
     Order,
     OrderEvent,
     OrderRequest,
@@ -1043,7 +1042,3 @@ class OMS:
         free_minor = self.cash_available(acct.account_id) + self._unrealized_minor(acct)
         free = Decimal(free_minor).scaleb(-exponent(acct.currency))
         return check_margin(required, free, acct.currency)
-
-
-def is_open_status(status: OrderStatus) -> bool:
-    return status not in TERMINAL

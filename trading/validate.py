@@ -10,9 +10,9 @@ import re
 from enum import StrEnum
 from typing import TypeVar
 
-from trading.errors import InvalidIdentifier, InvalidOrder, UnknownSymbol
+from trading.errors import InvalidIdentifier, InvalidInput, InvalidOrder, UnknownSymbol
 from trading.instruments import Catalogue
-from trading.money import parse_decimal
+from trading.money import parse_decimal, to_minor_exact
 from trading.orders import OrderRequest, OrderType, Side, TimeInForce
 
 E = TypeVar("E", bound=StrEnum)
@@ -104,9 +104,6 @@ def order_request(
 
 def amount_minor(value: object, currency: str) -> int:
     """A positive cash amount, exact to the currency's minor unit."""
-    from trading.errors import InvalidInput
-    from trading.money import to_minor_exact
-
     amount = parse_decimal(value, "amount")
     if amount <= 0:
         raise InvalidInput(f"amount must be positive, got {amount}")
