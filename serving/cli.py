@@ -11,6 +11,7 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from sqlalchemy import Engine
 
 from serving.settings import Settings
 
@@ -47,7 +48,7 @@ def _settings(home: Path | None, dsn: str | None) -> Settings:
     return Settings(**overrides)  # type: ignore[arg-type]
 
 
-def _engine(settings: Settings, create: bool = False):  # type: ignore[no-untyped-def]
+def _engine(settings: Settings, create: bool = False) -> Engine:
     from trading.store.engine import migrate, open_engine
 
     dsn = settings.store_dsn()
@@ -107,7 +108,7 @@ def simulate(
     _print_store_summary(engine)
 
 
-def _print_store_summary(engine) -> None:  # type: ignore[no-untyped-def]
+def _print_store_summary(engine: Engine) -> None:
     from sqlalchemy import text
 
     queries = {

@@ -45,6 +45,24 @@ _SOCKET_PATH_MAX = 107
 _PORT_ATTEMPTS = 5
 
 
+class _Stoppable:
+    """A throwaway server usable as a context manager: leaving the block stops it."""
+
+    def stop(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+
 class ServerError(RuntimeError):
     """A throwaway server could not be started or used."""
 
@@ -172,7 +190,7 @@ def _make_pg_root(tmpdir: str | os.PathLike[str] | None, user: str | None) -> Pa
     raise ServerError(f"no temp dir usable by user {user!r} for a PostgreSQL cluster")
 
 
-class PostgresServer:
+class PostgresServer(_Stoppable):
     """A running throwaway cluster. `dsn` is the SQLAlchemy URL of its `bourse` database."""
 
     host = LOOPBACK
@@ -312,17 +330,6 @@ class PostgresServer:
                     os.kill(pid, signal.SIGKILL)
         shutil.rmtree(self.root, ignore_errors=True)
 
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
-
     def __repr__(self) -> str:
         return f"PostgresServer({self.dsn!r}, root={str(self.root)!r})"
 
@@ -354,7 +361,7 @@ def start_postgres(tmpdir: str | os.PathLike[str] | None = None) -> PostgresServ
 # --- Redis --------------------------------------------------------------------------------
 
 
-class RedisServer:
+class RedisServer(_Stoppable):
     """A running throwaway redis-server (no persistence). `url` is its database 0."""
 
     host = LOOPBACK
@@ -434,17 +441,6 @@ class RedisServer:
                 self.process.kill()
                 self.process.wait()
         shutil.rmtree(self.root, ignore_errors=True)
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     def __repr__(self) -> str:
         return f"RedisServer({self.url!r})"
