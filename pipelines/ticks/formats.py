@@ -1,0 +1,694 @@
+"""Vendor files -> normalized tick batches (``schema.TICK_SCHEMA``), each format's quirks once.
+
+Formats (``FORMATS``):
+
+- ``histdata``: HistData tick CSV, no header, ``YYYYMMDD HHMMSSfff,bid,ask,volume``. Times
+  are EST *without* daylight saving, i.e. a fixed UTC-5 all year (HistData's convention), so
+  ``20200101 170000065`` is 2020-01-01T22:00:00.065Z. Quotes; the volume is always 0, so
+  sizes are null. The symbol comes from the file name or the caller.
+- ``truefx``: TrueFX CSV, either with the header ``timestamp,bid,ask`` and ISO-8601 times
+  (``2013-01-01 22:00:00.295000+00:00``; without an offset, UTC), or TrueFX's own headerless
+  layout ``EUR/USD,20130101 22:00:00.295,bid,ask`` (UTC) whose first column is the symbol.
+  Quotes, sizes null.
+- ``binance-quotes``: Parquet book ticker: ``timestamp`` (ms since the epoch, UTC, as an
+  integer or a datetime column), ``symbol`` (optional, else from the file name), ``bid``,
+  ``ask``, ``bid_size``, ``ask_size`` (float64).
+- ``binance-trades``: Parquet trades: ``timestamp``, ``trade_id``, ``price``, ``quantity``,
+  ``buyer_maker`` (``"True"``/``"False"`` strings: validated, not kept). Kind ``trade``.
+- ``parquet``: a file already in ``TICK_SCHEMA`` (written by the lake or a test); extra
+  columns (``day``, ``reason``, ``detail``) are ignored.
+
+Normalization, the same for every format:
+
+- ``symbol`` is the catalogue's canonical symbol (vendor spellings resolved with
+  ``Catalogue.resolve``). A file with a symbol column gives one ``FileFeed`` per symbol in it
+  (rows whose symbol the catalogue does not know form their own feed, all rejected as
+  ``unknown_symbol``); otherwise the symbol is the caller's or is guessed from the file name.
+- ``ts_ns`` is UTC nanoseconds. ``recv_ns == ts_ns`` for every file replay: a file carries
+  no receive time, and the event time is the only honest stand-in (staleness and
+  future-time filters therefore see zero latency on replays).
+- Float prices are quantized to the nearest tick, and float sizes to the nearest lot step in
+  quantity units (``size / contract_size`` lots × ``qty_scale``), in Polars integer
+  arithmetic (halves away from zero); nothing stays a float. A vendor size below half a lot
+  step becomes 0.
+- ``source`` is the file's name and ``source_seq`` the 0-based row number of the record in
+  the file (data rows only, header excluded; for a file with several symbols, the row number
+  in the file, so one feed's seqs have gaps). For ``parquet`` input both are this file's,
+  not the stored ones.
+- Every record lands in exactly one of ``RawBatch.ticks`` / ``RawBatch.rejects``. A CSV row
+  that cannot be parsed (wrong field count, non-numeric price, bad timestamp, a row cut short
+  at the end of a truncated file, an empty line) is rejected as ``malformed`` with a detail
+  naming the file, the row and the raw text; an empty price field is *not* malformed: the row
+  is a tick with a null price (the filters reject it as ``missing_price``), as are null or NaN
+  Parquet prices. A file that cannot be opened at all raises ``FeedError``.
+
+Batches: ``read_batches`` cuts the file into runs of ``batch_rows`` file rows starting at
+``start_seq``, so boundaries are ``start_seq + k * batch_rows``: resuming from a boundary
+yields exactly the batches an uninterrupted read yields after it. A feed of a multi-symbol
+file gets only its own rows of each run (a run without any is skipped). CSV files are read
+in blocks of whole lines and never re-read; skipping to ``start_seq`` only counts newlines.
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO, Final
+
+import polars as pl
+
+from pipelines.ticks.schema import KIND_DTYPE, REASON_DTYPE, TICK_SCHEMA, Kind, Reason, conform
+from trading.errors import UnknownSymbol
+from trading.instruments import Catalogue, Instrument
+
+__all__ = [
+    "FORMATS",
+    "REJECT_SCHEMA",
+    "FeedError",
+    "FileFeed",
+    "RawBatch",
+    "discover",
+    "read_batches",
+]
+
+FORMATS: tuple[str, ...] = ("histdata", "truefx", "binance-quotes", "binance-trades", "parquet")
+
+REJECT_SCHEMA: dict[str, pl.DataType] = {
+    **TICK_SCHEMA,
+    "reason": REASON_DTYPE,
+    "detail": pl.String(),
+}
+
+_SUFFIXES: Final[dict[str, tuple[str, ...]]] = {
+    "histdata": (".csv",),
+    "truefx": (".csv",),
+    "binance-quotes": (".parquet",),
+    "binance-trades": (".parquet",),
+    "parquet": (".parquet",),
+}
+_BLOCK_BYTES: Final = 1 << 24  # CSV read size; a block is cut at its last newline
+_DETAIL_TEXT_MAX: Final = 200  # raw text quoted in a reject's detail, in characters
+_EST_OFFSET_NS: Final = 5 * 3600 * 1_000_000_000  # HistData: EST without DST = UTC-5
+_NS_PER_MS: Final = 1_000_000
+_NS_PER_S: Final = 1_000_000_000
+_NS_PER_DAY: Final = 86_400 * _NS_PER_S
+_TOKEN_RE: Final = re.compile(r"[-_.\s]+")
+
+
+class FeedError(ValueError):
+    """A vendor file cannot be read as the format it was given as (names the file)."""
+
+
+@dataclass(frozen=True, slots=True)
+class FileFeed:
+    """One symbol's records in one vendor file: the unit of partitioning and of resume."""
+
+    path: Path
+    fmt: str
+    symbol: str  # canonical catalogue symbol (or, for an unknown in-file symbol, its text)
+    source: str  # the file's name
+
+    @property
+    def key(self) -> str:
+        return f"{self.source}|{self.symbol}"
+
+
+@dataclass(frozen=True, slots=True)
+class RawBatch:
+    ticks: pl.DataFrame  # TICK_SCHEMA, source_seq ascending
+    rejects: pl.DataFrame  # REJECT_SCHEMA: malformed rows and unknown symbols
+    next_seq: int  # the source_seq to resume from after this batch
+
+
+# --- discovery ------------------------------------------------------------------------------
+
+
+def discover(
+    path: Path, fmt: str, catalogue: Catalogue, symbol: str | None = None
+) -> list[FileFeed]:
+    """The feeds of a file, or of every file of the format in a directory (by name).
+
+    ``symbol`` (any alias) names the symbol of files without a symbol column, and selects
+    one symbol of files with one; without it the symbol is guessed from the file name or
+    read from the file. Raises FeedError naming the file for an unknown format, a missing
+    file, a file that cannot be opened, or a symbol that cannot be resolved.
+    """
+    path = Path(path)
+    if fmt not in FORMATS:
+        raise FeedError(f"{path}: unknown format {fmt!r}; known: {', '.join(FORMATS)}")
+    if path.is_dir():
+        files = sorted(
+            p
+            for p in path.iterdir()
+            if p.is_file() and not p.name.startswith(".") and p.suffix.lower() in _SUFFIXES[fmt]
+        )
+        if not files:
+            raise FeedError(f"{path}: no {fmt} files ({'/'.join(_SUFFIXES[fmt])}) in directory")
+    elif path.is_file():
+        files = [path]
+    else:
+        raise FeedError(f"{path}: no such file or directory")
+    return [feed for file in files for feed in _discover_file(file, fmt, catalogue, symbol)]
+
+
+def _discover_file(
+    path: Path, fmt: str, catalogue: Catalogue, symbol: str | None
+) -> list[FileFeed]:
+    in_file = _symbols_in_file(path, fmt)
+    if in_file is None:  # no symbol column: the caller's symbol or the file name's
+        inst = _resolve_arg(path, catalogue, symbol) if symbol else _guess(path, catalogue)
+        return [FileFeed(path, fmt, inst.symbol, path.name)]
+    names = _feed_symbols(in_file, catalogue)
+    feeds = sorted(set(names.values()))
+    if symbol is not None:
+        wanted = _resolve_arg(path, catalogue, symbol).symbol
+        if wanted not in feeds:
+            raise FeedError(f"{path}: no rows for symbol {wanted}; the file has {feeds}")
+        feeds = [wanted]
+    return [FileFeed(path, fmt, s, path.name) for s in feeds]
+
+
+def _resolve_arg(path: Path, catalogue: Catalogue, symbol: str) -> Instrument:
+    try:
+        return catalogue.resolve(symbol)
+    except UnknownSymbol:
+        raise FeedError(f"{path}: unknown symbol {symbol!r}") from None
+
+
+def _guess(path: Path, catalogue: Catalogue) -> Instrument:
+    """The one instrument named in the file name: a token (``eurusd``, ``BTCUSDT``) or two
+    adjacent tokens as a pair (``eur-usd``)."""
+    tokens = [t for t in _TOKEN_RE.split(path.name) if t]
+    candidates = [*tokens, *(f"{a}/{b}" for a, b in itertools.pairwise(tokens))]
+    found: dict[str, Instrument] = {}
+    for name in candidates:
+        try:
+            inst = catalogue.resolve(name)
+        except UnknownSymbol:
+            continue
+        found[inst.symbol] = inst
+    if len(found) != 1:
+        what = "no catalogue symbol" if not found else f"several symbols {sorted(found)}"
+        raise FeedError(f"{path}: {what} in the file name; give the symbol explicitly (--symbols)")
+    return next(iter(found.values()))
+
+
+def _feed_symbols(raw: Iterable[str | None], catalogue: Catalogue) -> dict[str | None, str]:
+    """Each raw in-file symbol -> the feed it belongs to: the canonical symbol, or the raw
+    text itself when the catalogue does not know it ("" for a missing one)."""
+    out: dict[str | None, str] = {}
+    for name in raw:
+        try:
+            out[name] = catalogue.resolve(name).symbol if name is not None else ""
+        except UnknownSymbol:
+            out[name] = name if name is not None else ""
+    return out
+
+
+def _symbols_in_file(path: Path, fmt: str) -> list[str | None] | None:
+    """The distinct raw symbols of a file with a symbol column; None if it has none."""
+    if fmt == "histdata":
+        return None
+    if fmt == "truefx":
+        header, _ = _truefx_layout(path)
+        if header:
+            return None
+        raw: set[str | None] = set()
+        for _, lines in _csv_lines(path, skip_header=False, start_seq=0, batch_rows=1 << 20):
+            raw.update(_first_field(lines).unique().to_list())
+        return sorted(raw, key=lambda s: (s is None, s or ""))
+    schema = _parquet_schema(path)
+    _check_columns(path, fmt, schema)
+    if "symbol" not in schema:
+        if fmt == "parquet":
+            raise FeedError(f"{path}: a tick parquet file needs a 'symbol' column")
+        return None
+    symbols = _collect(path, pl.scan_parquet(path).select(pl.col("symbol").unique()))
+    return sorted(symbols["symbol"].to_list(), key=lambda s: (s is None, s or ""))
+
+
+# --- reading --------------------------------------------------------------------------------
+
+
+def read_batches(
+    feed: FileFeed, catalogue: Catalogue, *, start_seq: int = 0, batch_rows: int = 100_000
+) -> Iterator[RawBatch]:
+    """The feed's records from ``source_seq == start_seq`` on, in runs of ``batch_rows``
+    file rows (see the module docstring); every record in exactly one of ticks/rejects."""
+    if batch_rows < 1:
+        raise ValueError(f"batch_rows must be >= 1, got {batch_rows}")
+    if start_seq < 0:
+        raise ValueError(f"start_seq must be >= 0, got {start_seq}")
+    inst = _feed_instrument(feed, catalogue)
+    if feed.fmt == "histdata":
+        for seq0, lines in _csv_lines(feed.path, False, start_seq, batch_rows):
+            yield _split(_parse_histdata(lines, seq0, inst), feed, inst, seq0 + len(lines))
+    elif feed.fmt == "truefx":
+        header, _ = _truefx_layout(feed.path)
+        for seq0, lines in _csv_lines(feed.path, header, start_seq, batch_rows):
+            frame = _parse_truefx(lines, seq0, inst, header=header)
+            if not header:
+                frame = _keep_feed(frame, "raw_symbol", feed, catalogue)
+                if frame.height == 0:
+                    continue
+            yield _split(frame, feed, inst, seq0 + len(lines))
+    elif feed.fmt in ("binance-quotes", "binance-trades", "parquet"):
+        yield from _parquet_batches(feed, catalogue, inst, start_seq, batch_rows)
+    else:
+        raise FeedError(f"{feed.path}: unknown format {feed.fmt!r}; known: {', '.join(FORMATS)}")
+
+
+def _feed_instrument(feed: FileFeed, catalogue: Catalogue) -> Instrument | None:
+    """The feed's instrument; None for the feed of an in-file symbol the catalogue lacks."""
+    return catalogue.get(feed.symbol) if feed.symbol in catalogue else None
+
+
+# --- CSV lines ------------------------------------------------------------------------------
+
+
+def _csv_lines(
+    path: Path, skip_header: bool, start_seq: int, batch_rows: int
+) -> Iterator[tuple[int, pl.Series]]:
+    """(source_seq of the first line, the lines) in runs of ``batch_rows`` lines from
+    ``start_seq``. A line is what lies between newlines (a trailing ``\\r`` dropped); the
+    text after the last newline, if any, is the last line (a row cut short stays a row)."""
+    try:
+        file = path.open("rb")
+    except OSError as exc:
+        raise FeedError(f"{path}: cannot open: {exc}") from None
+    with file:
+        if skip_header:
+            file.readline()
+        seq = 0  # source_seq of the first line of the next chunk
+        pending: list[pl.Series] = []
+        pending_rows = 0
+        first = start_seq
+        for chunk in _line_chunks(file):
+            count = chunk.count(b"\n") + (0 if chunk.endswith(b"\n") else 1)
+            if seq + count <= start_seq:  # skipping to start_seq: count only
+                seq += count
+                continue
+            lines = _split_lines(chunk)
+            if seq < start_seq:
+                lines = lines.slice(start_seq - seq)
+            seq += count
+            pending.append(lines)
+            pending_rows += len(lines)
+            while pending_rows >= batch_rows:
+                run = pl.concat(pending) if len(pending) > 1 else pending[0]
+                yield first, run.slice(0, batch_rows)
+                first += batch_rows
+                rest = run.slice(batch_rows)
+                pending, pending_rows = [rest], len(rest)
+        if pending_rows:
+            yield first, pl.concat(pending) if len(pending) > 1 else pending[0]
+
+
+def _line_chunks(file: BinaryIO) -> Iterator[bytes]:
+    """The file in blocks of whole lines (each ends with a newline, but maybe the last)."""
+    rest = b""
+    at_start = True
+    while True:
+        block = file.read(_BLOCK_BYTES)
+        if at_start:
+            block = block.removeprefix(b"\xef\xbb\xbf")  # a UTF-8 byte-order mark
+            at_start = False
+        if not block:
+            if rest:
+                yield rest
+            return
+        data = rest + block if rest else block
+        cut = data.rfind(b"\n") + 1
+        if cut == 0:
+            rest = data
+            continue
+        yield data[:cut]
+        rest = data[cut:]
+
+
+def _split_lines(chunk: bytes) -> pl.Series:
+    text = chunk.decode("utf-8", errors="replace")  # bad bytes fail parsing: malformed
+    text = text.removesuffix("\n")
+    return pl.Series("line", [text]).str.split("\n").explode().str.strip_chars_end("\r")
+
+
+def _first_field(lines: pl.Series) -> pl.Series:
+    return lines.str.split_exact(",", 1).struct.field("field_0").str.strip_chars()
+
+
+def _truefx_layout(path: Path) -> tuple[bool, str]:
+    """(has a header, first line) of a TrueFX file."""
+    try:
+        with path.open("rb") as file:
+            line = file.readline(4096)
+    except OSError as exc:
+        raise FeedError(f"{path}: cannot open: {exc}") from None
+    text = line.decode("utf-8", errors="replace").removeprefix("\ufeff").strip()
+    return text.lower().startswith("timestamp"), text
+
+
+# --- CSV parsing (vectorized) ---------------------------------------------------------------
+
+
+def _lines_frame(lines: pl.Series, seq0: int, n_fields: int) -> pl.DataFrame:
+    """Lines with their source_seq, split into stripped string fields f0..f{n-1}, and their
+    field count (``n_fields``)."""
+    frame = pl.DataFrame({"line": lines}).with_columns(
+        source_seq=pl.int_range(seq0, seq0 + len(lines), dtype=pl.Int64),
+        n_fields=pl.col("line").str.count_matches(",", literal=True) + 1,
+        parts=pl.col("line").str.split_exact(",", n_fields - 1),
+    )
+    return (
+        frame.unnest("parts")
+        .rename({f"field_{i}": f"f{i}" for i in range(n_fields)})
+        .with_columns(pl.col(f"f{i}").str.strip_chars() for i in range(n_fields))
+    )
+
+
+def _scaled_round(expr: pl.Expr, factor: float, step: int) -> pl.Expr:
+    """``round(expr × factor) × step`` as Int64: null for null, NaN, infinite or too large."""
+    return (expr.fill_nan(None) * factor).round(mode="half_away_from_zero").cast(
+        pl.Int64, strict=False
+    ) * step
+
+
+def _price_int(expr: pl.Expr, inst: Instrument | None) -> pl.Expr:
+    """Float prices to the nearest tick, in price units."""
+    if inst is None:
+        return pl.lit(None, dtype=pl.Int64)
+    return _scaled_round(expr, inst.price_scale // inst.tick_int, inst.tick_int)
+
+
+def _qty_int(expr: pl.Expr, inst: Instrument | None) -> pl.Expr:
+    """Float sizes in units of the underlying to the nearest lot step, in quantity units."""
+    if inst is None:
+        return pl.lit(None, dtype=pl.Int64)
+    steps_per_unit = float(inst.qty_scale) / float(inst.contract_size) / inst.lot_int
+    return _scaled_round(expr, steps_per_unit, inst.lot_int)
+
+
+def _text_number(field: str, inst: Instrument | None, name: str) -> tuple[pl.Expr, pl.Expr]:
+    """(price units, problem) of a text price. An empty field is a null price, not a
+    problem (the filters reject it as missing_price); text that is not a finite number in
+    range is a problem."""
+    number = pl.col(field).cast(pl.Float64, strict=False)
+    value = _price_int(number, inst)
+    checked = value if inst is not None else _scaled_round(number, 1.0, 1)
+    bad = (pl.col(field) != "") & checked.is_null()
+    return value, pl.when(bad).then(pl.format("bad {} {}", pl.lit(name), pl.col(field)))
+
+
+def _field_count(n: int) -> pl.Expr:
+    return pl.when(pl.col("n_fields") != n).then(
+        pl.format("expected {} fields, got {}", pl.lit(n), pl.col("n_fields"))
+    )
+
+
+def _parse_histdata(lines: pl.Series, seq0: int, inst: Instrument | None) -> pl.DataFrame:
+    frame = _lines_frame(lines, seq0, 4)
+    ts = pl.col("f0")
+
+    def digits(start: int, length: int) -> pl.Expr:
+        return ts.str.slice(start, length).cast(pl.Int64, strict=False)
+
+    date = ts.str.slice(0, 8).str.to_date("%Y%m%d", strict=False)
+    hh, mm, ss, ms = digits(9, 2), digits(11, 2), digits(13, 2), digits(15, 3)
+    ts_ok = ts.str.contains(r"^\d{8} \d{9}$") & date.is_not_null() & (hh < 24) & (mm < 60)
+    ts_ok = ts_ok & (ss < 60)
+    est_ns = date.cast(pl.Int64) * _NS_PER_DAY + ((hh * 60 + mm) * 60 + ss) * _NS_PER_S
+    bid, bid_bad = _text_number("f1", inst, "bid")
+    ask, ask_bad = _text_number("f2", inst, "ask")
+    volume_bad = (pl.col("f3") != "") & pl.col("f3").cast(pl.Float64, strict=False).is_null()
+    return frame.with_columns(
+        ts_ns=pl.when(ts_ok).then(est_ns + ms * _NS_PER_MS + _EST_OFFSET_NS),
+        bid=bid,
+        ask=ask,
+        problem=pl.coalesce(
+            _field_count(4),
+            pl.when(~ts_ok.fill_null(False)).then(pl.format("bad timestamp {}", ts)),
+            bid_bad,
+            ask_bad,
+            pl.when(volume_bad).then(pl.format("bad volume {}", pl.col("f3"))),
+        ),
+    )
+
+
+def _parse_truefx(
+    lines: pl.Series, seq0: int, inst: Instrument | None, *, header: bool
+) -> pl.DataFrame:
+    """Either layout; the headerless one keeps its symbol text in ``raw_symbol``."""
+    n = 3 if header else 4
+    frame = _lines_frame(lines, seq0, n)
+    first = 0 if header else 1  # index of the timestamp field
+    ts = pl.col(f"f{first}")
+    if header:  # ISO-8601, with an offset or (then UTC) without; "T" or " " between
+        iso = ts.str.replace("T", " ", literal=True)
+        ts_ns = pl.coalesce(
+            iso.str.to_datetime("%Y-%m-%d %H:%M:%S%.f%:z", strict=False, time_unit="ns")
+            .dt.convert_time_zone("UTC")
+            .dt.replace_time_zone(None),
+            iso.str.to_datetime("%Y-%m-%d %H:%M:%S%.f", strict=False, time_unit="ns"),
+        ).dt.epoch("ns")
+    else:  # TrueFX's own: 20130101 22:00:00.295, UTC
+        ts_ns = ts.str.to_datetime("%Y%m%d %H:%M:%S%.f", strict=False, time_unit="ns").dt.epoch(
+            "ns"
+        )
+    bid, bid_bad = _text_number(f"f{first + 1}", inst, "bid")
+    ask, ask_bad = _text_number(f"f{first + 2}", inst, "ask")
+    return frame.with_columns(
+        ts_ns=ts_ns,
+        bid=bid,
+        ask=ask,
+        problem=pl.coalesce(
+            _field_count(n),
+            pl.when(ts_ns.is_null()).then(pl.format("bad timestamp {}", ts)),
+            bid_bad,
+            ask_bad,
+        ),
+        raw_symbol=pl.lit(None, dtype=pl.String) if header else pl.col("f0"),
+    )
+
+
+def _keep_feed(
+    frame: pl.DataFrame, column: str, feed: FileFeed, catalogue: Catalogue
+) -> pl.DataFrame:
+    """The rows of ``frame`` whose raw symbol (``column``) belongs to ``feed``."""
+    raw = frame.get_column(column)
+    mapping = _feed_symbols(raw.unique().to_list(), catalogue)
+    keys = [k for k, v in mapping.items() if v == feed.symbol]
+    keep = pl.col(column).is_in([k for k in keys if k is not None])
+    if None in keys:
+        keep = keep | pl.col(column).is_null()
+    return frame.filter(keep)
+
+
+# --- Parquet --------------------------------------------------------------------------------
+
+_REQUIRED_COLUMNS: Final[dict[str, tuple[str, ...]]] = {
+    "binance-quotes": ("timestamp", "bid", "ask"),
+    "binance-trades": ("timestamp", "price", "quantity"),
+    "parquet": ("symbol", "kind", "ts_ns"),
+}
+
+
+def _parquet_schema(path: Path) -> pl.Schema:
+    try:
+        return pl.scan_parquet(path).collect_schema()
+    except (pl.exceptions.PolarsError, OSError) as exc:
+        raise FeedError(f"{path}: cannot open as Parquet: {exc}") from None
+
+
+def _collect(path: Path, query: pl.LazyFrame) -> pl.DataFrame:
+    try:
+        return query.collect()
+    except (pl.exceptions.PolarsError, OSError) as exc:
+        raise FeedError(f"{path}: cannot read Parquet: {exc}") from None
+
+
+def _check_columns(path: Path, fmt: str, schema: pl.Schema) -> None:
+    missing = [c for c in _REQUIRED_COLUMNS[fmt] if c not in schema]
+    if missing:
+        raise FeedError(f"{path}: {fmt} file lacks column(s) {missing}; has {schema.names()}")
+    if fmt != "parquet":
+        dtype = schema["timestamp"]
+        if not (dtype.is_integer() or isinstance(dtype, pl.Datetime)):
+            raise FeedError(
+                f"{path}: timestamp column is {dtype}, expected integer milliseconds or datetime"
+            )
+
+
+def _epoch_ns(column: str, dtype: pl.DataType) -> pl.Expr:
+    """A Binance timestamp as UTC nanoseconds: a datetime, or integer milliseconds."""
+    if isinstance(dtype, pl.Datetime):
+        return pl.col(column).dt.epoch("ns")
+    return pl.col(column).cast(pl.Int64, strict=False) * _NS_PER_MS
+
+
+def _float_price(column: str, inst: Instrument | None, name: str) -> tuple[pl.Expr, pl.Expr]:
+    """(price units, problem) of a float column: null or NaN -> null price (no problem);
+    infinite or out of range -> problem."""
+    number = pl.col(column).cast(pl.Float64, strict=False)
+    value = _price_int(number, inst)
+    checked = value if inst is not None else _scaled_round(number, 1.0, 1)
+    bad = number.is_not_null() & ~number.is_nan() & checked.is_null()
+    return value, pl.when(bad).then(pl.format("bad {} {}", pl.lit(name), pl.col(column)))
+
+
+def _parquet_batches(
+    feed: FileFeed, catalogue: Catalogue, inst: Instrument | None, start_seq: int, batch_rows: int
+) -> Iterator[RawBatch]:
+    path = feed.path
+    schema = _parquet_schema(path)
+    _check_columns(path, feed.fmt, schema)
+    total = _collect(path, pl.scan_parquet(path).select(pl.len())).item()
+    columns = list(schema.names())
+    scan = pl.scan_parquet(path, row_index_name="source_seq").select("source_seq", *columns)
+    has_symbol = "symbol" in schema
+    for lo in range(start_seq, total, batch_rows):
+        raw = _collect(path, scan.slice(lo, batch_rows))
+        next_seq = min(lo + batch_rows, total)
+        raw = raw.with_columns(
+            pl.col("source_seq").cast(pl.Int64),
+            line=pl.struct(columns).struct.json_encode(),
+        )
+        if has_symbol:
+            raw = _keep_feed(raw, "symbol", feed, catalogue)
+            if raw.height == 0:
+                continue
+        if feed.fmt == "binance-quotes":
+            frame = _parse_binance_quotes(raw, schema, inst)
+        elif feed.fmt == "binance-trades":
+            frame = _parse_binance_trades(raw, schema, inst)
+        else:
+            frame = _parse_tick_parquet(raw, schema, inst)
+        yield _split(frame, feed, inst, next_seq)
+
+
+def _missing_ts(schema: pl.Schema) -> pl.Expr:
+    return pl.when(_epoch_ns("timestamp", schema["timestamp"]).is_null()).then(
+        pl.lit("missing or bad timestamp")
+    )
+
+
+def _parse_binance_quotes(
+    raw: pl.DataFrame, schema: pl.Schema, inst: Instrument | None
+) -> pl.DataFrame:
+    bid, bid_bad = _float_price("bid", inst, "bid")
+    ask, ask_bad = _float_price("ask", inst, "ask")
+    sizes = {
+        name: _qty_int(pl.col(name).cast(pl.Float64, strict=False), inst)
+        if name in schema
+        else pl.lit(None, dtype=pl.Int64)
+        for name in ("bid_size", "ask_size")
+    }
+    return raw.select(
+        "source_seq",
+        "line",
+        ts_ns=_epoch_ns("timestamp", schema["timestamp"]),
+        bid=bid,
+        ask=ask,
+        **sizes,
+        problem=pl.coalesce(_missing_ts(schema), bid_bad, ask_bad),
+    )
+
+
+def _parse_binance_trades(
+    raw: pl.DataFrame, schema: pl.Schema, inst: Instrument | None
+) -> pl.DataFrame:
+    price, price_bad = _float_price("price", inst, "price")
+    maker_bad: pl.Expr = pl.lit(None, dtype=pl.String)
+    if "buyer_maker" in schema and schema["buyer_maker"] != pl.Boolean:
+        text = pl.col("buyer_maker").cast(pl.String, strict=False)
+        valid = text.is_null() | text.str.strip_chars().str.to_lowercase().is_in(["true", "false"])
+        maker_bad = pl.when(~valid).then(pl.format("bad buyer_maker {}", text))
+    trade_id = (
+        pl.col("trade_id").cast(pl.String, strict=False)
+        if "trade_id" in schema
+        else pl.lit(None, dtype=pl.String)
+    )
+    return raw.select(
+        "source_seq",
+        "line",
+        ts_ns=_epoch_ns("timestamp", schema["timestamp"]),
+        price=price,
+        qty=_qty_int(pl.col("quantity").cast(pl.Float64, strict=False), inst),
+        trade_id=trade_id,
+        problem=pl.coalesce(_missing_ts(schema), price_bad, maker_bad),
+    )
+
+
+_TICK_INT_COLUMNS: Final = ("bid", "ask", "bid_size", "ask_size", "price", "qty")
+
+
+def _parse_tick_parquet(
+    raw: pl.DataFrame, schema: pl.Schema, inst: Instrument | None
+) -> pl.DataFrame:
+    """A file in TICK_SCHEMA: its columns cast (a value that does not fit is a problem),
+    prices checked on the tick grid; source and source_seq are this file's."""
+    checks: list[pl.Expr] = []
+    cols: dict[str, pl.Expr] = {}
+    for name in ("kind", "ts_ns", "recv_ns", *_TICK_INT_COLUMNS, "trade_id"):
+        dtype = TICK_SCHEMA[name]
+        if name not in schema:
+            cols[name] = pl.lit(None, dtype=dtype)
+            continue
+        cast = pl.col(name).cast(dtype, strict=False)
+        cols[name] = cast
+        checks.append(
+            pl.when(pl.col(name).is_not_null() & cast.is_null()).then(
+                pl.format("bad {} {}", pl.lit(name), pl.col(name).cast(pl.String))
+            )
+        )
+    checks.insert(0, pl.when(cols["kind"].is_null()).then(pl.lit("missing or bad kind")))
+    checks.insert(1, pl.when(cols["ts_ns"].is_null()).then(pl.lit("missing or bad ts_ns")))
+    if inst is not None and inst.tick_int > 1:
+        for name in ("bid", "ask", "price"):
+            checks.append(
+                pl.when(cols[name] % inst.tick_int != 0).then(
+                    pl.format("{} {} is off the tick grid", pl.lit(name), cols[name])
+                )
+            )
+    cols["recv_ns"] = pl.coalesce(cols["recv_ns"], cols["ts_ns"])
+    return raw.select("source_seq", "line", **cols, problem=pl.coalesce(checks))
+
+
+# --- one frame -> ticks and rejects ---------------------------------------------------------
+
+
+def _split(frame: pl.DataFrame, feed: FileFeed, inst: Instrument | None, next_seq: int) -> RawBatch:
+    """Parsed rows (tick columns that exist, ``problem``, ``line``, ``source_seq``) ->
+    ticks, malformed rejects, unknown-symbol rejects."""
+    kind = Kind.TRADE if feed.fmt == "binance-trades" else Kind.QUOTE
+    filled = frame.with_columns(
+        pl.lit(None, dtype=t).alias(c) for c, t in TICK_SCHEMA.items() if c not in frame.columns
+    ).with_columns(symbol=pl.lit(feed.symbol), source=pl.lit(feed.source))
+    if "kind" not in frame.columns:
+        filled = filled.with_columns(kind=pl.lit(kind.value, dtype=KIND_DTYPE))
+    if feed.fmt != "parquet":
+        filled = filled.with_columns(recv_ns=pl.col("ts_ns"))
+    malformed = pl.col("problem").is_not_null()
+    rejects = filled.filter(malformed | (inst is None)).with_columns(
+        reason=pl.when(malformed)
+        .then(pl.lit(Reason.MALFORMED.value))
+        .otherwise(pl.lit(Reason.UNKNOWN_SYMBOL.value))
+        .cast(REASON_DTYPE),
+        detail=pl.format(
+            "{} row {}: {}: {}",
+            pl.lit(feed.source),
+            pl.col("source_seq"),
+            pl.coalesce(
+                pl.col("problem"),
+                pl.format("unknown symbol {}", pl.lit(repr(feed.symbol))),
+            ),
+            pl.col("line").str.slice(0, _DETAIL_TEXT_MAX),
+        ),
+    )
+    ticks = filled.filter(~malformed & (inst is not None))
+    return RawBatch(
+        ticks=conform(ticks),
+        rejects=rejects.select(pl.col(c).cast(t) for c, t in REJECT_SCHEMA.items()),
+        next_seq=next_seq,
+    )
