@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 import polars as pl
 
 from pipelines.ticks.config import FilterConfig
-from pipelines.ticks.schema import REASON_DTYPE, TICK_SCHEMA, Reason, empty_ticks
+from pipelines.ticks.schema import REASON_DTYPE, SIZE_SCALE, TICK_SCHEMA, Reason, empty_ticks
 from trading.instruments import Instrument
 from trading.sessions import TradingSession
 
@@ -89,8 +89,8 @@ def screen(
     is_q = pl.col("kind") == "quote"
     bid, ask, price, qty = pl.col("bid"), pl.col("ask"), pl.col("price"), pl.col("qty")
     ts, recv = pl.col("ts_ns"), pl.col("recv_ns")
-    missing = pl.when(is_q).then(bid.is_null() | ask.is_null()).otherwise(
-        price.is_null() | qty.is_null()
+    missing = (
+        pl.when(is_q).then(bid.is_null() | ask.is_null()).otherwise(price.is_null() | qty.is_null())
     )
     nonpos = (
         pl.when(is_q)
@@ -112,7 +112,10 @@ def screen(
         _v=pl.when(is_q).then(bid + ask).otherwise(price * 2),
     ).with_columns(
         _time_ok=~(
-            pl.col("_missing") | pl.col("_nonpos") | pl.col("_crossed") | pl.col("_locked")
+            pl.col("_missing")
+            | pl.col("_nonpos")
+            | pl.col("_crossed")
+            | pl.col("_locked")
             | pl.col("_future")
         )  # fmt: skip
     )
@@ -128,7 +131,7 @@ def screen(
         _closed=_closed(c, session) if cfg.check_sessions and session is not None else False,
         _halted=_halted(cfg.halts.get(inst.symbol, ())),
         _wide=is_q & ((ask - bid) * 20_000 > (ask + bid) * th.max_spread_bps),
-        _huge=~is_q & (qty > th.max_trade_lots * inst.qty_scale),
+        _huge=~is_q & (qty > th.max_trade_lots * int(inst.contract_size * SIZE_SCALE)),
     )
     reason = (
         pl.when("_missing").then(pl.lit(Reason.MISSING_PRICE.value))
@@ -234,9 +237,7 @@ def _outliers(
         values.join(prev, on="_block", how="left")
         .join(stats, on="_block", how="left")
         .sort("_j")
-        .with_columns(
-            _ref=pl.coalesce("_pmed", "_med"), _mad=pl.coalesce("_pmad", "_mad")
-        )
+        .with_columns(_ref=pl.coalesce("_pmed", "_med"), _mad=pl.coalesce("_pmad", "_mad"))
         .with_columns(
             _thr=pl.max_horizontal(
                 pl.col("_mad") * (1.4826 * th.spike_mads),

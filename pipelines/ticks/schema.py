@@ -3,9 +3,11 @@
 A tick is a row of a Polars frame. Quotes and trades share the schema: a quote fills
 ``bid``/``ask`` (and sizes when the vendor gives them), a trade fills ``price``/``qty``.
 Prices are integers in the instrument's price units (``price × 10**price_precision``, a
-multiple of the tick), the same units ``trading.quotes.Quote`` uses; sizes and quantities
-are integers in the instrument's quantity units (``lots × qty_scale``). Nothing here is
-ever a float, so nothing drifts.
+multiple of the tick), the same units ``trading.quotes.Quote`` uses. Sizes and quantities
+are integers of ``SIZE_SCALE``-ths of the underlying (BTC for BTC/USDT, EUR for EUR/USD,
+contracts for an index): venues quote depth finer than the broker's order lot (Binance
+prints 0.000001 BTC; our lot is 0.00001), so market data keeps its own, finer unit.
+Nothing here is ever a float, so nothing drifts.
 
 ``source_seq`` is the 0-based position of the record in its source (row number in a file,
 counting data rows only, header excluded), so every accepted or rejected tick can be
@@ -21,6 +23,19 @@ from __future__ import annotations
 from enum import StrEnum
 
 import polars as pl
+
+
+# Sizes and quantities: units of the underlying × SIZE_SCALE (a satoshi for bitcoin).
+SIZE_SCALE = 10**8
+
+
+def size_to_qty_units(size: int, contract_size_units: int, qty_scale: int) -> int:
+    """A market-data size as order quantity units (lots × qty_scale), rounded down.
+
+    ``contract_size_units`` is the instrument's contract size × SIZE_SCALE. Rounding down
+    keeps the quoted depth a venue can rely on from growing.
+    """
+    return size * qty_scale // contract_size_units
 
 
 class Kind(StrEnum):
@@ -60,10 +75,10 @@ TICK_SCHEMA: dict[str, pl.DataType] = {
     "recv_ns": pl.Int64(),  # receive time; a replay uses the event time
     "bid": pl.Int64(),  # price units; null on trades
     "ask": pl.Int64(),
-    "bid_size": pl.Int64(),  # quantity units; null when the vendor gives none
+    "bid_size": pl.Int64(),  # SIZE_SCALE units; null when the vendor gives none
     "ask_size": pl.Int64(),
     "price": pl.Int64(),  # trade price, price units; null on quotes
-    "qty": pl.Int64(),  # trade quantity, quantity units
+    "qty": pl.Int64(),  # trade quantity, SIZE_SCALE units
     "trade_id": pl.String(),  # the venue's trade id, when it has one
     "source": pl.String(),  # the feed: file name, "synthetic:<seed>", a live session id
     "source_seq": pl.Int64(),

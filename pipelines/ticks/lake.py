@@ -1,0 +1,92 @@
+"""The lake sink: accepted and rejected ticks as Parquet, partitioned by day and instrument.
+
+Layout under the lake root (``<home>/lake``), described for analysts in ``docs/lake.md``::
+
+    ticks/date=2020-01-01/instrument=EURUSD/<source>-<first seq>-<last seq>.parquet
+    ticks_rejected/date=2020-01-01/instrument=EURUSD/<source>-<first seq>-<last seq>.parquet
+
+A file's name is a function of what it holds: the feed and the range of ``source_seq`` of
+its rows. The screening is deterministic, so a run resumed after a crash writes the same
+rows under the same names as the run that crashed: a file is replaced by its identical
+twin, never written twice under two names. Writes go to a hidden temporary file that is
+fsynced and renamed into place, so a reader never sees half a file.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterable
+from pathlib import Path
+
+import polars as pl
+
+from pipelines.ticks.schema import LAKE_SCHEMA, REJECTED_SCHEMA, partition_name
+
+ACCEPTED_DIR = "ticks"
+REJECTED_DIR = "ticks_rejected"
+UNKNOWN = "unknown"
+_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+def with_day(frame: pl.DataFrame) -> pl.DataFrame:
+    return frame.with_columns(day=pl.from_epoch("ts_ns", time_unit="ns").dt.date())
+
+
+def safe_name(text: str) -> str:
+    return _UNSAFE.sub("_", text).strip("_") or UNKNOWN
+
+
+def write_partitioned(root: Path, frame: pl.DataFrame, *, source: str) -> list[Path]:
+    """Write ``frame`` (lake or rejected schema, ``day`` set) one file per day and symbol."""
+    if frame.is_empty():
+        return []
+    written = []
+    for (day, symbol), part in frame.group_by("day", "symbol", maintain_order=True):
+        day_dir = UNKNOWN if day is None else str(day)
+        inst_dir = UNKNOWN if symbol is None else partition_name(str(symbol))
+        first, last = part["source_seq"].min(), part["source_seq"].max()
+        name = f"{safe_name(source)}-{first:012d}-{last:012d}.parquet"
+        path = root / f"date={day_dir}" / f"instrument={inst_dir}" / name
+        _write_atomically(part, path)
+        written.append(path)
+    return written
+
+
+def _write_atomically(frame: pl.DataFrame, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    frame.write_parquet(tmp, compression="zstd", statistics=True)
+    with open(tmp, "rb") as fh:
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+
+
+class Lake:
+    """Writes screened batches under ``root``; one instance per worker."""
+
+    def __init__(self, root: Path) -> None:
+        self.accepted_root = root / ACCEPTED_DIR
+        self.rejected_root = root / REJECTED_DIR
+
+    def write(self, accepted: pl.DataFrame, rejected: pl.DataFrame) -> None:
+        for frame, root, schema in (
+            (accepted, self.accepted_root, LAKE_SCHEMA),
+            (rejected, self.rejected_root, REJECTED_SCHEMA),
+        ):
+            if frame.is_empty():
+                continue
+            frame = with_day(frame).select(*schema)
+            for source, part in frame.group_by("source", maintain_order=True):
+                write_partitioned(root, part, source=str(source[0]))
+
+
+def read(root: Path, *, rejected: bool = False) -> pl.DataFrame:
+    """Every tick under ``root`` (the lake), sorted by source and ``source_seq``."""
+    base = root / (REJECTED_DIR if rejected else ACCEPTED_DIR)
+    schema = REJECTED_SCHEMA if rejected else LAKE_SCHEMA
+    files: Iterable[Path] = sorted(base.glob("date=*/instrument=*/*.parquet"))
+    frames = [pl.read_parquet(f) for f in files]
+    if not frames:
+        return pl.DataFrame(schema=schema)
+    return pl.concat(frames).sort("source", "symbol", "source_seq")

@@ -1,0 +1,243 @@
+"""Running the tick dataflow: one process in place, or a cluster of ``bytewax.run`` processes.
+
+A run is described by a ``RunSpec`` (JSON-serializable, so each process of a cluster builds
+the same flow from it). Its recovery store lives under the home directory, keyed by the
+spec: a run that was killed resumes where its last snapshot left it when started again
+with the same arguments; a run that finished leaves a ``DONE`` mark, and the next run with
+the same arguments starts afresh (its lake files are rewritten identically).
+
+A cluster is ``processes`` copies of ``python -m bytewax.run pipelines.ticks.run:
+flow_from_env() -i <k> -a <addresses>``, each told its index through the environment so
+its source lists only the feeds it owns (see ``routing``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import hashlib
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from bytewax.dataflow import Dataflow
+from bytewax.recovery import RecoveryConfig, init_db_dir
+
+from pipelines.ticks import formats
+from pipelines.ticks.config import FilterConfig
+from pipelines.ticks.flow import build_flow, stats_path
+from pipelines.ticks.sources import FileReplay, SyntheticReplay, TickSource
+from trading.instruments import Catalogue, default_catalogue
+
+ENV_SPEC = "BOURSE_TICKS_SPEC"
+ENV_PROCESS = "BOURSE_TICKS_PROCESS"
+ENV_PROCESSES = "BOURSE_TICKS_PROCESSES"
+SINKS = ("lake", "redis")
+# Monday 2026-01-05 00:00 UTC: a synthetic run's default start, inside the FX week.
+DEFAULT_SYNTHETIC_START_NS = 1_767_571_200_000_000_000
+
+
+@dataclass(frozen=True, slots=True)
+class RunSpec:
+    home: str
+    source: str  # a file or directory, or "synthetic"
+    fmt: str | None = None
+    symbol: str | None = None  # files: the symbol when the file names none
+    symbols: tuple[str, ...] = ()  # synthetic
+    ticks: int = 0  # synthetic: ticks per symbol
+    seed: int = 0
+    start_ns: int = DEFAULT_SYNTHETIC_START_NS
+    sinks: tuple[str, ...] = ("lake",)
+    redis_url: str | None = None
+    batch_rows: int = 100_000
+    config_path: str | None = None
+    epoch_s: float = 1.0
+
+    def __post_init__(self) -> None:
+        unknown = [s for s in self.sinks if s not in SINKS]
+        if unknown:
+            raise ValueError(f"unknown sink(s) {unknown}; known: {', '.join(SINKS)}")
+        if "redis" in self.sinks and not self.redis_url:
+            raise ValueError("the redis sink needs a Redis URL")
+        if self.batch_rows < 1:
+            raise ValueError(f"batch_rows must be positive, got {self.batch_rows}")
+        if self.synthetic:
+            if not self.symbols:
+                raise ValueError("a synthetic source needs --symbols")
+            if self.ticks < 1:
+                raise ValueError(f"a synthetic source needs --ticks >= 1, got {self.ticks}")
+        elif self.fmt not in formats.FORMATS:
+            raise ValueError(f"--format must be one of {', '.join(formats.FORMATS)}")
+
+    @property
+    def synthetic(self) -> bool:
+        return self.source == "synthetic"
+
+    def to_json(self) -> str:
+        return json.dumps(dataclasses.asdict(self), sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> RunSpec:
+        doc = json.loads(text)
+        doc["symbols"] = tuple(doc["symbols"])
+        doc["sinks"] = tuple(doc["sinks"])
+        return cls(**doc)
+
+    @property
+    def run_id(self) -> str:
+        return hashlib.sha256(self.to_json().encode()).hexdigest()[:16]
+
+    @property
+    def lake_root(self) -> Path:
+        return Path(self.home) / "lake"
+
+    @property
+    def work_dir(self) -> Path:
+        return Path(self.home) / "pipelines" / "ticks" / self.run_id
+
+    def feeds(self, catalogue: Catalogue) -> list[FileReplay] | list[SyntheticReplay]:
+        if self.synthetic:
+            symbols = [catalogue.resolve(s).symbol for s in self.symbols]
+            return [
+                SyntheticReplay(catalogue, s, self.seed, self.ticks, self.start_ns,
+                                self.batch_rows)
+                for s in dict.fromkeys(symbols)
+            ]  # fmt: skip
+        found = formats.discover(Path(self.source), str(self.fmt), catalogue, self.symbol)
+        return [FileReplay(f, catalogue, self.batch_rows) for f in found]
+
+    def filter_config(self, catalogue: Catalogue) -> FilterConfig:
+        if self.config_path is None:
+            return FilterConfig()
+        return FilterConfig.load(Path(self.config_path), catalogue)
+
+
+@dataclass(frozen=True, slots=True)
+class RunReport:
+    counts: dict[str, int]  # "accepted" and one entry per reason
+    per_feed: dict[str, dict[str, int]]
+    elapsed_s: float
+    resumed: bool
+    lake_root: Path
+    feeds_missing_stats: list[str] = field(default_factory=list)
+
+    @property
+    def accepted(self) -> int:
+        return self.counts.get("accepted", 0)
+
+    @property
+    def rejected(self) -> int:
+        return sum(n for k, n in self.counts.items() if k != "accepted")
+
+
+def make_flow(spec: RunSpec, *, process: int = 0, processes: int = 1) -> Dataflow:
+    catalogue = default_catalogue()
+    source = TickSource(spec.feeds(catalogue), process=process, processes=processes)
+    return build_flow(
+        source,
+        catalogue,
+        spec.filter_config(catalogue),
+        lake_root=spec.lake_root if "lake" in spec.sinks else None,
+        stats_dir=spec.work_dir / "stats",
+        redis_url=spec.redis_url if "redis" in spec.sinks else None,
+    )
+
+
+def flow_from_env() -> Dataflow:
+    """The flow of one cluster process, from the spec and index its launcher put in env."""
+    spec = RunSpec.from_json(os.environ[ENV_SPEC])
+    return make_flow(
+        spec,
+        process=int(os.environ.get(ENV_PROCESS, "0")),
+        processes=int(os.environ.get(ENV_PROCESSES, "1")),
+    )
+
+
+def run(spec: RunSpec, *, processes: int = 1) -> RunReport:
+    """Run the flow to the end of its sources and report the counts.
+
+    Raises ``formats.FeedError`` (bad path, format or symbol) before anything starts, and
+    ``RuntimeError`` when a process of the cluster fails.
+    """
+    if processes < 1:
+        raise ValueError(f"processes must be at least 1, got {processes}")
+    catalogue = default_catalogue()
+    feeds = spec.feeds(catalogue)
+    spec.filter_config(catalogue)  # a bad config fails here, not in every process
+    recovery = spec.work_dir / "recovery"
+    done = spec.work_dir / "DONE"
+    resumed = recovery.exists() and not done.exists()
+    if not resumed:
+        shutil.rmtree(spec.work_dir, ignore_errors=True)
+        recovery.mkdir(parents=True)
+        init_db_dir(recovery, processes)
+    started = time.perf_counter()
+    if processes == 1:
+        from bytewax.run import cli_main
+
+        cli_main(
+            make_flow(spec),
+            epoch_interval=dt.timedelta(seconds=spec.epoch_s),
+            recovery_config=RecoveryConfig(str(recovery)),
+        )
+    else:
+        _run_cluster(spec, processes, recovery)
+    elapsed = time.perf_counter() - started
+    done.write_text(dt.datetime.now(dt.UTC).isoformat())
+    return _report(spec, [f.key for f in feeds], elapsed, resumed)
+
+
+def _free_ports(n: int) -> list[int]:
+    socks = [socket.socket() for _ in range(n)]
+    try:
+        for s in socks:
+            s.bind(("127.0.0.1", 0))
+        return [s.getsockname()[1] for s in socks]
+    finally:
+        for s in socks:
+            s.close()
+
+
+def _run_cluster(spec: RunSpec, processes: int, recovery: Path) -> None:
+    addresses = ";".join(f"127.0.0.1:{p}" for p in _free_ports(processes))
+    env = {**os.environ, ENV_SPEC: spec.to_json(), ENV_PROCESSES: str(processes)}
+    procs = []
+    for k in range(processes):
+        cmd = [
+            sys.executable, "-m", "bytewax.run", "pipelines.ticks.run:flow_from_env()",
+            "-i", str(k), "-a", addresses, "-r", str(recovery), "-s", str(max(1, round(spec.epoch_s))),
+            "-b", "0",
+        ]  # fmt: skip
+        procs.append(subprocess.Popen(cmd, env={**env, ENV_PROCESS: str(k)}))
+    try:
+        codes = [p.wait() for p in procs]
+    except BaseException:
+        for p in procs:
+            p.send_signal(signal.SIGTERM)
+        raise
+    if any(codes):
+        raise RuntimeError(f"tick pipeline process exit codes {codes}")
+
+
+def _report(spec: RunSpec, keys: list[str], elapsed: float, resumed: bool) -> RunReport:
+    total: Counter[str] = Counter()
+    per_feed: dict[str, dict[str, int]] = {}
+    missing = []
+    for key in keys:
+        path = stats_path(spec.work_dir / "stats", key)
+        if not path.exists():
+            missing.append(key)
+            continue
+        counts: dict[str, Any] = json.loads(path.read_text())["counts"]
+        per_feed[key] = {k: int(v) for k, v in counts.items()}
+        total.update(per_feed[key])
+    return RunReport(dict(total), per_feed, elapsed, resumed, spec.lake_root, missing)
