@@ -70,6 +70,9 @@ TRADE_FIELDS: tuple[str, ...] = ("symbol", "price", "qty", "ts_ns", "trade_id")
 
 _INT_RE = re.compile(r"-?[0-9]+")
 
+# A hash or stream entry as a Redis client returns it: bytes, or str when it decodes.
+RawFields = Mapping[bytes, bytes] | Mapping[str, str] | Mapping[bytes | str, bytes | str]
+
 
 def quote_key(symbol: str) -> str:
     """The snapshot hash of a symbol as the catalogue spells it: ``bourse:quote:EUR/USD``."""
@@ -114,7 +117,7 @@ def _text(value: bytes | str) -> str:
     return value.decode() if isinstance(value, bytes) else value
 
 
-def _decoded(what: str, fields: Mapping[bytes, bytes] | Mapping[str, str]) -> dict[str, str]:
+def _decoded(what: str, fields: RawFields) -> dict[str, str]:
     try:
         return {_text(k): _text(v) for k, v in fields.items()}
     except UnicodeDecodeError as error:
@@ -132,7 +135,7 @@ def _int_field(what: str, f: Mapping[str, str], name: str, *, optional: bool = F
     return int(text)
 
 
-def quote_from_fields(symbol: str, fields: Mapping[bytes, bytes] | Mapping[str, str]) -> Quote:
+def quote_from_fields(symbol: str, fields: RawFields) -> Quote:
     """The quote of a snapshot hash or stream entry (keys and values bytes or str, as the
     client decodes them). Raises ``ValueError`` naming the symbol and the bad field when the
     hash is malformed: a missing or non-integer field, a symbol that is not ``symbol``, a
@@ -165,7 +168,7 @@ def trade_to_fields(t: LastTrade) -> dict[str, str]:
     }
 
 
-def trade_from_fields(symbol: str, fields: Mapping[bytes, bytes] | Mapping[str, str]) -> LastTrade:
+def trade_from_fields(symbol: str, fields: RawFields) -> LastTrade:
     """The last trade of a ``bourse:trade:{symbol}`` hash; ``ValueError`` when malformed."""
     what = f"trade hash of {symbol!r}"
     f = _decoded(what, fields)

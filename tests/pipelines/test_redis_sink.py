@@ -68,7 +68,8 @@ def snapshot(client: redis.Redis, symbol: str) -> Quote:
 
 
 def stream_quotes(client: redis.Redis) -> list[Quote]:
-    return [quote_from_fields(f[b"symbol"].decode(), f) for _id, f in client.xrange(QUOTES_STREAM)]
+    entries: list[tuple[bytes, dict[bytes, bytes]]] = client.xrange(QUOTES_STREAM)  # type: ignore[assignment]
+    return [quote_from_fields(f[b"symbol"].decode(), f) for _id, f in entries]
 
 
 # --- snapshots --------------------------------------------------------------------------------
@@ -229,7 +230,7 @@ def test_redis_quote_sink_when_dataflow_of_frames_then_snapshot_and_stream_writt
     stream = bw_input("ticks", flow, TestingSource(items))
     bw_output("redis", stream, RedisQuoteSink(redis_url, stream_maxlen=1000))
 
-    run_main(flow)
+    run_main(flow)  # type: ignore[no-untyped-call]
 
     assert snapshot(client, "EUR/USD") == Quote(
         "EUR/USD", 110_102, 110_112, T0_NS + 1_000_000 + 2_000, 102

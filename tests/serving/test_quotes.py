@@ -45,7 +45,7 @@ def client(redis_url: str) -> Iterator[redis.Redis]:
 
 
 def store(client: redis.Redis, q: Quote) -> None:
-    client.hset(quote_key(q.symbol), mapping=quote_to_fields(q, source="t", seq=7))
+    client.hset(quote_key(q.symbol), mapping=dict(quote_to_fields(q, source="t", seq=7)))  # type: ignore[arg-type]
 
 
 # --- encoding -----------------------------------------------------------------------------
@@ -248,4 +248,5 @@ def test_oms_when_redis_snapshot_stale_then_market_buy_denied_until_fresh_quote(
 
     # A fresh quote from the feed, and the same OMS deals again.
     publish(client, tick_frame(quotes("EUR/USD", 1, bid=110_050, ts_ns=clock() - 1_000)), 1000)
-    assert oms.execute_one(buy(oms, "c2")).status is OrderStatus.FILLED
+    again = oms.execute_one(buy(oms, "c2"))
+    assert isinstance(again, OrderAck) and again.status is OrderStatus.FILLED
