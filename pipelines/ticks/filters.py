@@ -117,7 +117,7 @@ def screen(
             | pl.col("_crossed")
             | pl.col("_locked")
             | pl.col("_future")
-        )  # fmt: skip
+        )
     )
     masked_ts = pl.when(pl.col("_time_ok")).then(ts)
     c = c.with_columns(
@@ -220,13 +220,15 @@ def _outliers(
     th = cfg.thresholds(inst)
     b, m = cfg.block_rows, cfg.confirm_ticks
     n_tail = len(tail)
-    values = pl.concat(
-        [
-            pl.DataFrame({"_i": [-1] * n_tail, "_v": list(tail), "_q": [True] * n_tail},
-                         schema={"_i": pl.Int64, "_v": pl.Int64, "_q": pl.Boolean}),
-            clean.with_columns(pl.col("_i").cast(pl.Int64)),
-        ]
-    ).with_row_index("_j").with_columns(_block=(pl.col("_j").cast(pl.Int64) + b - n_tail) // b)  # fmt: skip
+    head = pl.DataFrame(
+        {"_i": [-1] * n_tail, "_v": list(tail), "_q": [True] * n_tail},
+        schema={"_i": pl.Int64, "_v": pl.Int64, "_q": pl.Boolean},
+    )
+    values = (
+        pl.concat([head, clean.with_columns(pl.col("_i").cast(pl.Int64))])
+        .with_row_index("_j")
+        .with_columns(_block=(pl.col("_j").cast(pl.Int64) + b - n_tail) // b)
+    )
     stats = values.group_by("_block").agg(
         _med=pl.col("_v").median(), _mad=(pl.col("_v") - pl.col("_v").median()).abs().median()
     )

@@ -76,8 +76,8 @@ class Lake:
         ):
             if frame.is_empty():
                 continue
-            frame = with_day(frame).select(*schema)
-            for source, part in frame.group_by("source", maintain_order=True):
+            dated = with_day(frame).select(*schema)
+            for source, part in dated.group_by("source", maintain_order=True):
                 write_partitioned(root, part, source=str(source[0]))
 
 

@@ -24,7 +24,6 @@ from enum import StrEnum
 
 import polars as pl
 
-
 # Sizes and quantities: units of the underlying × SIZE_SCALE (a satoshi for bitcoin).
 SIZE_SCALE = 10**8
 
