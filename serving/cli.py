@@ -24,6 +24,8 @@ outbox_app = typer.Typer(help="The event outbox.", no_args_is_help=True)
 app.add_typer(ledger_app, name="ledger")
 app.add_typer(audit_app, name="audit")
 app.add_typer(outbox_app, name="outbox")
+pipelines_app = typer.Typer(help="Streaming dataflows (Bytewax).", no_args_is_help=True)
+app.add_typer(pipelines_app, name="pipelines")
 
 console = Console(stderr=True)
 out = Console()
@@ -247,6 +249,78 @@ def outbox_relay(
     except KeyboardInterrupt:
         stop.set()
     out.print(f"published {relay.published} events")
+
+
+@pipelines_app.command("ticks")
+def pipelines_ticks(
+    source: Annotated[
+        str, typer.Option("--source", help="A vendor file or directory, or 'synthetic'.")
+    ],
+    home: HomeOpt = None,
+    fmt: Annotated[
+        str | None,
+        typer.Option(
+            "--format",
+            help="histdata | truefx | binance-quotes | binance-trades | parquet (files only).",
+        ),
+    ] = None,
+    sink: Annotated[str, typer.Option("--sink", help="Comma-separated: lake, redis.")] = "lake",
+    processes: Annotated[int, typer.Option("--processes", min=1, help="Bytewax processes.")] = 1,
+    symbols: Annotated[
+        str | None, typer.Option("--symbols", help="Synthetic: comma-separated symbols.")
+    ] = None,
+    ticks: Annotated[int, typer.Option("--ticks", min=0, help="Synthetic: ticks per symbol.")] = 0,
+    seed: Annotated[int, typer.Option("--seed", help="Synthetic: the generator's seed.")] = 0,
+    symbol: Annotated[
+        str | None, typer.Option("--symbol", help="Files: the symbol, when the name has none.")
+    ] = None,
+    redis_url: Annotated[
+        str | None, typer.Option("--redis-url", help="Redis for the quote snapshot and stream.")
+    ] = None,
+    config: Annotated[
+        Path | None, typer.Option("--config", help="Filter thresholds (TOML).")
+    ] = None,
+    batch_rows: Annotated[int, typer.Option("--batch-rows", min=1)] = 100_000,
+) -> None:
+    """Normalize, filter and publish ticks; print accepted and rejected counts by reason."""
+    from pipelines.ticks.formats import FeedError
+    from pipelines.ticks.run import RunSpec, run
+
+    settings = _settings(home, None)
+    try:
+        spec = RunSpec(
+            home=str(settings.home.resolve()),
+            source=source if source == "synthetic" else str(Path(source).resolve()),
+            fmt=fmt,
+            symbol=symbol,
+            symbols=tuple(s.strip() for s in (symbols or "").split(",") if s.strip()),
+            ticks=ticks,
+            seed=seed,
+            sinks=tuple(s.strip() for s in sink.split(",") if s.strip()),
+            redis_url=redis_url or settings.redis_url,
+            batch_rows=batch_rows,
+            config_path=str(config) if config else None,
+        )
+        with console.status("[bold]screening ticks"):
+            report = run(spec, processes=processes)
+    except (FeedError, ValueError) as exc:
+        console.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(2) from None
+    table = Table(title="ticks", show_footer=True)
+    table.add_column("outcome", footer="total")
+    total = report.accepted + report.rejected
+    table.add_column("ticks", justify="right", footer=f"{total:,}")
+    table.add_row("accepted", f"{report.accepted:,}")
+    for reason, n in sorted(report.counts.items(), key=lambda kv: -kv[1]):
+        if reason != "accepted":
+            table.add_row(f"rejected: {reason}", f"{n:,}")
+    out.print(table)
+    rate = total / report.elapsed_s if report.elapsed_s > 0 else 0.0
+    resumed = " (resumed after an interruption)" if report.resumed else ""
+    out.print(f"{total:,} ticks in {report.elapsed_s:.2f} s ({rate:,.0f}/s){resumed}; "
+              f"lake: {report.lake_root}")  # fmt: skip
+    for key in report.feeds_missing_stats:
+        out.print(f"[yellow]no ticks from {key}[/yellow]")
 
 
 def main() -> None:
