@@ -245,16 +245,16 @@ def read_batches(
     inst = _feed_instrument(feed, catalogue)
     if feed.fmt == "histdata":
         for seq0, lines in _csv_lines(feed.path, False, start_seq, batch_rows):
-            yield _split(_parse_histdata(lines, seq0, inst), feed, inst, seq0 + len(lines))
+            yield _split(*_parse_histdata(lines, seq0, inst), feed, inst, seq0 + len(lines))
     elif feed.fmt == "truefx":
         header, _ = _truefx_layout(feed.path)
         for seq0, lines in _csv_lines(feed.path, header, start_seq, batch_rows):
-            frame = _parse_truefx(lines, seq0, inst, header=header)
+            frame, checks = _parse_truefx(lines, seq0, inst, header=header)
             if not header:
                 frame = _keep_feed(frame, "raw_symbol", feed, catalogue)
                 if frame.height == 0:
                     continue
-            yield _split(frame, feed, inst, seq0 + len(lines))
+            yield _split(frame, checks, feed, inst, seq0 + len(lines))
     elif feed.fmt in ("binance-quotes", "binance-trades", "parquet"):
         yield from _parquet_batches(feed, catalogue, inst, start_seq, batch_rows)
     else:
@@ -350,33 +350,38 @@ def _truefx_layout(path: Path) -> tuple[bool, str]:
     return text.lower().startswith("timestamp"), text
 
 
-# --- CSV parsing (vectorized) ---------------------------------------------------------------
+# --- parsing (vectorized) ------------------------------------------------------------------
+
+# A check: (condition true on a faulty row, the problem as text). Conditions are evaluated on
+# every row; the texts only on the rows that fail, so clean files pay for booleans only.
+Check = tuple[pl.Expr, pl.Expr]
 
 
 def _lines_frame(lines: pl.Series, seq0: int, n_fields: int) -> pl.DataFrame:
-    """Lines with their source_seq, split into stripped string fields f0..f{n-1}, and their
-    field count (``n_fields``)."""
+    """Lines with their source_seq and field count, split into string fields f0..f{n-1}
+    (null past the end of a short line; stripped of spaces if any line has them)."""
+    names = [f"f{i}" for i in range(n_fields)]
+    fields = pl.col("line").str.split(",")
     frame = pl.DataFrame({"line": lines}).with_columns(
         source_seq=pl.int_range(seq0, seq0 + len(lines), dtype=pl.Int64),
-        n_fields=pl.col("line").str.count_matches(",", literal=True) + 1,
-        parts=pl.col("line").str.split_exact(",", n_fields - 1),
+        n_fields=fields.list.len(),
+        parts=fields.list.to_struct(fields=names),
     )
-    return (
-        frame.unnest("parts")
-        .rename({f"field_{i}": f"f{i}" for i in range(n_fields)})
-        .with_columns(pl.col(f"f{i}").str.strip_chars() for i in range(n_fields))
-    )
+    frame = frame.unnest("parts")
+    if lines.str.contains(r"\s,|,\s|^\s|\s$").any():  # rare: pay for stripping only then
+        frame = frame.with_columns(pl.col(names).str.strip_chars())
+    return frame
 
 
 def _scaled_round(expr: pl.Expr, factor: float, step: int) -> pl.Expr:
-    """``round(expr × factor) × step`` as Int64: null for null, NaN, infinite or too large."""
-    return (expr.fill_nan(None) * factor).round(mode="half_away_from_zero").cast(
-        pl.Int64, strict=False
-    ) * step
+    """``round(expr × factor) × step`` as Int64 (halves away from zero): null for null, NaN,
+    infinite or too large."""
+    scaled = (expr.fill_nan(None) * factor).round(mode="half_away_from_zero")
+    return scaled.cast(pl.Int64, strict=False) * step
 
 
 def _price_int(expr: pl.Expr, inst: Instrument | None) -> pl.Expr:
-    """Float prices to the nearest tick, in price units."""
+    """Float prices to the nearest tick, in price units (null for an unknown symbol)."""
     if inst is None:
         return pl.lit(None, dtype=pl.Int64)
     return _scaled_round(expr, inst.price_scale // inst.tick_int, inst.tick_int)
@@ -390,24 +395,41 @@ def _qty_int(expr: pl.Expr, inst: Instrument | None) -> pl.Expr:
     return _scaled_round(expr, steps_per_unit, inst.lot_int)
 
 
-def _text_number(field: str, inst: Instrument | None, name: str) -> tuple[pl.Expr, pl.Expr]:
-    """(price units, problem) of a text price. An empty field is a null price, not a
-    problem (the filters reject it as missing_price); text that is not a finite number in
-    range is a problem."""
-    number = pl.col(field).cast(pl.Float64, strict=False)
-    value = _price_int(number, inst)
-    checked = value if inst is not None else _scaled_round(number, 1.0, 1)
-    bad = (pl.col(field) != "") & checked.is_null()
-    return value, pl.when(bad).then(pl.format("bad {} {}", pl.lit(name), pl.col(field)))
-
-
-def _field_count(n: int) -> pl.Expr:
-    return pl.when(pl.col("n_fields") != n).then(
-        pl.format("expected {} fields, got {}", pl.lit(n), pl.col("n_fields"))
+def _number_check(raw: str, value: str, name: str) -> Check:
+    """Raw text (or float) ``raw`` present but ``value`` null: not a finite number in range.
+    An empty field or a null/NaN float is not a problem: the tick keeps a null price (the
+    filters reject it as missing_price)."""
+    return (
+        pl.col(value).is_null() & pl.col(f"{raw}_given"),
+        pl.format("bad {} {}", pl.lit(name), pl.col(raw).cast(pl.String)),
     )
 
 
-def _parse_histdata(lines: pl.Series, seq0: int, inst: Instrument | None) -> pl.DataFrame:
+def _text_given(field: str) -> pl.Expr:
+    return (pl.col(field).is_not_null() & (pl.col(field) != "")).alias(f"{field}_given")
+
+
+def _float_given(column: str) -> pl.Expr:
+    col = pl.col(column).cast(pl.Float64, strict=False)
+    return (col.is_not_null() & ~col.is_nan()).alias(f"{column}_given")
+
+
+def _checked_value(raw: pl.Expr, inst: Instrument | None) -> pl.Expr:
+    """The price units of ``raw`` (float); for an unknown symbol a stand-in that is null
+    exactly when the number is not usable, so that the check still applies."""
+    return _price_int(raw, inst) if inst is not None else _scaled_round(raw, 1.0, 1)
+
+
+def _field_count(n: int) -> Check:
+    return (
+        pl.col("n_fields") != n,
+        pl.format("expected {} fields, got {}", pl.lit(n), pl.col("n_fields")),
+    )
+
+
+def _parse_histdata(
+    lines: pl.Series, seq0: int, inst: Instrument | None
+) -> tuple[pl.DataFrame, list[Check]]:
     frame = _lines_frame(lines, seq0, 4)
     ts = pl.col("f0")
 
@@ -417,28 +439,28 @@ def _parse_histdata(lines: pl.Series, seq0: int, inst: Instrument | None) -> pl.
     date = ts.str.slice(0, 8).str.to_date("%Y%m%d", strict=False)
     hh, mm, ss, ms = digits(9, 2), digits(11, 2), digits(13, 2), digits(15, 3)
     ts_ok = ts.str.contains(r"^\d{8} \d{9}$") & date.is_not_null() & (hh < 24) & (mm < 60)
-    ts_ok = ts_ok & (ss < 60)
     est_ns = date.cast(pl.Int64) * _NS_PER_DAY + ((hh * 60 + mm) * 60 + ss) * _NS_PER_S
-    bid, bid_bad = _text_number("f1", inst, "bid")
-    ask, ask_bad = _text_number("f2", inst, "ask")
-    volume_bad = (pl.col("f3") != "") & pl.col("f3").cast(pl.Float64, strict=False).is_null()
-    return frame.with_columns(
-        ts_ns=pl.when(ts_ok).then(est_ns + ms * _NS_PER_MS + _EST_OFFSET_NS),
-        bid=bid,
-        ask=ask,
-        problem=pl.coalesce(
-            _field_count(4),
-            pl.when(~ts_ok.fill_null(False)).then(pl.format("bad timestamp {}", ts)),
-            bid_bad,
-            ask_bad,
-            pl.when(volume_bad).then(pl.format("bad volume {}", pl.col("f3"))),
-        ),
+    frame = frame.with_columns(
+        ts_ns=pl.when(ts_ok & (ss < 60)).then(est_ns + ms * _NS_PER_MS + _EST_OFFSET_NS),
+        bid=_checked_value(pl.col("f1").cast(pl.Float64, strict=False), inst),
+        ask=_checked_value(pl.col("f2").cast(pl.Float64, strict=False), inst),
+        volume_ok=(pl.col("f3") == "") | pl.col("f3").cast(pl.Float64, strict=False).is_not_null(),
+        f1_given=_text_given("f1"),
+        f2_given=_text_given("f2"),
     )
+    checks = [
+        _field_count(4),
+        (pl.col("ts_ns").is_null(), pl.format("bad timestamp {}", ts)),
+        _number_check("f1", "bid", "bid"),
+        _number_check("f2", "ask", "ask"),
+        (~pl.col("volume_ok"), pl.format("bad volume {}", pl.col("f3"))),
+    ]
+    return frame, checks
 
 
 def _parse_truefx(
     lines: pl.Series, seq0: int, inst: Instrument | None, *, header: bool
-) -> pl.DataFrame:
+) -> tuple[pl.DataFrame, list[Check]]:
     """Either layout; the headerless one keeps its symbol text in ``raw_symbol``."""
     n = 3 if header else 4
     frame = _lines_frame(lines, seq0, n)
@@ -453,31 +475,30 @@ def _parse_truefx(
             iso.str.to_datetime("%Y-%m-%d %H:%M:%S%.f", strict=False, time_unit="ns"),
         ).dt.epoch("ns")
     else:  # TrueFX's own: 20130101 22:00:00.295, UTC
-        ts_ns = ts.str.to_datetime("%Y%m%d %H:%M:%S%.f", strict=False, time_unit="ns").dt.epoch(
-            "ns"
-        )
-    bid, bid_bad = _text_number(f"f{first + 1}", inst, "bid")
-    ask, ask_bad = _text_number(f"f{first + 2}", inst, "ask")
-    return frame.with_columns(
+        ts_ns = ts.str.to_datetime("%Y%m%d %H:%M:%S%.f", strict=False, time_unit="ns")
+        ts_ns = ts_ns.dt.epoch("ns")
+    bid, ask = f"f{first + 1}", f"f{first + 2}"
+    frame = frame.with_columns(
         ts_ns=ts_ns,
-        bid=bid,
-        ask=ask,
-        problem=pl.coalesce(
-            _field_count(n),
-            pl.when(ts_ns.is_null()).then(pl.format("bad timestamp {}", ts)),
-            bid_bad,
-            ask_bad,
-        ),
+        bid=_checked_value(pl.col(bid).cast(pl.Float64, strict=False), inst),
+        ask=_checked_value(pl.col(ask).cast(pl.Float64, strict=False), inst),
         raw_symbol=pl.lit(None, dtype=pl.String) if header else pl.col("f0"),
+        **{f"{bid}_given": _text_given(bid), f"{ask}_given": _text_given(ask)},
     )
+    checks = [
+        _field_count(n),
+        (pl.col("ts_ns").is_null(), pl.format("bad timestamp {}", ts)),
+        _number_check(bid, "bid", "bid"),
+        _number_check(ask, "ask", "ask"),
+    ]
+    return frame, checks
 
 
 def _keep_feed(
     frame: pl.DataFrame, column: str, feed: FileFeed, catalogue: Catalogue
 ) -> pl.DataFrame:
     """The rows of ``frame`` whose raw symbol (``column``) belongs to ``feed``."""
-    raw = frame.get_column(column)
-    mapping = _feed_symbols(raw.unique().to_list(), catalogue)
+    mapping = _feed_symbols(frame.get_column(column).unique().to_list(), catalogue)
     keys = [k for k, v in mapping.items() if v == feed.symbol]
     keep = pl.col(column).is_in([k for k in keys if k is not None])
     if None in keys:
@@ -527,16 +548,6 @@ def _epoch_ns(column: str, dtype: pl.DataType) -> pl.Expr:
     return pl.col(column).cast(pl.Int64, strict=False) * _NS_PER_MS
 
 
-def _float_price(column: str, inst: Instrument | None, name: str) -> tuple[pl.Expr, pl.Expr]:
-    """(price units, problem) of a float column: null or NaN -> null price (no problem);
-    infinite or out of range -> problem."""
-    number = pl.col(column).cast(pl.Float64, strict=False)
-    value = _price_int(number, inst)
-    checked = value if inst is not None else _scaled_round(number, 1.0, 1)
-    bad = number.is_not_null() & ~number.is_nan() & checked.is_null()
-    return value, pl.when(bad).then(pl.format("bad {} {}", pl.lit(name), pl.col(column)))
-
-
 def _parquet_batches(
     feed: FileFeed, catalogue: Catalogue, inst: Instrument | None, start_seq: int, batch_rows: int
 ) -> Iterator[RawBatch]:
@@ -546,132 +557,170 @@ def _parquet_batches(
     total = _collect(path, pl.scan_parquet(path).select(pl.len())).item()
     columns = list(schema.names())
     scan = pl.scan_parquet(path, row_index_name="source_seq").select("source_seq", *columns)
-    has_symbol = "symbol" in schema
     for lo in range(start_seq, total, batch_rows):
         raw = _collect(path, scan.slice(lo, batch_rows))
         next_seq = min(lo + batch_rows, total)
-        raw = raw.with_columns(
-            pl.col("source_seq").cast(pl.Int64),
-            line=pl.struct(columns).struct.json_encode(),
-        )
-        if has_symbol:
+        if "symbol" in schema:
             raw = _keep_feed(raw, "symbol", feed, catalogue)
             if raw.height == 0:
                 continue
+        raw = raw.with_columns(
+            pl.col("source_seq").cast(pl.Int64),
+            line=pl.struct(columns).struct.json_encode(),  # the record, for a reject's detail
+        ).rename({c: f"v_{c}" for c in columns})  # vendor columns, apart from the tick's
         if feed.fmt == "binance-quotes":
-            frame = _parse_binance_quotes(raw, schema, inst)
+            parsed = _parse_binance_quotes(raw, schema, inst)
         elif feed.fmt == "binance-trades":
-            frame = _parse_binance_trades(raw, schema, inst)
+            parsed = _parse_binance_trades(raw, schema, inst)
         else:
-            frame = _parse_tick_parquet(raw, schema, inst)
-        yield _split(frame, feed, inst, next_seq)
-
-
-def _missing_ts(schema: pl.Schema) -> pl.Expr:
-    return pl.when(_epoch_ns("timestamp", schema["timestamp"]).is_null()).then(
-        pl.lit("missing or bad timestamp")
-    )
+            parsed = _parse_tick_parquet(raw, schema, inst)
+        yield _split(*parsed, feed, inst, next_seq)
 
 
 def _parse_binance_quotes(
     raw: pl.DataFrame, schema: pl.Schema, inst: Instrument | None
-) -> pl.DataFrame:
-    bid, bid_bad = _float_price("bid", inst, "bid")
-    ask, ask_bad = _float_price("ask", inst, "ask")
-    sizes = {
-        name: _qty_int(pl.col(name).cast(pl.Float64, strict=False), inst)
-        if name in schema
-        else pl.lit(None, dtype=pl.Int64)
-        for name in ("bid_size", "ask_size")
-    }
-    return raw.select(
-        "source_seq",
-        "line",
-        ts_ns=_epoch_ns("timestamp", schema["timestamp"]),
-        bid=bid,
-        ask=ask,
-        **sizes,
-        problem=pl.coalesce(_missing_ts(schema), bid_bad, ask_bad),
+) -> tuple[pl.DataFrame, list[Check]]:
+    def size(name: str) -> pl.Expr:
+        if name not in schema:
+            return pl.lit(None, dtype=pl.Int64)
+        return _qty_int(pl.col(f"v_{name}").cast(pl.Float64, strict=False), inst)
+
+    frame = raw.with_columns(
+        ts_ns=_epoch_ns("v_timestamp", schema["timestamp"]),
+        bid=_checked_value(pl.col("v_bid").cast(pl.Float64, strict=False), inst),
+        ask=_checked_value(pl.col("v_ask").cast(pl.Float64, strict=False), inst),
+        bid_size=size("bid_size"),
+        ask_size=size("ask_size"),
+        v_bid_given=_float_given("v_bid"),
+        v_ask_given=_float_given("v_ask"),
     )
+    checks = [
+        (pl.col("ts_ns").is_null(), pl.lit("missing or bad timestamp")),
+        _number_check("v_bid", "bid", "bid"),
+        _number_check("v_ask", "ask", "ask"),
+    ]
+    return frame, checks
 
 
 def _parse_binance_trades(
     raw: pl.DataFrame, schema: pl.Schema, inst: Instrument | None
-) -> pl.DataFrame:
-    price, price_bad = _float_price("price", inst, "price")
-    maker_bad: pl.Expr = pl.lit(None, dtype=pl.String)
+) -> tuple[pl.DataFrame, list[Check]]:
+    maker_ok: pl.Expr = pl.lit(True)
     if "buyer_maker" in schema and schema["buyer_maker"] != pl.Boolean:
-        text = pl.col("buyer_maker").cast(pl.String, strict=False)
-        valid = text.is_null() | text.str.strip_chars().str.to_lowercase().is_in(["true", "false"])
-        maker_bad = pl.when(~valid).then(pl.format("bad buyer_maker {}", text))
-    trade_id = (
-        pl.col("trade_id").cast(pl.String, strict=False)
+        text = pl.col("v_buyer_maker").cast(pl.String, strict=False)
+        maker_ok = text.is_null() | text.str.strip_chars().str.to_lowercase().is_in(
+            ["true", "false"]
+        )
+    frame = raw.with_columns(
+        ts_ns=_epoch_ns("v_timestamp", schema["timestamp"]),
+        price=_checked_value(pl.col("v_price").cast(pl.Float64, strict=False), inst),
+        qty=_qty_int(pl.col("v_quantity").cast(pl.Float64, strict=False), inst),
+        trade_id=pl.col("v_trade_id").cast(pl.String, strict=False)
         if "trade_id" in schema
-        else pl.lit(None, dtype=pl.String)
+        else pl.lit(None, dtype=pl.String),
+        v_price_given=_float_given("v_price"),
+        maker_ok=maker_ok,
     )
-    return raw.select(
-        "source_seq",
-        "line",
-        ts_ns=_epoch_ns("timestamp", schema["timestamp"]),
-        price=price,
-        qty=_qty_int(pl.col("quantity").cast(pl.Float64, strict=False), inst),
-        trade_id=trade_id,
-        problem=pl.coalesce(_missing_ts(schema), price_bad, maker_bad),
-    )
+    checks = [
+        (pl.col("ts_ns").is_null(), pl.lit("missing or bad timestamp")),
+        _number_check("v_price", "price", "price"),
+        (
+            ~pl.col("maker_ok"),
+            pl.format("bad buyer_maker {}", pl.col("v_buyer_maker").cast(pl.String)),
+        ),
+    ]
+    return frame, checks
 
 
-_TICK_INT_COLUMNS: Final = ("bid", "ask", "bid_size", "ask_size", "price", "qty")
+_TICK_VALUE_COLUMNS: Final = (
+    "kind",
+    "ts_ns",
+    "recv_ns",
+    "bid",
+    "ask",
+    "bid_size",
+    "ask_size",
+    "price",
+    "qty",
+    "trade_id",
+)
 
 
 def _parse_tick_parquet(
     raw: pl.DataFrame, schema: pl.Schema, inst: Instrument | None
-) -> pl.DataFrame:
-    """A file in TICK_SCHEMA: its columns cast (a value that does not fit is a problem),
-    prices checked on the tick grid; source and source_seq are this file's."""
-    checks: list[pl.Expr] = []
-    cols: dict[str, pl.Expr] = {}
-    for name in ("kind", "ts_ns", "recv_ns", *_TICK_INT_COLUMNS, "trade_id"):
+) -> tuple[pl.DataFrame, list[Check]]:
+    """A file in TICK_SCHEMA: its columns cast (a value that does not cast is a problem),
+    prices checked on the tick grid; a missing recv_ns is the event time."""
+    values: dict[str, pl.Expr] = {}
+    checks: list[Check] = [
+        (pl.col("kind").is_null(), pl.lit("missing or bad kind")),
+        (pl.col("ts_ns").is_null(), pl.lit("missing or bad ts_ns")),
+    ]
+    for name in _TICK_VALUE_COLUMNS:
         dtype = TICK_SCHEMA[name]
         if name not in schema:
-            cols[name] = pl.lit(None, dtype=dtype)
+            values[name] = pl.lit(None, dtype=dtype)
             continue
-        cast = pl.col(name).cast(dtype, strict=False)
-        cols[name] = cast
+        vendor = pl.col(f"v_{name}")
+        values[name] = vendor.cast(dtype, strict=False)
         checks.append(
-            pl.when(pl.col(name).is_not_null() & cast.is_null()).then(
-                pl.format("bad {} {}", pl.lit(name), pl.col(name).cast(pl.String))
+            (
+                vendor.is_not_null() & pl.col(name).is_null(),
+                pl.format("bad {} {}", pl.lit(name), vendor.cast(pl.String)),
             )
         )
-    checks.insert(0, pl.when(cols["kind"].is_null()).then(pl.lit("missing or bad kind")))
-    checks.insert(1, pl.when(cols["ts_ns"].is_null()).then(pl.lit("missing or bad ts_ns")))
     if inst is not None and inst.tick_int > 1:
-        for name in ("bid", "ask", "price"):
-            checks.append(
-                pl.when(cols[name] % inst.tick_int != 0).then(
-                    pl.format("{} {} is off the tick grid", pl.lit(name), cols[name])
-                )
+        checks.extend(
+            (
+                (pl.col(name) % inst.tick_int != 0).fill_null(False),
+                pl.format("{} {} is off the tick grid", pl.lit(name), pl.col(name)),
             )
-    cols["recv_ns"] = pl.coalesce(cols["recv_ns"], cols["ts_ns"])
-    return raw.select("source_seq", "line", **cols, problem=pl.coalesce(checks))
+            for name in ("bid", "ask", "price")
+        )
+    frame = raw.with_columns(**values).with_columns(
+        recv_ns=pl.coalesce(pl.col("recv_ns"), pl.col("ts_ns"))
+    )
+    return frame, checks
 
 
 # --- one frame -> ticks and rejects ---------------------------------------------------------
 
 
-def _split(frame: pl.DataFrame, feed: FileFeed, inst: Instrument | None, next_seq: int) -> RawBatch:
-    """Parsed rows (tick columns that exist, ``problem``, ``line``, ``source_seq``) ->
-    ticks, malformed rejects, unknown-symbol rejects."""
+def _split(
+    frame: pl.DataFrame,
+    checks: list[Check],
+    feed: FileFeed,
+    inst: Instrument | None,
+    next_seq: int,
+) -> RawBatch:
+    """Parsed rows -> ticks, and rejects: rows failing a check (``malformed``, the first
+    failing check as the detail) and, for an unknown symbol, the others (``unknown_symbol``).
+    """
     kind = Kind.TRADE if feed.fmt == "binance-trades" else Kind.QUOTE
-    filled = frame.with_columns(
+    conds = [cond.fill_null(True) for cond, _ in checks]
+    frame = frame.with_columns(
         pl.lit(None, dtype=t).alias(c) for c, t in TICK_SCHEMA.items() if c not in frame.columns
-    ).with_columns(symbol=pl.lit(feed.symbol), source=pl.lit(feed.source))
-    if "kind" not in frame.columns:
-        filled = filled.with_columns(kind=pl.lit(kind.value, dtype=KIND_DTYPE))
-    if feed.fmt != "parquet":
-        filled = filled.with_columns(recv_ns=pl.col("ts_ns"))
-    malformed = pl.col("problem").is_not_null()
-    rejects = filled.filter(malformed | (inst is None)).with_columns(
-        reason=pl.when(malformed)
+    ).with_columns(
+        symbol=pl.lit(feed.symbol),
+        source=pl.lit(feed.source),
+        malformed=pl.any_horizontal(conds) if conds else pl.lit(False),
+    )
+    if feed.fmt != "parquet":  # a vendor file: its kind, and no receive time (see above)
+        frame = frame.with_columns(
+            kind=pl.lit(kind.value, dtype=KIND_DTYPE), recv_ns=pl.col("ts_ns")
+        )
+    if inst is not None:
+        clean = frame.filter(~pl.col("malformed"))
+        rejected = frame.filter(pl.col("malformed"))
+    else:
+        clean, rejected = frame.clear(), frame
+    problems = [pl.when(c).then(text) for c, (_, text) in zip(conds, checks, strict=True)]
+    problem = pl.coalesce(
+        *problems,
+        pl.format("unknown symbol {}", pl.lit(repr(feed.symbol))),
+    )
+    rejects = rejected.with_columns(
+        reason=pl.when(pl.col("malformed"))
         .then(pl.lit(Reason.MALFORMED.value))
         .otherwise(pl.lit(Reason.UNKNOWN_SYMBOL.value))
         .cast(REASON_DTYPE),
@@ -679,16 +728,12 @@ def _split(frame: pl.DataFrame, feed: FileFeed, inst: Instrument | None, next_se
             "{} row {}: {}: {}",
             pl.lit(feed.source),
             pl.col("source_seq"),
-            pl.coalesce(
-                pl.col("problem"),
-                pl.format("unknown symbol {}", pl.lit(repr(feed.symbol))),
-            ),
+            problem,
             pl.col("line").str.slice(0, _DETAIL_TEXT_MAX),
         ),
     )
-    ticks = filled.filter(~malformed & (inst is not None))
     return RawBatch(
-        ticks=conform(ticks),
+        ticks=conform(clean),
         rejects=rejects.select(pl.col(c).cast(t) for c, t in REJECT_SCHEMA.items()),
         next_seq=next_seq,
     )
