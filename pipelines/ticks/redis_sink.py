@@ -81,6 +81,16 @@ def _last_per_symbol(frame: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
     )
 
 
+def _require(row: dict[str, Any], cols: tuple[str, ...]) -> None:
+    # Accepted ticks have these; a null would publish a snapshot no reader can decode.
+    missing = [c for c in cols if row[c] is None]
+    if missing:
+        raise ValueError(
+            f"tick of {row['symbol']!r} "
+            f"(source_seq {row['source_seq']}) has no {missing}: not an accepted tick"
+        )
+
+
 def _args(ts_ns: int, maxlen: int, fields: dict[str, str]) -> list[str]:
     if ts_ns < 0:  # the script compares non-negative decimal strings
         raise ValueError(f"negative ts_ns {ts_ns} for {fields.get('symbol')!r}")
@@ -99,12 +109,17 @@ def publish(client: redis.Redis, frame: pl.DataFrame, stream_maxlen: int) -> Pub
     quotes, trades = _last_per_symbol(frame)
     calls: list[tuple[list[str], list[str]]] = []
     for r in quotes.iter_rows(named=True):
+        _require(r, ("symbol", "bid", "ask", "ts_ns"))
         q = Quote(r["symbol"], r["bid"], r["ask"], r["ts_ns"], r["bid_size"], r["ask_size"])
         fields = quote_to_fields(
-            q, source=r["source"] or "", seq=r["source_seq"], recv_ns=r["recv_ns"]
+            q,
+            source=r["source"] or "",
+            seq=-1 if r["source_seq"] is None else r["source_seq"],
+            recv_ns=-1 if r["recv_ns"] is None else r["recv_ns"],
         )
         calls.append(([quote_key(q.symbol), QUOTES_STREAM], _args(q.ts_ns, stream_maxlen, fields)))
     for r in trades.iter_rows(named=True):
+        _require(r, ("symbol", "price", "qty", "ts_ns"))
         t = LastTrade(r["symbol"], r["price"], r["qty"], r["ts_ns"], r["trade_id"] or "")
         calls.append(([trade_key(t.symbol)], _args(t.ts_ns, stream_maxlen, trade_to_fields(t))))
     if not calls:

@@ -239,3 +239,14 @@ def test_redis_quote_sink_when_dataflow_of_frames_then_snapshot_and_stream_writt
     streamed = stream_quotes(client)
     assert {q.symbol for q in streamed} == {"EUR/USD", "USD/JPY"}
     assert [q for q in streamed if q.symbol == "EUR/USD"][-1] == snapshot(client, "EUR/USD")
+
+
+def test_publish_when_quote_has_no_ask_then_value_error_and_nothing_written(
+    client: redis.Redis,
+) -> None:
+    rows = quotes("EUR/USD", 2, bid=110_000)
+    rows[-1]["ask"] = None
+
+    with pytest.raises(ValueError, match=r"'EUR/USD' \(source_seq 1\) has no \['ask'\]"):
+        publish(client, tick_frame(rows), 1000)
+    assert client.dbsize() == 0
