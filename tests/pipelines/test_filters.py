@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 
 import polars as pl
@@ -263,7 +264,7 @@ def test_screen_when_a_feed_is_cut_into_any_batches_then_the_decisions_are_the_s
     # Act
     state, accepted, rejected = FeedState(), [], []
     bounds = [0, *sorted(cuts), 600]
-    for lo, hi in zip(bounds, bounds[1:], strict=False):
+    for lo, hi in itertools.pairwise(bounds):
         part = screen(state, frame.slice(lo, hi - lo), EUR, CFG, session)
         state = part.state
         accepted.append(part.accepted)

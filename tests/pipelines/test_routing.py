@@ -38,14 +38,12 @@ def test_routing_when_two_processes_run_then_each_feed_is_read_and_screened_in_o
     out = tmp_path / "routing.log"
     addresses = ";".join(f"127.0.0.1:{p}" for p in ports)
     # Act
-    procs = [
-        subprocess.Popen(
-            [sys.executable, "-m", "bytewax.run", "tests.pipelines.routing_flow:flow_from_env()",
-             "-i", str(k), "-a", addresses],
-            env={**os.environ, "ROUTING_OUT": str(out), "ROUTING_PROCESS": str(k)},
-        )  # fmt: skip
-        for k in range(2)
-    ]
+    flow = "tests.pipelines.routing_flow:flow_from_env()"
+    procs = []
+    for k in range(2):
+        cmd = [sys.executable, "-m", "bytewax.run", flow, "-i", str(k), "-a", addresses]
+        env = {**os.environ, "ROUTING_OUT": str(out), "ROUTING_PROCESS": str(k)}
+        procs.append(subprocess.Popen(cmd, env=env))
     codes = [p.wait(timeout=120) for p in procs]
     # Assert
     assert codes == [0, 0]
