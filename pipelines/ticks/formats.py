@@ -375,8 +375,13 @@ def _lines_frame(lines: pl.Series, seq0: int, n_fields: int) -> pl.DataFrame:
 
 def _scaled_round(expr: pl.Expr, factor: float, step: int) -> pl.Expr:
     """``round(expr × factor) × step`` as Int64 (halves away from zero): null for null, NaN,
-    infinite or too large."""
-    scaled = (expr.fill_nan(None) * factor).round(mode="half_away_from_zero")
+    infinite or too large.
+
+    The product is first rounded to 15 significant digits, which a float64 holds exactly:
+    that removes the float error of the multiplication, so that a vendor value on a half
+    step rounds as its decimal text does (0.004925 BTC × 10**5 is 492.49999999999994 in
+    floats, 492.5 in decimal: 493 steps, not 492)."""
+    scaled = (expr.fill_nan(None) * factor).round_sig_figs(15).round(mode="half_away_from_zero")
     return scaled.cast(pl.Int64, strict=False) * step
 
 
@@ -556,7 +561,8 @@ def _parquet_batches(
     _check_columns(path, feed.fmt, schema)
     total = _collect(path, pl.scan_parquet(path).select(pl.len())).item()
     columns = list(schema.names())
-    scan = pl.scan_parquet(path, row_index_name="source_seq").select("source_seq", *columns)
+    row = "__bourse_row"  # a lake file has its own source_seq: this file's row is another
+    scan = pl.scan_parquet(path, row_index_name=row).select(pl.col(row).alias("__seq"), *columns)
     for lo in range(start_seq, total, batch_rows):
         raw = _collect(path, scan.slice(lo, batch_rows))
         next_seq = min(lo + batch_rows, total)
@@ -564,10 +570,11 @@ def _parquet_batches(
             raw = _keep_feed(raw, "symbol", feed, catalogue)
             if raw.height == 0:
                 continue
-        raw = raw.with_columns(
-            pl.col("source_seq").cast(pl.Int64),
-            line=pl.struct(columns).struct.json_encode(),  # the record, for a reject's detail
-        ).rename({c: f"v_{c}" for c in columns})  # vendor columns, apart from the tick's
+        raw = (
+            raw.with_columns(line=pl.struct(columns).struct.json_encode())  # for a detail
+            .rename({c: f"v_{c}" for c in columns})  # vendor columns, apart from the tick's
+            .with_columns(source_seq=pl.col("__seq").cast(pl.Int64))
+        )
         if feed.fmt == "binance-quotes":
             parsed = _parse_binance_quotes(raw, schema, inst)
         elif feed.fmt == "binance-trades":
