@@ -24,7 +24,8 @@ import polars as pl
 import redis
 from bytewax.outputs import DynamicSink, StatelessSinkPartition
 
-from pipelines.ticks.schema import Kind
+from pipelines.ticks.schema import SIZE_SCALE, Kind, size_to_qty_units
+from trading.instruments import Catalogue, default_catalogue
 from trading.quotes import (
     QUOTES_STREAM,
     LastTrade,
@@ -100,8 +101,31 @@ def _args(ts_ns: int, maxlen: int, fields: dict[str, str]) -> list[str]:
     return args
 
 
-def publish(client: redis.Redis, frame: pl.DataFrame, stream_maxlen: int) -> Published:
-    """Publish a frame of accepted ticks (``TICK_SCHEMA``) in one round trip."""
+def _to_qty_units(catalogue: Catalogue, symbol: str, size: int | None) -> int | None:
+    """A market-data size (``SIZE_SCALE`` units) as the OMS's quantity units.
+
+    Depth under one lot step rounds down to zero, which the B-book would read as no depth
+    at all; it is published as one lot step, the least an order can take.
+    """
+    if size is None:
+        return None
+    inst = catalogue.get(symbol)
+    units = size_to_qty_units(size, int(inst.contract_size * SIZE_SCALE), inst.qty_scale)
+    return max(inst.lot_int, units // inst.lot_int * inst.lot_int)
+
+
+def publish(
+    client: redis.Redis,
+    frame: pl.DataFrame,
+    stream_maxlen: int,
+    catalogue: Catalogue | None = None,
+) -> Published:
+    """Publish a frame of accepted ticks (``TICK_SCHEMA``) in one round trip.
+
+    Snapshots are ``trading.quotes.Quote``s: sizes and quantities in the instrument's
+    order quantity units (the frame has them in ``SIZE_SCALE`` units of the underlying).
+    """
+    cat = catalogue or default_catalogue()
     if stream_maxlen <= 0:
         raise ValueError(f"stream_maxlen must be positive, got {stream_maxlen}")
     if frame.is_empty():
@@ -110,7 +134,9 @@ def publish(client: redis.Redis, frame: pl.DataFrame, stream_maxlen: int) -> Pub
     calls: list[tuple[list[str], list[str]]] = []
     for r in quotes.iter_rows(named=True):
         _require(r, ("symbol", "bid", "ask", "ts_ns"))
-        q = Quote(r["symbol"], r["bid"], r["ask"], r["ts_ns"], r["bid_size"], r["ask_size"])
+        sym = r["symbol"]
+        q = Quote(sym, r["bid"], r["ask"], r["ts_ns"], _to_qty_units(cat, sym, r["bid_size"]),
+                  _to_qty_units(cat, sym, r["ask_size"]))  # fmt: skip
         fields = quote_to_fields(
             q,
             source=r["source"] or "",
@@ -120,7 +146,8 @@ def publish(client: redis.Redis, frame: pl.DataFrame, stream_maxlen: int) -> Pub
         calls.append(([quote_key(q.symbol), QUOTES_STREAM], _args(q.ts_ns, stream_maxlen, fields)))
     for r in trades.iter_rows(named=True):
         _require(r, ("symbol", "price", "qty", "ts_ns"))
-        t = LastTrade(r["symbol"], r["price"], r["qty"], r["ts_ns"], r["trade_id"] or "")
+        qty = _to_qty_units(cat, r["symbol"], r["qty"])
+        t = LastTrade(r["symbol"], r["price"], qty or 0, r["ts_ns"], r["trade_id"] or "")
         calls.append(([trade_key(t.symbol)], _args(t.ts_ns, stream_maxlen, trade_to_fields(t))))
     if not calls:
         return Published(0, 0, 0, 0)

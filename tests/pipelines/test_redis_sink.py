@@ -16,7 +16,8 @@ from bytewax.operators import output as bw_output
 from bytewax.testing import TestingSource, run_main
 
 from pipelines.ticks.redis_sink import Published, RedisQuoteSink, publish
-from pipelines.ticks.schema import TICK_SCHEMA, conform
+from pipelines.ticks.schema import SIZE_SCALE, TICK_SCHEMA, conform
+from trading.instruments import default_catalogue
 from trading.quotes import (
     QUOTES_STREAM,
     LastTrade,
@@ -45,12 +46,19 @@ def tick_frame(rows: list[dict[str, Any]]) -> pl.DataFrame:
                                               for c, t in TICK_SCHEMA.items()}))  # fmt: skip
 
 
+def md(symbol: str, qty_units: int) -> int:
+    """Order quantity units as a market-data size (SIZE_SCALE units of the underlying)."""
+    inst = default_catalogue().get(symbol)
+    return qty_units * int(inst.contract_size * SIZE_SCALE) // inst.qty_scale
+
+
 def quotes(symbol: str, n: int, *, bid: int, spread: int = 10, ts_ns: int = T0_NS,
            step_ns: int = 1_000, seq0: int = 0) -> list[dict[str, Any]]:  # fmt: skip
     """``n`` quotes of ``symbol``, the bid rising one unit and the time ``step_ns`` each."""
     return [
         {"symbol": symbol, "kind": "quote", "ts_ns": ts_ns + i * step_ns, "bid": bid + i,
-         "ask": bid + i + spread, "bid_size": 100 + i, "ask_size": None, "source_seq": seq0 + i}
+         "ask": bid + i + spread, "bid_size": md(symbol, 100 + i),
+         "ask_size": None, "source_seq": seq0 + i}
         for i in range(n)
     ]  # fmt: skip
 
@@ -160,7 +168,7 @@ def test_publish_when_many_batches_then_stream_length_stays_near_maxlen(
     client: redis.Redis,
 ) -> None:
     maxlen = 50
-    symbols = [f"S{i}" for i in range(10)]  # names need not be in the catalogue here
+    symbols = list(default_catalogue().symbols[:10])
     for b in range(100):  # 1,000 entries offered
         rows = [r for s in symbols for r in quotes(s, 1, bid=1_000 + b, ts_ns=T0_NS + b)]
         publish(client, tick_frame(rows), maxlen)
@@ -169,7 +177,7 @@ def test_publish_when_many_batches_then_stream_length_stays_near_maxlen(
 
     # MAXLEN ~ trims whole radix-tree nodes (100 entries by default), so the bound is loose.
     assert maxlen <= length <= maxlen + 100
-    assert snapshot(client, "S3").bid == 1_099
+    assert snapshot(client, symbols[3]).bid == 1_099
 
 
 # --- trades -------------------------------------------------------------------------------
@@ -180,10 +188,11 @@ def test_publish_when_trades_then_last_print_per_symbol_and_nothing_streamed(
 ) -> None:
     rows = [
         {"symbol": "BTC/USDT", "kind": "trade", "ts_ns": T0_NS + i, "price": 6_000_000 + i,
-         "qty": 1_000 * (i + 1), "trade_id": f"t{i}"}
+         "qty": md("BTC/USDT", 1_000 * (i + 1)),
+         "trade_id": f"t{i}"}
         for i in range(3)
-    ] + [{"symbol": "ETH/USDT", "kind": "trade", "ts_ns": T0_NS, "price": 300_000, "qty": 5,
-          "trade_id": None}]  # fmt: skip
+    ] + [{"symbol": "ETH/USDT", "kind": "trade", "ts_ns": T0_NS, "price": 300_000,
+          "qty": md("ETH/USDT", 5), "trade_id": None}]  # fmt: skip
 
     result = publish(client, tick_frame(rows), 1000)
 
