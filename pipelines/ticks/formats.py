@@ -223,8 +223,6 @@ def _symbols_in_file(path: Path, fmt: str) -> list[str | None] | None:
     schema = _parquet_schema(path)
     _check_columns(path, fmt, schema)
     if "symbol" not in schema:
-        if fmt == "parquet":
-            raise FeedError(f"{path}: a tick parquet file needs a 'symbol' column")
         return None
     symbols = _collect(path, pl.scan_parquet(path).select(pl.col("symbol").unique()))
     return sorted(symbols["symbol"].to_list(), key=lambda s: (s is None, s or ""))
@@ -471,14 +469,8 @@ def _parse_truefx(
     frame = _lines_frame(lines, seq0, n)
     first = 0 if header else 1  # index of the timestamp field
     ts = pl.col(f"f{first}")
-    if header:  # ISO-8601, with an offset or (then UTC) without; "T" or " " between
-        iso = ts.str.replace("T", " ", literal=True)
-        ts_ns = pl.coalesce(
-            iso.str.to_datetime("%Y-%m-%d %H:%M:%S%.f%:z", strict=False, time_unit="ns")
-            .dt.convert_time_zone("UTC")
-            .dt.replace_time_zone(None),
-            iso.str.to_datetime("%Y-%m-%d %H:%M:%S%.f", strict=False, time_unit="ns"),
-        ).dt.epoch("ns")
+    if header:  # ISO-8601 with an offset: TrueFX's CSV as the sample has it
+        ts_ns = _iso_ns(ts, "%Y-%m-%d %H:%M:%S%.f%:z")
     else:  # TrueFX's own: 20130101 22:00:00.295, UTC
         ts_ns = ts.str.to_datetime("%Y%m%d %H:%M:%S%.f", strict=False, time_unit="ns")
         ts_ns = ts_ns.dt.epoch("ns")
@@ -490,6 +482,16 @@ def _parse_truefx(
         raw_symbol=pl.lit(None, dtype=pl.String) if header else pl.col("f0"),
         **{f"{bid}_given": _text_given(bid), f"{ask}_given": _text_given(ask)},
     )
+    if header and frame.get_column("ts_ns").null_count():  # other ISO spellings, if any
+        frame = frame.with_columns(
+            ts_ns=pl.coalesce(
+                pl.col("ts_ns"),
+                _iso_ns(ts, "%Y-%m-%d %H:%M:%S%.f%#z"),  # +0000, Z
+                _iso_ns(ts, "%Y-%m-%dT%H:%M:%S%.f%#z"),
+                _iso_ns(ts, "%Y-%m-%d %H:%M:%S%.f"),  # no offset: UTC
+                _iso_ns(ts, "%Y-%m-%dT%H:%M:%S%.f"),
+            )
+        )
     checks = [
         _field_count(n),
         (pl.col("ts_ns").is_null(), pl.format("bad timestamp {}", ts)),
@@ -497,6 +499,14 @@ def _parse_truefx(
         _number_check(ask, "ask", "ask"),
     ]
     return frame, checks
+
+
+def _iso_ns(ts: pl.Expr, layout: str) -> pl.Expr:
+    """ISO text as UTC nanoseconds (with an offset: converted; without: taken as UTC)."""
+    moment = ts.str.to_datetime(layout, strict=False, time_unit="ns")
+    if layout.endswith(("%:z", "%#z")):
+        moment = moment.dt.convert_time_zone("UTC").dt.replace_time_zone(None)
+    return moment.dt.epoch("ns")
 
 
 def _keep_feed(
@@ -570,10 +580,8 @@ def _parquet_batches(
             raw = _keep_feed(raw, "symbol", feed, catalogue)
             if raw.height == 0:
                 continue
-        raw = (
-            raw.with_columns(line=pl.struct(columns).struct.json_encode())  # for a detail
-            .rename({c: f"v_{c}" for c in columns})  # vendor columns, apart from the tick's
-            .with_columns(source_seq=pl.col("__seq").cast(pl.Int64))
+        raw = raw.rename({c: f"v_{c}" for c in columns}).with_columns(  # apart from the tick's
+            source_seq=pl.col("__seq").cast(pl.Int64)
         )
         if feed.fmt == "binance-quotes":
             parsed = _parse_binance_quotes(raw, schema, inst)
@@ -581,7 +589,8 @@ def _parquet_batches(
             parsed = _parse_binance_trades(raw, schema, inst)
         else:
             parsed = _parse_tick_parquet(raw, schema, inst)
-        yield _split(*parsed, feed, inst, next_seq)
+        record = pl.struct(pl.col(f"v_{c}").alias(c) for c in columns).struct.json_encode()
+        yield _split(*parsed, feed, inst, next_seq, line=record)
 
 
 def _parse_binance_quotes(
@@ -699,6 +708,7 @@ def _split(
     feed: FileFeed,
     inst: Instrument | None,
     next_seq: int,
+    line: pl.Expr | None = None,
 ) -> RawBatch:
     """Parsed rows -> ticks, and rejects: rows failing a check (``malformed``, the first
     failing check as the detail) and, for an unknown symbol, the others (``unknown_symbol``).
@@ -736,7 +746,7 @@ def _split(
             pl.lit(feed.source),
             pl.col("source_seq"),
             problem,
-            pl.col("line").str.slice(0, _DETAIL_TEXT_MAX),
+            (pl.col("line") if line is None else line).str.slice(0, _DETAIL_TEXT_MAX),
         ),
     )
     return RawBatch(

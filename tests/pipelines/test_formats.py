@@ -461,6 +461,45 @@ def test_truefx_when_row_bad_then_malformed_with_row(cat: Catalogue, tmp_path: P
     assert rejects["detail"][0].startswith("usdjpy.csv row 1: bad timestamp yesterday")
 
 
+@pytest.mark.parametrize(
+    "stamp",
+    [
+        "2013-01-01 22:00:00.295000+00:00",
+        "2013-01-01T22:00:00.295Z",
+        "2013-01-01 22:00:00.295+0000",
+        "2013-01-01 23:00:00.295+01:00",
+        "2013-01-01 22:00:00.295",  # no offset: UTC
+        "2013-01-01T22:00:00.295",
+    ],
+)
+def test_truefx_when_iso_time_spelled_otherwise_then_same_utc_instant(
+    cat: Catalogue, tmp_path: Path, stamp: str
+) -> None:
+    path = write(tmp_path / "usdjpy.csv", f"timestamp,bid,ask\n{stamp},86.655,86.728\n")
+
+    ticks, rejects, _ = read_all(only_feed(path, "truefx", cat), cat)
+
+    assert rejects.height == 0
+    assert ticks["ts_ns"].to_list() == [ns(datetime(2013, 1, 1, 22, 0, 0, 295_000, UTC))]
+
+
+def test_csv_when_byte_order_mark_and_crlf_line_ends_then_parsed_like_plain_lines(
+    cat: Catalogue, tmp_path: Path
+) -> None:
+    path = tmp_path / "usdjpy.csv"
+    path.write_bytes(
+        b"\xef\xbb\xbftimestamp,bid,ask\r\n"
+        b"2013-01-01 22:00:00.295000+00:00,86.655,86.728\r\n"
+        b"2013-01-01 22:02:35.907000+00:00,86.657,86.728\r\n"
+    )
+
+    ticks, rejects, _ = read_all(only_feed(path, "truefx", cat), cat)
+
+    assert rejects.height == 0
+    assert ticks["ask"].to_list() == [86_728, 86_728]
+    assert ticks["source_seq"].to_list() == [0, 1]
+
+
 def test_truefx_when_a_symbol_is_unknown_then_its_own_feed_of_unknown_symbol_rejects(
     cat: Catalogue, tmp_path: Path
 ) -> None:
