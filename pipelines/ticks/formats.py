@@ -27,10 +27,9 @@ Normalization, the same for every format:
 - ``ts_ns`` is UTC nanoseconds. ``recv_ns == ts_ns`` for every file replay: a file carries
   no receive time, and the event time is the only honest stand-in (staleness and
   future-time filters therefore see zero latency on replays).
-- Float prices are quantized to the nearest tick, and float sizes to the nearest lot step in
-  quantity units (``size / contract_size`` lots × ``qty_scale``), in Polars integer
-  arithmetic (halves away from zero); nothing stays a float. A vendor size below half a lot
-  step becomes 0.
+- Float prices are quantized to the nearest tick (price units), and float sizes (in units of
+  the underlying, as vendors give them) to the nearest ``SIZE_SCALE``-th of a unit, in
+  Polars arithmetic (halves away from zero); nothing stays a float.
 - ``source`` is the file's name and ``source_seq`` the 0-based row number of the record in
   the file (data rows only, header excluded; for a file with several symbols, the row number
   in the file, so one feed's seqs have gaps). For ``parquet`` input both are this file's,
@@ -60,7 +59,16 @@ from typing import BinaryIO, Final
 
 import polars as pl
 
-from pipelines.ticks.schema import KIND_DTYPE, REASON_DTYPE, TICK_SCHEMA, Kind, Reason, conform
+from pipelines.ticks.schema import (
+    KIND_DTYPE,
+    REASON_DTYPE,
+    REJECTED_SCHEMA,
+    SIZE_SCALE,
+    TICK_SCHEMA,
+    Kind,
+    Reason,
+    conform,
+)
 from trading.errors import UnknownSymbol
 from trading.instruments import Catalogue, Instrument
 
@@ -76,11 +84,8 @@ __all__ = [
 
 FORMATS: tuple[str, ...] = ("histdata", "truefx", "binance-quotes", "binance-trades", "parquet")
 
-REJECT_SCHEMA: dict[str, pl.DataType] = {
-    **TICK_SCHEMA,
-    "reason": REASON_DTYPE,
-    "detail": pl.String(),
-}
+# A batch's rejects: the lake's rejected-tick columns but its partition day.
+REJECT_SCHEMA: dict[str, pl.DataType] = {c: t for c, t in REJECTED_SCHEMA.items() if c != "day"}
 
 _SUFFIXES: Final[dict[str, tuple[str, ...]]] = {
     "histdata": (".csv",),
@@ -390,12 +395,9 @@ def _price_int(expr: pl.Expr, inst: Instrument | None) -> pl.Expr:
     return _scaled_round(expr, inst.price_scale // inst.tick_int, inst.tick_int)
 
 
-def _qty_int(expr: pl.Expr, inst: Instrument | None) -> pl.Expr:
-    """Float sizes in units of the underlying to the nearest lot step, in quantity units."""
-    if inst is None:
-        return pl.lit(None, dtype=pl.Int64)
-    steps_per_unit = float(inst.qty_scale) / float(inst.contract_size) / inst.lot_int
-    return _scaled_round(expr, steps_per_unit, inst.lot_int)
+def _size_int(expr: pl.Expr) -> pl.Expr:
+    """Float sizes in units of the underlying as SIZE_SCALE-ths (``schema.SIZE_SCALE``)."""
+    return _scaled_round(expr, SIZE_SCALE, 1)
 
 
 def _number_check(raw: str, value: str, name: str) -> Check:
@@ -599,7 +601,7 @@ def _parse_binance_quotes(
     def size(name: str) -> pl.Expr:
         if name not in schema:
             return pl.lit(None, dtype=pl.Int64)
-        return _qty_int(pl.col(f"v_{name}").cast(pl.Float64, strict=False), inst)
+        return _size_int(pl.col(f"v_{name}").cast(pl.Float64, strict=False))
 
     frame = raw.with_columns(
         ts_ns=_epoch_ns("v_timestamp", schema["timestamp"]),
@@ -630,7 +632,7 @@ def _parse_binance_trades(
     frame = raw.with_columns(
         ts_ns=_epoch_ns("v_timestamp", schema["timestamp"]),
         price=_checked_value(pl.col("v_price").cast(pl.Float64, strict=False), inst),
-        qty=_qty_int(pl.col("v_quantity").cast(pl.Float64, strict=False), inst),
+        qty=_size_int(pl.col("v_quantity").cast(pl.Float64, strict=False)),
         trade_id=pl.col("v_trade_id").cast(pl.String, strict=False)
         if "trade_id" in schema
         else pl.lit(None, dtype=pl.String),

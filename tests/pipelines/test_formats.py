@@ -21,7 +21,7 @@ from pipelines.ticks.formats import (
     discover,
     read_batches,
 )
-from pipelines.ticks.schema import TICK_SCHEMA
+from pipelines.ticks.schema import SIZE_SCALE, TICK_SCHEMA
 from trading.instruments import Catalogue, Instrument, default_catalogue
 
 MARKET = Path(__file__).resolve().parent.parent / "data" / "market"
@@ -76,11 +76,9 @@ def scaled(inst: Instrument, text: str) -> int:
     return inst.price_to_int(inst.round_price_to_tick(Decimal(text), ROUND_HALF_UP))
 
 
-def scaled_qty(inst: Instrument, text: str) -> int:
-    """A vendor size in units of the underlying, in quantity units to the nearest lot step."""
-    lots = Decimal(text) / inst.contract_size
-    steps = (lots * inst.qty_scale / inst.lot_int).quantize(Decimal(1), ROUND_HALF_UP)
-    return int(steps) * inst.lot_int
+def scaled_size(text: str) -> int:
+    """A vendor size in units of the underlying, in SIZE_SCALE-ths (halves up)."""
+    return int((Decimal(text) * SIZE_SCALE).quantize(Decimal(1), ROUND_HALF_UP))
 
 
 def write(path: Path, text: str) -> Path:
@@ -240,8 +238,8 @@ def test_binance_quotes_when_read_then_ms_to_ns_and_prices_and_sizes_quantized(
         for side in ("bid", "ask"):
             assert ticks[side][row] == scaled(inst, vendor_text(raw[side][row]))
             size = f"{side}_size"
-            assert ticks[size][row] == scaled_qty(inst, vendor_text(raw[size][row]))
-    assert ticks["bid_size"][1] == 200_000  # 2.0 BTC in steps of 0.00001
+            assert ticks[size][row] == scaled_size(vendor_text(raw[size][row]))
+    assert ticks["bid_size"][1] == 200_000_000  # 2.0 BTC in SIZE_SCALE-ths (satoshis)
     assert ticks.select("price", "qty", "trade_id").null_count().row(0) == (451,) * 3
 
 
@@ -256,8 +254,9 @@ def test_binance_trades_when_read_then_trades_with_price_qty_and_string_trade_id
     assert ticks["kind"].unique().to_list() == ["trade"]
     assert ticks["trade_id"].to_list() == [str(t) for t in raw["trade_id"]]
     assert ticks["price"].to_list() == [scaled(inst, vendor_text(p)) for p in raw["price"]]
-    assert ticks["qty"].to_list() == [scaled_qty(inst, vendor_text(q)) for q in raw["quantity"]]
-    assert ticks["qty"][0] == 26  # 0.000263 BTC -> 26 steps of 0.00001 (nearest)
+    assert ticks["qty"].to_list() == [scaled_size(vendor_text(q)) for q in raw["quantity"]]
+    assert ticks["qty"][0] == 26_300  # 0.000263 BTC in satoshis
+    assert (ticks["qty"] > 0).all()  # the 0.000001 BTC prints stay prints (100 satoshis)
     assert ticks.select("bid", "ask", "bid_size", "ask_size").null_count().row(0) == (2001,) * 4
 
 
@@ -559,7 +558,7 @@ def test_binance_quotes_when_prices_null_or_nan_then_ticks_with_null_price(
     assert rejects.height == 0
     assert ticks["bid"].to_list() == [3_943_299, None, None]
     assert ticks["ask"].to_list() == [3_943_362, 3_943_360, 3_943_360]
-    assert ticks["bid_size"].to_list() == [310, 200_000, None]
+    assert ticks["bid_size"].to_list() == [310_000, 200_000_000, None]
     assert ticks["ts_ns"][0] == 1_610_064_001_076_000_000
 
 
