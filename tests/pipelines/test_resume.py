@@ -49,6 +49,10 @@ def _cli(home: Path, source: Path) -> list[str]:
             "--format", "parquet", "--home", str(home), "--batch-rows", "25000"]  # fmt: skip
 
 
+def _run(cmd: list[str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(cmd, check=False, capture_output=True, text=True, timeout=600)
+
+
 def _lake_frames(root: Path) -> dict[str, pl.DataFrame]:
     return {str(p.relative_to(root)): pl.read_parquet(p) for p in sorted(root.rglob("*.parquet"))}
 
@@ -63,7 +67,7 @@ def test_resume_when_killed_mid_replay_then_the_lake_equals_an_uninterrupted_run
     _feed(src / "eurusd.parquet", "EUR/USD", 108_500, 1)
     _feed(src / "gbpusd.parquet", "GBP/USD", 127_000, 2)
     whole, crashed = tmp_path / "whole", tmp_path / "crashed"
-    done = subprocess.run(_cli(whole, src), capture_output=True, text=True, timeout=600)
+    done = _run(_cli(whole, src))
     assert done.returncode == 0, done.stderr
     # Act: start the same replay and kill -9 it once it has written part of the lake
     proc = subprocess.Popen(_cli(crashed, src), start_new_session=True,
@@ -78,7 +82,7 @@ def test_resume_when_killed_mid_replay_then_the_lake_equals_an_uninterrupted_run
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
     before = {p: p.stat().st_mtime_ns for p in (crashed / "lake").rglob("*.parquet")}
-    resumed = subprocess.run(_cli(crashed, src), capture_output=True, text=True, timeout=600)
+    resumed = _run(_cli(crashed, src))
     # Assert
     assert resumed.returncode == 0, resumed.stderr
     assert "resumed" in resumed.stdout
