@@ -285,6 +285,7 @@ def pipelines_ticks(
     """Normalize, filter and publish ticks; print accepted and rejected counts by reason."""
     from pipelines.ticks.formats import FeedError
     from pipelines.ticks.run import RunSpec, run
+    from trading.errors import InvalidInput
 
     settings = _settings(home, None)
     try:
@@ -303,7 +304,7 @@ def pipelines_ticks(
         )
         with console.status("[bold]screening ticks"):
             report = run(spec, processes=processes)
-    except (FeedError, ValueError) as exc:
+    except (FeedError, ValueError, InvalidInput) as exc:
         console.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(2) from None
     table = Table(title="ticks", show_footer=True)
