@@ -22,8 +22,9 @@ Normalization, the same for every format:
 
 - ``symbol`` is the catalogue's canonical symbol (vendor spellings resolved with
   ``Catalogue.resolve``). A file with a symbol column gives one ``FileFeed`` per symbol in it
-  (rows whose symbol the catalogue does not know form their own feed, all rejected as
-  ``unknown_symbol``); otherwise the symbol is the caller's or is guessed from the file name.
+  (rows whose symbol the catalogue does not know are rejected as ``unknown_symbol`` by the
+  first feed of the file, ``FileFeed.unknown_symbols``; a file with no known symbol at all
+  raises FeedError); otherwise the symbol is the caller's or is guessed from the file name.
 - ``ts_ns`` is UTC nanoseconds. ``recv_ns == ts_ns`` for every file replay: a file carries
   no receive time, and the event time is the only honest stand-in (staleness and
   future-time filters therefore see zero latency on replays).
@@ -113,8 +114,11 @@ class FileFeed:
 
     path: Path
     fmt: str
-    symbol: str  # canonical catalogue symbol (or, for an unknown in-file symbol, its text)
+    symbol: str  # canonical catalogue symbol, e.g. "EUR/USD"
     source: str  # the file's name
+    # Also yields, as unknown_symbol rejects, the file's rows whose in-file symbol the
+    # catalogue lacks (one feed of such a file does, so that none is lost or duplicated).
+    unknown_symbols: bool = False
 
     @property
     def key(self) -> str:
@@ -166,14 +170,20 @@ def _discover_file(
     if in_file is None:  # no symbol column: the caller's symbol or the file name's
         inst = _resolve_arg(path, catalogue, symbol) if symbol else _guess(path, catalogue)
         return [FileFeed(path, fmt, inst.symbol, path.name)]
-    names = _feed_symbols(in_file, catalogue)
-    feeds = sorted(set(names.values()))
+    names = _canonical(in_file, catalogue)
+    feeds = sorted({s for s in names.values() if s is not None})
+    unknown = sorted((str(raw) for raw, s in names.items() if s is None), key=str)
     if symbol is not None:
         wanted = _resolve_arg(path, catalogue, symbol).symbol
         if wanted not in feeds:
             raise FeedError(f"{path}: no rows for symbol {wanted}; the file has {feeds}")
         feeds = [wanted]
-    return [FileFeed(path, fmt, s, path.name) for s in feeds]
+    if not feeds:
+        raise FeedError(f"{path}: no symbol of the file is in the catalogue: {unknown[:10]}")
+    return [
+        FileFeed(path, fmt, s, path.name, unknown_symbols=bool(unknown) and i == 0)
+        for i, s in enumerate(feeds)
+    ]
 
 
 def _resolve_arg(path: Path, catalogue: Catalogue, symbol: str) -> Instrument:
@@ -201,15 +211,14 @@ def _guess(path: Path, catalogue: Catalogue) -> Instrument:
     return next(iter(found.values()))
 
 
-def _feed_symbols(raw: Iterable[str | None], catalogue: Catalogue) -> dict[str | None, str]:
-    """Each raw in-file symbol -> the feed it belongs to: the canonical symbol, or the raw
-    text itself when the catalogue does not know it ("" for a missing one)."""
-    out: dict[str | None, str] = {}
+def _canonical(raw: Iterable[str | None], catalogue: Catalogue) -> dict[str | None, str | None]:
+    """Each raw in-file symbol -> its canonical symbol, or None if the catalogue lacks it."""
+    out: dict[str | None, str | None] = {}
     for name in raw:
         try:
-            out[name] = catalogue.resolve(name).symbol if name is not None else ""
+            out[name] = catalogue.resolve(name).symbol if name is not None else None
         except UnknownSymbol:
-            out[name] = name if name is not None else ""
+            out[name] = None
     return out
 
 
@@ -252,21 +261,27 @@ def read_batches(
     elif feed.fmt == "truefx":
         header, _ = _truefx_layout(feed.path)
         for seq0, lines in _csv_lines(feed.path, header, start_seq, batch_rows):
-            frame, checks = _parse_truefx(lines, seq0, inst, header=header)
-            if not header:
-                frame = _keep_feed(frame, "raw_symbol", feed, catalogue)
-                if frame.height == 0:
-                    continue
-            yield _split(frame, checks, feed, inst, seq0 + len(lines))
+            frame = _lines_frame(lines, seq0, 3 if header else 4)
+            parts = [(frame, inst)] if header else _by_symbol(frame, "f0", feed, catalogue)
+            parsed = [(*_parse_truefx(part, i, header=header), i) for part, i in parts]
+            batch = _merge([_split(f, c, feed, i, seq0 + len(lines)) for f, c, i in parsed])
+            if batch is not None:
+                yield batch
     elif feed.fmt in ("binance-quotes", "binance-trades", "parquet"):
         yield from _parquet_batches(feed, catalogue, inst, start_seq, batch_rows)
     else:
         raise FeedError(f"{feed.path}: unknown format {feed.fmt!r}; known: {', '.join(FORMATS)}")
 
 
-def _feed_instrument(feed: FileFeed, catalogue: Catalogue) -> Instrument | None:
-    """The feed's instrument; None for the feed of an in-file symbol the catalogue lacks."""
-    return catalogue.get(feed.symbol) if feed.symbol in catalogue else None
+def _feed_instrument(feed: FileFeed, catalogue: Catalogue) -> Instrument:
+    if feed.fmt not in FORMATS:
+        raise FeedError(f"{feed.path}: unknown format {feed.fmt!r}; known: {', '.join(FORMATS)}")
+    try:
+        return catalogue.get(feed.symbol)
+    except UnknownSymbol:
+        raise FeedError(
+            f"{feed.path}: feed symbol {feed.symbol!r} is not in the catalogue"
+        ) from None
 
 
 # --- CSV lines ------------------------------------------------------------------------------
@@ -464,11 +479,10 @@ def _parse_histdata(
 
 
 def _parse_truefx(
-    lines: pl.Series, seq0: int, inst: Instrument | None, *, header: bool
+    frame: pl.DataFrame, inst: Instrument | None, *, header: bool
 ) -> tuple[pl.DataFrame, list[Check]]:
-    """Either layout; the headerless one keeps its symbol text in ``raw_symbol``."""
+    """Either layout, from its lines frame; the headerless one's symbol text is ``f0``."""
     n = 3 if header else 4
-    frame = _lines_frame(lines, seq0, n)
     first = 0 if header else 1  # index of the timestamp field
     ts = pl.col(f"f{first}")
     if header:  # ISO-8601 with an offset: TrueFX's CSV as the sample has it
@@ -481,7 +495,6 @@ def _parse_truefx(
         ts_ns=ts_ns,
         bid=_checked_value(pl.col(bid).cast(pl.Float64, strict=False), inst),
         ask=_checked_value(pl.col(ask).cast(pl.Float64, strict=False), inst),
-        raw_symbol=pl.lit(None, dtype=pl.String) if header else pl.col("f0"),
         **{f"{bid}_given": _text_given(bid), f"{ask}_given": _text_given(ask)},
     )
     if header and frame.get_column("ts_ns").null_count():  # other ISO spellings, if any
@@ -511,16 +524,38 @@ def _iso_ns(ts: pl.Expr, layout: str) -> pl.Expr:
     return moment.dt.epoch("ns")
 
 
-def _keep_feed(
+def _by_symbol(
     frame: pl.DataFrame, column: str, feed: FileFeed, catalogue: Catalogue
-) -> pl.DataFrame:
-    """The rows of ``frame`` whose raw symbol (``column``) belongs to ``feed``."""
-    mapping = _feed_symbols(frame.get_column(column).unique().to_list(), catalogue)
-    keys = [k for k, v in mapping.items() if v == feed.symbol]
-    keep = pl.col(column).is_in([k for k in keys if k is not None])
-    if None in keys:
-        keep = keep | pl.col(column).is_null()
-    return frame.filter(keep)
+) -> list[tuple[pl.DataFrame, Instrument | None]]:
+    """The rows of ``frame`` that belong to ``feed`` by their raw symbol (``column``), with
+    the feed's instrument, and, for the feed that carries them, the rows of symbols the
+    catalogue lacks (instrument None)."""
+    mapping = _canonical(frame.get_column(column).unique().to_list(), catalogue)
+
+    def rows_of(keys: list[str | None]) -> pl.DataFrame:
+        keep = pl.col(column).is_in([k for k in keys if k is not None])
+        if None in keys:
+            keep = keep | pl.col(column).is_null()
+        return frame.filter(keep)
+
+    own = rows_of([k for k, v in mapping.items() if v == feed.symbol])
+    parts: list[tuple[pl.DataFrame, Instrument | None]] = [(own, catalogue.get(feed.symbol))]
+    if feed.unknown_symbols:
+        parts.append((rows_of([k for k, v in mapping.items() if v is None]), None))
+    return [(part, inst) for part, inst in parts if part.height]
+
+
+def _merge(batches: list[RawBatch]) -> RawBatch | None:
+    """One batch of the parts of a run (same next_seq); None if no part has a row."""
+    if not batches:
+        return None
+    if len(batches) == 1:
+        return batches[0]
+    return RawBatch(
+        ticks=pl.concat([b.ticks for b in batches]).sort("source_seq"),
+        rejects=pl.concat([b.rejects for b in batches]).sort("source_seq"),
+        next_seq=batches[0].next_seq,
+    )
 
 
 # --- Parquet --------------------------------------------------------------------------------
@@ -578,21 +613,25 @@ def _parquet_batches(
     for lo in range(start_seq, total, batch_rows):
         raw = _collect(path, scan.slice(lo, batch_rows))
         next_seq = min(lo + batch_rows, total)
-        if "symbol" in schema:
-            raw = _keep_feed(raw, "symbol", feed, catalogue)
-            if raw.height == 0:
-                continue
         raw = raw.rename({c: f"v_{c}" for c in columns}).with_columns(  # apart from the tick's
             source_seq=pl.col("__seq").cast(pl.Int64)
         )
-        if feed.fmt == "binance-quotes":
-            parsed = _parse_binance_quotes(raw, schema, inst)
-        elif feed.fmt == "binance-trades":
-            parsed = _parse_binance_trades(raw, schema, inst)
-        else:
-            parsed = _parse_tick_parquet(raw, schema, inst)
+        parts = (
+            _by_symbol(raw, "v_symbol", feed, catalogue) if "symbol" in schema else [(raw, inst)]
+        )
         record = pl.struct(pl.col(f"v_{c}").alias(c) for c in columns).struct.json_encode()
-        yield _split(*parsed, feed, inst, next_seq, line=record)
+        split = []
+        for part, part_inst in parts:
+            if feed.fmt == "binance-quotes":
+                parsed = _parse_binance_quotes(part, schema, part_inst)
+            elif feed.fmt == "binance-trades":
+                parsed = _parse_binance_trades(part, schema, part_inst)
+            else:
+                parsed = _parse_tick_parquet(part, schema, part_inst)
+            split.append(_split(*parsed, feed, part_inst, next_seq, line=record))
+        batch = _merge(split)
+        if batch is not None:
+            yield batch
 
 
 def _parse_binance_quotes(
@@ -701,6 +740,14 @@ def _parse_tick_parquet(
     return frame, checks
 
 
+def _raw_symbol(frame: pl.DataFrame) -> pl.Expr:
+    """The vendor's symbol text of rows the catalogue does not know."""
+    for column in ("v_symbol", "f0"):
+        if column in frame.columns:
+            return pl.col(column).cast(pl.String)
+    return pl.lit(None, dtype=pl.String)
+
+
 # --- one frame -> ticks and rejects ---------------------------------------------------------
 
 
@@ -720,7 +767,7 @@ def _split(
     frame = frame.with_columns(
         pl.lit(None, dtype=t).alias(c) for c, t in TICK_SCHEMA.items() if c not in frame.columns
     ).with_columns(
-        symbol=pl.lit(feed.symbol),
+        symbol=pl.lit(feed.symbol) if inst is not None else _raw_symbol(frame),
         source=pl.lit(feed.source),
         malformed=pl.any_horizontal(conds) if conds else pl.lit(False),
     )
@@ -734,10 +781,7 @@ def _split(
     else:
         clean, rejected = frame.clear(), frame
     problems = [pl.when(c).then(text) for c, (_, text) in zip(conds, checks, strict=True)]
-    problem = pl.coalesce(
-        *problems,
-        pl.format("unknown symbol {}", pl.lit(repr(feed.symbol))),
-    )
+    problem = pl.coalesce(*problems, pl.format("unknown symbol '{}'", pl.col("symbol")))
     rejects = rejected.with_columns(
         reason=pl.when(pl.col("malformed"))
         .then(pl.lit(Reason.MALFORMED.value))

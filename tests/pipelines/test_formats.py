@@ -499,31 +499,47 @@ def test_csv_when_byte_order_mark_and_crlf_line_ends_then_parsed_like_plain_line
     assert ticks["source_seq"].to_list() == [0, 1]
 
 
-def test_truefx_when_a_symbol_is_unknown_then_its_own_feed_of_unknown_symbol_rejects(
+def test_truefx_when_a_symbol_is_unknown_then_first_feed_rejects_its_rows_as_unknown_symbol(
     cat: Catalogue, tmp_path: Path
 ) -> None:
     path = write(
         tmp_path / "mixed.csv",
+        "GBP/USD,20130101 22:00:00.100,1.61000,1.61010\n"
         "EUR/USD,20130101 22:00:00.295,1.31827,1.31832\n"
         "FOO/BAR,20130101 22:00:00.300,1.5,1.6\n"
-        "EURUSD,20130101 22:00:00.400,1.31828,1.31833\n",
+        "EURUSD,20130101 22:00:00.400,1.31828,1.31833\n"
+        "FOO/BAR,garbage\n",
     )
 
     feeds = discover(path, "truefx", cat)
-    by_symbol = {f.symbol: read_all(f, cat) for f in feeds}
+    read = {f.symbol: read_all(f, cat, batch_rows=2) for f in feeds}
 
-    assert sorted(by_symbol) == ["EUR/USD", "FOO/BAR"]
-    eur_ticks, eur_rejects, _ = by_symbol["EUR/USD"]
-    assert eur_ticks["source_seq"].to_list() == [0, 2]  # the file's row numbers: a gap
-    assert eur_rejects.height == 0
-    foo_ticks, foo_rejects, _ = by_symbol["FOO/BAR"]
-    assert foo_ticks.height == 0
-    assert foo_rejects["reason"].to_list() == ["unknown_symbol"]
-    assert foo_rejects["symbol"].to_list() == ["FOO/BAR"]
-    assert foo_rejects["source_seq"].to_list() == [1]
-    assert foo_rejects["ts_ns"].to_list() == [ns(datetime(2013, 1, 1, 22, 0, 0, 300_000, UTC))]
-    assert "unknown symbol 'FOO/BAR'" in foo_rejects["detail"][0]
-    assert only_feed(path, "truefx", cat, symbol="eurusd").symbol == "EUR/USD"
+    assert [(f.symbol, f.unknown_symbols) for f in feeds] == [
+        ("EUR/USD", True),
+        ("GBP/USD", False),
+    ]
+    eur_ticks, eur_rejects, _ = read["EUR/USD"]
+    assert eur_ticks["source_seq"].to_list() == [1, 3]  # the file's row numbers: gaps
+    assert eur_ticks["symbol"].unique().to_list() == ["EUR/USD"]
+    assert eur_rejects["source_seq"].to_list() == [2, 4]
+    assert eur_rejects["reason"].to_list() == ["unknown_symbol", "malformed"]
+    assert eur_rejects["symbol"].to_list() == ["FOO/BAR", "FOO/BAR"]
+    assert eur_rejects["ts_ns"][0] == ns(datetime(2013, 1, 1, 22, 0, 0, 300_000, UTC))
+    assert "row 2: unknown symbol 'FOO/BAR'" in eur_rejects["detail"][0]
+    assert "row 4: expected 4 fields, got 2" in eur_rejects["detail"][1]
+    gbp_ticks, gbp_rejects, _ = read["GBP/USD"]
+    assert (gbp_ticks["source_seq"].to_list(), gbp_rejects.height) == ([0], 0)
+    one = only_feed(path, "truefx", cat, symbol="eurusd")
+    assert (one.symbol, one.unknown_symbols) == ("EUR/USD", True)
+
+
+def test_truefx_when_no_symbol_of_the_file_is_known_then_feed_error(
+    cat: Catalogue, tmp_path: Path
+) -> None:
+    path = write(tmp_path / "odd.csv", "FOO/BAR,20130101 22:00:00.300,1.5,1.6\n")
+
+    with pytest.raises(FeedError, match=r"odd\.csv: no symbol of the file is in the catalogue"):
+        discover(path, "truefx", cat)
 
 
 def test_parquet_when_truncated_then_feed_error_names_the_file(
@@ -578,11 +594,14 @@ def test_binance_quotes_when_several_symbols_then_one_feed_each_with_file_row_nu
     feeds = discover(path, "binance-quotes", cat)
     seqs = {f.symbol: read_all(f, cat) for f in feeds}
 
-    assert sorted(seqs) == ["BTC/USDT", "ETH/USDT", "NOPE"]
+    assert sorted(seqs) == ["BTC/USDT", "ETH/USDT"]
     assert seqs["BTC/USDT"][0]["source_seq"].to_list() == [0, 2]
     assert seqs["ETH/USDT"][0]["bid"].to_list() == [120_050]
-    assert seqs["NOPE"][1]["reason"].to_list() == ["unknown_symbol"]
-    assert seqs["NOPE"][1]["source_seq"].to_list() == [3]
+    assert seqs["ETH/USDT"][1].height == 0
+    assert seqs["BTC/USDT"][1]["reason"].to_list() == ["unknown_symbol"]
+    assert seqs["BTC/USDT"][1]["source_seq"].to_list() == [3]
+    assert seqs["BTC/USDT"][1]["symbol"].to_list() == ["NOPE"]
+    assert '"symbol":"NOPE"' in seqs["BTC/USDT"][1]["detail"][0]  # the record, as JSON
 
 
 def test_binance_trades_when_buyer_maker_is_not_a_boolean_then_malformed(
