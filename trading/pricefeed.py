@@ -267,10 +267,14 @@ class TickGenerator:
         seed: int,
         start_ns: int,
         state: WalkState | None = None,
+        *,
+        profile: TickProfile | None = None,
     ) -> None:
         self.inst = inst
         self.session = session
-        self.profile = profile = TICK_PROFILES[inst.asset_class]
+        # A profile other than the asset class's (a stress run with more jumps, say) must be
+        # given again to resume: the state does not carry it.
+        self.profile = profile = profile or TICK_PROFILES[inst.asset_class]
         self._tick = tick = inst.tick_int
         ref_ticks = reference_mid_ticks(inst)
         if state is None:

@@ -18,7 +18,7 @@ import polars as pl
 
 from pipelines.ticks.schema import Kind, conform
 from trading.instruments import Catalogue
-from trading.pricefeed import TickGenerator, WalkState
+from trading.pricefeed import TickGenerator, TickProfile, WalkState
 
 
 def synthetic_batches(
@@ -30,11 +30,13 @@ def synthetic_batches(
     start_ns: int,
     batch_rows: int = 100_000,
     resume: tuple[int, WalkState] | None = None,
+    profile: TickProfile | None = None,
 ) -> Iterator[tuple[pl.DataFrame, int, WalkState]]:
     """Yield ``(frame, next_seq, state)`` per batch until ``n_ticks`` ticks in all.
 
     ``resume`` is a ``(next_seq, state)`` pair an earlier run yielded; ``start_ns`` and
-    ``seed`` must be those of that run.
+    ``seed`` (and ``profile``) must be those of that run. ``profile`` replaces the asset
+    class's ``TickProfile`` (faster ticks, more bursts or jumps for a stress run).
     """
     if batch_rows < 1:
         raise ValueError(f"batch_rows must be at least 1, got {batch_rows}")
@@ -46,7 +48,7 @@ def synthetic_batches(
         seq, state = resume
         if state.count != seq:
             raise ValueError(f"resume at seq {seq} with a state after {state.count} ticks")
-    gen = TickGenerator(inst, session, seed, start_ns, state=state)
+    gen = TickGenerator(inst, session, seed, start_ns, state=state, profile=profile)
     source = f"synthetic:{seed}"
     while seq < n_ticks:
         rows = min(batch_rows - seq % batch_rows, n_ticks - seq)
