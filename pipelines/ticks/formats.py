@@ -25,9 +25,11 @@ Normalization, the same for every format:
   (rows whose symbol the catalogue does not know are rejected as ``unknown_symbol`` by the
   first feed of the file, ``FileFeed.unknown_symbols``; a file with no known symbol at all
   raises FeedError); otherwise the symbol is the caller's or is guessed from the file name.
-- ``ts_ns`` is UTC nanoseconds. ``recv_ns == ts_ns`` for every file replay: a file carries
-  no receive time, and the event time is the only honest stand-in (staleness and
-  future-time filters therefore see zero latency on replays).
+- ``ts_ns`` is UTC nanoseconds. ``recv_ns == ts_ns`` for every vendor file replay: a vendor
+  file carries no receive time, and the event time is the only honest stand-in (staleness
+  and future-time filters therefore see zero latency on replays). A tick Parquet file
+  (``parquet``) keeps the ``recv_ns`` it stores (the event time where that is null), so a
+  replayed live capture is screened as it was received.
 - Float prices are quantized to the nearest tick (price units), and float sizes (in units of
   the underlying, as vendors give them) to the nearest ``SIZE_SCALE``-th of a unit, in
   Polars arithmetic (halves away from zero); nothing stays a float.
