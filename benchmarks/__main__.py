@@ -7,6 +7,9 @@ printed at the end. These are measurements: nothing here asserts a time.
   oms_throughput  durable orders/s, group commit vs one commit per order, vs the store's bound
   history         throughput and memory from 10 k orders of history to a few hundred k
   latency         ack latency p50/p99 at a steady 1,000 orders/s through OMSService
+  ticks_throughput  ticks/s through the tick dataflow, every filter on, beside a plain loop
+  ticks_scaling     a Parquet replay through the tick pipeline on two processes against one
+  ticks_latency     tick-to-Redis latency p50/p99 at a steady 100 k ticks/s from live feeds
 """
 
 from __future__ import annotations
@@ -23,7 +26,9 @@ from rich.table import Table
 
 from benchmarks.common import RESULTS_DIR, STORES, Row, console, run_one
 
-BENCHMARKS = ("oms_throughput", "history", "latency")
+BENCHMARKS = (
+    "oms_throughput", "history", "latency", "ticks_throughput", "ticks_scaling", "ticks_latency",
+)  # fmt: skip
 
 
 def _parse(argv: list[str] | None) -> argparse.Namespace:
