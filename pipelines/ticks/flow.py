@@ -155,19 +155,30 @@ def build_flow(
     def builder(resume: _Snapshot | None) -> ScreenLogic:
         return ScreenLogic(catalogue, cfg, resume)
 
-    screened = op.stateful_batch("screen", raw, builder)  # type: ignore[arg-type]
+    screened = op.stateful_batch("screen", raw, builder)
     values = op.key_rm("values", screened)
-    branch = op.branch("split", values, lambda v: isinstance(v, Screened))
-    batches = branch.trues
+    batches = op.filter_map("batches", values, _only_screened)
     if lake_root is not None:
         op.output("lake", batches, LakeSink(lake_root))
     if redis_url is not None:
         from pipelines.ticks.redis_sink import RedisQuoteSink
 
-        quotes = op.map("accepted", batches, lambda s: (s.key, s.accepted))
+        quotes = op.map("accepted", batches, _accepted)
         op.output("redis", quotes, RedisQuoteSink(redis_url))
     for name, sink in extra_sinks:
         op.output(name, batches, sink)
     if stats_dir is not None:
-        op.output("stats", branch.falses, StatsSink(stats_dir))
+        op.output("stats", op.filter_map("stats", values, _only_stats), StatsSink(stats_dir))
     return flow
+
+
+def _only_screened(value: Screened | FeedStats) -> Screened | None:
+    return value if isinstance(value, Screened) else None
+
+
+def _only_stats(value: Screened | FeedStats) -> FeedStats | None:
+    return value if isinstance(value, FeedStats) else None
+
+
+def _accepted(batch: Screened) -> tuple[str, pl.DataFrame]:
+    return batch.key, batch.accepted

@@ -45,7 +45,7 @@ def write_partitioned(root: Path, frame: pl.DataFrame, *, source: str) -> list[P
     for (day, symbol), part in frame.group_by("day", "symbol", maintain_order=True):
         day_dir = UNKNOWN if day is None else str(day)
         inst_dir = UNKNOWN if symbol is None else partition_name(str(symbol))
-        first, last = part["source_seq"].min(), part["source_seq"].max()
+        first, last = int(part["source_seq"].min()), int(part["source_seq"].max())  # type: ignore[arg-type]
         name = f"{safe_name(source)}-{first:012d}-{last:012d}.parquet"
         path = root / f"date={day_dir}" / f"instrument={inst_dir}" / name
         _write_atomically(part, path)

@@ -179,15 +179,15 @@ def run(spec: RunSpec, *, processes: int = 1) -> RunReport:
     if not resumed:
         shutil.rmtree(spec.work_dir, ignore_errors=True)
         recovery.mkdir(parents=True)
-        init_db_dir(recovery, processes)
+        init_db_dir(recovery, processes)  # type: ignore[no-untyped-call]
     started = time.perf_counter()
     if processes == 1:
         from bytewax.run import cli_main
 
-        cli_main(
+        cli_main(  # type: ignore[no-untyped-call]
             make_flow(spec),
             epoch_interval=dt.timedelta(seconds=spec.epoch_s),
-            recovery_config=RecoveryConfig(str(recovery)),
+            recovery_config=RecoveryConfig(str(recovery)),  # type: ignore[no-untyped-call]
         )
     else:
         _run_cluster(spec, processes, recovery)
