@@ -400,8 +400,13 @@ class TickGenerator:
             return i
         w1 = w1s[i:j]
         mids = list(accumulate([move[w >> _SHIFT] for w in w1], initial=self._mid))
-        if min(mids) < self._floor:
-            return i  # ``_step`` clamps tick by tick
+        floor = self._floor
+        if min(mids) < floor:  # stop before the first tick below the floor: ``_step`` clamps it
+            j = i + next(k for k, m in enumerate(mids) if m < floor) - 1
+            if j <= i:
+                return i
+            del ts[j - i + 1 :], mids[j - i + 1 :]
+            w1 = w1s[i:j]
         del ts[0], mids[0]
         below, above = r.below, r.above
         ts_out.extend(ts)

@@ -143,9 +143,17 @@ def test_tick_generator_when_walk_sits_at_one_tick_then_prices_stay_positive(
     inst = cat.get("EUR/USD")
     low = dataclasses.replace(_gen(cat, "EUR/USD").state(), mid_ticks=1)
     gen = TickGenerator(inst, cat.session_for("EUR/USD"), 7, MONDAY_NS, low)
-    _, bid, ask, _, _ = gen.generate(20_000)
+    whole = gen.generate(20_000)
+    _, bid, ask, _, _ = whole
     assert min(bid) > 0
     assert all(b < a for b, a in zip(bid, ask, strict=True))
+    # The clamp at the floor is the same whether ticks are asked for in runs or one by one.
+    again = TickGenerator(inst, cat.session_for("EUR/USD"), 7, MONDAY_NS, low)
+    pieces: tuple[list[int], ...] = ([], [], [], [], [])
+    for _ in range(200):
+        for column, values in zip(pieces, again.generate(100), strict=True):
+            column.extend(values)
+    assert pieces == whole
 
 
 def test_tick_generator_when_fx_crosses_a_weekend_then_no_saturday_tick_and_a_real_gap(
