@@ -168,7 +168,7 @@ def build_flow(
     for name, sink in extra_sinks:
         op.output(name, batches, sink)
     if stats_dir is not None:
-        op.output("stats", op.filter_map("stats", values, _only_stats), StatsSink(stats_dir))
+        op.output("stats", op.filter_map("counts", values, _only_stats), StatsSink(stats_dir))
     return flow
 
 
