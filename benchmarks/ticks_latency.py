@@ -131,7 +131,7 @@ def _one_run(url: str, sizes: dict[str, Any], layout: str, seed: int) -> dict[st
         extra_sinks=[("redis", LatencySink(url, rec))],
     )  # fmt: skip
     wall0 = time.perf_counter()
-    cli_main(flow, epoch_interval=EPOCH)
+    cli_main(flow, epoch_interval=EPOCH)  # type: ignore[no-untyped-call]
     wall = time.perf_counter() - wall0
     lat = pl.concat(rec.latencies_ns) if rec.latencies_ns else pl.Series([], dtype=pl.Int64)
     ms = (lat / 1e6).sort()

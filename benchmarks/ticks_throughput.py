@@ -245,7 +245,7 @@ def run_dataflow(
         MemorySource(feeds), catalogue, cfg, lake_root=lake_root, stats_dir=None,
         extra_sinks=[("count", sink)],
     )  # fmt: skip
-    run_main(flow)
+    run_main(flow)  # type: ignore[no-untyped-call]
     return dict(sink.counts)
 
 
