@@ -14,9 +14,10 @@ then the bounds (spread, trade size), and last the statistical checks.
 The statistical check compares a quote's mid (or a trade's price) with the median of the
 previous block of ``block_rows`` clean values, and flags it when it is further away than
 ``spike_mads`` robust deviations (1.4826 × the block's median absolute deviation) and than
-a floor in basis points. A flagged value is a bad tick only if the next ``confirm_ticks``
-values do not confirm it: when the market really jumps, the ticks after the jump stay near
-the new level and the jump is accepted. A flagged value near the end of a batch waits for
+a floor in basis points. A flagged value is a bad tick unless most of the next
+``confirm_ticks`` values confirm it: when the market really jumps, the ticks after the jump
+stay near the new level and the jump is accepted, even when one of them is itself a bad
+tick. A flagged value near the end of a batch waits for
 the next batch (it and the rows after it are held in the state as ``pending``), so a
 decision never depends on where a batch happened to end. Block medians instead of a rolling
 median keep the pass at a few tens of nanoseconds per tick.
@@ -77,7 +78,7 @@ def screen(
     """Split ``batch`` (after any pending rows) into accepted and rejected ticks.
 
     ``final`` says no more rows will come: pending values are then decided on the rows
-    there are (confirmed when at least one follows and all that follow agree).
+    there are (confirmed when at least one follows and most of those that follow agree).
     """
     frame = batch if state.pending.is_empty() else pl.concat([state.pending, batch])
     if frame.is_empty():
@@ -251,9 +252,8 @@ def _outliers(
     )
     agree = [((v.shift(-s) - v).abs() <= pl.col("_thr")) for s in range(1, m + 1)]
     scored = scored.with_columns(
-        _agree=pl.all_horizontal(agree),  # null once a successor is missing
+        _agree=pl.sum_horizontal([a.fill_null(False) for a in agree]),
         _seen=pl.sum_horizontal([v.shift(-s).is_not_null() for s in range(1, m + 1)]),
-        _agree_seen=pl.all_horizontal([a.fill_null(True) for a in agree]),
     ).filter(pl.col("_i") >= 0)
     cand = scored.filter("_cand")
     hold_from: int | None = None
@@ -262,9 +262,9 @@ def _outliers(
         if not waiting.is_empty():
             hold_from = int(waiting["_i"].min())  # type: ignore[arg-type]
     if final:
-        bad = cand.filter(~(pl.col("_agree_seen") & (pl.col("_seen") > 0)))
+        bad = cand.filter(~((pl.col("_seen") > 0) & (pl.col("_agree") * 2 > pl.col("_seen"))))
     else:
-        bad = cand.filter((pl.col("_seen") >= m) & ~pl.col("_agree"))
+        bad = cand.filter((pl.col("_seen") >= m) & (pl.col("_agree") * 2 <= m))
     kept = scored.filter(~pl.col("_i").is_in(bad["_i"].implode()))
     if hold_from is not None:
         kept = kept.filter(pl.col("_i") < hold_from)

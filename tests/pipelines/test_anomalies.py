@@ -216,6 +216,7 @@ def _measure(
         ("eurusd-quotes-histdata-2020-01.csv", "histdata", "EUR/USD"),
         ("usdjpy-quotes-truefx-2013-01.csv", "truefx", "USD/JPY"),
         ("btcusdt-trades-binance.parquet", "binance-trades", "BTC/USDT"),
+        ("btcusdt-quotes-binance.parquet", "binance-quotes", "BTC/USDT"),
     ],
 )
 def test_inject_when_real_vendor_data_screened_then_filters_find_every_label_exactly(
@@ -223,7 +224,7 @@ def test_inject_when_real_vendor_data_screened_then_filters_find_every_label_exa
 ) -> None:
     frame = _vendor(cat, name, fmt)
     precision, recall, n = _measure(cat, frame, symbol, rate=0.02)
-    assert n >= 19
+    assert n >= frame.height // 60  # about 2 % of the rows spoiled
     assert (precision, recall) == (1.0, 1.0)
 
 
@@ -231,8 +232,8 @@ def test_inject_when_synthetic_data_screened_then_recall_complete_and_precision_
     cat: Catalogue, synthetic: pl.DataFrame
 ) -> None:
     # A spike can land a few ticks after one of the walk's true jumps, while the filter
-    # still waits for the jump's confirmation; it then also rejects the few good ticks
-    # whose confirmation window holds the spike. Rare, hence precision >= 0.99.
+    # still waits for the jump's confirmation: the jump stands because most of the ticks
+    # after it confirm it, and only the spike goes.
     precision, recall, n = _measure(cat, synthetic, "EUR/USD", rate=0.02)
     assert n == 600
-    assert recall == 1.0 and precision >= 0.99
+    assert (precision, recall) == (1.0, 1.0)

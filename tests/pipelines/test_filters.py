@@ -175,6 +175,16 @@ def test_screen_when_the_market_jumps_and_stays_then_the_jump_is_accepted() -> N
     assert result.rejected.is_empty()
 
 
+def test_screen_when_a_spike_follows_a_true_jump_closely_then_only_the_spike_goes() -> None:
+    # Arrange: the level rises 1 % at row 200 and stays; row 202 is a bad print 1 % down
+    bids = [b + (1_100 if i >= 200 else 0) for i, b in enumerate(walk(400))]
+    bids[202] -= 2_200
+    # Act
+    result = _run(quotes(bids))
+    # Assert: most of the ticks after the jump confirm it, so the jump stands
+    assert _reasons(result) == {202: "spike"}
+
+
 def test_screen_when_a_spike_ends_a_batch_then_it_waits_and_is_decided_the_same() -> None:
     # Arrange: the spike is the last row of the first batch
     bids = walk(300)
