@@ -60,7 +60,7 @@ TARGETS = {"p99_ms": 20.0, "ticks_per_s": 100_000}
 
 def _sizes(quick: bool) -> dict[str, Any]:
     if quick:
-        return {"ticks_per_s": 10_000, "warmup_s": 0.5, "seconds": 1.0, "layouts": ["10_feeds"]}
+        return {"ticks_per_s": 10_000, "warmup_s": 0.2, "seconds": 0.5, "layouts": ["10_feeds"]}
     return {"ticks_per_s": 100_000, "warmup_s": 2.0, "seconds": 5.0, "layouts": list(LAYOUTS)}
 
 
