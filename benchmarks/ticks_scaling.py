@@ -7,6 +7,8 @@ of ``ticks_throughput``: a random walk with about 1% bad ticks of every kind), w
 temp dir. Each feed's key is ``<file name>|<symbol>`` and ``pipelines.ticks.routing`` sends
 it to process ``worker_for(key, 2)``; the file names are chosen (a numbered suffix, the
 first that fits) so that the two processes own four feeds each, an even share of the work.
+The JSON records which process's source lists each feed (``TickSource.list_parts``), so a
+change of routing shows there.
 
 Timed, interleaved run by run, each into a fresh home directory:
 ``pipelines.ticks.run.run(RunSpec(home, source=<dir>, fmt="parquet", sinks=("lake",)),
@@ -37,6 +39,7 @@ from pipelines.ticks.routing import worker_for
 from pipelines.ticks.run import RunReport, RunSpec
 from pipelines.ticks.run import run as run_pipeline
 from pipelines.ticks.schema import partition_name
+from pipelines.ticks.sources import TickSource
 from trading.instruments import Catalogue, default_catalogue
 
 NAME = "ticks_scaling"
@@ -81,6 +84,16 @@ def write_files(
     return total
 
 
+def owner_of_feed(catalogue: Catalogue, source: Path, processes: int) -> dict[str, int]:
+    """feed key -> the process whose source partition reads it, as the pipeline decides."""
+    feeds = RunSpec(home="-", source=str(source), fmt="parquet").feeds(catalogue)
+    return {
+        part: p
+        for p in range(processes)
+        for part in TickSource(feeds, process=p, processes=processes).list_parts()
+    }
+
+
 def _one(spec_args: dict[str, Any], home: Path, processes: int) -> tuple[float, float, RunReport]:
     """(wall s, CPU s of this process and its children, report) of one fresh run."""
     gc.collect()
@@ -105,11 +118,6 @@ def run(ctx: Context) -> tuple[dict[str, Any], list[Row]]:
     catalogue = default_catalogue()
     symbols = SYMBOLS[: sizes["files"]]
     names = balanced_names(symbols, max(PROCESSES))
-    owners = {
-        f"{name}|{symbol}": worker_for(f"{name}|{symbol}", max(PROCESSES))
-        for symbol, name in names.items()
-    }
-    split = [sum(1 for k in owners.values() if k == p) for p in range(max(PROCESSES))]
     tmp = Path(tempfile.mkdtemp(prefix="bourse-ticks-scaling-"))
     # The quick run is a smoke test: one run, and its input is already tiny.
     runs = 1 if ctx.quick else ctx.runs
@@ -119,6 +127,8 @@ def run(ctx: Context) -> tuple[dict[str, Any], list[Row]]:
         ticks = write_files(catalogue, inputs["full"], names, sizes["rows_per_file"])
         if "tiny" in inputs:
             tiny_ticks = write_files(catalogue, inputs["tiny"], names, TINY_ROWS)
+        owners = owner_of_feed(catalogue, inputs["full"], max(PROCESSES))
+        split = [sum(1 for k in owners.values() if k == p) for p in range(max(PROCESSES))]
         ctx.log(f"  {len(names)} files, {ticks:,} ticks, feeds per process {split} "
                 f"(written in {time.perf_counter() - t0:.1f} s, untimed)")  # fmt: skip
         walls: dict[str, list[float]] = {}
