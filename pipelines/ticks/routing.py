@@ -62,3 +62,25 @@ def worker_for(key: str, workers: int) -> int:
     if workers < 1:
         raise ValueError(f"workers must be at least 1, got {workers}")
     return siphash13(key.encode() + b"\xff") % workers
+
+
+def balanced_routes(weights: dict[str, int], workers: int) -> dict[str, str]:
+    """A routing key per feed so that the feeds' weights spread evenly over the workers.
+
+    Hashing alone can put three of four feeds on one worker. Here feeds are placed
+    heaviest first on the least loaded worker (ties: lowest index, then key order), and
+    each gets the first key of the form ``feed#n`` that Bytewax routes to its worker. The
+    result depends on the feeds alone, so every process of a cluster computes the same.
+    """
+    if workers < 1:
+        raise ValueError(f"workers must be at least 1, got {workers}")
+    load = [0] * workers
+    routes = {}
+    for key in sorted(weights, key=lambda k: (-weights[k], k)):
+        target = min(range(workers), key=lambda w: (load[w], w))
+        load[target] += max(weights[key], 1)
+        salt = 0
+        while worker_for(f"{key}#{salt}", workers) != target:
+            salt += 1
+        routes[key] = f"{key}#{salt}"
+    return routes

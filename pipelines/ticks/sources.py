@@ -27,7 +27,7 @@ from bytewax.inputs import (
 )
 
 from pipelines.ticks import formats
-from pipelines.ticks.routing import worker_for
+from pipelines.ticks.routing import balanced_routes, worker_for
 from pipelines.ticks.schema import REJECTED_SCHEMA
 from trading.instruments import Catalogue
 
@@ -48,6 +48,11 @@ class Feed(Protocol):
 
     @property
     def symbol(self) -> str: ...
+
+    @property
+    def weight(self) -> int:
+        """How much work the feed is, roughly (bytes, ticks), to spread feeds over workers."""
+        ...
 
     def batches(self, resume: Any | None) -> Iterator[tuple[RawItem, Any]]:
         """Batches from ``resume`` (None: the start), each with the token that follows it."""
@@ -72,6 +77,13 @@ class FileReplay:
     def symbol(self) -> str:
         return self.feed.symbol
 
+    @property
+    def weight(self) -> int:
+        try:
+            return self.feed.path.stat().st_size
+        except OSError:
+            return 0
+
     def batches(self, resume: Any | None) -> Iterator[tuple[RawItem, Any]]:
         start = 0 if resume is None else int(resume)
         for raw in formats.read_batches(
@@ -93,6 +105,10 @@ class SyntheticReplay:
     def key(self) -> str:
         return f"synthetic:{self.seed}|{self.symbol}"
 
+    @property
+    def weight(self) -> int:
+        return self.n_ticks
+
     def batches(self, resume: Any | None) -> Iterator[tuple[RawItem, Any]]:
         from pipelines.ticks import synthetic
 
@@ -109,8 +125,8 @@ class SyntheticReplay:
 
 
 class _ReplayPartition(StatefulSourcePartition[tuple[str, RawItem], Any]):
-    def __init__(self, feed: Feed, resume: Any | None) -> None:
-        self._key = feed.key
+    def __init__(self, feed: Feed, route: str, resume: Any | None) -> None:
+        self._key = route
         self._token = resume
         self._it = feed.batches(resume)
 
@@ -127,8 +143,9 @@ class TickSource(FixedPartitionedSource[tuple[str, RawItem], Any]):
     """One partition per feed; on a cluster each process lists the feeds it owns.
 
     ``process``/``processes`` are this process's index and the cluster's size (one worker
-    per process). A feed belongs to the process its key routes to, so its batches are
-    screened where they are read.
+    per process). Feeds are spread over the processes by weight, and each feed's items
+    carry a routing key that Bytewax sends to the process that reads it, so its batches
+    are screened where they are read (see ``routing``).
     """
 
     def __init__(self, feeds: Sequence[Feed], *, process: int = 0, processes: int = 1) -> None:
@@ -138,14 +155,16 @@ class TickSource(FixedPartitionedSource[tuple[str, RawItem], Any]):
         self._feeds = {f.key: f for f in feeds}
         self._process = process
         self._processes = processes
+        self._routes = balanced_routes({f.key: f.weight for f in feeds}, processes)
 
     def list_parts(self) -> list[str]:
-        if self._processes == 1:
-            return list(self._feeds)
-        return [k for k in self._feeds if worker_for(k, self._processes) == self._process]
+        return [
+            k for k, route in self._routes.items()
+            if worker_for(route, self._processes) == self._process
+        ]  # fmt: skip
 
     def build_part(self, step_id: str, for_part: str, resume_state: Any | None) -> _ReplayPartition:
-        return _ReplayPartition(self._feeds[for_part], resume_state)
+        return _ReplayPartition(self._feeds[for_part], self._routes[for_part], resume_state)
 
 
 class LiveFeed(Protocol):

@@ -17,6 +17,7 @@ from bytewax.outputs import DynamicSink, StatelessSinkPartition
 from pipelines.ticks.routing import worker_for
 
 KEYS = [f"feed-{i}.csv|EUR/USD" for i in range(8)] + ["synthetic:7|BTC/USDT", "x|US500"]
+KEYS += [f"synthetic:7|{s}#{n}" for s in ("EUR/USD", "XAU/USD") for n in range(5)]
 
 
 def _log(role: str, key: str) -> None:

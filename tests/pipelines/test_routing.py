@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from pipelines.ticks.routing import siphash13, worker_for
+from pipelines.ticks.routing import balanced_routes, siphash13, worker_for
 from tests.pipelines.routing_flow import KEYS
 
 
@@ -54,3 +54,20 @@ def test_routing_when_two_processes_run_then_each_feed_is_read_and_screened_in_o
     assert set(read) == set(KEYS) == set(state)
     assert {k: state[k] for k in KEYS} == {k: read[k] for k in KEYS}
     assert len(set(read.values())) == 2  # both processes had feeds
+
+
+def test_balanced_routes_when_four_equal_feeds_on_two_workers_then_two_each() -> None:
+    # Arrange: plain hashing puts three of these four on one worker
+    keys = [f"synthetic:7|{s}" for s in ("EUR/USD", "BTC/USDT", "US500", "XAU/USD")]
+    assert sorted(worker_for(k, 2) for k in keys) != [0, 0, 1, 1]
+    # Act
+    routes = balanced_routes(dict.fromkeys(keys, 500_000), 2)
+    # Assert
+    assert sorted(worker_for(r, 2) for r in routes.values()) == [0, 0, 1, 1]
+    assert all(routes[k].startswith(k + "#") for k in keys)
+
+
+def test_balanced_routes_when_weights_differ_then_the_heavy_feed_gets_a_worker_alone() -> None:
+    routes = balanced_routes({"big": 1_000, "a": 300, "b": 300, "c": 300}, 2)
+    workers = {k: worker_for(r, 2) for k, r in routes.items()}
+    assert workers["a"] == workers["b"] == workers["c"] != workers["big"]
