@@ -284,7 +284,7 @@ def pipelines_ticks(
 ) -> None:
     """Normalize, filter and publish ticks; print accepted and rejected counts by reason."""
     from pipelines.ticks.formats import FeedError
-    from pipelines.ticks.run import RunSpec, run
+    from pipelines.ticks.run import RunSpec, expected_records, run
     from trading.errors import InvalidInput
 
     settings = _settings(home, None)
@@ -302,8 +302,15 @@ def pipelines_ticks(
             batch_rows=batch_rows,
             config_path=str(config) if config else None,
         )
-        with console.status("[bold]screening ticks"):
-            report = run(spec, processes=processes)
+        with Progress(TextColumn("[bold]screening ticks"), BarColumn(),
+                      MofNCompleteColumn(), TimeElapsedColumn(), console=console,
+                      transient=True) as progress:  # fmt: skip
+            task = progress.add_task("", total=expected_records(spec))
+
+            def advance(done: int) -> None:
+                progress.update(task, completed=done)
+
+            report = run(spec, processes=processes, on_progress=advance)
     except (FeedError, ValueError, InvalidInput) as exc:
         console.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(2) from None

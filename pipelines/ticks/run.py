@@ -23,8 +23,10 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -141,7 +143,8 @@ class RunReport:
 
 def make_flow(spec: RunSpec, *, process: int = 0, processes: int = 1) -> Dataflow:
     catalogue = default_catalogue()
-    source = TickSource(spec.feeds(catalogue), process=process, processes=processes)
+    source = TickSource(spec.feeds(catalogue), process=process, processes=processes,
+                        progress_dir=spec.work_dir / "progress")  # fmt: skip
     return build_flow(
         source,
         catalogue,
@@ -162,9 +165,31 @@ def flow_from_env() -> Dataflow:
     )
 
 
-def run(spec: RunSpec, *, processes: int = 1) -> RunReport:
+def records_read(spec: RunSpec) -> int:
+    """Records the sources have read so far, across processes (for a progress bar)."""
+    total = 0
+    for path in (spec.work_dir / "progress").glob("*"):
+        try:
+            total += int(path.read_text() or 0)
+        except (OSError, ValueError):
+            continue  # being rewritten: the next poll sees it
+    return total
+
+
+def expected_records(spec: RunSpec) -> int | None:
+    """How many records the run will read, when known before reading (synthetic runs)."""
+    return spec.ticks * len(set(spec.symbols)) if spec.synthetic else None
+
+
+def run(
+    spec: RunSpec,
+    *,
+    processes: int = 1,
+    on_progress: Callable[[int], None] | None = None,
+) -> RunReport:
     """Run the flow to the end of its sources and report the counts.
 
+    ``on_progress`` is called from a watcher thread with the records read so far.
     Raises ``formats.FeedError`` (bad path, format or symbol) before anything starts, and
     ``RuntimeError`` when a process of the cluster fails.
     """
@@ -181,6 +206,28 @@ def run(spec: RunSpec, *, processes: int = 1) -> RunReport:
         recovery.mkdir(parents=True)
         init_db_dir(recovery, processes)  # type: ignore[no-untyped-call]
     started = time.perf_counter()
+    stop = threading.Event()
+    if on_progress is not None:
+        threading.Thread(
+            target=_watch, args=(spec, on_progress, stop), name="ticks-progress", daemon=True
+        ).start()
+    try:
+        _execute(spec, processes, recovery)
+    finally:
+        stop.set()
+    if on_progress is not None:
+        on_progress(records_read(spec))
+    elapsed = time.perf_counter() - started
+    done.write_text(dt.datetime.now(dt.UTC).isoformat())
+    return _report(spec, [f.key for f in feeds], elapsed, resumed)
+
+
+def _watch(spec: RunSpec, on_progress: Callable[[int], None], stop: threading.Event) -> None:
+    while not stop.wait(0.2):
+        on_progress(records_read(spec))
+
+
+def _execute(spec: RunSpec, processes: int, recovery: Path) -> None:
     if processes == 1:
         from bytewax.run import cli_main
 
@@ -191,9 +238,6 @@ def run(spec: RunSpec, *, processes: int = 1) -> RunReport:
         )
     else:
         _run_cluster(spec, processes, recovery)
-    elapsed = time.perf_counter() - started
-    done.write_text(dt.datetime.now(dt.UTC).isoformat())
-    return _report(spec, [f.key for f in feeds], elapsed, resumed)
 
 
 def _free_ports(n: int) -> list[int]:

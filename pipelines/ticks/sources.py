@@ -13,9 +13,11 @@ cannot rewind, so ``LiveTickSource`` is a dynamic source and a restart resubscri
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 from typing import Any, Protocol
 
 import polars as pl
@@ -124,15 +126,26 @@ class SyntheticReplay:
             yield RawItem(self.key, self.symbol, frame, _no_rejects()), (next_seq, state)
 
 
+def _position(token: Any) -> int:
+    """Records read so far, from a resume token (an int, or a tuple starting with one)."""
+    return int(token[0] if isinstance(token, tuple) else token)
+
+
 class _ReplayPartition(StatefulSourcePartition[tuple[str, RawItem], Any]):
-    def __init__(self, feed: Feed, route: str, resume: Any | None) -> None:
+    def __init__(
+        self, feed: Feed, route: str, resume: Any | None, progress: Path | None = None
+    ) -> None:
         self._key = route
         self._token = resume
         self._it = feed.batches(resume)
+        self._progress = progress
 
     def next_batch(self) -> list[tuple[str, RawItem]]:
         item, token = next(self._it)  # StopIteration ends the partition: EOF
         self._token = token
+        if self._progress is not None:
+            # Read by the launcher to draw a progress bar; a lost update only lags it.
+            self._progress.write_text(str(_position(token)))
         return [(self._key, item)]
 
     def snapshot(self) -> Any:
@@ -148,7 +161,14 @@ class TickSource(FixedPartitionedSource[tuple[str, RawItem], Any]):
     are screened where they are read (see ``routing``).
     """
 
-    def __init__(self, feeds: Sequence[Feed], *, process: int = 0, processes: int = 1) -> None:
+    def __init__(
+        self,
+        feeds: Sequence[Feed],
+        *,
+        process: int = 0,
+        processes: int = 1,
+        progress_dir: Path | None = None,
+    ) -> None:
         keys = [f.key for f in feeds]
         if len(set(keys)) != len(keys):
             raise ValueError(f"feed keys must be unique: {keys}")
@@ -156,6 +176,7 @@ class TickSource(FixedPartitionedSource[tuple[str, RawItem], Any]):
         self._process = process
         self._processes = processes
         self._routes = balanced_routes({f.key: f.weight for f in feeds}, processes)
+        self._progress_dir = progress_dir
 
     def list_parts(self) -> list[str]:
         return [
@@ -164,7 +185,12 @@ class TickSource(FixedPartitionedSource[tuple[str, RawItem], Any]):
         ]  # fmt: skip
 
     def build_part(self, step_id: str, for_part: str, resume_state: Any | None) -> _ReplayPartition:
-        return _ReplayPartition(self._feeds[for_part], self._routes[for_part], resume_state)
+        progress = None
+        if self._progress_dir is not None:
+            self._progress_dir.mkdir(parents=True, exist_ok=True)
+            progress = self._progress_dir / f"{hashlib.sha256(for_part.encode()).hexdigest()[:16]}"
+        feed, route = self._feeds[for_part], self._routes[for_part]
+        return _ReplayPartition(feed, route, resume_state, progress)
 
 
 class LiveFeed(Protocol):
