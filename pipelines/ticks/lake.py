@@ -62,6 +62,22 @@ def _write_atomically(frame: pl.DataFrame, path: Path) -> None:
     os.replace(tmp, path)
 
 
+def remove_source(root: Path, source: str) -> int:
+    """Delete every lake file of ``source`` (accepted and rejected); return how many.
+
+    A fresh replay of a source replaces what an earlier replay of it wrote: with other
+    batch sizes, its files would cover the same rows under other names.
+    """
+    pattern = re.compile(rf"^{re.escape(safe_name(source))}-\d{{12}}-\d{{12}}\.parquet$")
+    removed = 0
+    for sub in (ACCEPTED_DIR, REJECTED_DIR):
+        for path in (root / sub).glob("date=*/instrument=*/*.parquet"):
+            if pattern.match(path.name):
+                path.unlink()
+                removed += 1
+    return removed
+
+
 class Lake:
     """Writes screened batches under ``root``; one instance per worker."""
 

@@ -34,7 +34,7 @@ from typing import Any
 from bytewax.dataflow import Dataflow
 from bytewax.recovery import RecoveryConfig, init_db_dir
 
-from pipelines.ticks import formats
+from pipelines.ticks import formats, lake
 from pipelines.ticks.config import FilterConfig
 from pipelines.ticks.flow import build_flow, stats_path
 from pipelines.ticks.sources import FileReplay, SyntheticReplay, TickSource
@@ -203,6 +203,9 @@ def run(
     resumed = recovery.exists() and not done.exists()
     if not resumed:
         shutil.rmtree(spec.work_dir, ignore_errors=True)
+        if "lake" in spec.sinks:
+            for source in sorted({_source_name(f) for f in feeds}):
+                lake.remove_source(spec.lake_root, source)
         recovery.mkdir(parents=True)
         init_db_dir(recovery, processes)  # type: ignore[no-untyped-call]
     started = time.perf_counter()
@@ -220,6 +223,10 @@ def run(
     elapsed = time.perf_counter() - started
     done.write_text(dt.datetime.now(dt.UTC).isoformat())
     return _report(spec, [f.key for f in feeds], elapsed, resumed)
+
+
+def _source_name(feed: FileReplay | SyntheticReplay) -> str:
+    return feed.feed.source if isinstance(feed, FileReplay) else f"synthetic:{feed.seed}"
 
 
 def _watch(spec: RunSpec, on_progress: Callable[[int], None], stop: threading.Event) -> None:

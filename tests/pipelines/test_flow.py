@@ -110,3 +110,22 @@ def test_run_when_two_processes_share_the_feeds_then_the_lake_equals_one_process
     assert r1.counts == r2.counts
     assert r1.accepted == 2 * 9_500 - r1.rejected
     assert _lake_files(one.lake_root) == _lake_files(two.lake_root)
+
+
+def test_run_when_a_source_is_replayed_with_other_batches_then_it_replaces_its_ticks(
+    tmp_path: Path,
+) -> None:
+    # Arrange: TrueFX replayed in batches of 100, HistData beside it in the same lake
+    home = str(tmp_path)
+    run(RunSpec(home=home, source=str(TRUEFX), fmt="truefx", batch_rows=100))
+    run(RunSpec(home=home, source=str(HISTDATA), fmt="histdata"))
+    # Act: TrueFX again, in batches of 300 (other file names for the same rows)
+    spec = RunSpec(home=home, source=str(TRUEFX), fmt="truefx", batch_rows=300)
+    run(spec)
+    # Assert
+    accepted = lake.read(spec.lake_root)
+    truefx = accepted.filter(pl.col("source") == TRUEFX.name)
+    assert truefx.height == 999
+    assert not truefx["source_seq"].is_duplicated().any()
+    assert accepted.filter(pl.col("source") == HISTDATA.name).height == 9_500
+    assert lake.read(spec.lake_root, rejected=True)["source_seq"].to_list() == [941]
