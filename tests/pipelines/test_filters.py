@@ -321,3 +321,44 @@ def test_filter_config_when_the_toml_is_wrong_then_a_clear_error(
     path.write_text(text)
     with pytest.raises(ValueError, match=message):
         FilterConfig.load(path, CAT)
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    n=st.integers(min_value=1, max_value=400),
+    tail=st.lists(st.integers(min_value=216_000, max_value=218_000), max_size=64),
+    spikes=st.lists(st.integers(min_value=0, max_value=399), max_size=8),
+    trades_too=st.booleans(),
+)
+def test_score_when_small_then_the_python_path_equals_the_polars_path(
+    n: int, tail: list[int], spikes: list[int], trades_too: bool
+) -> None:
+    # Arrange: a clean frame as screen builds it (reason null, _v twice the mid)
+    from pipelines.ticks import filters
+
+    bids = walk(n)
+    for i in spikes:
+        if i < n:
+            bids[i] += 1_100
+    frame = (
+        quotes(bids)
+        .with_row_index("_i")
+        .with_columns(
+            _v=pl.col("bid") + pl.col("ask"),
+            reason=pl.lit(None, filters.REASON_DTYPE),
+            kind=pl.when((pl.col("_i") % 3 == 0) & trades_too)
+            .then(pl.lit("trade"))
+            .otherwise(pl.lit("quote")),
+        )
+    )
+    # Act
+    small = filters._score(frame, tuple(tail), EUR, CFG)
+    old = filters._SMALL
+    filters._SMALL = 0
+    try:
+        vectorized = filters._score(frame, tuple(tail), EUR, CFG)
+    finally:
+        filters._SMALL = old
+    # Assert
+    assert small.height == n
+    assert small.equals(vectorized.cast(small.schema))
