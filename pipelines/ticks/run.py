@@ -43,6 +43,7 @@ from trading.instruments import Catalogue, default_catalogue
 ENV_SPEC = "BOURSE_TICKS_SPEC"
 ENV_PROCESS = "BOURSE_TICKS_PROCESS"
 ENV_PROCESSES = "BOURSE_TICKS_PROCESSES"
+ENV_ADDRESSES = "BOURSE_TICKS_ADDRESSES"
 SINKS = ("lake", "redis")
 # Monday 2026-01-05 00:00 UTC: a synthetic run's default start, inside the FX week.
 DEFAULT_SYNTHETIC_START_NS = 1_767_571_200_000_000_000
@@ -158,11 +159,42 @@ def make_flow(spec: RunSpec, *, process: int = 0, processes: int = 1) -> Dataflo
 def flow_from_env() -> Dataflow:
     """The flow of one cluster process, from the spec and index its launcher put in env."""
     spec = RunSpec.from_json(os.environ[ENV_SPEC])
-    return make_flow(
-        spec,
-        process=int(os.environ.get(ENV_PROCESS, "0")),
-        processes=int(os.environ.get(ENV_PROCESSES, "1")),
-    )
+    process = int(os.environ.get(ENV_PROCESS, "0"))
+    flow = make_flow(spec, process=process, processes=int(os.environ.get(ENV_PROCESSES, "1")))
+    addresses = os.environ.get(ENV_ADDRESSES, "")
+    if addresses:
+        _wait_for_lower_ranks(process, addresses.split(";"))
+    return flow
+
+
+def _wait_for_lower_ranks(process: int, addresses: list[str], timeout_s: float = 30.0) -> None:
+    """Wait until the processes before this one listen, so its first connect succeeds.
+
+    Timely connects each process to those of lower index and, refused, retries only a
+    second later: with imports racing, that second was most of a small run's startup.
+    """
+    ports = [int(a.rsplit(":", 1)[1]) for a in addresses[:process]]
+    deadline = time.monotonic() + timeout_s
+    while ports and time.monotonic() < deadline:
+        listening = _listening_ports()
+        if listening is None or all(p in listening for p in ports):
+            return
+        time.sleep(0.005)
+
+
+def _listening_ports() -> set[int] | None:
+    """TCP ports in LISTEN state on this host (Linux), or None when it cannot tell."""
+    ports = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            lines = Path(table).read_text().splitlines()[1:]
+        except OSError:
+            return None
+        for line in lines:
+            fields = line.split()
+            if len(fields) > 3 and fields[3] == "0A":  # LISTEN
+                ports.add(int(fields[1].rsplit(":", 1)[1], 16))
+    return ports
 
 
 def records_read(spec: RunSpec) -> int:
@@ -260,7 +292,11 @@ def _free_ports(n: int) -> list[int]:
 
 def _run_cluster(spec: RunSpec, processes: int, recovery: Path) -> None:
     addresses = ";".join(f"127.0.0.1:{p}" for p in _free_ports(processes))
-    env = {**os.environ, ENV_SPEC: spec.to_json(), ENV_PROCESSES: str(processes)}
+    env = {**os.environ, ENV_SPEC: spec.to_json(), ENV_PROCESSES: str(processes),
+           ENV_ADDRESSES: addresses}  # fmt: skip
+    # Each process runs one worker; Polars' own thread pool would otherwise take every
+    # core in every process and the processes would fight over them.
+    env.setdefault("POLARS_MAX_THREADS", str(max(1, (os.cpu_count() or 1) // processes)))
     # bytewax.run takes whole seconds between snapshots.
     every_s = str(max(1, round(spec.epoch_s)))
     procs = []
