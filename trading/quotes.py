@@ -135,18 +135,24 @@ def _int_field(what: str, f: Mapping[str, str], name: str, *, optional: bool = F
     return int(text)
 
 
-def quote_from_fields(symbol: str, fields: RawFields) -> Quote:
-    """The quote of a snapshot hash or stream entry (keys and values bytes or str, as the
-    client decodes them). Raises ``ValueError`` naming the symbol and the bad field when the
-    hash is malformed: a missing or non-integer field, a symbol that is not ``symbol``, a
-    non-positive or crossed price. Fields it does not know are ignored."""
-    what = f"quote hash of {symbol!r}"
+def _hash_of(what: str, symbol: str, fields: RawFields) -> dict[str, str]:
+    """The decoded hash, checked to be non-empty and to belong to ``symbol``."""
     f = _decoded(what, fields)
     if not f:
         raise ValueError(f"malformed {what}: empty")
     stored = f.get("symbol", symbol)
     if stored != symbol:
         raise ValueError(f"malformed {what}: it holds symbol {stored!r}")
+    return f
+
+
+def quote_from_fields(symbol: str, fields: RawFields) -> Quote:
+    """The quote of a snapshot hash or stream entry (keys and values bytes or str, as the
+    client decodes them). Raises ``ValueError`` naming the symbol and the bad field when the
+    hash is malformed: a missing or non-integer field, a symbol that is not ``symbol``, a
+    non-positive or crossed price. Fields it does not know are ignored."""
+    what = f"quote hash of {symbol!r}"
+    f = _hash_of(what, symbol, fields)
     bid = _int_field(what, f, "bid")
     ask = _int_field(what, f, "ask")
     ts_ns = _int_field(what, f, "ts_ns")
@@ -171,12 +177,7 @@ def trade_to_fields(t: LastTrade) -> dict[str, str]:
 def trade_from_fields(symbol: str, fields: RawFields) -> LastTrade:
     """The last trade of a ``bourse:trade:{symbol}`` hash; ``ValueError`` when malformed."""
     what = f"trade hash of {symbol!r}"
-    f = _decoded(what, fields)
-    if not f:
-        raise ValueError(f"malformed {what}: empty")
-    stored = f.get("symbol", symbol)
-    if stored != symbol:
-        raise ValueError(f"malformed {what}: it holds symbol {stored!r}")
+    f = _hash_of(what, symbol, fields)
     price = _int_field(what, f, "price")
     qty = _int_field(what, f, "qty")
     ts_ns = _int_field(what, f, "ts_ns")

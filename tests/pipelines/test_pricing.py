@@ -40,6 +40,18 @@ def _histdata_ns(stamp: str) -> int:
     return int(local.timestamp()) * 10**9 + local.microsecond * 1_000 + EST_TO_UTC_NS
 
 
+def _oms(tmp_path: Path, client: redis.Redis, clock: FakeClock) -> tuple[OMS, RedisQuoteBook]:
+    """An OMS over a fresh store, pricing from the Redis snapshot, with one funded account."""
+    cat = default_catalogue()
+    engine = open_engine(f"sqlite:///{tmp_path}/bourse.db")
+    migrate(engine)
+    cfg = OMSConfig()
+    book = RedisQuoteBook(client, max_age_ns=5 * 10**9, clock=clock)
+    oms = OMS(engine, cat, book, BBookVenue(cat, book, cfg.fees, cfg.venue, clock), cfg, clock)
+    oms.execute([OpenAccount(1), Deposit(1, "USD", 10_000_000, "dep-1")])
+    return oms, book
+
+
 def test_pricing_when_quotes_come_through_the_pipeline_then_orders_fill_at_the_last_good_ask(
     tmp_path: Path, client: redis.Redis, redis_url: str
 ) -> None:
@@ -55,13 +67,8 @@ def test_pricing_when_quotes_come_through_the_pipeline_then_orders_fill_at_the_l
     report = run(spec)
     cat = default_catalogue()
     eur = cat.get("EUR/USD")
-    clock = FakeClock(_histdata_ns(spike_stamp) + 200_000_000)
-    engine = open_engine(f"sqlite:///{tmp_path}/bourse.db")
-    migrate(engine)
     cfg = OMSConfig()
-    book = RedisQuoteBook(client, max_age_ns=5 * 10**9, clock=clock)
-    oms = OMS(engine, cat, book, BBookVenue(cat, book, cfg.fees, cfg.venue, clock), cfg, clock)
-    oms.execute([OpenAccount(1), Deposit(1, "USD", 10_000_000, "dep-1")])
+    oms, book = _oms(tmp_path, client, FakeClock(_histdata_ns(spike_stamp) + 200_000_000))
     # Act
     ack = oms.execute_one(buy(oms, "c1"))
     # Assert: the spike never reached pricing; the fill is at the last good ask + markup
@@ -87,14 +94,7 @@ def test_pricing_when_the_pipeline_quote_is_older_than_the_limit_then_no_fill(
                    sinks=("redis",), redis_url=redis_url)  # fmt: skip
     run(spec)
     last = HISTDATA.read_text().splitlines()[-1].split(",")[0]
-    clock = FakeClock(_histdata_ns(last) + 60 * 10**9)
-    cat = default_catalogue()
-    engine = open_engine(f"sqlite:///{tmp_path}/bourse.db")
-    migrate(engine)
-    cfg = OMSConfig()
-    book = RedisQuoteBook(client, max_age_ns=5 * 10**9, clock=clock)
-    oms = OMS(engine, cat, book, BBookVenue(cat, book, cfg.fees, cfg.venue, clock), cfg, clock)
-    oms.execute([OpenAccount(1), Deposit(1, "USD", 10_000_000, "dep-1")])
+    oms, book = _oms(tmp_path, client, FakeClock(_histdata_ns(last) + 60 * 10**9))
     # Act
     ack = oms.execute_one(buy(oms, "c1"))
     # Assert
