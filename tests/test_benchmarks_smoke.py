@@ -48,6 +48,11 @@ def test_benchmarks_when_run_quick_on_sqlite_then_each_writes_json_with_positive
         numbers = _numbers(data["stores"]["sqlite"])
         assert numbers, name
         assert all(n > 0 for n in numbers), (name, [n for n in numbers if n <= 0])
+    for name in ("ticks_throughput", "ticks_scaling", "ticks_latency"):
+        data = json.loads((tmp_path / f"{name}.json").read_text())
+        numbers = _numbers(data["figures"])
+        assert numbers, name
+        assert all(n > 0 for n in numbers), (name, [n for n in numbers if n <= 0])
     throughput = json.loads((tmp_path / "oms_throughput.json").read_text())["stores"]["sqlite"]
     assert throughput["oms_group"]["orders_per_s"]["median"] > 0
     assert throughput["filled_fraction"] > 0.5
