@@ -319,6 +319,7 @@ def pipelines_ticks(
     total = report.accepted + report.rejected
     table.add_column("ticks", justify="right", footer=f"{total:,}")
     table.add_row("accepted", f"{report.accepted:,}")
+    table.add_row("rejected", f"{report.rejected:,}")
     for reason, n in sorted(report.counts.items(), key=lambda kv: -kv[1]):
         if reason != "accepted":
             table.add_row(f"rejected: {reason}", f"{n:,}")
