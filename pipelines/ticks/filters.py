@@ -21,17 +21,26 @@ tick. A flagged value near the end of a batch waits for
 the next batch (it and the rows after it are held in the state as ``pending``), so a
 decision never depends on where a batch happened to end. Block medians instead of a rolling
 median keep the pass at a few tens of nanoseconds per tick.
+
+``screen_many`` screens the batches of several feeds (of any symbols) in one pass: their
+rows are concatenated with a feed index ``_f``, thresholds become per-feed columns, the
+windows run ``over`` the feed and the block statistics are grouped by feed and block. A
+query plan costs about the same for ten rows as for ten thousand, so a worker polling ten
+live feeds pays it once per cycle instead of ten times. Its results are those of ``screen``
+called on each feed (``tests/pipelines/test_filters.py`` holds them equal); ``screen`` is
+``screen_many`` of one feed.
 """
 
 from __future__ import annotations
 
 import functools
-from collections.abc import Mapping
+import operator
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import polars as pl
 
-from pipelines.ticks.config import FilterConfig
+from pipelines.ticks.config import FilterConfig, Thresholds
 from pipelines.ticks.schema import REASON_DTYPE, SIZE_SCALE, TICK_SCHEMA, Reason, empty_ticks
 from trading.instruments import Instrument
 from trading.sessions import TradingSession
@@ -81,31 +90,111 @@ def screen(
     ``final`` says no more rows will come: pending values are then decided on the rows
     there are (confirmed when at least one follows and most of those that follow agree).
     """
-    frame = batch if state.pending.is_empty() else pl.concat([state.pending, batch])
-    if frame.is_empty():
-        return Screened(state, frame, _with_reason(frame, None))
-    th = cfg.thresholds(inst)
-    last_ts = _MIN_TS if state.last_ts is None else state.last_ts
-    qty_cap = th.max_trade_lots * int(inst.contract_size * SIZE_SCALE)
-    flags, reason = _flag_exprs(th.max_spread_bps, qty_cap, cfg.future_tolerance_ns,
-                                cfg.stale_after_ns)  # fmt: skip
-    market = [_halted(cfg.halts.get(inst.symbol, ()))]
-    if cfg.check_sessions and session is not None:
-        market.append(_closed(frame["ts_ns"], session))
-    else:
-        market.append(pl.lit(False).alias("_closed"))
+    return screen_many({"": state}, {"": batch}, {"": inst}, cfg, {"": session}, final=final)[""]
+
+
+def screen_many(
+    states: Mapping[str, FeedState],
+    batches: Mapping[str, pl.DataFrame],
+    insts: Mapping[str, Instrument],
+    cfg: FilterConfig,
+    sessions: Mapping[str, TradingSession | None],
+    *,
+    final: bool = False,
+) -> dict[str, Screened]:
+    """``screen`` of each feed of ``batches`` (feed key -> batch), in one pass.
+
+    ``states``, ``insts`` and ``sessions`` give each feed's state, instrument and session
+    (a missing key is a ``KeyError``); the result has a ``Screened`` per key of ``batches``,
+    equal to what ``screen`` would return for that feed alone.
+    """
+    out: dict[str, Screened] = {}
+    feeds: list[_Feed] = []
+    parts: list[pl.DataFrame] = []
+    start = 0
+    for key, batch in batches.items():
+        state = states[key]
+        inst, session = insts[key], sessions[key]
+        n = state.pending.height + batch.height
+        if n == 0:
+            out[key] = Screened(state, batch, _with_reason(batch, None))
+            continue
+        parts += [p for p in (state.pending, batch) if not p.is_empty()]
+        feeds.append(_Feed(key, state, inst, session, start, start + n))
+        start += n
+    if feeds:
+        frame = parts[0] if len(parts) == 1 else pl.concat(parts)
+        out.update(_screen(feeds, frame, cfg, final))
+    return {k: out[k] for k in batches}
+
+
+@dataclass(frozen=True, slots=True)
+class _Feed:
+    """One feed of a ``screen_many`` call: its rows are ``start:end`` of the concatenation."""
+
+    key: str
+    state: FeedState
+    inst: Instrument
+    session: TradingSession | None
+    start: int
+    end: int
+
+
+def _screen(
+    feeds: list[_Feed], frame: pl.DataFrame, cfg: FilterConfig, final: bool
+) -> dict[str, Screened]:
+    multi = len(feeds) > 1
+    ths = [cfg.thresholds(f.inst) for f in feeds]
+    caps = [
+        th.max_trade_lots * int(f.inst.contract_size * SIZE_SCALE)
+        for th, f in zip(ths, feeds, strict=True)
+    ]
+    lasts = [_MIN_TS if f.state.last_ts is None else f.state.last_ts for f in feeds]
+    spread = _one([th.max_spread_bps for th in ths])
+    cap = _one(caps)
+    flags, reason = _flag_exprs(spread, cap, cfg.future_tolerance_ns, cfg.stale_after_ns)
+    # Per-feed parameters: a literal when every feed has the same, else a column.
+    params = []
+    if spread is None:
+        params.append(_by_feed([th.max_spread_bps for th in ths]).alias("_spread_bps"))
+    if cap is None:
+        params.append(_by_feed(caps).alias("_qty_cap"))
+    last: pl.Expr = pl.lit(lasts[0])
+    if _one(lasts) is None:
+        params.append(_by_feed(lasts).alias("_last_ts"))
+        last = pl.col("_last_ts")
+    halts = [cfg.halts.get(f.inst.symbol, ()) for f in feeds]
+    closed = [
+        _closed_spans(frame["ts_ns"].slice(f.start, f.end - f.start), f.session)
+        if cfg.check_sessions and f.session is not None else []
+        for f in feeds
+    ]  # fmt: skip
+    market = [_in_spans(halts, multi).alias("_halted"),
+              _in_spans(closed, multi).fill_null(False).alias("_closed")]  # fmt: skip
+
+    def win(e: pl.Expr) -> pl.Expr:
+        return e.over("_f") if multi else e
+
     # One query plan for the row checks: a few collects per batch, not one per step, so a
     # small live batch costs well under a millisecond.
     masked_ts = pl.when(pl.col("_time_ok")).then(pl.col("ts_ns"))
-    before = masked_ts.forward_fill().shift(1).fill_null(last_ts)
+    before = win(masked_ts.forward_fill().shift(1)).fill_null(last)
+    lf = frame.lazy().with_row_index("_i")
+    if multi:
+        starts = pl.Series([f.start for f in feeds[1:]], dtype=pl.UInt32)
+        lf = lf.with_columns(
+            _f=pl.lit(starts).search_sorted(pl.col("_i"), side="right").cast(pl.UInt32)
+        )
+        if params:
+            lf = lf.with_columns(params)
+        lf = lf.with_columns(flags)
+    else:
+        lf = lf.with_columns(*flags, *params, _f=pl.lit(0, pl.UInt32))
     c = (
-        frame.lazy()
-        .with_row_index("_i")
-        .with_columns(flags)
-        .with_columns(
+        lf.with_columns(
             *market,
             pl.max_horizontal(
-                masked_ts.cum_max().forward_fill().shift(1).fill_null(last_ts), pl.lit(last_ts)
+                win(masked_ts.cum_max().forward_fill().shift(1)).fill_null(last), last
             ).alias("_prev_max"),
             (pl.col("_time_ok") & (pl.col("ts_ns") == before)).alias("_same"),
         )
@@ -114,25 +203,37 @@ def screen(
         .collect(engine="in-memory")
     )
     if c["_same"].any():
-        dup = _duplicates(c, state)
+        dup = _duplicates(c, feeds)
         c = c.with_columns(
-            reason=pl.when(dup).then(pl.lit(Reason.DUPLICATE.value, REASON_DTYPE))
+            reason=pl.when(pl.col("_i").is_in(dup.implode()))
+            .then(pl.lit(Reason.DUPLICATE.value, REASON_DTYPE))
             .otherwise(pl.col("reason"))
         )  # fmt: skip
-    scored = _score(c, state.tail, inst, cfg)
-    cand = scored.filter("_cand")
-    hold_from: int | None = None
+    clean = c.filter(pl.col("reason").is_null()).select(
+        "_f", pl.col("_i").cast(pl.Int64), "_v", (pl.col("kind") == "quote").alias("_q")
+    )
+    scoring = [
+        _Scoring(f.state.tail, th, f.inst.tick_int) for f, th in zip(feeds, ths, strict=True)
+    ]
+    scored = _score(clean, scoring, cfg)
     m = cfg.confirm_ticks
-    if final:
-        bad = cand.filter(~((pl.col("_seen") > 0) & (pl.col("_agree") * 2 > pl.col("_seen"))))
-    else:
-        waiting = cand.filter(pl.col("_seen") < m)
-        if not waiting.is_empty():
-            hold_from = int(waiting["_i"].min())  # type: ignore[arg-type]
-        bad = cand.filter((pl.col("_seen") >= m) & (pl.col("_agree") * 2 <= m))
+    cand = scored.filter("_cand")
+    # Per feed, the first row that waits for the ticks to come (it and all after it).
+    hold: dict[int, int] = {}
+    bad = cand
+    if not cand.is_empty():
+        if final:
+            bad = cand.filter(~((pl.col("_seen") > 0) & (pl.col("_agree") * 2 > pl.col("_seen"))))
+        else:
+            waiting = cand.filter(pl.col("_seen") < m)
+            for k, i in zip(waiting["_f"].to_list(), waiting["_i"].to_list(), strict=True):
+                hold.setdefault(k, i)  # sorted by feed then row: the first is the least
+            bad = cand.filter((pl.col("_seen") >= m) & (pl.col("_agree") * 2 <= m))
+    kept = scored
     if not bad.is_empty():
+        is_bad = pl.col("_i").is_in(bad["_i"].implode())
         c = c.with_columns(
-            reason=pl.when(pl.col("_i").is_in(bad["_i"].implode()))
+            reason=pl.when(is_bad)
             .then(
                 pl.when(pl.col("kind") == "quote")
                 .then(pl.lit(Reason.SPIKE.value))
@@ -141,28 +242,110 @@ def screen(
             )
             .otherwise(pl.col("reason"))
         )
-    kept = scored.filter(~pl.col("_i").is_in(bad["_i"].implode()))
-    if hold_from is None:
-        done, pending = c, frame.head(0)
-    else:
-        done = c.filter(pl.col("_i") < hold_from)
-        pending = frame.slice(hold_from)
-        kept = kept.filter(pl.col("_i") < hold_from)
+        kept = scored.filter(~is_bad)
+    done = c
+    if hold:
+        held = functools.reduce(
+            operator.or_, [(pl.col("_f") == k) & (pl.col("_i") >= i) for k, i in hold.items()]
+        )
+        done = c.filter(~held)
+        kept = kept.filter(~held)
+    return _results(feeds, frame, cfg, done, kept, hold)
+
+
+def _results(
+    feeds: list[_Feed],
+    frame: pl.DataFrame,
+    cfg: FilterConfig,
+    done: pl.DataFrame,
+    kept: pl.DataFrame,
+    hold: Mapping[int, int],
+) -> dict[str, Screened]:
+    """Each feed's accepted and rejected rows and its new state."""
+    n, multi = len(feeds), len(feeds) > 1
     b = cfg.block_rows
-    tail = (state.tail + tuple(kept["_v"].tail(b).to_list()))[-b:]
-    accepted = done.filter(pl.col("reason").is_null()).select(*TICK_SCHEMA)
-    rejected = done.filter(pl.col("reason").is_not_null()).select(
-        *TICK_SCHEMA, "reason", pl.lit(None, pl.String).alias("detail")
+    reason = pl.col("reason")
+    accepted = done.filter(reason.is_null())
+    rejected = done.filter(reason.is_not_null())
+    ts = pl.col("ts_ns")
+    # The records at each feed's latest event time, so a duplicate in the next batch is seen.
+    tops = (
+        done.lazy()
+        .filter("_time_ok")
+        .filter(ts == (ts.max().over("_f") if multi else ts.max()))
+        .select("_f", *_KEY)
+        .collect(engine="in-memory")
     )
-    new_state = _advance(state, done, pending, tail, accepted.height, rejected)
-    return Screened(new_state, accepted, rejected)
+    rejects: dict[int, list[tuple[str, int]]] = {}
+    if not rejected.is_empty():
+        for k, r, count in rejected.group_by("_f", "reason").len().iter_rows():
+            rejects.setdefault(k, []).append((str(r), count))
+    acc_at, rej_at = _bounds(accepted["_f"], n), _bounds(rejected["_f"], n)
+    top_at, kept_at = _bounds(tops["_f"], n), _bounds(kept["_f"], n)
+    accepted = accepted.select(*TICK_SCHEMA)
+    rejected = rejected.select(*TICK_SCHEMA, "reason", pl.lit(None, pl.String).alias("detail"))
+    tops = tops.drop("_f")
+    values = kept["_v"]
+    no_rows = frame.head(0)
+    out = {}
+    for k, f in enumerate(feeds):
+        state = f.state
+        lo, hi = kept_at[k], kept_at[k + 1]
+        tail = (state.tail + tuple(values.slice(max(lo, hi - b), hi - max(lo, hi - b)).to_list()))[
+            -b:
+        ]
+        last_ts, edge = state.last_ts, state.edge
+        if top_at[k + 1] > top_at[k]:
+            at_top = tops.slice(top_at[k], top_at[k + 1] - top_at[k])
+            top = at_top["ts_ns"][0]
+            if last_ts is None or top > last_ts:
+                last_ts, edge = top, at_top
+            elif top == last_ts:
+                edge = pl.concat([edge, at_top]).unique(maintain_order=True)
+        n_accepted = acc_at[k + 1] - acc_at[k]
+        counts = dict(state.counts)
+        counts["accepted"] = counts.get("accepted", 0) + n_accepted
+        for r, count in rejects.get(k, ()):
+            counts[r] = counts.get(r, 0) + count
+        pending = frame.slice(hold[k], f.end - hold[k]) if k in hold else no_rows
+        new_state = FeedState(last_ts=last_ts, edge=edge, tail=tail, pending=pending, counts=counts)
+        out[f.key] = Screened(
+            new_state,
+            accepted.slice(acc_at[k], n_accepted),
+            rejected.slice(rej_at[k], rej_at[k + 1] - rej_at[k]),
+        )
+    return out
+
+
+def _bounds(feed: pl.Series, n: int) -> list[int]:
+    """Where each of ``n`` feeds starts in ``feed`` (sorted feed indexes), and the end."""
+    if n == 1:
+        return [0, feed.len()]
+    at = feed.search_sorted(pl.Series(range(n), dtype=feed.dtype), side="left").to_list()
+    return [*at, feed.len()]
+
+
+def _one(values: list[int]) -> int | None:
+    """The value all feeds share, or None when they differ."""
+    return values[0] if all(v == values[0] for v in values) else None
+
+
+def _by_feed(values: list[int]) -> pl.Expr:
+    """A per-feed value on every row, by the row's feed index ``_f``."""
+    return pl.lit(pl.Series(values, dtype=pl.Int64)).gather(pl.col("_f"))
 
 
 @functools.cache
 def _flag_exprs(
-    max_spread_bps: int, qty_cap: int, future_tolerance_ns: int, stale_after_ns: int
+    max_spread_bps: int | None, qty_cap: int | None, future_tolerance_ns: int, stale_after_ns: int
 ) -> tuple[list[pl.Expr], pl.Expr]:
-    """The row checks and the reason chain, built once per set of thresholds."""
+    """The row checks and the reason chain, built once per set of thresholds.
+
+    A threshold given as None differs between the feeds of the batch: it is read from the
+    per-feed column ``_spread_bps`` or ``_qty_cap``.
+    """
+    spread_bps = pl.col("_spread_bps") if max_spread_bps is None else pl.lit(max_spread_bps)
+    cap = pl.col("_qty_cap") if qty_cap is None else pl.lit(qty_cap)
     is_q = pl.col("kind") == "quote"
     bid, ask, price, qty = pl.col("bid"), pl.col("ask"), pl.col("price"), pl.col("qty")
     ts, recv = pl.col("ts_ns"), pl.col("recv_ns")
@@ -185,8 +368,8 @@ def _flag_exprs(
         locked.alias("_locked"),
         future.alias("_future"),
         (recv - ts > stale_after_ns).fill_null(False).alias("_stale"),
-        (is_q & ((ask - bid) * 20_000 > (ask + bid) * max_spread_bps)).alias("_wide"),
-        (~is_q & (qty > qty_cap)).alias("_huge"),
+        (is_q & ((ask - bid) * 20_000 > (ask + bid) * spread_bps)).alias("_wide"),
+        (~is_q & (qty > cap)).alias("_huge"),
         pl.when(is_q).then(bid + ask).otherwise(price * 2).alias("_v"),
         (~(missing | nonpos | crossed | locked | future)).alias("_time_ok"),
     ]
@@ -207,81 +390,109 @@ def _flag_exprs(
     return flags, reason
 
 
-def _duplicates(c: pl.DataFrame, state: FeedState) -> pl.Series:
-    """Rows that repeat a record already seen at the same event time.
+def _duplicates(c: pl.DataFrame, feeds: list[_Feed]) -> pl.Series:
+    """The rows (``_i``) that repeat a record their feed already saw at the same event time.
 
     Only rows sharing an event time with the row before them (or with the feed's last
     time, ``_same``) can repeat one, so the hashing runs on those few rows alone. A
     duplicate passed the price checks (``_same`` implies it), so its reason replaces any
     later one in the order.
     """
-    repeats = c.filter("_same")["ts_ns"].unique().implode()
-    group = c.filter(pl.col("_time_ok") & pl.col("ts_ns").is_in(repeats)).select("_i", *_KEY)
-    edge = state.edge.filter(pl.col("ts_ns").is_in(repeats))
-    both = pl.concat([edge.select(pl.lit(-1, pl.Int64).alias("_i"), *_KEY),
-                      group.with_columns(pl.col("_i").cast(pl.Int64))])  # fmt: skip
-    dup_i = both.filter(~pl.struct(_KEY).is_first_distinct() & (pl.col("_i") >= 0))["_i"]
-    return c["_i"].cast(pl.Int64).is_in(dup_i.implode())
+    repeats = c.filter("_same").select("_f", "ts_ns").unique()
+    group = c.filter("_time_ok").join(
+        repeats, on=["_f", "ts_ns"], how="semi", maintain_order="left"
+    )
+    seen = set(repeats["_f"].to_list())
+    edges = [
+        f.state.edge.select(pl.lit(k, pl.UInt32).alias("_f"), pl.lit(-1, pl.Int64).alias("_i"),
+                            *_KEY)
+        for k, f in enumerate(feeds) if k in seen and not f.state.edge.is_empty()
+    ]  # fmt: skip
+    both = pl.concat([*edges, group.select("_f", pl.col("_i").cast(pl.Int64), *_KEY)])
+    return both.filter(~pl.struct("_f", *_KEY).is_first_distinct() & (pl.col("_i") >= 0))["_i"]
 
 
-def _closed(ts: pl.Series, session: TradingSession) -> pl.Expr:
-    """Whether the session is closed at each tick: the closed spans of the batch's minutes.
+def _closed_spans(ts: pl.Series, session: TradingSession) -> list[tuple[int, int]]:
+    """The ``[start, end)`` spans of the batch's minutes in which the session is closed.
 
     Sessions change state on whole minutes, so the batch's span is walked minute by
     minute (cached in the session) and the closed runs become a few range tests.
     """
     lo, hi = ts.min(), ts.max()
     if not isinstance(lo, int) or not isinstance(hi, int):
-        return pl.lit(False).alias("_closed")
+        return []
     first, last = lo // _NS_PER_MINUTE, hi // _NS_PER_MINUTE
-    expr = pl.lit(False)
+    spans = []
     run_start: int | None = None
     for minute in range(first, last + 2):
         closed = minute <= last and not session.is_open_ns(minute * _NS_PER_MINUTE)
         if closed and run_start is None:
             run_start = minute
         elif not closed and run_start is not None:
-            start_ns, end_ns = run_start * _NS_PER_MINUTE, minute * _NS_PER_MINUTE
-            expr = expr | ((pl.col("ts_ns") >= start_ns) & (pl.col("ts_ns") < end_ns))
+            spans.append((run_start * _NS_PER_MINUTE, minute * _NS_PER_MINUTE))
             run_start = None
-    return expr.fill_null(False).alias("_closed")
+    return spans
 
 
-def _halted(spans: tuple[tuple[int, int], ...]) -> pl.Expr:
+def _in_spans(spans_by_feed: Sequence[Sequence[tuple[int, int]]], multi: bool) -> pl.Expr:
+    """Whether each row's event time is inside one of its feed's ``[start, end)`` spans."""
+    ts = pl.col("ts_ns")
     expr = pl.lit(False)
-    for start, end in spans:
-        expr = expr | ((pl.col("ts_ns") >= start) & (pl.col("ts_ns") < end))
-    return expr.alias("_halted")
+    for k, spans in enumerate(spans_by_feed):
+        for start, end in spans:
+            inside = (ts >= start) & (ts < end)
+            expr = expr | ((pl.col("_f") == k) & inside if multi else inside)
+    return expr
 
 
-def _score(
-    c: pl.DataFrame, tail: tuple[int, ...], inst: Instrument, cfg: FilterConfig
-) -> pl.DataFrame:
-    """The clean rows with their outlier scores: ``_i``, ``_v``, ``_thr``, ``_cand``, ``_seen``,
-    ``_agree``.
+@dataclass(frozen=True, slots=True)
+class _Scoring:
+    """What one feed's outlier scores depend on besides its clean values."""
+
+    tail: tuple[int, ...]
+    th: Thresholds
+    tick_int: int
+
+
+def _score(clean: pl.DataFrame, feeds: Sequence[_Scoring], cfg: FilterConfig) -> pl.DataFrame:
+    """The clean rows with their outlier scores: ``_f``, ``_i``, ``_v``, ``_thr``, ``_cand``,
+    ``_seen``, ``_agree``, in the order of ``clean`` (by feed ``_f``, then row ``_i``).
 
     ``_thr``: how far a value may be from its reference (an integer); ``_cand``: further
     from the previous block's median than that; ``_seen``: how many of the next
-    ``confirm_ticks`` clean values exist; ``_agree``: how many of those stay near it.
+    ``confirm_ticks`` clean values of its feed exist; ``_agree``: how many of those stay
+    near it. Each feed's values follow its ``tail``.
     """
-    clean_rows = c.filter(pl.col("reason").is_null()).select(
-        pl.col("_i").cast(pl.Int64), "_v", (pl.col("kind") == "quote").alias("_q")
-    )
-    if clean_rows.height + len(tail) <= _SMALL:
-        return _score_small(clean_rows, tail, inst, cfg)
-    th = cfg.thresholds(inst)
+    if clean.height + sum(len(f.tail) for f in feeds) <= _SMALL:
+        return _score_small(clean, feeds, cfg)
     b, m = cfg.block_rows, cfg.confirm_ticks
-    n_tail = len(tail)
-    head = pl.LazyFrame(
-        {"_i": [-1] * n_tail, "_v": list(tail), "_q": [True] * n_tail},
-        schema={"_i": pl.Int64, "_v": pl.Int64, "_q": pl.Boolean},
-    )
+    multi = len(feeds) > 1
+    head = pl.DataFrame(
+        {"_f": [k for k, f in enumerate(feeds) for _ in f.tail],
+         "_i": [-1] * sum(len(f.tail) for f in feeds),
+         "_v": [x for f in feeds for x in f.tail]},
+        schema={"_f": pl.UInt32, "_i": pl.Int64, "_v": pl.Int64},
+    ).with_columns(_q=pl.lit(True))  # fmt: skip
+    # Each feed's tail, then its clean values: slices of the two frames, in feed order.
+    clean_at, head_at = _bounds(clean["_f"], len(feeds)), _bounds(head["_f"], len(feeds))
+    parts = []
+    for k in range(len(feeds)):
+        parts.append(head.slice(head_at[k], head_at[k + 1] - head_at[k]))
+        parts.append(clean.slice(clean_at[k], clean_at[k + 1] - clean_at[k]))
+    # A feed's j-th value (tail included) is in block (j + b - len(tail)) // b: the tail
+    # fills the end of block 0; ``_base`` is b - len(tail) less the row the feed starts at.
+    bases = []
+    for k, f in enumerate(feeds):
+        bases.append(b - len(f.tail) - (head_at[k] + clean_at[k]))
+    base = _per_feed(bases)
     values = (
-        pl.concat([head, clean_rows.lazy()])
+        pl.concat([p for p in parts if not p.is_empty()] or [head])
+        .lazy()
         .with_row_index("_j")
-        .with_columns(_block=(pl.col("_j").cast(pl.Int64) + b - n_tail) // b)
+        .with_columns(_block=(pl.col("_j").cast(pl.Int64) + base) // b)
     )
-    stats = values.group_by("_block").agg(
+    keys = ["_f", "_block"] if multi else ["_block"]
+    stats = values.group_by(keys).agg(
         # Twice the median is an integer; so is twice the median of |2v - that|, i.e. 4 × MAD.
         _med=(pl.col("_v").median() * 2).cast(pl.Int64),
         _mad=(
@@ -290,29 +501,45 @@ def _score(
     )
     prev = stats.with_columns(pl.col("_block") + 1).rename({"_med": "_pmed", "_mad": "_pmad"})
     v = pl.col("_v")
-    floor_bps = pl.when(pl.col("_q")).then(th.spike_floor_bps).otherwise(th.fat_finger_bps)
-    agree = [((v.shift(-s) - v).abs() <= pl.col("_thr")) for s in range(1, m + 1)]
+    mads = _per_feed([f.th.spike_mads for f in feeds])
+    spike_floor = _per_feed([f.th.spike_floor_bps for f in feeds])
+    fat_finger = _per_feed([f.th.fat_finger_bps for f in feeds])
+    min_thr = _per_feed([4 * f.tick_int for f in feeds])
+    floor_bps = pl.when(pl.col("_q")).then(spike_floor).otherwise(fat_finger)
+
+    def ahead(s: int) -> pl.Expr:  # the value s rows on, within the feed
+        if not multi:
+            return v.shift(-s)
+        return pl.when(pl.col("_f").shift(-s) == pl.col("_f")).then(v.shift(-s))
+
+    agree = [((ahead(s) - v).abs() <= pl.col("_thr")) for s in range(1, m + 1)]
     return (
-        values.join(prev, on="_block", how="left")
-        .join(stats, on="_block", how="left")
+        values.join(prev, on=keys, how="left")
+        .join(stats, on=keys, how="left")
         .sort("_j")
         .with_columns(_ref=pl.coalesce("_pmed", "_med"), _mad=pl.coalesce("_pmad", "_mad"))
         .with_columns(
             _thr=pl.max_horizontal(
-                pl.col("_mad") * (_MAD_TO_SIGMA * th.spike_mads) // (4 * _SIGMA_SCALE),
+                pl.col("_mad") * (_MAD_TO_SIGMA * mads) // (4 * _SIGMA_SCALE),
                 pl.col("_ref") * floor_bps // 20_000,
-                pl.lit(4 * inst.tick_int),
+                min_thr,
             )
         )
         .with_columns(
             _cand=(v * 2 - pl.col("_ref")).abs() > pl.col("_thr") * 2,
             _agree=pl.sum_horizontal([a.fill_null(False) for a in agree]),
-            _seen=pl.sum_horizontal([v.shift(-s).is_not_null() for s in range(1, m + 1)]),
+            _seen=pl.sum_horizontal([ahead(s).is_not_null() for s in range(1, m + 1)]),
         )
         .filter(pl.col("_i") >= 0)
-        .select("_i", "_v", "_thr", "_cand", "_seen", "_agree")
+        .select("_f", "_i", "_v", "_thr", "_cand", "_seen", "_agree")
         .collect(engine="in-memory")
     )
+
+
+def _per_feed(values: list[int]) -> pl.Expr:
+    """A literal when every feed has the same value, else the row's feed's value."""
+    one = _one(values)
+    return pl.lit(one, pl.Int64) if one is not None else _by_feed(values)
 
 
 # 1.4826 × MAD estimates a normal sigma; kept as a ratio of integers so that the scores are
@@ -326,18 +553,46 @@ def _twice_median(xs: list[int]) -> int:
     return 2 * ordered[mid] if len(ordered) % 2 else ordered[mid - 1] + ordered[mid]
 
 
-# Up to this many values, the scores are computed in Python: a live batch of a few ticks
-# then costs microseconds instead of a query plan's fixed cost. The two paths give the
-# same scores (``tests/pipelines/test_filters.py`` compares them).
+# Up to this many values (all feeds' clean values and tails), the scores are computed in
+# Python: a live batch of a few ticks then costs microseconds instead of a query plan's
+# fixed cost. The two paths give the same scores (``tests/pipelines/test_filters.py``
+# compares them).
 _SMALL = 1_024
+# The scores' columns, filled feed after feed: thr, cand, seen, agree.
+_Scores = tuple[list[int], list[bool], list[int], list[int]]
 
 
-def _score_small(
-    clean: pl.DataFrame, tail: tuple[int, ...], inst: Instrument, cfg: FilterConfig
-) -> pl.DataFrame:
-    th = cfg.thresholds(inst)
+def _score_small(clean: pl.DataFrame, feeds: Sequence[_Scoring], cfg: FilterConfig) -> pl.DataFrame:
+    fs, idx = clean["_f"].to_list(), clean["_i"].to_list()
+    vals, quote = clean["_v"].to_list(), clean["_q"].to_list()
+    cols: _Scores = ([], [], [], [])
+    lo = 0
+    for k, feed in enumerate(feeds):
+        hi = lo
+        while hi < len(fs) and fs[hi] == k:
+            hi += 1
+        _score_feed(vals[lo:hi], quote[lo:hi], feed, cfg, cols)
+        lo = hi
+    thr, cand, seen, agree = cols
+    return pl.DataFrame(
+        {"_f": fs, "_i": idx, "_v": vals, "_thr": thr, "_cand": cand, "_seen": seen,
+         "_agree": agree},
+        schema={"_f": pl.UInt32, "_i": pl.Int64, "_v": pl.Int64, "_thr": pl.Int64,
+                "_cand": pl.Boolean, "_seen": pl.Int64, "_agree": pl.Int64},
+    )  # fmt: skip
+
+
+def _score_feed(
+    vals: list[int],
+    quote: list[bool],
+    feed: _Scoring,
+    cfg: FilterConfig,
+    out: _Scores,
+) -> None:
+    """One feed's scores, appended to ``out`` (thr, cand, seen, agree)."""
+    th, tail = feed.th, feed.tail
     b, m = cfg.block_rows, cfg.confirm_ticks
-    idx, vals, quote = clean["_i"].to_list(), clean["_v"].to_list(), clean["_q"].to_list()
+    out_thr, out_cand, out_seen, out_agree = out
     values = [*tail, *vals]
     n_tail = len(tail)
     blocks: dict[int, list[int]] = {}
@@ -347,8 +602,6 @@ def _score_small(
     for k, xs in blocks.items():
         med2 = _twice_median(xs)
         stats[k] = (med2, _twice_median([abs(2 * x - med2) for x in xs]))
-    out_thr: list[int] = []
-    out_cand, out_seen, out_agree = [], [], []
     n = len(values)
     for pos in range(len(vals)):
         j = n_tail + pos
@@ -358,7 +611,7 @@ def _score_small(
         thr = max(
             mad * (_MAD_TO_SIGMA * th.spike_mads) // (4 * _SIGMA_SCALE),
             ref * floor_bps // 20_000,
-            4 * inst.tick_int,
+            4 * feed.tick_int,
         )
         v = values[j]
         following = values[j + 1 : min(j + 1 + m, n)]
@@ -366,38 +619,6 @@ def _score_small(
         out_cand.append(abs(2 * v - ref) > 2 * thr)
         out_seen.append(len(following))
         out_agree.append(sum(1 for x in following if abs(x - v) <= thr))
-    return pl.DataFrame(
-        {"_i": idx, "_v": vals, "_thr": out_thr, "_cand": out_cand, "_seen": out_seen,
-         "_agree": out_agree},
-        schema={"_i": pl.Int64, "_v": pl.Int64, "_thr": pl.Int64, "_cand": pl.Boolean,
-                "_seen": pl.Int64, "_agree": pl.Int64},
-    )  # fmt: skip
-
-
-def _advance(
-    state: FeedState,
-    done: pl.DataFrame,
-    pending: pl.DataFrame,
-    tail: tuple[int, ...],
-    n_accepted: int,
-    rejected: pl.DataFrame,
-) -> FeedState:
-    timed = done.filter(pl.col("_time_ok"))
-    last_ts = state.last_ts
-    edge = state.edge
-    if not timed.is_empty():
-        top = int(timed["ts_ns"].max())  # type: ignore[arg-type]
-        at_top = timed.filter(pl.col("ts_ns") == top).select(_KEY)
-        if last_ts is None or top > last_ts:
-            last_ts, edge = top, at_top
-        elif top == last_ts:
-            edge = pl.concat([edge, at_top]).unique(maintain_order=True)
-    counts = dict(state.counts)
-    counts["accepted"] = counts.get("accepted", 0) + n_accepted
-    if not rejected.is_empty():
-        for reason, n in rejected.group_by("reason").len().iter_rows():
-            counts[str(reason)] = counts.get(str(reason), 0) + n
-    return FeedState(last_ts=last_ts, edge=edge, tail=tail, pending=pending, counts=counts)
 
 
 def _with_reason(frame: pl.DataFrame, reason: str | None) -> pl.DataFrame:

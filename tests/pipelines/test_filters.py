@@ -11,9 +11,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pipelines.ticks.config import FilterConfig
-from pipelines.ticks.filters import FeedState, Screened, screen
+from pipelines.ticks.filters import FeedState, Screened, screen, screen_many
 from tests.pipelines.builders import MS, T0, quotes, trades, walk
-from trading.instruments import default_catalogue
+from trading.instruments import Instrument, default_catalogue
 
 CAT = default_catalogue()
 EUR = CAT.get("EUR/USD")
@@ -201,6 +201,21 @@ def test_screen_when_a_spike_ends_a_batch_then_it_waits_and_is_decided_the_same(
     assert first.accepted.height + second.accepted.height == 299
 
 
+def test_screen_when_two_spikes_end_a_batch_then_both_wait_and_both_are_rejected() -> None:
+    # Arrange: the last two rows of the first batch are spikes
+    bids = walk(300)
+    bids[148] += 1_100
+    bids[149] += 1_100
+    frame = quotes(bids)
+    session = CAT.session_for("EUR/USD")
+    # Act
+    first = screen(FeedState(), frame.head(150), EUR, CFG, session)
+    second = screen(first.state, frame.slice(150), EUR, CFG, session, final=True)
+    # Assert
+    assert first.state.pending["source_seq"].to_list() == [148, 149]
+    assert _reasons(second) == {148: "spike", 149: "spike"}
+
+
 def test_screen_when_a_spike_is_the_last_tick_of_the_feed_then_rejected_unconfirmed() -> None:
     bids = walk(200)
     bids[-1] += 1_100
@@ -323,42 +338,236 @@ def test_filter_config_when_the_toml_is_wrong_then_a_clear_error(
         FilterConfig.load(path, CAT)
 
 
-@settings(max_examples=40, deadline=None)
-@given(
-    n=st.integers(min_value=1, max_value=400),
-    tail=st.lists(st.integers(min_value=216_000, max_value=218_000), max_size=64),
-    spikes=st.lists(st.integers(min_value=0, max_value=399), max_size=8),
-    trades_too=st.booleans(),
-)
-def test_score_when_small_then_the_python_path_equals_the_polars_path(
-    n: int, tail: list[int], spikes: list[int], trades_too: bool
+# Feeds of several symbols and asset classes: (key, symbol, kind, start price in price units).
+POOL = [
+    ("fx-a|EUR/USD", "EUR/USD", "quote", 108_500),
+    ("fx-b|EUR/USD", "EUR/USD", "quote", 108_520),
+    ("fx|USD/JPY", "USD/JPY", "quote", 150_000),
+    ("cx|BTC/USDT", "BTC/USDT", "quote", 9_000_000),
+    ("cx-trades|BTC/USDT", "BTC/USDT", "trade", 9_000_000),
+    ("ix|US500", "US500", "quote", 50_000),
+]
+SATURDAY = 5 * 86_400 * 10**9 + 2 * 3_600 * 10**9  # from T0: FX and indices are closed
+
+
+@st.composite
+def _feed_spec(draw: st.DrawFn, pick: int) -> dict[str, object]:
+    n = draw(st.integers(min_value=2, max_value=240))
+    rows = st.integers(min_value=1, max_value=n - 1)
+    return {
+        "pick": pick,
+        "n": n,
+        "seed": draw(st.integers(min_value=1, max_value=1_000)),
+        "spikes": draw(st.lists(rows, max_size=4)),
+        "dups": draw(st.lists(rows, max_size=3)),
+        "ooo": draw(st.lists(rows, max_size=3)),
+        "jump_at": draw(st.none() | rows),
+        "saturday": draw(st.booleans()),
+        "cuts": sorted(draw(st.lists(rows, max_size=6, unique=True))),
+        # Rounds in which the feed has nothing: left out of the call, or an empty frame.
+        "idle": draw(st.lists(st.sampled_from(["out", "empty"]), max_size=2)),
+    }
+
+
+@st.composite
+def _feed_specs(draw: st.DrawFn) -> list[dict[str, object]]:
+    picks = draw(st.lists(st.integers(0, len(POOL) - 1), min_size=2, max_size=5, unique=True))
+    return [draw(_feed_spec(p)) for p in picks]
+
+
+def _feed_frame(spec: dict[str, object]) -> pl.DataFrame:
+    """A feed with spikes, duplicates, out-of-order rows and a true jump where ``spec`` says."""
+    key, symbol, kind, start = POOL[spec["pick"]]  # type: ignore[index]
+    n = spec["n"]
+    assert isinstance(n, int)
+    prices = walk(n, start=start, seed=spec["seed"])  # type: ignore[arg-type]
+    if spec["jump_at"] is not None:
+        prices = [p + (start // 100 if i >= spec["jump_at"] else 0) for i, p in enumerate(prices)]
+    for i in spec["spikes"]:  # type: ignore[attr-defined]
+        prices[i] += start // 100
+    t0 = T0 + (SATURDAY if spec["saturday"] else 0)
+    ts = [t0 + i * 100 * MS for i in range(n)]
+    ids = [str(i) for i in range(n)]
+    for i in spec["dups"]:  # type: ignore[attr-defined]
+        prices[i], ts[i], ids[i] = prices[i - 1], ts[i - 1], ids[i - 1]
+    for i in spec["ooo"]:  # type: ignore[attr-defined]
+        ts[i] = ts[i - 1] - 500 * MS
+    if kind == "quote":
+        return quotes(prices, symbol=symbol, ts=ts, source=key)
+    frame = trades(prices, symbol=symbol, trade_ids=ids)
+    return frame.with_columns(ts_ns=pl.Series(ts), recv_ns=pl.Series(ts), source=pl.lit(key))
+
+
+def _assert_same(got: Screened, want: Screened) -> None:
+    assert got.accepted.equals(want.accepted)
+    assert got.rejected.equals(want.rejected)
+    a, b = got.state, want.state
+    assert (a.last_ts, a.tail, dict(a.counts)) == (b.last_ts, b.tail, dict(b.counts))
+    assert a.edge.equals(b.edge)
+    assert a.pending.equals(b.pending)
+
+
+@settings(max_examples=30, deadline=None)
+@given(specs=_feed_specs(), halted=st.booleans(), vectorized=st.booleans())
+def test_screen_many_when_feeds_are_screened_together_then_each_equals_screen_alone(
+    specs: list[dict[str, object]], halted: bool, vectorized: bool
 ) -> None:
-    # Arrange: a clean frame as screen builds it (reason null, _v twice the mid)
     from pipelines.ticks import filters
 
-    bids = walk(n)
-    for i in spikes:
-        if i < n:
-            bids[i] += 1_100
-    frame = (
-        quotes(bids)
-        .with_row_index("_i")
-        .with_columns(
-            _v=pl.col("bid") + pl.col("ask"),
-            reason=pl.lit(None, filters.REASON_DTYPE),
-            kind=pl.when((pl.col("_i") % 3 == 0) & trades_too)
-            .then(pl.lit("trade"))
-            .otherwise(pl.lit("quote")),
-        )
-    )
+    # The scores of small batches are computed in Python; force the Polars path half the time.
+    old = filters._SMALL
+    filters._SMALL = 0 if vectorized else old
+    try:
+        _screen_many_equals_screen(specs, halted)
+    finally:
+        filters._SMALL = old
+
+
+def _screen_many_equals_screen(specs: list[dict[str, object]], halted: bool) -> None:
+    # Arrange: 2-5 feeds of different symbols, each cut into its own batches
+    cfg = FilterConfig(halts={"EUR/USD": ((T0 + 2_000 * MS, T0 + 5_000 * MS),)} if halted else {})
+    keys = [POOL[s["pick"]][0] for s in specs]  # type: ignore[index]
+    frames = {k: _feed_frame(s) for k, s in zip(keys, specs, strict=True)}
+    insts: dict[str, Instrument] = {k: CAT.get(frames[k]["symbol"][0]) for k in keys}
+    sessions = {k: CAT.session_for(insts[k].symbol) for k in keys}
+    plans: dict[str, list[pl.DataFrame | None]] = {}
+    for k, s in zip(keys, specs, strict=True):
+        bounds = [0, *s["cuts"], s["n"]]  # type: ignore[misc]
+        plans[k] = [frames[k].slice(lo, hi - lo) for lo, hi in itertools.pairwise(bounds)]
+        for idle in s["idle"]:  # type: ignore[attr-defined]
+            plans[k].insert(len(plans[k]) // 2, None if idle == "out" else frames[k].head(0))
+    rounds = max(len(p) for p in plans.values())
+    many_states = {k: FeedState() for k in keys}
+    one_states = dict(many_states)
+    seen: dict[str, list[pl.DataFrame]] = {k: [] for k in keys}
+    # Act / Assert: every round, and the final call, give each feed what screen gives it
+    for r in range(rounds + 1):
+        final = r == rounds
+        batches = {}
+        for k in keys:
+            part = frames[k].head(0) if final else (plans[k] + [None] * rounds)[r]
+            if part is not None:
+                batches[k] = part
+        many = screen_many(many_states, batches, insts, cfg, sessions, final=final)
+        assert list(many) == list(batches)
+        for k, batch in batches.items():
+            one = screen(one_states[k], batch, insts[k], cfg, sessions[k], final=final)
+            _assert_same(many[k], one)
+            many_states[k], one_states[k] = many[k].state, one.state
+            seen[k] += [one.accepted.select("source_seq"), one.rejected.select("source_seq")]
+    for k, s in zip(keys, specs, strict=True):
+        assert sorted(pl.concat(seen[k])["source_seq"].to_list()) == list(range(s["n"]))  # type: ignore[call-overload]
+        assert many_states[k].pending.is_empty()
+
+
+def test_screen_many_when_feeds_differ_then_each_is_judged_on_its_own_thresholds() -> None:
+    # Arrange: one tick 20 bps off on each feed: a spike for EUR/USD (FX floor 10 bps), not
+    # for BTC/USDT (crypto floor 30 bps); BTC/USDT's 70 bps spread is within crypto's bound
+    # (100 bps), though it would be too wide for FX (50 bps).
+    eur_bids, btc_bids = walk(200), walk(200, start=9_000_000)
+    eur_bids[150] += 217
+    btc_bids[120] += 18_000
+    eur, btc = quotes(eur_bids), quotes(btc_bids, symbol="BTC/USDT", spread=63_000)
+    insts = {"eur": EUR, "btc": BTC}
+    sessions = {k: CAT.session_for(i.symbol) for k, i in insts.items()}
     # Act
-    small = filters._score(frame, tuple(tail), EUR, CFG)
+    out = screen_many(
+        dict.fromkeys(insts, FeedState()), {"eur": eur, "btc": btc}, insts, CFG, sessions,
+        final=True,
+    )  # fmt: skip
+    # Assert
+    assert _reasons(out["eur"]) == {150: "spike"}
+    assert out["eur"].state.counts == {"accepted": 199, "spike": 1}
+    assert out["btc"].rejected.is_empty()
+    assert out["btc"].accepted.height == 200
+
+
+def test_screen_many_when_a_feed_has_no_rows_then_its_state_is_unchanged() -> None:
+    first = _run(quotes(walk(100)), final=False)
+    out = screen_many(
+        {"a": first.state, "b": FeedState()},
+        {"a": quotes(walk(0)), "b": quotes(walk(50))},
+        {"a": EUR, "b": EUR},
+        CFG,
+        {"a": None, "b": None},
+    )
+    assert out["a"].state is first.state
+    assert out["a"].accepted.is_empty()
+    assert out["b"].accepted.height == 50
+
+
+def test_screen_many_when_feeds_print_the_same_records_then_duplicates_are_per_feed() -> None:
+    # Arrange: two venues print the same quotes; row 101 repeats row 100 on each
+    bids = walk(200)
+    ts = [T0 + i * 100 * MS for i in range(200)]
+    bids[101], ts[101] = bids[100], ts[100]
+    frame = quotes(bids, ts=ts)
+    # Act
+    out = screen_many(
+        {"a": FeedState(), "b": FeedState()}, {"a": frame, "b": frame}, {"a": EUR, "b": EUR},
+        CFG, {"a": None, "b": None}, final=True,
+    )  # fmt: skip
+    # Assert
+    assert _reasons(out["a"]) == _reasons(out["b"]) == {101: "duplicate"}
+
+
+def _clean(feeds: list[tuple[int, list[int], bool]]) -> pl.DataFrame:
+    """Clean rows as ``screen_many`` scores them: ``_f``, ``_i``, ``_v`` (2 × mid), ``_q``."""
+    rows = []
+    i = 0
+    for k, (n, spikes, trades_too) in enumerate(feeds):
+        bids = walk(n, seed=k + 1)
+        for s in spikes:
+            if s < n:
+                bids[s] += 1_100
+        for j, bid in enumerate(bids):
+            rows.append((k, i, 2 * bid + 10, not (trades_too and j % 3 == 0)))
+            i += 1
+    return pl.DataFrame(
+        rows, schema={"_f": pl.UInt32, "_i": pl.Int64, "_v": pl.Int64, "_q": pl.Boolean},
+        orient="row",
+    )  # fmt: skip
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    feeds=st.lists(
+        st.tuples(
+            st.integers(min_value=0, max_value=300),
+            st.lists(st.integers(min_value=0, max_value=299), max_size=6),
+            st.booleans(),
+        ),
+        min_size=1,
+        max_size=3,
+    ),
+    tails=st.lists(
+        st.lists(st.integers(min_value=216_000, max_value=218_000), max_size=64),
+        min_size=3,
+        max_size=3,
+    ),
+    symbols=st.lists(
+        st.sampled_from(["EUR/USD", "USD/JPY", "BTC/USDT", "US500"]), min_size=3, max_size=3
+    ),
+)
+def test_score_when_small_then_the_python_path_equals_the_polars_path(
+    feeds: list[tuple[int, list[int], bool]], tails: list[list[int]], symbols: list[str]
+) -> None:
+    # Arrange: one to three feeds' clean rows, each after its own tail and thresholds
+    from pipelines.ticks import filters
+
+    clean = _clean(feeds)
+    scoring = [
+        filters._Scoring(tuple(tails[k]), CFG.thresholds(CAT.get(s)), CAT.get(s).tick_int)
+        for k, s in enumerate(symbols[: len(feeds)])
+    ]
+    # Act
+    small = filters._score(clean, scoring, CFG)
     old = filters._SMALL
     filters._SMALL = 0
     try:
-        vectorized = filters._score(frame, tuple(tail), EUR, CFG)
+        vectorized = filters._score(clean, scoring, CFG)
     finally:
         filters._SMALL = old
     # Assert
-    assert small.height == n
+    assert small.height == clean.height
     assert small.equals(vectorized.cast(small.schema))
