@@ -33,6 +33,7 @@ called on each feed (``tests/pipelines/test_filters.py`` holds them equal); ``sc
 
 from __future__ import annotations
 
+import bisect
 import functools
 import operator
 from collections.abc import Mapping, Sequence
@@ -209,19 +210,22 @@ def _screen(
             .then(pl.lit(Reason.DUPLICATE.value, REASON_DTYPE))
             .otherwise(pl.col("reason"))
         )  # fmt: skip
-    clean = c.filter(pl.col("reason").is_null()).select(
-        "_f", pl.col("_i").cast(pl.Int64), "_v", (pl.col("kind") == "quote").alias("_q")
+    clean = (
+        c.lazy()
+        .filter(pl.col("reason").is_null())
+        .select("_f", pl.col("_i").cast(pl.Int64), "_v", (pl.col("kind") == "quote").alias("_q"))
+        .collect(engine="in-memory")
     )
     scoring = [
         _Scoring(f.state.tail, th, f.inst.tick_int) for f, th in zip(feeds, ths, strict=True)
     ]
     scored = _score(clean, scoring, cfg)
     m = cfg.confirm_ticks
-    cand = scored.filter("_cand")
     # Per feed, the first row that waits for the ticks to come (it and all after it).
     hold: dict[int, int] = {}
-    bad = cand
-    if not cand.is_empty():
+    bad = scored.head(0)
+    if scored["_cand"].any():  # rarely: a filter costs more than this test
+        cand = scored.filter("_cand")
         if final:
             bad = cand.filter(~((pl.col("_seen") > 0) & (pl.col("_agree") * 2 > pl.col("_seen"))))
         else:
@@ -321,6 +325,9 @@ def _bounds(feed: pl.Series, n: int) -> list[int]:
     """Where each of ``n`` feeds starts in ``feed`` (sorted feed indexes), and the end."""
     if n == 1:
         return [0, feed.len()]
+    if feed.len() <= _SMALL:  # a few microseconds, where search_sorted costs fifty
+        values = feed.to_list()
+        return [*(bisect.bisect_left(values, k) for k in range(n)), len(values)]
     at = feed.search_sorted(pl.Series(range(n), dtype=feed.dtype), side="left").to_list()
     return [*at, feed.len()]
 
