@@ -9,13 +9,19 @@ input (one partition per feed) -> stateful_batch "screen" keyed by feed
 
 Items are whole Polars batches, keyed by feed; the screening state of a feed is an
 immutable ``FeedState`` that Bytewax snapshots at each epoch.
+
+Live feeds (``build_live_flow``) travel differently: a worker polls all its live feeds and
+emits one ``LiveBatch`` per poll cycle, keyed by a route of that worker, and
+``LiveScreenLogic`` screens every feed of it in one ``screen_many`` call (a call costs a
+few milliseconds whatever the number of feeds), then emits a ``Screened`` per feed, so the
+sinks are the same.
 """
 
 from __future__ import annotations
 
 import json
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -28,10 +34,11 @@ from bytewax.operators import StatefulBatchLogic
 from bytewax.outputs import DynamicSink, StatelessSinkPartition
 
 from pipelines.ticks.config import FilterConfig
-from pipelines.ticks.filters import FeedState, screen
+from pipelines.ticks.filters import FeedState, screen, screen_many
 from pipelines.ticks.lake import Lake, safe_name
-from pipelines.ticks.sources import RawItem
-from trading.instruments import Catalogue
+from pipelines.ticks.sources import LiveBatch, LiveTickSource, RawItem
+from trading.instruments import Catalogue, Instrument
+from trading.sessions import TradingSession
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,15 +79,8 @@ class ScreenLogic(StatefulBatchLogic[RawItem, Screened | FeedStats, _Snapshot]):
         session = self._catalogue.session_for(self._symbol)
         ticks = item.ticks if item is not None else self._state.pending.head(0)
         out = screen(self._state, ticks, inst, self._cfg, session, final=item is None)
-        state = out.state
-        rejected = out.rejected
-        if item is not None and not item.rejects.is_empty():
-            counts = dict(state.counts)
-            for reason, n in item.rejects.group_by("reason").len().iter_rows():
-                counts[str(reason)] = counts.get(str(reason), 0) + n
-            state = replace(state, counts=counts)
-            rejected = pl.concat([item.rejects.select(rejected.columns), rejected])
-        self._state = state
+        rejects = None if item is None else item.rejects
+        self._state, rejected = _with_rejects(out.state, out.rejected, rejects)
         return Screened(self._key, out.accepted, rejected)
 
     def on_batch(self, values: list[RawItem]) -> tuple[list[Screened | FeedStats], bool]:
@@ -95,6 +95,92 @@ class ScreenLogic(StatefulBatchLogic[RawItem, Screened | FeedStats, _Snapshot]):
     def snapshot(self) -> _Snapshot:
         assert self._symbol is not None or self._state == FeedState()
         return _Snapshot(self._key, self._symbol or "", self._state)
+
+
+def _with_rejects(
+    state: FeedState, rejected: pl.DataFrame, rejects: pl.DataFrame | None
+) -> tuple[FeedState, pl.DataFrame]:
+    """The records normalization refused, counted in the state and put before ``rejected``."""
+    if rejects is None or rejects.is_empty():
+        return state, rejected
+    counts = dict(state.counts)
+    for reason, n in rejects.group_by("reason").len().iter_rows():
+        counts[str(reason)] = counts.get(str(reason), 0) + n
+    return replace(state, counts=counts), pl.concat([rejects.select(rejected.columns), rejected])
+
+
+@dataclass(frozen=True, slots=True)
+class _LiveSnapshot:
+    """Each live feed's symbol and screening state (frozen states in a fresh mapping)."""
+
+    feeds: Mapping[str, tuple[str, FeedState]]
+
+
+class LiveScreenLogic(StatefulBatchLogic[LiveBatch, Screened | FeedStats, _LiveSnapshot]):
+    """Screens all the live feeds of one worker together: one ``screen_many`` call per
+    batch of poll cycles, a ``Screened`` out per feed that had ticks; at the end, each
+    feed's last decisions and its counts."""
+
+    def __init__(
+        self, catalogue: Catalogue, cfg: FilterConfig, resume: _LiveSnapshot | None
+    ) -> None:
+        self._catalogue = catalogue
+        self._cfg = cfg
+        self._insts: dict[str, Instrument] = {}
+        self._sessions: dict[str, TradingSession | None] = {}
+        self._states: dict[str, FeedState] = {}
+        for key, (symbol, state) in ({} if resume is None else resume.feeds).items():
+            self._know(key, symbol)
+            self._states[key] = state
+
+    def _know(self, key: str, symbol: str) -> None:
+        if key not in self._insts:
+            self._insts[key] = self._catalogue.get(symbol)
+            self._sessions[key] = self._catalogue.session_for(symbol)
+
+    def _screen(
+        self,
+        batches: dict[str, pl.DataFrame],
+        rejects: dict[str, pl.DataFrame],
+        *,
+        final: bool,
+    ) -> list[Screened | FeedStats]:
+        states = {k: self._states[k] if k in self._states else FeedState() for k in batches}
+        results = screen_many(states, batches, self._insts, self._cfg, self._sessions, final=final)
+        out: list[Screened | FeedStats] = []
+        for key, res in results.items():
+            state, rejected = _with_rejects(res.state, res.rejected, rejects.get(key))
+            self._states[key] = state
+            if final or not (res.accepted.is_empty() and rejected.is_empty()):
+                out.append(Screened(key, res.accepted, rejected))
+        return out
+
+    def on_batch(self, values: list[LiveBatch]) -> tuple[list[Screened | FeedStats], bool]:
+        # Poll cycles that queued up are screened as one batch per feed, in their order.
+        ticks: dict[str, list[pl.DataFrame]] = {}
+        rejects: dict[str, list[pl.DataFrame]] = {}
+        for cycle in values:
+            for key, item in cycle.items.items():
+                self._know(key, item.symbol)
+                ticks.setdefault(key, []).append(item.ticks)
+                if not item.rejects.is_empty():
+                    rejects.setdefault(key, []).append(item.rejects)
+        out = self._screen(
+            {k: fs[0] if len(fs) == 1 else pl.concat(fs) for k, fs in ticks.items()},
+            {k: fs[0] if len(fs) == 1 else pl.concat(fs) for k, fs in rejects.items()},
+            final=False,
+        )
+        return out, StatefulBatchLogic.RETAIN
+
+    def on_eof(self) -> tuple[list[Screened | FeedStats], bool]:
+        if not self._states:
+            return [], StatefulBatchLogic.DISCARD
+        out = self._screen({k: s.pending.head(0) for k, s in self._states.items()}, {}, final=True)
+        out += [FeedStats(k, dict(s.counts)) for k, s in self._states.items()]
+        return out, StatefulBatchLogic.RETAIN
+
+    def snapshot(self) -> _LiveSnapshot:
+        return _LiveSnapshot({k: (self._insts[k].symbol, s) for k, s in self._states.items()})
 
 
 class _LakePartition(StatelessSinkPartition[Screened]):
@@ -149,6 +235,13 @@ def build_flow(
     redis_url: str | None = None,
     extra_sinks: Sequence[tuple[str, DynamicSink[Screened]]] = (),
 ) -> Dataflow:
+    """The tick dataflow over ``source``: a replay (``TickSource``) screened feed by feed,
+    or live feeds (``LiveTickSource``), which ``build_live_flow`` screens together."""
+    if isinstance(source, LiveTickSource):
+        return build_live_flow(
+            source, catalogue, cfg, lake_root=lake_root, redis_url=redis_url,
+            stats_dir=stats_dir, extra_sinks=extra_sinks,
+        )  # fmt: skip
     flow = Dataflow("ticks")
     raw = op.input("feeds", flow, source)
 
@@ -156,6 +249,40 @@ def build_flow(
         return ScreenLogic(catalogue, cfg, resume)
 
     screened = op.stateful_batch("screen", raw, builder)
+    _outputs(screened, lake_root, stats_dir, redis_url, extra_sinks)
+    return flow
+
+
+def build_live_flow(
+    source: LiveTickSource,
+    catalogue: Catalogue,
+    cfg: FilterConfig,
+    *,
+    lake_root: Path | None,
+    redis_url: str | None,
+    stats_dir: Path | None = None,
+    extra_sinks: Sequence[tuple[str, DynamicSink[Screened]]] = (),
+) -> Dataflow:
+    """Live feeds, each worker's screened together once per poll cycle (``LiveScreenLogic``),
+    into the same sinks as a replay."""
+    flow = Dataflow("ticks_live")
+    raw = op.input("feeds", flow, source)
+
+    def builder(resume: _LiveSnapshot | None) -> LiveScreenLogic:
+        return LiveScreenLogic(catalogue, cfg, resume)
+
+    screened = op.stateful_batch("screen", raw, builder)
+    _outputs(screened, lake_root, stats_dir, redis_url, extra_sinks)
+    return flow
+
+
+def _outputs(
+    screened: op.KeyedStream[Screened | FeedStats],
+    lake_root: Path | None,
+    stats_dir: Path | None,
+    redis_url: str | None,
+    extra_sinks: Sequence[tuple[str, DynamicSink[Screened]]],
+) -> None:
     values = op.key_rm("values", screened)
     batches = op.filter_map("batches", values, _only_screened)
     if lake_root is not None:
@@ -169,7 +296,6 @@ def build_flow(
         op.output(name, batches, sink)
     if stats_dir is not None:
         op.output("stats", op.filter_map("counts", values, _only_stats), StatsSink(stats_dir))
-    return flow
 
 
 def _only_screened(value: Screened | FeedStats) -> Screened | None:

@@ -8,13 +8,14 @@ it had not finished. Batch boundaries depend on the token alone, so the resumed 
 exactly the batches the uninterrupted run would have.
 
 Live feeds (a FIX market-data session, an exchange WebSocket) implement ``LiveFeed``; they
-cannot rewind, so ``LiveTickSource`` is a dynamic source and a restart resubscribes.
+cannot rewind, so ``LiveTickSource`` is a dynamic source and a restart resubscribes. Each
+worker polls its live feeds together and emits one ``LiveBatch`` per poll cycle.
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -203,7 +204,9 @@ class LiveFeed(Protocol):
     def symbol(self) -> str: ...
 
     def poll(self) -> RawItem | None:
-        """Ticks received since the last poll, or None when there are none yet."""
+        """Ticks received since the last poll, or None when there are none yet.
+
+        Raises ``StopIteration`` when the feed has ended (it is then polled no more)."""
         ...
 
     def next_poll(self) -> datetime | None:
@@ -213,33 +216,73 @@ class LiveFeed(Protocol):
     def close(self) -> None: ...
 
 
-class _LivePartition(StatelessSourcePartition[tuple[str, RawItem]]):
-    def __init__(self, feeds: Sequence[LiveFeed]) -> None:
-        self._feeds = list(feeds)
+@dataclass(frozen=True, slots=True)
+class LiveBatch:
+    """One poll cycle of a worker's live feeds: each feed that had ticks -> its ``RawItem``.
 
-    def next_batch(self) -> list[tuple[str, RawItem]]:
-        out = []
-        for feed in self._feeds:
-            item = feed.poll()
+    The worker's feeds travel as one item so that they are screened in one pass
+    (``filters.screen_many``): a pass costs about the same for ten feeds as for one.
+    """
+
+    items: Mapping[str, RawItem]
+
+
+def live_route(worker_index: int, worker_count: int) -> str:
+    """The routing key of a worker's live items: the first ``live#n`` Bytewax sends to it."""
+    salt = 0
+    while worker_for(f"live#{salt}", worker_count) != worker_index:
+        salt += 1
+    return f"live#{salt}"
+
+
+class _LivePartition(StatelessSourcePartition[tuple[str, LiveBatch]]):
+    def __init__(self, feeds: Sequence[LiveFeed], route: str) -> None:
+        self._feeds = list(feeds)
+        self._polled = list(feeds)  # those that have not ended
+        self._route = route
+
+    def next_batch(self) -> list[tuple[str, LiveBatch]]:
+        if not self._polled:
+            raise StopIteration  # every feed has ended (or the worker has none): EOF
+        items: dict[str, RawItem] = {}
+        for feed in list(self._polled):
+            try:
+                item = feed.poll()
+            except StopIteration:
+                self._polled.remove(feed)
+                continue
             if item is not None:
-                out.append((feed.key, item))
-        return out
+                items[feed.key] = item
+        return [(self._route, LiveBatch(items))] if items else []
 
     def next_awake(self) -> datetime | None:
-        times = [t for t in (f.next_poll() for f in self._feeds) if t is not None]
-        return min(times) if times else None
+        times = [f.next_poll() for f in self._polled]
+        if not times or any(t is None for t in times):
+            return None
+        return min(t for t in times if t is not None)
 
     def close(self) -> None:
         for feed in self._feeds:
             feed.close()
 
 
-class LiveTickSource(DynamicSource[tuple[str, RawItem]]):
-    """Live feeds, each polled by the worker its key routes to."""
+class LiveTickSource(DynamicSource[tuple[str, LiveBatch]]):
+    """Live feeds, spread evenly over the workers (round robin in key order); each worker
+    polls its feeds together and emits one ``LiveBatch`` per poll cycle, keyed by a route
+    (``live_route``) that Bytewax sends back to that same worker, so the batch is screened
+    where it was read. A worker whose feeds have all ended (or that has none) ends its
+    partition."""
 
     def __init__(self, feeds: Sequence[LiveFeed]) -> None:
-        self._feeds = list(feeds)
+        keys = [f.key for f in feeds]
+        if len(set(keys)) != len(keys):
+            raise ValueError(f"feed keys must be unique: {keys}")
+        self._feeds = sorted(feeds, key=lambda f: f.key)
+
+    def feeds_of(self, worker_index: int, worker_count: int) -> list[LiveFeed]:
+        """The feeds that worker ``worker_index`` of ``worker_count`` polls."""
+        return [f for i, f in enumerate(self._feeds) if i % worker_count == worker_index]
 
     def build(self, step_id: str, worker_index: int, worker_count: int) -> _LivePartition:
-        mine = [f for f in self._feeds if worker_for(f.key, worker_count) == worker_index]
-        return _LivePartition(mine)
+        feeds = self.feeds_of(worker_index, worker_count)
+        return _LivePartition(feeds, live_route(worker_index, worker_count))
