@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import bisect
 import functools
+import itertools
 import operator
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -325,7 +326,7 @@ def _bounds(feed: pl.Series, n: int) -> list[int]:
     """Where each of ``n`` feeds starts in ``feed`` (sorted feed indexes), and the end."""
     if n == 1:
         return [0, feed.len()]
-    if feed.len() <= _SMALL:  # a few microseconds, where search_sorted costs fifty
+    if feed.len() <= 1_024:  # a few microseconds, where search_sorted costs fifty
         values = feed.to_list()
         return [*(bisect.bisect_left(values, k) for k in range(n)), len(values)]
     at = feed.search_sorted(pl.Series(range(n), dtype=feed.dtype), side="left").to_list()
@@ -467,8 +468,8 @@ def _score(clean: pl.DataFrame, feeds: Sequence[_Scoring], cfg: FilterConfig) ->
 
     ``_thr``: how far a value may be from its reference (an integer); ``_cand``: further
     from the previous block's median than that; ``_seen``: how many of the next
-    ``confirm_ticks`` clean values of its feed exist; ``_agree``: how many of those stay
-    near it. Each feed's values follow its ``tail``.
+    ``confirm_ticks`` clean values of its feed exist; ``_agree``: for a candidate, how many
+    of those stay near it (0 for the other values). Each feed's values follow its ``tail``.
     """
     if clean.height + sum(len(f.tail) for f in feeds) <= _SMALL:
         return _score_small(clean, feeds, cfg)
@@ -534,7 +535,10 @@ def _score(clean: pl.DataFrame, feeds: Sequence[_Scoring], cfg: FilterConfig) ->
         )
         .with_columns(
             _cand=(v * 2 - pl.col("_ref")).abs() > pl.col("_thr") * 2,
-            _agree=pl.sum_horizontal([a.fill_null(False) for a in agree]),
+            # Only a candidate's confirmations matter (0 elsewhere, as in the Python path).
+            _agree=pl.when((v * 2 - pl.col("_ref")).abs() > pl.col("_thr") * 2)
+            .then(pl.sum_horizontal([a.fill_null(False) for a in agree]))
+            .otherwise(0),
             _seen=pl.sum_horizontal([ahead(s).is_not_null() for s in range(1, m + 1)]),
         )
         .filter(pl.col("_i") >= 0)
@@ -562,9 +566,12 @@ def _twice_median(xs: list[int]) -> int:
 
 # Up to this many values (all feeds' clean values and tails), the scores are computed in
 # Python: a live batch of a few ticks then costs microseconds instead of a query plan's
-# fixed cost. The two paths give the same scores (``tests/pipelines/test_filters.py``
-# compares them).
-_SMALL = 1_024
+# fixed cost. Python takes about 0.4 us a value and the plan 3-6 ms whatever the size up
+# to some ten thousand values, so they cross near 10,000 on one feed and further on ten
+# (measured on one feed of 1,000 to 8,000 rows and ten feeds of 10 to 800 rows each); a
+# batch of many spike candidates costs Python more, hence some margin. The two paths give
+# the same scores (``tests/pipelines/test_filters.py`` compares them).
+_SMALL = 8_192
 # The scores' columns, filled feed after feed: thr, cand, seen, agree.
 _Scores = tuple[list[int], list[bool], list[int], list[int]]
 
@@ -596,36 +603,47 @@ def _score_feed(
     cfg: FilterConfig,
     out: _Scores,
 ) -> None:
-    """One feed's scores, appended to ``out`` (thr, cand, seen, agree)."""
+    """One feed's scores, appended to ``out`` (thr, cand, seen, agree).
+
+    The tail fills block 0 (it is at most ``block_rows`` long) and clean value ``pos`` is
+    in block ``pos // b + 1``, so the values go block by block, each against the block
+    before it (the first against itself when there is no tail); a block's thresholds are
+    one per kind.
+    """
     th, tail = feed.th, feed.tail
     b, m = cfg.block_rows, cfg.confirm_ticks
     out_thr, out_cand, out_seen, out_agree = out
     values = [*tail, *vals]
-    n_tail = len(tail)
-    blocks: dict[int, list[int]] = {}
-    for j, x in enumerate(values):
-        blocks.setdefault((j + b - n_tail) // b, []).append(x)
-    stats = {}
-    for k, xs in blocks.items():
-        med2 = _twice_median(xs)
-        stats[k] = (med2, _twice_median([abs(2 * x - med2) for x in xs]))
-    n = len(values)
-    for pos in range(len(vals)):
-        j = n_tail + pos
-        block = (j + b - n_tail) // b
-        ref, mad = stats.get(block - 1) or stats[block]
-        floor_bps = th.spike_floor_bps if quote[pos] else th.fat_finger_bps
-        thr = max(
-            mad * (_MAD_TO_SIGMA * th.spike_mads) // (4 * _SIGMA_SCALE),
-            ref * floor_bps // 20_000,
-            4 * feed.tick_int,
-        )
-        v = values[j]
-        following = values[j + 1 : min(j + 1 + m, n)]
-        out_thr.append(thr)
-        out_cand.append(abs(2 * v - ref) > 2 * thr)
-        out_seen.append(len(following))
-        out_agree.append(sum(1 for x in following if abs(x - v) <= thr))
+    n_tail, n = len(tail), len(values)
+    k_mad = _MAD_TO_SIGMA * th.spike_mads
+    prev = _block_stats(list(tail)) if tail else None
+    for lo in range(0, len(vals), b):
+        chunk, kinds = vals[lo : lo + b], quote[lo : lo + b]
+        own = _block_stats(chunk)
+        ref, mad = prev or own
+        prev = own
+        spread = mad * k_mad // (4 * _SIGMA_SCALE)
+        thr_q = max(spread, ref * th.spike_floor_bps // 20_000, 4 * feed.tick_int)
+        thr_t = max(spread, ref * th.fat_finger_bps // 20_000, 4 * feed.tick_int)
+        thrs = [thr_q if q else thr_t for q in kinds]
+        cands = [abs(2 * v - ref) > 2 * t for v, t in zip(chunk, thrs, strict=True)]
+        # m values follow each one but the last m; only a candidate's confirmations matter.
+        seen, agree = [m] * len(chunk), [0] * len(chunk)
+        for i in range(max(0, n - m - n_tail - lo), len(chunk)):
+            seen[i] = n - 1 - (n_tail + lo + i)
+        for i in itertools.compress(range(len(chunk)), cands):
+            j, t = n_tail + lo + i, thrs[i]
+            agree[i] = sum(1 for x in values[j + 1 : j + 1 + m] if abs(x - values[j]) <= t)
+        out_thr += thrs
+        out_cand += cands
+        out_seen += seen
+        out_agree += agree
+
+
+def _block_stats(xs: list[int]) -> tuple[int, int]:
+    """Twice the median of ``xs``, and twice the median of |2x - that| (4 × MAD)."""
+    med2 = _twice_median(xs)
+    return med2, _twice_median([abs(2 * x - med2) for x in xs])
 
 
 def _with_reason(frame: pl.DataFrame, reason: str | None) -> pl.DataFrame:
