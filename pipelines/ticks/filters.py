@@ -281,22 +281,29 @@ def _results(
         [pl.Series("detail", dtype=pl.String).extend_constant(None, rejected.height)],
         in_place=True,
     )
-    rejected_feed = feed.filter(~ok)
     rejects: dict[int, list[tuple[str, int]]] = {}
     if not rejected.is_empty():
-        by = pl.DataFrame([rejected_feed, rejected.get_column("reason")])
+        by = pl.DataFrame([feed.filter(~ok), rejected.get_column("reason")])
         for k, r, count in by.group_by("_f", "reason").len().iter_rows():
             rejects.setdefault(k, []).append((str(r), count))
     # The records at each feed's latest event time, so a duplicate in the next batch is seen.
     timed = done.get_column("_time_ok")
     ts = done.get_column("ts_ns")
     timed_ts = ts.filter(timed)
-    timed_at = _bounds(feed.filter(timed), n)
-    latest = [timed_ts.slice(timed_at[k], timed_at[k + 1] - timed_at[k]).max() for k in range(n)]
-    at_top = (timed & (ts == pl.Series(latest, dtype=pl.Int64).gather(feed))).fill_null(False)
+    if n == 1:
+        latest = timed_ts.max()
+        at_top = timed & (ts == latest) if latest is not None else timed & False
+    else:
+        timed_at = _bounds(feed.filter(timed), n)
+        per_feed = [timed_ts.slice(lo, hi - lo).max() for lo, hi in itertools.pairwise(timed_at)]
+        at_top = (timed & (ts == pl.Series(per_feed, dtype=pl.Int64).gather(feed))).fill_null(False)
     tops = done[_KEY].filter(at_top)
-    acc_at, rej_at = _bounds(feed.filter(ok), n), _bounds(rejected_feed, n)
-    top_at, kept_at = _bounds(feed.filter(at_top), n), _bounds(kept["_f"], n)
+    if n == 1:
+        acc_at, rej_at = [0, accepted.height], [0, rejected.height]
+        top_at, kept_at = [0, tops.height], [0, kept.height]
+    else:
+        acc_at, rej_at = _bounds(feed.filter(ok), n), _bounds(feed.filter(~ok), n)
+        top_at, kept_at = _bounds(feed.filter(at_top), n), _bounds(kept["_f"], n)
     values = kept["_v"]
     no_rows = frame.head(0)
     out = {}
@@ -331,8 +338,6 @@ def _results(
 
 def _bounds(feed: pl.Series, n: int) -> list[int]:
     """Where each of ``n`` feeds starts in ``feed`` (sorted feed indexes), and the end."""
-    if n == 1:
-        return [0, feed.len()]
     if feed.len() <= 4_096:  # tens of microseconds at most, where search_sorted costs 50-100
         values = feed.to_list()
         return [*(bisect.bisect_left(values, k) for k in range(n)), len(values)]
