@@ -34,6 +34,9 @@ from trading.instruments import Catalogue
 _NS_PER_S = 1_000_000_000
 
 
+_MASK = (1 << 64) - 1
+
+
 class PacedFeed:
     """Quotes of ``symbol`` at ``rate_per_s``, due on a wall-clock schedule."""
 
@@ -111,32 +114,45 @@ class PacedFeed:
         """Nothing to release: the feed holds no connection."""
 
     def _quotes(self, lo: int, hi: int) -> pl.DataFrame:
+        """Quotes ``lo`` to ``hi``: built as Python lists and one frame, which for the few
+        hundred quotes of a poll costs a fraction of what a Polars query plan does."""
         assert self._t0 is not None
-        h = pl.col("_h")
-        frame = (
-            pl.select(source_seq=pl.int_range(lo, hi, dtype=pl.Int64))
-            .with_columns(_h=pl.col("source_seq").hash(self._seed))
-            .with_columns(
-                _mid=self._mid + ((h % 3).cast(pl.Int64) - 1).cum_sum(),
-                _spread=((h // 4) % 3).cast(pl.Int64) + 1,
-                _size=((h // 16) % 20).cast(pl.Int64) + 1,
-                ts_ns=self._t0 + (pl.col("source_seq") * self._period_ns).cast(pl.Int64),
-            )
-        )
-        self._mid = int(frame["_mid"][-1])
-        tick = self._tick
-        return frame.select(
-            symbol=pl.lit(self._symbol),
-            kind=pl.lit("quote").cast(TICK_SCHEMA["kind"]),
-            ts_ns=pl.col("ts_ns"),
-            recv_ns=pl.col("ts_ns"),
-            bid=pl.col("_mid") * tick,
-            ask=(pl.col("_mid") + pl.col("_spread")) * tick,
-            bid_size=pl.col("_size") * self._size,
-            ask_size=(21 - pl.col("_size")) * self._size,
-            price=pl.lit(None, pl.Int64),
-            qty=pl.lit(None, pl.Int64),
-            trade_id=pl.lit(None, pl.String),
-            source=pl.lit(self._key),
-            source_seq=pl.col("source_seq"),
+        tick, size, t0, period = self._tick, self._size, self._t0, self._period_ns
+        mid = self._mid
+        seqs = list(range(lo, hi))
+        ts, bid, ask, bid_size, ask_size = [], [], [], [], []
+        for seq in seqs:
+            # A cheap deterministic hash of (seed, seq): splitmix64's finalizer.
+            h = (seq + 0x9E3779B97F4A7C15 * (self._seed + 1)) & _MASK
+            h = ((h ^ (h >> 30)) * 0xBF58476D1CE4E5B9) & _MASK
+            h = ((h ^ (h >> 27)) * 0x94D049BB133111EB) & _MASK
+            h ^= h >> 31
+            mid += h % 3 - 1
+            spread = (h >> 2) % 3 + 1
+            level = (h >> 4) % 20 + 1
+            due = t0 + int(seq * period)
+            ts.append(due)
+            bid.append(mid * tick)
+            ask.append((mid + spread) * tick)
+            bid_size.append(level * size)
+            ask_size.append((21 - level) * size)
+        self._mid = mid
+        n = len(seqs)
+        return pl.DataFrame(
+            {
+                "symbol": [self._symbol] * n,
+                "kind": ["quote"] * n,
+                "ts_ns": ts,
+                "recv_ns": ts,
+                "bid": bid,
+                "ask": ask,
+                "bid_size": bid_size,
+                "ask_size": ask_size,
+                "price": [None] * n,
+                "qty": [None] * n,
+                "trade_id": [None] * n,
+                "source": [self._key] * n,
+                "source_seq": seqs,
+            },
+            schema=TICK_SCHEMA,
         )
