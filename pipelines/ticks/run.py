@@ -142,9 +142,18 @@ class RunReport:
         return sum(n for k, n in self.counts.items() if k != "accepted")
 
 
-def make_flow(spec: RunSpec, *, process: int = 0, processes: int = 1) -> Dataflow:
+def make_flow(
+    spec: RunSpec,
+    *,
+    process: int = 0,
+    processes: int = 1,
+    feeds: list[FileReplay] | list[SyntheticReplay] | None = None,
+) -> Dataflow:
+    """The flow of ``spec``; ``feeds``, when the caller has discovered them already."""
     catalogue = default_catalogue()
-    source = TickSource(spec.feeds(catalogue), process=process, processes=processes,
+    if feeds is None:
+        feeds = spec.feeds(catalogue)
+    source = TickSource(feeds, process=process, processes=processes,
                         progress_dir=spec.work_dir / "progress")  # fmt: skip
     return build_flow(
         source,
@@ -236,7 +245,7 @@ def run(
     if not resumed:
         shutil.rmtree(spec.work_dir, ignore_errors=True)
         if "lake" in spec.sinks:
-            for source in sorted({_source_name(f) for f in feeds}):
+            for source in sorted({f.source for f in feeds}):
                 lake.remove_source(spec.lake_root, source)
         recovery.mkdir(parents=True)
         init_db_dir(recovery, processes)  # type: ignore[no-untyped-call]
@@ -247,7 +256,7 @@ def run(
             target=_watch, args=(spec, on_progress, stop), name="ticks-progress", daemon=True
         ).start()
     try:
-        _execute(spec, processes, recovery)
+        _execute(spec, processes, recovery, feeds)
     finally:
         stop.set()
     if on_progress is not None:
@@ -257,21 +266,22 @@ def run(
     return _report(spec, [f.key for f in feeds], elapsed, resumed)
 
 
-def _source_name(feed: FileReplay | SyntheticReplay) -> str:
-    return feed.feed.source if isinstance(feed, FileReplay) else f"synthetic:{feed.seed}"
-
-
 def _watch(spec: RunSpec, on_progress: Callable[[int], None], stop: threading.Event) -> None:
     while not stop.wait(0.2):
         on_progress(records_read(spec))
 
 
-def _execute(spec: RunSpec, processes: int, recovery: Path) -> None:
+def _execute(
+    spec: RunSpec,
+    processes: int,
+    recovery: Path,
+    feeds: list[FileReplay] | list[SyntheticReplay],
+) -> None:
     if processes == 1:
         from bytewax.run import cli_main
 
         cli_main(  # type: ignore[no-untyped-call]
-            make_flow(spec),
+            make_flow(spec, feeds=feeds),  # discovered once: a headerless file is read whole
             epoch_interval=dt.timedelta(seconds=spec.epoch_s),
             recovery_config=RecoveryConfig(str(recovery)),  # type: ignore[no-untyped-call]
         )

@@ -29,7 +29,7 @@ from bytewax.inputs import (
     StatelessSourcePartition,
 )
 
-from pipelines.ticks import formats
+from pipelines.ticks import formats, synthetic
 from pipelines.ticks.routing import balanced_routes, worker_for
 from pipelines.ticks.schema import REJECTED_SCHEMA
 from trading.instruments import Catalogue
@@ -77,6 +77,10 @@ class FileReplay:
         return self.feed.key
 
     @property
+    def source(self) -> str:
+        return self.feed.source
+
+    @property
     def symbol(self) -> str:
         return self.feed.symbol
 
@@ -106,15 +110,17 @@ class SyntheticReplay:
 
     @property
     def key(self) -> str:
-        return f"synthetic:{self.seed}|{self.symbol}"
+        return f"{self.source}|{self.symbol}"
+
+    @property
+    def source(self) -> str:
+        return synthetic.source_name(self.seed)
 
     @property
     def weight(self) -> int:
         return self.n_ticks
 
     def batches(self, resume: Any | None) -> Iterator[tuple[RawItem, Any]]:
-        from pipelines.ticks import synthetic
-
         for frame, next_seq, state in synthetic.synthetic_batches(
             self.catalogue,
             self.symbol,

@@ -21,6 +21,11 @@ from trading.instruments import Catalogue
 from trading.pricefeed import TickGenerator, TickProfile, WalkState
 
 
+def source_name(seed: int) -> str:
+    """The ``source`` of a synthetic feed's ticks (its lake files are named by it)."""
+    return f"synthetic:{seed}"
+
+
 def synthetic_batches(
     catalogue: Catalogue,
     symbol: str,
@@ -49,7 +54,7 @@ def synthetic_batches(
         if state.count != seq:
             raise ValueError(f"resume at seq {seq} with a state after {state.count} ticks")
     gen = TickGenerator(inst, session, seed, start_ns, state=state, profile=profile)
-    source = f"synthetic:{seed}"
+    source = source_name(seed)
     while seq < n_ticks:
         rows = min(batch_rows - seq % batch_rows, n_ticks - seq)
         ts, bid, ask, bid_size, ask_size = gen.generate(rows)
