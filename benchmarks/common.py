@@ -26,7 +26,7 @@ from typing import Any
 
 from sqlalchemy import Engine
 
-import trading.oms
+import trading.oms.engine
 from trading.store import repository
 from trading.store.engine import migrate, open_engine
 from trading.store.repository import flush as _real_flush
@@ -266,9 +266,11 @@ Entry = tuple[str, Any, Any]
 
 
 def _patch_flush(replacement: Callable[[Any, Any], None]) -> None:
-    if getattr(trading.oms, "flush", None) is None:
-        raise RuntimeError("trading.oms no longer calls `flush`: update benchmarks/common.py")
-    setattr(trading.oms, "flush", replacement)  # noqa: B010 (a patch, for the benchmark only)
+    if getattr(trading.oms.engine, "flush", None) is None:
+        raise RuntimeError(
+            "trading.oms.engine no longer calls `flush`: update benchmarks/common.py"
+        )
+    setattr(trading.oms.engine, "flush", replacement)  # noqa: B010 (a patch, for the benchmark only)
 
 
 @contextlib.contextmanager
@@ -292,7 +294,7 @@ def recording_flush() -> Iterator[list[list[Entry]]]:
         yield transactions
     finally:
         repository.COPY_MIN_ROWS = copy_min
-        setattr(trading.oms, "flush", _real_flush)  # noqa: B010
+        setattr(trading.oms.engine, "flush", _real_flush)  # noqa: B010
 
 
 @contextlib.contextmanager
@@ -303,7 +305,7 @@ def skipped_flush() -> Iterator[None]:
     try:
         yield
     finally:
-        setattr(trading.oms, "flush", _real_flush)  # noqa: B010
+        setattr(trading.oms.engine, "flush", _real_flush)  # noqa: B010
 
 
 @contextlib.contextmanager
@@ -311,7 +313,7 @@ def phase_timer() -> Iterator[dict[str, float]]:
     """While active, the seconds ``OMS.execute`` spends in ``_prefetch`` (its reads of
     history) and in ``flush`` (the writes, before the commit) add up in the dict."""
     spent = {"prefetch_s": 0.0, "flush_s": 0.0}
-    oms_cls = trading.oms.OMS
+    oms_cls = trading.oms.engine.OMS
     real_prefetch = getattr(oms_cls, "_prefetch", None)
 
     def flush(conn: Any, batch: Any) -> None:
@@ -332,7 +334,7 @@ def phase_timer() -> Iterator[dict[str, float]]:
     try:
         yield spent
     finally:
-        setattr(trading.oms, "flush", _real_flush)  # noqa: B010
+        setattr(trading.oms.engine, "flush", _real_flush)  # noqa: B010
         if real_prefetch is not None:
             oms_cls._prefetch = real_prefetch  # type: ignore[method-assign]
 

@@ -28,7 +28,7 @@ from typing import Any
 from benchmarks.common import Context, Row, percentile, summarize, write_result
 from benchmarks.workload import GROUP_DEFAULT, START_NS, OrderStream, flatten, make_oms
 from trading.commands import QuoteUpdate
-from trading.service import OMSService
+from trading.oms.service import OMSService
 
 NAME = "latency"
 RATE = 1_000  # orders per second

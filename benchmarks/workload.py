@@ -24,13 +24,13 @@ from typing import Any
 
 from sqlalchemy import Engine
 
-from trading.bbook import BBookVenue
 from trading.commands import Command, Deposit, OpenAccount, QuoteUpdate, SubmitOrder
 from trading.config import OMSConfig, RiskConfig, TierLimits
 from trading.instruments import Catalogue, default_catalogue
-from trading.oms import OMS
+from trading.oms.engine import OMS
 from trading.quotes import InMemoryQuoteBook, Quote
 from trading.validate import order_request
+from trading.venues.bbook import BBookVenue
 
 # Monday 2026-01-05 10:00:00 UTC.
 START_NS = 1_767_607_200_000_000_000

@@ -77,7 +77,7 @@ def simulate(
 ) -> None:
     """Run a seeded, deterministic trading simulation on the store, then exit."""
     from trading.instruments import default_catalogue
-    from trading.simulation import run_simulation
+    from trading.sim.simulation import run_simulation
 
     settings = _settings(home, dsn)
     engine = _engine(settings, create=True)
@@ -143,7 +143,7 @@ def _print_store_summary(engine: Engine) -> None:
 @ledger_app.command("verify")
 def ledger_verify(home: HomeOpt = None, dsn: DsnOpt = None) -> None:
     """Check every ledger invariant; exit 1 with a report when one is broken."""
-    from trading.verify import CHECKS, verify_ledger
+    from trading.store.verify import CHECKS, verify_ledger
 
     engine = _engine(_settings(home, dsn))
     with (
@@ -176,8 +176,8 @@ def ledger_export(
     if format != "beancount":
         console.print(f"[red]unknown format {format!r}[/red]: supported: beancount")
         raise typer.Exit(2)
-    from trading.export_beancount import export_beancount
     from trading.instruments import default_catalogue
+    from trading.store.export_beancount import export_beancount
 
     engine = _engine(_settings(home, dsn))
     with engine.connect() as conn:
@@ -194,7 +194,7 @@ def audit_verify(home: HomeOpt = None, dsn: DsnOpt = None) -> None:
     """Detect any edited or deleted audit record; exit 1 when the chain is broken."""
     from sqlalchemy import text
 
-    from trading.verify import verify_audit
+    from trading.store.verify import verify_audit
 
     engine = _engine(_settings(home, dsn))
     with engine.connect() as conn:
@@ -224,8 +224,8 @@ def outbox_relay(
 
     import redis
 
-    from serving.bus import RedisStreamsPublisher
-    from trading.outbox import OutboxRelay
+    from trading.bus.events import RedisStreamsPublisher
+    from trading.oms.outbox import OutboxRelay
 
     settings = _settings(home, dsn)
     engine = _engine(settings)

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from trading.orders import OrderRequest, OrderStatus
 from trading.quotes import Quote
 from trading.risk import AccountState
-from trading.venue import ExecutionReport
+from trading.venues.base import ExecutionReport
 
 
 @dataclass(frozen=True, slots=True)

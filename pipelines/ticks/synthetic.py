@@ -18,7 +18,7 @@ import polars as pl
 
 from pipelines.ticks.schema import Kind, conform
 from trading.instruments import Catalogue
-from trading.pricefeed import TickGenerator, TickProfile, WalkState
+from trading.sim.pricefeed import TickGenerator, TickProfile, WalkState
 
 
 def source_name(seed: int) -> str:

@@ -11,17 +11,17 @@ import redis
 
 from pipelines.ticks import lake
 from pipelines.ticks.run import RunSpec, run
-from serving.quotes import RedisQuoteBook
 from tests.pipelines.test_flow import HISTDATA
-from tests.serving.test_quotes import buy
+from tests.trading.bus.test_quotes import buy
 from tests.trading.builders import FakeClock
-from trading.bbook import BBookVenue
+from trading.bus.quotes import RedisQuoteBook
 from trading.commands import Deposit, OpenAccount, OrderAck
 from trading.config import OMSConfig
 from trading.instruments import default_catalogue
-from trading.oms import OMS
+from trading.oms.engine import OMS
 from trading.orders import OrderStatus
 from trading.store.engine import migrate, open_engine
+from trading.venues.bbook import BBookVenue
 
 EST_TO_UTC_NS = 5 * 3_600 * 10**9
 

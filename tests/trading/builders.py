@@ -14,16 +14,16 @@ from typing import Any
 
 from sqlalchemy import Engine, func, select
 
-from trading.bbook import BBookVenue
 from trading.commands import Deposit, OpenAccount, QuoteUpdate, SubmitOrder
 from trading.config import OMSConfig
 from trading.instruments import Catalogue, default_catalogue
-from trading.oms import OMS
+from trading.oms.engine import OMS
 from trading.orders import OrderRequest
 from trading.quotes import InMemoryQuoteBook, Quote
 from trading.store import schema as s
 from trading.store.engine import migrate, open_engine
 from trading.validate import order_request
+from trading.venues.bbook import BBookVenue
 
 # 2026-01-05 08:00 UTC, a Monday: FX, metals and crypto sessions are open.
 T0_NS = 1_767_600_000_000_000_000

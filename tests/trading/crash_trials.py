@@ -48,7 +48,7 @@ from tests.trading.builders import T0_NS, FakeClock, make_engine, make_oms, stor
 from trading.commands import Deposit, OrderAck, SubmitOrder
 from trading.store import schema as s
 from trading.store.engine import normalize_dsn, open_engine
-from trading.verify import verify_audit, verify_ledger
+from trading.store.verify import verify_audit, verify_ledger
 
 REPO = Path(__file__).resolve().parents[2]
 FIRST_ACK_TIMEOUT_S = 60.0  # the worker imports, opens the store and sets up first

@@ -35,8 +35,8 @@ from trading.commands import (
     SubmitOrder,
 )
 from trading.config import OMSConfig
+from trading.oms.service import OMSService
 from trading.quotes import Quote
-from trading.service import OMSService
 from trading.store.engine import open_engine
 
 SYMBOLS = tuple(QUOTES)

@@ -27,15 +27,15 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import Engine, func, select, update
 
-import trading.export_beancount as xb
+import trading.store.export_beancount as xb
 from tests.trading.builders import FakeClock, Rig, make_rig
 from trading.commands import DecideWithdrawal, Deposit, OpenAccount, OrderAck, RequestWithdrawal
 from trading.errors import LedgerError
-from trading.export_beancount import beancount_account, export_beancount
 from trading.instruments import default_catalogue
 from trading.ledger import commodity_of
 from trading.orders import OrderStatus
 from trading.store import schema as s
+from trading.store.export_beancount import beancount_account, export_beancount
 
 BEAN_CHECK = Path(sys.executable).with_name("bean-check")
 DAY_NS = 86_400 * 10**9

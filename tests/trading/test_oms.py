@@ -27,8 +27,8 @@ from trading.orders import TRANSITIONS, OrderStatus
 from trading.risk import AccountState
 from trading.store import schema as s
 from trading.store.queries import balance_as_of, order_history
-from trading.venue import ExecKind, ExecutionReport
-from trading.verify import verify_audit, verify_ledger
+from trading.store.verify import verify_audit, verify_ledger
+from trading.venues.base import ExecKind, ExecutionReport
 
 S = OrderStatus
 
@@ -481,7 +481,7 @@ def test_batch_when_commit_fails_then_every_command_errs_and_memory_is_reloaded(
     def broken_flush(*args: object) -> None:
         raise RuntimeError("disk on fire")
 
-    monkeypatch.setattr("trading.oms.flush", broken_flush)
+    monkeypatch.setattr("trading.oms.engine.flush", broken_flush)
     results = rig.oms.execute([rig.submit(1, "lost1", qty="1"), rig.submit(1, "lost2", qty="1")])
     monkeypatch.undo()
 

@@ -1,8 +1,8 @@
-"""Specification of trading.outbox: the relay publishes every OMS event at least once, in
+"""Specification of trading.oms.outbox: the relay publishes every OMS event at least once, in
 per-account order, marks it published, and a consumer's dedupe makes the effect exactly once.
 
 The events come from real OMS activity (``OutboxDesk.scenario``) on SQLite and PostgreSQL;
-the bus is the in-memory twin here (Redis in tests/serving/test_bus.py).
+the bus is the in-memory twin here (Redis in tests/trading/bus/test_events.py).
 """
 
 from __future__ import annotations
@@ -19,8 +19,6 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine, select
 
-from serving.bus import EventDeduper
-from trading.bbook import BBookVenue
 from trading.commands import (
     AmendOrder,
     CancelOrder,
@@ -37,20 +35,16 @@ from trading.commands import (
     SubmitOrder,
 )
 from trading.config import OMSConfig
+from trading.events import EventDeduper, OutboxEvent, partition_of
 from trading.instruments import default_catalogue
-from trading.oms import OMS
+from trading.oms.engine import OMS
+from trading.oms.outbox import InMemoryPublisher, OutboxRelay, PublishError
 from trading.orders import OrderStatus
-from trading.outbox import (
-    InMemoryPublisher,
-    OutboxEvent,
-    OutboxRelay,
-    PublishError,
-    partition_of,
-)
 from trading.quotes import InMemoryQuoteBook, Quote
 from trading.store import schema as s
 from trading.store.engine import migrate, open_engine
 from trading.validate import order_request
+from trading.venues.bbook import BBookVenue
 
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "events.md"
 T0_NS = 1_767_600_000_000_000_000  # Monday 2026-01-05 08:00 UTC: the FX session is open

@@ -12,7 +12,7 @@ import statistics
 import pytest
 
 from trading.instruments import Catalogue, default_catalogue
-from trading.pricefeed import (
+from trading.sim.pricefeed import (
     BURST,
     CALM,
     TICK_PROFILES,

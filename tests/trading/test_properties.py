@@ -4,7 +4,7 @@ A hypothesis state machine drives one OMS (B-book venue, fake clock) with submit
 order type, quote moves that trigger resting orders, cancels, amends, external execution
 reports (fresh, duplicated, overfilling, out of turn), deposits, withdrawals and their
 decisions, account states, expiry and restarts. After every step the store is read back
-with SQL and checked: `trading.verify` (postings balance, cached balances, fills, lots,
+with SQL and checked: `trading.store.verify` (postings balance, cached balances, fills, lots,
 outbox sequences, audit chain) plus what only a test can know (every order's event history
 is a legal path through the transition table; a duplicate changed nothing; an overfill was
 recorded as an exception; the OMS's memory is what a restart would load).
@@ -62,8 +62,8 @@ from trading.risk import AccountState
 from trading.store import schema as s
 from trading.store.engine import open_engine
 from trading.store.repository import load_snapshot, lot_row, order_row
-from trading.venue import ExecKind, ExecutionReport
-from trading.verify import verify_audit, verify_ledger
+from trading.store.verify import verify_audit, verify_ledger
+from trading.venues.base import ExecKind, ExecutionReport
 
 ACCOUNTS = (1, 2, 3)
 SYMBOLS = tuple(QUOTES)

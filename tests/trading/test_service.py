@@ -11,11 +11,11 @@ from sqlalchemy import func, select
 from tests.trading.builders import Rig, make_rig
 from trading.commands import ApplyReports, OrderAck, Result
 from trading.errors import StoreError
+from trading.oms.service import OMSService
 from trading.orders import OrderStatus
-from trading.service import OMSService
 from trading.store import schema as s
-from trading.venue import ExecKind, ExecutionReport
-from trading.verify import verify_audit, verify_ledger
+from trading.store.verify import verify_audit, verify_ledger
+from trading.venues.base import ExecKind, ExecutionReport
 
 
 @pytest.fixture

@@ -91,7 +91,7 @@ class Batch:
         """Turn the batch's orders and lots into rows now.
 
         They are live objects that the next batch may change while this one commits
-        (``trading.service`` overlaps the two): the rows must say what this batch did.
+        (``trading.oms.service`` overlaps the two): the rows must say what this batch did.
         """
         self.rows["orders"] = [order_row(o) for o in self.new_orders.values()]
         self.rows["orders:update"] = [order_row(o) for o in self.dirty_orders.values()]

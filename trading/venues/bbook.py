@@ -18,7 +18,7 @@ from trading.config import FeeSchedule, VenueConfig
 from trading.instruments import Catalogue
 from trading.orders import Order, OrderType, Side, TimeInForce
 from trading.quotes import Quote, QuoteSource
-from trading.venue import ExecKind, ExecutionReport, ReportHandler
+from trading.venues.base import ExecKind, ExecutionReport, ReportHandler
 
 
 @dataclass(slots=True)

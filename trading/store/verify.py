@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import Connection, text
 
-from trading.audit import verify_chain
+from trading.oms.audit import verify_chain
 from trading.orders import OrderStatus
 
 _LIMIT = 20  # rows shown per broken check

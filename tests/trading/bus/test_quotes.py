@@ -14,14 +14,13 @@ import redis
 from sqlalchemy import select
 
 from pipelines.ticks.redis_sink import publish
-from serving.quotes import RedisQuoteBook, read_quotes, stream_last_id
 from tests.pipelines.test_redis_sink import T0_NS, quotes, tick_frame
 from tests.trading.builders import FakeClock
-from trading.bbook import BBookVenue
+from trading.bus.quotes import RedisQuoteBook, read_quotes, stream_last_id
 from trading.commands import Deposit, OpenAccount, OrderAck, SubmitOrder
 from trading.config import OMSConfig
 from trading.instruments import default_catalogue
-from trading.oms import OMS
+from trading.oms.engine import OMS
 from trading.orders import OrderStatus
 from trading.quotes import (
     Quote,
@@ -32,6 +31,7 @@ from trading.quotes import (
 from trading.store.engine import migrate, open_engine
 from trading.store.schema import executions
 from trading.validate import order_request
+from trading.venues.bbook import BBookVenue
 
 MAX_AGE_NS = 2_000_000_000  # 2 s
 

@@ -17,7 +17,6 @@ from typing import Any
 
 from sqlalchemy import Engine
 
-from trading.bbook import BBookVenue
 from trading.commands import (
     AmendOrder,
     CancelOrder,
@@ -35,10 +34,11 @@ from trading.commands import (
 from trading.config import OMSConfig
 from trading.errors import BourseError
 from trading.instruments import AccountType, Catalogue
-from trading.oms import OMS
+from trading.oms.engine import OMS
 from trading.orders import OrderRequest, OrderType, Side, TimeInForce
-from trading.pricefeed import RandomWalkFeed
 from trading.quotes import InMemoryQuoteBook
+from trading.sim.pricefeed import RandomWalkFeed
+from trading.venues.bbook import BBookVenue
 
 # Monday 2026-01-05 15:00 UTC: FX, metals, indices, crypto and US equities all open.
 START_NS = 1_767_625_200_000_000_000

@@ -26,7 +26,7 @@ from concurrent.futures import Future
 
 from trading.commands import Command, Result
 from trading.errors import StoreError
-from trading.oms import OMS, Prepared
+from trading.oms.engine import OMS, Prepared
 
 _STOP = object()
 Item = tuple[Command, "Future[Result]"]

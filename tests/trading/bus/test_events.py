@@ -1,5 +1,5 @@
-"""Specification of serving.bus: the outbox on Redis Streams, read back partition by partition,
-with the consumers' dedupe. Real redis-server (the `redis_url` fixture), no mocks."""
+"""Specification of trading.bus.events: the outbox on Redis Streams, read back partition by
+partition, with the consumers' dedupe. Real redis-server (the `redis_url` fixture), no mocks."""
 
 from __future__ import annotations
 
@@ -11,18 +11,17 @@ from typing import Any
 import pytest
 import redis
 
-from serving.bus import (
+from tests.trading.test_outbox import ACCOUNTS, OutboxDesk, as_event, drain, outbox_rows
+from trading.bus.events import RedisStreamsPublisher, StreamEntry, read_events, stream_name
+from trading.events import (
     EventDeduper,
-    RedisStreamsPublisher,
-    StreamEntry,
+    OutboxEvent,
     event_fields,
     event_from_fields,
+    partition_of,
     payload_of,
-    read_events,
-    stream_name,
 )
-from tests.trading.test_outbox import ACCOUNTS, OutboxDesk, as_event, drain, outbox_rows
-from trading.outbox import OutboxEvent, OutboxRelay, partition_of
+from trading.oms.outbox import OutboxRelay
 
 PARTITIONS = 4
 

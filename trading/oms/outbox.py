@@ -1,7 +1,7 @@
 """The outbox relay: publishes the OMS's outbox events to the bus, at least once.
 
 The OMS writes an ``outbox`` row in the same transaction as the change it describes
-(``trading/oms.py``, ``_emit``). Each event has a unique, increasing ``event_id`` and a
+(``trading/oms/engine.py``, ``_emit``). Each event has a unique, increasing ``event_id`` and a
 gap-free per-account ``account_seq`` (1, 2, 3...). The relay:
 
 1. reads the unpublished events, oldest first (``ORDER BY event_id LIMIT batch_size``,
@@ -12,7 +12,7 @@ gap-free per-account ``account_seq`` (1, 2, 3...). The relay:
 
 A crash or an error between 2 and 3 leaves the events unpublished: the next pass publishes
 them again. Delivery is therefore *at least once*; consumers drop what they have seen by
-``(account_id, account_seq)`` (``serving.bus.EventDeduper``) and the effect is exactly once.
+``(account_id, account_seq)`` (``trading.events.EventDeduper``) and the effect is exactly once.
 
 Order: the relay publishes in ``event_id`` order, a batch only after the previous one was
 published, and a publisher keeps an account's events in one partition
@@ -32,11 +32,11 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Collection, Sequence
-from dataclasses import dataclass
 from typing import Protocol
 
 from sqlalchemy import ColumnElement, Engine, bindparam, func, select, update
 
+from trading.events import OutboxEvent, partition_of
 from trading.store import schema as s
 
 log = logging.getLogger(__name__)
@@ -45,30 +45,6 @@ BATCH_SIZE_MAX = 10_000
 # Ids per UPDATE ... IN (...): under SQLite's historical limit of 999 bound parameters.
 _MARK_CHUNK = 500
 _BACKOFF_S_MAX = 30.0
-
-
-def partition_of(account_id: int, partitions: int) -> int:
-    """The bus partition of an account: stable across processes and restarts."""
-    if partitions <= 0:
-        raise ValueError(f"partitions must be positive, got {partitions}")
-    return account_id % partitions
-
-
-@dataclass(frozen=True, slots=True)
-class OutboxEvent:
-    """One outbox row as it travels on the bus.
-
-    ``payload`` is the JSON text the OMS wrote: the envelope fields (event_id, type,
-    account_id, account_seq, ts_ns) and the type's own fields (docs/events.md).
-    """
-
-    event_id: int
-    account_id: int
-    account_seq: int
-    type: str
-    order_id: int | None
-    ts_ns: int
-    payload: str
 
 
 class Publisher(Protocol):

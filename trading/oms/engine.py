@@ -24,7 +24,6 @@ from typing import Any
 from sqlalchemy import Engine, select
 
 from trading import ledger as L
-from trading.audit import GENESIS, record_hash
 from trading.commands import (
     AmendOrder,
     ApplyReports,
@@ -57,6 +56,7 @@ from trading.errors import (
 from trading.fx import FxRates
 from trading.instruments import AccountType, Catalogue, Instrument
 from trading.money import exponent
+from trading.oms.audit import GENESIS, record_hash
 from trading.orders import (
     Order,
     OrderEvent,
@@ -81,7 +81,7 @@ from trading.risk import (
 from trading.store import schema as s
 from trading.store.engine import writer
 from trading.store.repository import Batch, Snapshot, flush, load_snapshot
-from trading.venue import ExecKind, ExecutionReport, Venue
+from trading.venues.base import ExecKind, ExecutionReport, Venue
 
 S = OrderStatus
 
@@ -252,7 +252,7 @@ class OMS:
         """Run commands against memory and gather what they wrote; nothing is stored yet.
 
         ``commit`` stores it. A writer may prepare the next batch while the previous one
-        commits (``trading.service``): batches not yet committed are "in flight", and a
+        commits (``trading.oms.service``): batches not yet committed are "in flight", and a
         retry of their client order ids or exec ids is found in memory, not in the store.
         If a commit fails, everything prepared after it is void: the caller must wait for
         the commits in flight and ``recover()``.

@@ -2,7 +2,7 @@
 
 Streams ``{prefix}:{partition}`` (default ``bourse:events:0`` .. ``bourse:events:3``); an
 account's events all go to partition ``account_id % partitions``
-(``trading.outbox.partition_of``), in ``account_seq`` order. Each stream entry has the
+(``trading.events.partition_of``), in ``account_seq`` order. Each stream entry has the
 fields ``event_id, account_id, account_seq, type, order_id, ts_ns, payload`` (``order_id``
 is ``""`` for events that are not about an order; ``payload`` is the event's JSON text).
 The schema is docs/events.md.
@@ -14,50 +14,22 @@ published again. ``EventDeduper`` drops what a consumer has already seen by
 
 from __future__ import annotations
 
-import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any, NamedTuple, cast
 
 import redis
 
-from trading.outbox import OutboxEvent, partition_of
+from trading.events import OutboxEvent, event_fields, event_from_fields, partition_of
 
 DEFAULT_PREFIX = "bourse:events"
-
-
-def stream_name(partition: int, stream_prefix: str = DEFAULT_PREFIX) -> str:
-    return f"{stream_prefix}:{partition}"
-
-
-def event_fields(event: OutboxEvent) -> dict[str, str | int]:
-    """The stream entry's fields for an event."""
-    return {
-        "event_id": event.event_id,
-        "account_id": event.account_id,
-        "account_seq": event.account_seq,
-        "type": event.type,
-        "order_id": "" if event.order_id is None else event.order_id,
-        "ts_ns": event.ts_ns,
-        "payload": event.payload,
-    }
 
 
 def _text(value: bytes | str) -> str:
     return value.decode() if isinstance(value, bytes) else value
 
 
-def event_from_fields(fields: Mapping[Any, Any]) -> OutboxEvent:
-    """Parse a stream entry's fields (bytes or str, as the client decodes them)."""
-    f = {_text(k): _text(v) for k, v in fields.items()}
-    return OutboxEvent(
-        event_id=int(f["event_id"]),
-        account_id=int(f["account_id"]),
-        account_seq=int(f["account_seq"]),
-        type=f["type"],
-        order_id=int(f["order_id"]) if f.get("order_id") else None,
-        ts_ns=int(f["ts_ns"]),
-        payload=f["payload"],
-    )
+def stream_name(partition: int, stream_prefix: str = DEFAULT_PREFIX) -> str:
+    return f"{stream_prefix}:{partition}"
 
 
 class RedisStreamsPublisher:
@@ -146,41 +118,3 @@ def read_events(
         for entry_id, fields in items:
             entries.append(StreamEntry(_text(entry_id), event_from_fields(fields)))
     return entries
-
-
-def payload_of(event: OutboxEvent) -> dict[str, Any]:
-    """The event's JSON payload as a dict (envelope fields included)."""
-    body: dict[str, Any] = json.loads(event.payload)
-    return body
-
-
-class EventDeduper:
-    """The last ``account_seq`` seen per account: turns at-least-once into exactly-once.
-
-    ``accept(event)`` is True for an event to process and False for one already seen
-    (``account_seq`` not above the last). A jump in the sequence of an account already seen
-    (events lost, e.g. trimmed from the stream before this consumer read them) is counted in
-    ``gaps``; the event is still accepted. ``snapshot()`` and ``EventDeduper(dict(snap))``
-    carry the state across restarts (a Bytewax ``StatefulLogic`` snapshot, say).
-    """
-
-    def __init__(self, last_seq: Mapping[int, int] | None = None) -> None:
-        self.last_seq = dict(last_seq or {})
-        self.duplicates = 0
-        self.gaps = 0
-
-    def accept(self, event: OutboxEvent) -> bool:
-        last = self.last_seq.get(event.account_id)
-        if last is not None and event.account_seq <= last:
-            self.duplicates += 1
-            return False
-        if last is not None and event.account_seq != last + 1:
-            self.gaps += 1
-        self.last_seq[event.account_id] = event.account_seq
-        return True
-
-    def filter(self, events: Sequence[OutboxEvent]) -> list[OutboxEvent]:
-        return [e for e in events if self.accept(e)]
-
-    def snapshot(self) -> dict[int, int]:
-        return dict(self.last_seq)
