@@ -8,7 +8,12 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from pipelines.ticks.anomalies import (
+from pipelines.ticks.config import FilterConfig
+from pipelines.ticks.filters import FeedState, screen
+from pipelines.ticks.formats import discover, read_batches
+from pipelines.ticks.schema import REASON_DTYPE, TICK_SCHEMA
+from pipelines.ticks.synthetic import synthetic_batches
+from tests.pipelines.anomalies import (
     ALL,
     HISTORY_ROWS,
     MIN_APART,
@@ -18,11 +23,6 @@ from pipelines.ticks.anomalies import (
     TRADE_KINDS,
     inject,
 )
-from pipelines.ticks.config import FilterConfig
-from pipelines.ticks.filters import FeedState, screen
-from pipelines.ticks.formats import discover, read_batches
-from pipelines.ticks.schema import REASON_DTYPE, TICK_SCHEMA
-from pipelines.ticks.synthetic import synthetic_batches
 from trading.instruments import Catalogue, default_catalogue
 
 MARKET = Path(__file__).parent.parent / "data" / "market"

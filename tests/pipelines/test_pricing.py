@@ -12,8 +12,8 @@ import redis
 from pipelines.ticks import lake
 from pipelines.ticks.run import RunSpec, run
 from tests.pipelines.test_flow import HISTDATA
-from tests.trading.bus.test_quotes import buy
 from tests.trading.builders import FakeClock
+from tests.trading.bus.test_quotes import buy
 from trading.bus.quotes import RedisQuoteBook
 from trading.commands import Deposit, OpenAccount, OrderAck
 from trading.config import OMSConfig
