@@ -129,6 +129,7 @@ class Instrument:
     _min_int: int = field(init=False, repr=False, compare=False)
     _max_int: int = field(init=False, repr=False, compare=False)
     _qty_precision: int = field(init=False, repr=False, compare=False)
+    _unit_value: Decimal = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         self._check_identity()
@@ -139,6 +140,8 @@ class Instrument:
         object.__setattr__(self, "_min_int", min_int)
         object.__setattr__(self, "_max_int", max_int)
         object.__setattr__(self, "_qty_precision", qty_precision)
+        unit = self.contract_size / (_POWERS_OF_TEN[qty_precision] * self.price_scale)
+        object.__setattr__(self, "_unit_value", unit)
 
     def _invalid(self, message: str) -> ValueError:
         return ValueError(f"{self.symbol}: {message}")
@@ -221,6 +224,11 @@ class Instrument:
     def price_scale(self) -> int:
         """10**price_precision: a price is stored as `price × price_scale`."""
         return _POWERS_OF_TEN[self.price_precision]
+
+    @property
+    def unit_value(self) -> Decimal:
+        """Quote-currency value of one stored quantity unit times one stored price unit."""
+        return self._unit_value
 
     @property
     def tick_int(self) -> int:

@@ -7,8 +7,12 @@ USD, whole yen for JPY, satoshi for BTC).
 from __future__ import annotations
 
 from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
+from typing import TYPE_CHECKING
 
 from trading.errors import InvalidInput
+
+if TYPE_CHECKING:
+    from trading.instruments import Instrument
 
 # ISO 4217 exponents, plus the crypto units the catalogue quotes in.
 MINOR_UNIT_EXPONENT: dict[str, int] = {
@@ -42,10 +46,12 @@ def parse_decimal(value: object, what: str = "amount") -> Decimal:
     return result
 
 
+_ONE = Decimal(1)
+
+
 def to_minor(amount: Decimal, currency: str, rounding: str = ROUND_HALF_EVEN) -> int:
     """Decimal amount -> integer minor units, rounding explicitly."""
-    exp = exponent(currency)
-    return int(amount.scaleb(exp).quantize(Decimal(1), rounding=rounding))
+    return int(amount.scaleb(exponent(currency)).quantize(_ONE, rounding=rounding))
 
 
 def to_minor_exact(amount: Decimal, currency: str) -> int:
@@ -68,3 +74,13 @@ def from_minor(minor: int, currency: str) -> Decimal:
 def format_minor(minor: int, currency: str) -> str:
     exp = exponent(currency)
     return f"{from_minor(minor, currency):.{exp}f}"
+
+
+def notional(instrument: Instrument, qty: int, price: int) -> Decimal:
+    """Quote-currency value of ``qty`` (lot units) at ``price`` (price units), exact."""
+    return Decimal(qty * price) * instrument.unit_value
+
+
+def notional_in(instrument: Instrument, qty: int, price: int, rate: Decimal) -> Decimal:
+    """``notional`` converted at ``rate`` (units of the target currency per quote unit)."""
+    return Decimal(qty * price) * instrument.unit_value * rate

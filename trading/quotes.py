@@ -33,7 +33,19 @@ class Quote:
 
 
 class QuoteSource(Protocol):
+    """Where prices are read."""
+
     def get(self, symbol: str) -> Quote | None: ...
+
+
+class QuoteBook(QuoteSource, Protocol):
+    """The OMS's quotes: read, and told of each ``QuoteUpdate`` it executes.
+
+    A book fed elsewhere (the Redis snapshots the tick pipeline writes) already holds the
+    quote and may do nothing in ``update``.
+    """
+
+    def update(self, quote: Quote) -> None: ...
 
 
 class InMemoryQuoteBook:

@@ -1,18 +1,31 @@
-"""Pre-trade risk: each check returns ``None`` or a coded ``Denial`` with its numbers.
+"""Pre-trade risk and the margin arithmetic, over plain inputs.
 
-Denials are data, not exceptions: the OMS records them on the order (status ``denied``).
-Checks run cheapest first; the first that fails decides.
+Each check returns ``None`` or a coded ``Denial`` with its numbers. Denials are data, not
+exceptions: the OMS records them on the order (status ``denied``). ``check_order`` runs the
+whole pre-trade check, cheapest first; the first that fails decides.
+
+The margin arithmetic (leverage, commission, the margin a lot holds, unrealized PnL, free
+and required margin) has one definition here, used by the OMS and the positions flow.
 """
 
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Callable, Container, Iterable
 from dataclasses import dataclass, field
-from decimal import Decimal
+from decimal import ROUND_CEILING, ROUND_HALF_EVEN, Decimal
 from enum import StrEnum
+from typing import TYPE_CHECKING, Protocol
 
-from trading.config import TierLimits
+from trading.config import FeeSchedule, TierLimits
 from trading.instruments import AccountType, Instrument
+from trading.money import from_minor, notional_in, to_minor
+from trading.orders import OrderType
+from trading.positions import Position
+from trading.quotes import Quote
+
+if TYPE_CHECKING:
+    from trading.orders import OrderRequest
 
 
 class DenialCode(StrEnum):
@@ -125,3 +138,173 @@ def check_margin(required: Decimal, free_margin: Decimal, currency: str) -> Deni
             {"required": f"{required:.2f}", "free_margin": f"{free_margin:.2f}"},
         )
     return None
+
+
+# -- the margin arithmetic -------------------------------------------------------------------
+
+
+def leverage(instrument: Instrument, tier_cap: int) -> int:
+    """The leverage a position gets: the instrument's, capped by the account's tier."""
+    if instrument.account_type is AccountType.CASH:
+        return 1
+    return max(1, min(instrument.max_leverage, tier_cap))
+
+
+def commission(
+    instrument: Instrument, qty: int, notional: Decimal, currency: str, fees: FeeSchedule
+) -> int:
+    """Commission in ``currency`` minor units; ``notional`` is already in ``currency``."""
+    per_lot = fees.commission_per_lot.get(instrument.symbol_group)
+    if per_lot is not None:
+        amount = per_lot * qty / instrument.qty_scale
+    else:
+        amount = notional * fees.commission_bps.get(instrument.symbol_group, Decimal(0)) / 10_000
+    return to_minor(amount, currency, ROUND_HALF_EVEN)
+
+
+def margin_held(
+    instrument: Instrument, qty: int, price: int, rate: Decimal, lev: int, currency: str
+) -> int:
+    """The margin a lot of ``|qty|`` at ``price`` holds, rounded up (never under-held)."""
+    return to_minor(notional_in(instrument, abs(qty), price, rate) / lev, currency, ROUND_CEILING)
+
+
+def unrealized(
+    positions: Iterable[Position],
+    currency: str,
+    instrument: Callable[[str], Instrument],
+    quote: Callable[[str], Quote | None],
+    rate: Callable[[str, str], Decimal | None],
+) -> int:
+    """Unrealized PnL of open positions in ``currency`` minor units.
+
+    Longs are marked at the bid, shorts at the ask; a position with no quote or no
+    conversion rate counts as zero.
+    """
+    total = Decimal(0)
+    for pos in positions:
+        if not pos.net:
+            continue
+        q = quote(pos.symbol)
+        inst = instrument(pos.symbol)
+        r = rate(inst.quote, currency)
+        if q is None or r is None:
+            continue
+        mark = q.bid if pos.net > 0 else q.ask
+        total += Decimal(pos.net * mark - pos.cost) * inst.unit_value * r
+    return to_minor(total, currency, ROUND_HALF_EVEN)
+
+
+def free_margin(cash: int, unrealized_pnl: int) -> int:
+    """Free margin in minor units: free cash plus unrealized PnL (margin held is not cash)."""
+    return cash + unrealized_pnl
+
+
+def opening_qty(net: int, signed: int) -> int:
+    """The part of a signed order that opens exposure (<= 0 when it only reduces)."""
+    if net and (net > 0) != (signed > 0):
+        return abs(signed) - abs(net)
+    return abs(signed)
+
+
+def required_margin(
+    instrument: Instrument,
+    opening: int,
+    price: int,
+    rate: Decimal,
+    lev: int,
+    commission_minor: int,
+    currency: str,
+) -> Decimal:
+    """Margin the opening part needs plus the commission, in ``currency`` (exact)."""
+    held = notional_in(instrument, max(opening, 0), price, rate) / lev
+    return held + from_minor(commission_minor, currency)
+
+
+# -- the whole pre-trade check ---------------------------------------------------------------
+
+
+class AccountView(Protocol):
+    """What the pre-trade check reads of an account."""
+
+    account_id: int
+    currency: str
+    state: AccountState
+    positions: dict[str, Position]
+
+
+@dataclass(frozen=True, slots=True)
+class Market:
+    """What the pre-trade check reads of the market for one order."""
+
+    restricted: Container[str]
+    halted: Container[str]
+    session_open: bool
+    quote: Quote | None
+    rate: Decimal | None  # the instrument's quote currency -> the account's
+
+
+def order_price(req: OrderRequest, quote: Quote | None) -> int | None:
+    """The price an order is checked at: the touch for a market order, else its own."""
+    if req.type is OrderType.MARKET:
+        if quote is None:
+            return None
+        return quote.ask if req.side.sign > 0 else quote.bid
+    if req.type is OrderType.STOP:
+        return req.trigger_price
+    return req.price
+
+
+def check_order(
+    acct: AccountView,
+    inst: Instrument,
+    req: OrderRequest,
+    ts_ns: int,
+    limits: TierLimits,
+    limiter: RateLimiter,
+    market: Market,
+    lev: int,
+    fees: FeeSchedule,
+    free: Callable[[], int],
+) -> Denial | None:
+    """The pre-trade check of one order; ``free`` gives the free margin (minor units)."""
+    pos = acct.positions.get(inst.symbol)
+    net = pos.net if pos else 0
+    signed = req.qty * req.side.sign
+    reduces = net != 0 and (net > 0) != (signed > 0) and abs(signed) <= abs(net)
+    denial = check_account_state(acct.state, reduces)
+    if denial:
+        return denial
+    if not limiter.allow(acct.account_id, ts_ns, limits.max_orders_per_second):
+        return Denial(
+            DenialCode.RATE_LIMITED,
+            f"more than {limits.max_orders_per_second} orders in one second",
+            {"max_orders_per_second": str(limits.max_orders_per_second)},
+        )
+    if inst.symbol in market.restricted:
+        return Denial(DenialCode.SYMBOL_RESTRICTED, f"{inst.symbol} is restricted")
+    if inst.symbol in market.halted:
+        return Denial(DenialCode.SYMBOL_HALTED, f"{inst.symbol} is halted")
+    if not market.session_open:
+        return Denial(DenialCode.SESSION_CLOSED, f"the {inst.session} session is closed")
+    price = order_price(req, market.quote)
+    if price is None:
+        return Denial(DenialCode.NO_QUOTE, f"no quote for {inst.symbol}")
+    rate = market.rate
+    if rate is None:
+        return Denial(
+            DenialCode.NO_CONVERSION_RATE, f"no quote converts {inst.quote} to {acct.currency}"
+        )
+    notional = notional_in(inst, req.qty, price, rate)
+    denial = check_order_size(
+        inst, inst.qty_from_int(req.qty), notional, acct.currency, limits
+    ) or check_position(inst, inst.qty_from_int(net), inst.qty_from_int(signed), limits)
+    if denial:
+        return denial
+    # Only the part that opens exposure needs margin; a reduction frees it.
+    opening = opening_qty(net, signed)
+    if opening <= 0 and req.type is not OrderType.MARKET:
+        return None
+    fee = commission(inst, req.qty, notional, acct.currency, fees)
+    required = required_margin(inst, opening, price, rate, lev, fee, acct.currency)
+    return check_margin(required, from_minor(free(), acct.currency), acct.currency)

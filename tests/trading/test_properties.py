@@ -208,12 +208,14 @@ def memory_state(rig: Rig) -> dict[str, Any]:
             for a in oms._accounts.values()
             for sym, p in a.positions.items()
         },
-        "seqs": {a.account_id: a.seq for a in oms._accounts.values() if a.seq},
+        "seqs": {k: v for k, v in oms.journal.seqs.items() if v},
         "states": {a.account_id: a.state.value for a in oms._accounts.values()},
         "withdrawals": {
             w.withdrawal_id: (w.account_id, w.currency, w.amount) for w in oms._withdrawals.values()
         },
-        "audit_head": (oms._audit_seq, oms._audit_hash) if oms._audit_seq else None,
+        "audit_head": (
+            (oms.journal.audit_seq, oms.journal.audit_hash) if oms.journal.audit_seq else None
+        ),
         "halted": set(oms._halted),
     }
 

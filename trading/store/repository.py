@@ -65,6 +65,88 @@ def lot_row(lot: Lot) -> dict[str, Any]:
     }  # fmt: skip
 
 
+def account_row(
+    account_id: int, currency: str, tier: str, state: str, ts_ns: int
+) -> dict[str, Any]:
+    return {"account_id": account_id, "currency": currency, "tier": tier, "state": state,
+            "created_ns": ts_ns}  # fmt: skip
+
+
+def ledger_account_row(
+    lid: int, code: str, commodity: str, account_id: int | None, ts_ns: int
+) -> dict[str, Any]:
+    return {"ledger_account_id": lid, "code": code, "commodity": commodity,
+            "account_id": account_id, "opened_ns": ts_ns}  # fmt: skip
+
+
+def txn_row(
+    txn_id: int, account_id: int | None, kind: str, ref: str | None, ts_ns: int, memo: str | None
+) -> dict[str, Any]:
+    return {"txn_id": txn_id, "account_id": account_id, "kind": kind, "ref": ref,
+            "ts_ns": ts_ns, "memo": memo}  # fmt: skip
+
+
+def posting_row(
+    posting_id: int, txn_id: int, lid: int, commodity: str, amount: int, ts_ns: int
+) -> dict[str, Any]:
+    return {"posting_id": posting_id, "txn_id": txn_id, "ledger_account_id": lid,
+            "commodity": commodity, "amount": amount, "ts_ns": ts_ns}  # fmt: skip
+
+
+def execution_row(
+    exec_id: str, order_id: int, account_id: int, kind: str, qty: int, price: int,
+    commission: int, venue: str, ts_ns: int,
+) -> dict[str, Any]:  # fmt: skip
+    return {"exec_id": exec_id, "order_id": order_id, "account_id": account_id, "kind": kind,
+            "qty": qty, "price": price, "commission": commission, "venue": venue,
+            "ts_ns": ts_ns}  # fmt: skip
+
+
+def exception_row(
+    exception_id: int, exec_id: str, order_id: int, reason: str, detail: str, ts_ns: int
+) -> dict[str, Any]:
+    return {"exception_id": exception_id, "exec_id": exec_id, "order_id": order_id,
+            "reason": reason, "detail": detail, "ts_ns": ts_ns}  # fmt: skip
+
+
+def closure_row(
+    closure_id: int, lot: Lot, qty: int, close_price: int, close_exec_id: str, closed_ns: int,
+    realized_quote: str, quote_currency: str, realized: int, txn_id: int,
+) -> dict[str, Any]:  # fmt: skip
+    return {"closure_id": closure_id, "lot_id": lot.lot_id, "account_id": lot.account_id,
+            "symbol": lot.symbol, "close_exec_id": close_exec_id, "qty": qty,
+            "open_price": lot.price, "close_price": close_price, "opened_ns": lot.opened_ns,
+            "closed_ns": closed_ns, "realized_quote": realized_quote,
+            "quote_currency": quote_currency, "realized": realized,
+            "txn_id": txn_id}  # fmt: skip
+
+
+def withdrawal_row(
+    withdrawal_id: int, account_id: int, currency: str, amount: int, status: str,
+    requested_ns: int, decided_ns: int | None,
+) -> dict[str, Any]:  # fmt: skip
+    return {"withdrawal_id": withdrawal_id, "account_id": account_id, "currency": currency,
+            "amount": amount, "status": status, "requested_ns": requested_ns,
+            "decided_ns": decided_ns}  # fmt: skip
+
+
+def audit_row(
+    seq: int, ts_ns: int, actor: str, action: str, subject: str, payload: str,
+    prev_hash: str, digest: str,
+) -> dict[str, Any]:  # fmt: skip
+    return {"seq": seq, "ts_ns": ts_ns, "actor": actor, "action": action, "subject": subject,
+            "payload": payload, "prev_hash": prev_hash, "hash": digest}  # fmt: skip
+
+
+def outbox_row(
+    event_id: int, account_id: int, account_seq: int, type_: str, order_id: int | None,
+    ts_ns: int, payload: str,
+) -> dict[str, Any]:  # fmt: skip
+    return {"event_id": event_id, "account_id": account_id, "account_seq": account_seq,
+            "type": type_, "order_id": order_id, "ts_ns": ts_ns, "payload": payload,
+            "published_ns": None}  # fmt: skip
+
+
 @dataclass
 class Batch:
     rows: dict[str, list[dict[str, Any]]] = field(default_factory=lambda: defaultdict(list))

@@ -1,8 +1,11 @@
-"""The execution venue interface: submit, cancel, replace; execution reports back.
+"""The execution venue contract: submit, cancel, replace; execution reports back.
 
 A venue answers synchronously with the reports it can give at once (the simulated B-book
 fills a market order on the spot) and delivers later ones through the handler bound with
-``bind`` (resting orders triggered by quotes, a FIX session's messages).
+``bind`` (a FIX session's messages, from the venue's own thread: the OMS queues them and
+applies them in its writer's thread). The OMS also drives it: ``reset`` and ``restore``
+when it reloads its state, ``on_quote`` and ``on_time`` as quotes and the clock move (a
+venue that rests nothing returns ``[]``).
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from enum import StrEnum
 from typing import Protocol
 
 from trading.orders import Order
+from trading.quotes import Quote
 
 
 class ExecKind(StrEnum):
@@ -60,3 +64,19 @@ class Venue(Protocol):
     def replace(
         self, order: Order, qty: int, price: int | None, trigger_price: int | None
     ) -> list[ExecutionReport]: ...
+
+    def reset(self) -> None:
+        """Forget every working order (the OMS restores the open ones next)."""
+        ...
+
+    def restore(self, order: Order) -> None:
+        """Work an open order again after the OMS reloaded its state from the store."""
+        ...
+
+    def on_quote(self, quote: Quote) -> list[ExecutionReport]:
+        """Reports for working orders a new quote triggers or fills."""
+        ...
+
+    def on_time(self, now_ns: int) -> list[ExecutionReport]:
+        """Reports for working orders due to expire by ``now_ns``."""
+        ...

@@ -1,0 +1,54 @@
+"""What a command handler is: a function of the OMS, the command and the batch's reads.
+
+Handlers live in modules grouped by what they touch (``orders``, ``cash``, ``accounts``),
+each exporting ``HANDLERS``, a table keyed by command type; the engine dispatches with one
+dictionary lookup per command.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from trading.commands import Result
+from trading.positions import Position
+from trading.risk import AccountState
+
+if TYPE_CHECKING:
+    from trading.oms.engine import OMS
+
+
+@dataclass(slots=True)
+class Known:
+    """What a batch read from the store's history before it ran (``OMS._prefetch``)."""
+
+    # (account id, client order id) -> the stored order's row, for retries of closed orders.
+    orders: dict[tuple[int, str], Any] = field(default_factory=dict)
+    # Exec ids already recorded (applied or refused).
+    execs: set[str] = field(default_factory=set)
+
+
+@dataclass(slots=True)
+class _Account:
+    """An account as the OMS holds it in memory."""
+
+    account_id: int
+    currency: str
+    tier: str
+    state: AccountState
+    cash_id: int = 0
+    margin_id: int = 0
+    positions: dict[str, Position] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class _Withdrawal:
+    withdrawal_id: int
+    account_id: int
+    currency: str
+    amount: int
+    requested_ns: int
+
+
+Handler = Callable[["OMS", Any, Known], Result]

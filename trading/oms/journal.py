@@ -1,0 +1,100 @@
+"""The OMS's journal: the hash-chained audit log and the outbox of events, per batch.
+
+It owns their numbering: the audit sequence and chain head, event ids, and each account's
+event sequence (``account_seq``, gapless per account, which consumers dedupe by). Records go
+into the batch being prepared (``begin``); nothing here touches the store. The row formats
+are in ``trading.store.repository`` and documented in docs/events.md.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+from trading.oms.audit import GENESIS, record_hash
+from trading.orders import Order, OrderEvent, OrderStatus
+from trading.store.repository import Batch, audit_row, outbox_row
+
+# One encoder each, made once: json.dumps with options builds a new encoder per call.
+_EVENT_JSON = json.JSONEncoder(separators=(",", ":")).encode
+_AUDIT_JSON = json.JSONEncoder(separators=(",", ":"), sort_keys=True).encode
+_EVENT_TYPE = {st: f"order.{st.value}" for st in OrderStatus}
+
+
+class Journal:
+    __slots__ = ("_batch", "actor", "audit_hash", "audit_seq", "clock", "event_id", "head_exists",
+                 "seqs")  # fmt: skip
+
+    def __init__(
+        self,
+        actor: str,
+        clock: Callable[[], int],
+        audit_head: tuple[int, str] | None,
+        last_event_id: int,
+        account_seqs: dict[int, int],
+    ) -> None:
+        self.actor = actor
+        self.clock = clock
+        self.audit_seq, self.audit_hash = audit_head or (0, GENESIS)
+        self.head_exists = audit_head is not None
+        self.event_id = last_event_id
+        self.seqs = dict(account_seqs)
+        self._batch = Batch()
+
+    def begin(self, batch: Batch) -> None:
+        """Write into ``batch`` from now on."""
+        batch.audit_head_exists = self.head_exists
+        self._batch = batch
+
+    def end(self) -> None:
+        """Close the batch: it carries the chain head whenever it writes anything."""
+        batch = self._batch
+        if self.audit_seq and batch.audit_head is None and batch.row_count():
+            batch.audit_head = (self.audit_seq, self.audit_hash)
+        if batch.audit_head is not None:
+            self.head_exists = True
+
+    def audit(self, action: str, subject: str, payload: dict[str, Any], actor: str = "") -> None:
+        seq = self.audit_seq + 1
+        ts = self.clock()
+        text = _AUDIT_JSON(payload)
+        actor = actor or self.actor
+        digest = record_hash(seq, ts, actor, action, subject, text, self.audit_hash)
+        self._batch.add(
+            "audit_log", audit_row(seq, ts, actor, action, subject, text, self.audit_hash, digest)
+        )
+        self.audit_seq, self.audit_hash = seq, digest
+        self._batch.audit_head = (seq, digest)
+
+    def emit(
+        self, account_id: int, type_: str, ts_ns: int, payload: dict[str, Any],
+        order_id: int | None = None,
+    ) -> int:  # fmt: skip
+        """Queue an event on the account's stream; returns its event id."""
+        seq = self.seqs.get(account_id, 0) + 1
+        self.seqs[account_id] = seq
+        self.event_id += 1
+        event_id = self.event_id
+        body = {"event_id": event_id, "type": type_, "account_id": account_id,
+                "account_seq": seq, "ts_ns": ts_ns, **payload}  # fmt: skip
+        self._batch.add(
+            "outbox",
+            outbox_row(event_id, account_id, seq, type_, order_id, ts_ns, _EVENT_JSON(body)),
+        )
+        return event_id
+
+    def order_event(self, order: Order, event: OrderEvent) -> None:
+        payload: dict[str, Any] = {
+            "order_id": order.order_id, "client_order_id": order.client_order_id,
+            "symbol": order.symbol, "side": order.side.value, "order_type": order.type.value,
+            "status": order.status.value, "qty": order.qty, "filled_qty": order.filled_qty,
+        }  # fmt: skip
+        if order.price is not None:
+            payload["price"] = order.price
+        if order.trigger_price is not None:
+            payload["trigger_price"] = order.trigger_price
+        if event.data:
+            payload.update(event.data)
+        self.emit(order.account_id, _EVENT_TYPE[event.status], event.ts_ns, payload,
+                  order.order_id)  # fmt: skip
