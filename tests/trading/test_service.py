@@ -10,7 +10,6 @@ from sqlalchemy import func, select
 
 from tests.trading.builders import Rig, make_rig
 from trading.commands import ApplyReports, OrderAck, Result
-from trading.errors import StoreError
 from trading.oms.service import OMSService
 from trading.orders import OrderStatus
 from trading.store import schema as s
@@ -90,39 +89,6 @@ def test_service_when_exec_report_repeated_across_batches_then_applied_once(rig:
             select(s.orders.c.filled_qty).where(s.orders.c.order_id == ack.order_id)
         ).scalar_one()
     assert filled == 30
-
-
-def test_service_when_a_commit_fails_then_later_batches_fail_and_state_reloads(
-    rig: Rig, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    real_commit = rig.oms.commit
-    calls = {"n": 0}
-    gate = threading.Event()
-
-    def flaky_commit(prepared: object) -> None:
-        calls["n"] += 1
-        if calls["n"] == 1:
-            gate.wait(10)  # let the writer prepare the next batches on top of this one
-            raise RuntimeError("disk full")
-        real_commit(prepared)  # type: ignore[arg-type]
-
-    monkeypatch.setattr(rig.oms, "commit", flaky_commit)
-    cash = rig.oms.cash_available(1)
-    with OMSService(rig.oms, max_batch=1, pipelined=True) as svc:
-        first = svc.submit(rig.submit(1, "f1", qty="1"))
-        second = svc.submit(rig.submit(1, "f2", qty="1"))
-        gate.set()
-        assert isinstance(first.result(timeout=30), StoreError)
-        assert isinstance(second.result(timeout=30), StoreError)
-        # The failed orders never happened: their ids are free and the money is back.
-        third = svc.submit(rig.submit(1, "f1", qty="1")).result(timeout=30)
-
-    assert isinstance(third, OrderAck) and third.status is OrderStatus.FILLED
-    assert not third.duplicate
-    assert _orders(rig) == 1
-    assert rig.oms.cash_available(1) < cash
-    with rig.engine.connect() as conn:
-        assert verify_ledger(conn) == [] and verify_audit(conn) == []
 
 
 def test_prepare_when_next_batch_changes_the_same_order_and_lot_then_first_commit_stores_its_own_state(  # noqa: E501

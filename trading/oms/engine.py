@@ -219,6 +219,8 @@ class OMS:
         known = self._prefetch(commands)
         handlers = HANDLERS
         late = self._late
+        while late:  # reports that came in while the writer was idle
+            apply_reports(self, _drain(late), actor="venue")
         for cmd in commands:
             handler = handlers.get(type(cmd))
             try:

@@ -13,22 +13,25 @@ and it raised tail latency (p99 at 1,000 orders/s: 65 ms pipelined, 12 ms serial
 kept, tested, for stores whose commit waits on the network (PostgreSQL on another host).
 
 If a commit fails, every batch prepared after it is void (it was built on the failed
-one's state): those fail too, the writer waits for the commits in flight, and the OMS
-reloads its state from the store.
+one's state). None of their callers is answered yet: the committer sets their commands
+aside, the writer waits for the commits in flight, the OMS reloads its state from the
+store, and the writer runs those commands again, in order, through ``OMS.execute``, which
+isolates the command(s) the store cannot hold: only those answer ``StoreError``.
 """
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import queue
 import threading
 from concurrent.futures import Future
 
 from trading.commands import Command, Result
-from trading.errors import StoreError
 from trading.oms.engine import OMS, Prepared
 
 _STOP = object()
+_WAKE = object()  # the committer wakes an idle writer to re-run failed batches
 Item = tuple[Command, "Future[Result]"]
 # Batches prepared but not yet committed: a bound, so memory and the loss on a failed
 # commit stay small.
@@ -53,6 +56,10 @@ class OMSService:
             maxsize=IN_FLIGHT_MAX
         )
         self._failed = threading.Event()
+        # Commands of batches whose commit failed or followed a failed one, in commit order,
+        # waiting for the writer to run them again.
+        self._redo: list[list[Item]] = []
+        self._redo_lock = threading.Lock()
         # A slot per batch between "taken" and "committed". The writer takes the next batch
         # only when a slot is free: while the last batch commits, new commands gather in the
         # queue, so batches grow with the load instead of staying as small as they came.
@@ -79,6 +86,10 @@ class OMSService:
     def stop(self) -> None:
         self._queue.put(_STOP)
         self._writer.join()
+        # The last commits may fail after the writer left: their commands are run here.
+        self._commits.join()
+        if self._failed.is_set():
+            self._rerun()
         self._commits.put(_STOP)
         self._committer.join()
 
@@ -94,15 +105,16 @@ class OMSService:
         first = self._queue.get()
         if first is _STOP:
             return [], True
-        items: list[Item] = [first]  # type: ignore[list-item]
-        while len(items) < self.max_batch:
+        items: list[Item] = [] if first is _WAKE else [first]  # type: ignore[list-item]
+        while items and len(items) < self.max_batch:
             try:
                 nxt = self._queue.get_nowait()
             except queue.Empty:
                 break
             if nxt is _STOP:
                 return items, True
-            items.append(nxt)  # type: ignore[arg-type]
+            if nxt is not _WAKE:
+                items.append(nxt)  # type: ignore[arg-type]
         return items, False
 
     def _write(self) -> None:
@@ -110,6 +122,8 @@ class OMSService:
             if self.pipelined:
                 self._slots.acquire()
             items, stop = self._take()
+            if self._failed.is_set():
+                self._rerun()
             if items:
                 self._run(items)
             elif self.pipelined:
@@ -118,27 +132,33 @@ class OMSService:
                 return
 
     def _run(self, items: list[Item]) -> None:
-        if self._failed.is_set():
-            self._resync()
         commands = [cmd for cmd, _ in items]
         if not self.pipelined:
-            _resolve(items, self.oms.execute(commands))
-            self._count(items)
+            self._execute(items)
             return
         try:
             prepared = self.oms.prepare(commands)
-        except Exception as exc:  # a bug, not a business error: nothing of it is stored
+        except Exception:  # a bug, not a business error: nothing of it is stored
             self._slots.release()
-            self._resync()
-            _fail(items, StoreError(f"batch of {len(items)} commands not run: {exc!r}"))
+            self._rerun()
+            self._execute(items)  # isolates the command that breaks
             return
         self._commits.put((prepared, items))
 
-    def _resync(self) -> None:
-        """After a failed commit: let the commits in flight finish, then reload memory."""
+    def _execute(self, items: list[Item]) -> None:
+        _resolve(items, self.oms.execute([cmd for cmd, _ in items]))
+        self._count(items)
+
+    def _rerun(self) -> None:
+        """After a failed commit: let the commits in flight finish (each failed batch and
+        every one after it is set aside), reload memory, then run them again in order."""
         self._commits.join()
         self.oms.recover()
-        self._failed.clear()
+        with self._redo_lock:
+            redo, self._redo = self._redo, []
+            self._failed.clear()
+        for items in redo:
+            self._execute(items)
 
     # -- the committer: stores batches in order and answers their callers ---------------------
 
@@ -151,13 +171,17 @@ class OMSService:
                 prepared: Prepared = job[0]
                 items: list[Item] = job[1]
                 if self._failed.is_set():
-                    _fail(items, StoreError("not stored: an earlier batch failed to commit"))
+                    self._set_aside(items)  # built on the failed batch's state
                     continue
                 try:
                     self.oms.commit(prepared)
-                except Exception as exc:
+                except Exception:
                     self._failed.set()
-                    _fail(items, StoreError(f"batch of {len(items)} commands not stored: {exc!r}"))
+                    self._set_aside(items)
+                    # An idle writer must come round to run them again (a full queue
+                    # wakes it anyway).
+                    with contextlib.suppress(queue.Full):
+                        self._queue.put_nowait(_WAKE)
                     continue
                 _resolve(items, prepared.results)
                 self._count(items)
@@ -165,6 +189,10 @@ class OMSService:
                 if job is not _STOP:
                     self._slots.release()
                 self._commits.task_done()
+
+    def _set_aside(self, items: list[Item]) -> None:
+        with self._redo_lock:
+            self._redo.append(items)
 
     def _count(self, items: list[Item]) -> None:
         self.batches += 1
@@ -174,8 +202,3 @@ class OMSService:
 def _resolve(items: list[Item], results: list[Result]) -> None:
     for (_, fut), result in zip(items, results, strict=True):
         fut.set_result(result)
-
-
-def _fail(items: list[Item], error: Exception) -> None:
-    for _, fut in items:
-        fut.set_result(error)
