@@ -6,13 +6,20 @@ BourseError
  │    ├── InvalidPrice
  │    ├── InvalidQuantity
  │    ├── InvalidIdentifier
- │    └── InvalidOrder
+ │    ├── InvalidOrder
+ │    ├── InvalidType       (a value of the wrong Python type; also a TypeError)
+ │    └── MalformedData     (a quote or message that does not decode; also a ValueError)
+ ├── ConfigError            (a catalogue, session calendar or component set up wrongly;
+ │    │                      also a ValueError)
+ │    └── CatalogueError    (trading.instruments)
  ├── ConflictError          (idempotency key reused with a different request)
  ├── InvalidStateTransition (an order move that the transition table forbids)
  ├── LedgerError            (an unbalanced transaction, a posting to a closed account)
  ├── InsufficientFunds
  ├── NotFound
- └── StoreError             (operating failures of the store)
+ ├── StoreError             (operating failures of the store)
+ └── BusError               (operating failures of the message bus)
+      └── PublishError      (trading.oms.outbox: the bus did not take a batch)
 
 Business rejections (a risk denial, a venue reject) are not exceptions: they are data,
 recorded on the order with a reason code.
@@ -79,3 +86,19 @@ class NotFound(BourseError):
 
 class StoreError(BourseError):
     code = "store_error"
+
+
+class InvalidType(InvalidInput, TypeError):
+    code = "invalid_type"
+
+
+class MalformedData(InvalidInput, ValueError):
+    code = "malformed"
+
+
+class ConfigError(BourseError, ValueError):
+    code = "config_error"
+
+
+class BusError(BourseError):
+    code = "bus_error"

@@ -12,11 +12,13 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from trading.errors import ConfigError
+
 
 def partition_of(account_id: int, partitions: int) -> int:
     """The bus partition of an account: stable across processes and restarts."""
     if partitions <= 0:
-        raise ValueError(f"partitions must be positive, got {partitions}")
+        raise ConfigError(f"partitions must be positive, got {partitions}")
     return account_id % partitions
 
 

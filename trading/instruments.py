@@ -42,7 +42,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Final
 
-from trading.errors import InvalidPrice, InvalidQuantity, UnknownSymbol
+from trading.errors import ConfigError, InvalidPrice, InvalidQuantity, InvalidType, UnknownSymbol
 from trading.sessions import TradingSession
 
 __all__ = [
@@ -79,7 +79,7 @@ _CURRENCY_RE: Final = re.compile(r"^[A-Z0-9]{2,10}$")
 _DATA_FILE: Final = "data/instruments.toml"
 
 
-class CatalogueError(ValueError):
+class CatalogueError(ConfigError):
     """The instrument catalogue (file or objects) is malformed: a configuration error."""
 
 
@@ -143,12 +143,12 @@ class Instrument:
         unit = self.contract_size / (_POWERS_OF_TEN[qty_precision] * self.price_scale)
         object.__setattr__(self, "_unit_value", unit)
 
-    def _invalid(self, message: str) -> ValueError:
-        return ValueError(f"{self.symbol}: {message}")
+    def _invalid(self, message: str) -> ConfigError:
+        return ConfigError(f"{self.symbol}: {message}")
 
     def _check_identity(self) -> None:
         if not isinstance(self.symbol, str) or not _SYMBOL_RE.match(self.symbol):
-            raise ValueError(
+            raise ConfigError(
                 f"symbol {self.symbol!r} must be upper-case letters and digits, "
                 "optionally BASE/QUOTE"
             )
@@ -330,7 +330,7 @@ class Instrument:
         what: str,
     ) -> tuple[int, int]:
         if not isinstance(value, Decimal):
-            raise TypeError(
+            raise InvalidType(
                 f"{self.symbol}: a {what} must be a Decimal, got {type(value).__name__}"
             )
         try:
@@ -408,7 +408,7 @@ def _exact_int(value: Decimal, places: int) -> int | None:
 def _round_div(num: int, den: int, rounding: str) -> int:
     """num / den (den > 0) rounded to an integer with a `decimal` rounding mode."""
     if rounding not in _ROUNDINGS:
-        raise ValueError(f"unknown rounding mode {rounding!r}")
+        raise ConfigError(f"unknown rounding mode {rounding!r}")
     floor, rest = divmod(num, den)
     if rest == 0:
         return floor

@@ -14,6 +14,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Protocol
 
+from trading.errors import MalformedData
+
 
 @dataclass(frozen=True, slots=True)
 class Quote:
@@ -57,7 +59,7 @@ class InMemoryQuoteBook:
 
     def update(self, quote: Quote) -> None:
         if quote.bid <= 0 or quote.ask < quote.bid:
-            raise ValueError(f"crossed or non-positive quote: {quote}")
+            raise MalformedData(f"crossed or non-positive quote: {quote}")
         self._quotes[quote.symbol] = quote
 
     def __len__(self) -> int:
@@ -133,17 +135,17 @@ def _decoded(what: str, fields: RawFields) -> dict[str, str]:
     try:
         return {_text(k): _text(v) for k, v in fields.items()}
     except UnicodeDecodeError as error:
-        raise ValueError(f"malformed {what}: not UTF-8 ({error})") from None
+        raise MalformedData(f"malformed {what}: not UTF-8 ({error})") from None
 
 
 def _int_field(what: str, f: Mapping[str, str], name: str, *, optional: bool = False) -> int | None:
     if name not in f:
-        raise ValueError(f"malformed {what}: field {name!r} missing (has {sorted(f)})")
+        raise MalformedData(f"malformed {what}: field {name!r} missing (has {sorted(f)})")
     text = f[name]
     if optional and text == "":
         return None
     if not _INT_RE.fullmatch(text):
-        raise ValueError(f"malformed {what}: field {name!r} is {text!r}, not a decimal integer")
+        raise MalformedData(f"malformed {what}: field {name!r} is {text!r}, not a decimal integer")
     return int(text)
 
 
@@ -151,10 +153,10 @@ def _hash_of(what: str, symbol: str, fields: RawFields) -> dict[str, str]:
     """The decoded hash, checked to be non-empty and to belong to ``symbol``."""
     f = _decoded(what, fields)
     if not f:
-        raise ValueError(f"malformed {what}: empty")
+        raise MalformedData(f"malformed {what}: empty")
     stored = f.get("symbol", symbol)
     if stored != symbol:
-        raise ValueError(f"malformed {what}: it holds symbol {stored!r}")
+        raise MalformedData(f"malformed {what}: it holds symbol {stored!r}")
     return f
 
 
@@ -172,7 +174,7 @@ def quote_from_fields(symbol: str, fields: RawFields) -> Quote:
     bid_size = _int_field(what, f, "bid_size", optional=True) if "bid_size" in f else None
     ask_size = _int_field(what, f, "ask_size", optional=True) if "ask_size" in f else None
     if bid <= 0 or ask < bid:
-        raise ValueError(f"malformed {what}: crossed or non-positive (bid {bid}, ask {ask})")
+        raise MalformedData(f"malformed {what}: crossed or non-positive (bid {bid}, ask {ask})")
     return Quote(symbol, bid, ask, ts_ns, bid_size, ask_size)
 
 
@@ -195,5 +197,5 @@ def trade_from_fields(symbol: str, fields: RawFields) -> LastTrade:
     ts_ns = _int_field(what, f, "ts_ns")
     assert price is not None and qty is not None and ts_ns is not None
     if price <= 0 or qty <= 0:
-        raise ValueError(f"malformed {what}: non-positive (price {price}, qty {qty})")
+        raise MalformedData(f"malformed {what}: non-positive (price {price}, qty {qty})")
     return LastTrade(symbol, price, qty, ts_ns, f.get("trade_id", ""))

@@ -30,6 +30,8 @@ from types import MappingProxyType
 from typing import Final
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from trading.errors import ConfigError
+
 __all__ = ["MINUTES_PER_DAY", "MINUTES_PER_WEEK", "WEEKDAYS", "TradingSession"]
 
 MINUTES_PER_DAY: Final = 24 * 60
@@ -79,26 +81,26 @@ class TradingSession:
 
     def __post_init__(self) -> None:
         if not self.name:
-            raise ValueError("a session needs a name")
+            raise ConfigError("a session needs a name")
         try:
             zone = ZoneInfo(self.tz)
         except (ZoneInfoNotFoundError, ValueError) as exc:
-            raise ValueError(f"session {self.name!r}: unknown time zone {self.tz!r}") from exc
+            raise ConfigError(f"session {self.name!r}: unknown time zone {self.tz!r}") from exc
         object.__setattr__(self, "_zone", zone)
         object.__setattr__(self, "early_closes", MappingProxyType(dict(self.early_closes)))
         if self.always_open and self.open_windows:
-            raise ValueError(
+            raise ConfigError(
                 f"session {self.name!r}: always_open = true and open_windows exclude each other"
             )
         if not self.always_open and not self.open_windows:
-            raise ValueError(f"session {self.name!r}: needs open_windows (or always_open = true)")
+            raise ConfigError(f"session {self.name!r}: needs open_windows (or always_open = true)")
         for start, end in self.open_windows:
             _check_span(self.name, "open window", start, end, MINUTES_PER_WEEK)
         for start, end in self.daily_breaks:
             _check_span(self.name, "daily break", start, end, MINUTES_PER_DAY)
         for day, minute in self.early_closes.items():
             if not 0 <= minute < MINUTES_PER_DAY:
-                raise ValueError(
+                raise ConfigError(
                     f"session {self.name!r}: early close on {day} at minute {minute} "
                     "is outside the day"
                 )
@@ -117,18 +119,18 @@ class TradingSession:
         where = f"sessions.{name}"
         unknown = sorted(set(table) - _KEYS)
         if unknown:
-            raise ValueError(
+            raise ConfigError(
                 f"{where}: unknown key(s) {', '.join(unknown)}; allowed: {', '.join(sorted(_KEYS))}"
             )
         tz = table.get("tz")
         if not isinstance(tz, str):
-            raise ValueError(f"{where}: 'tz' (an IANA time zone name) is required")
+            raise ConfigError(f"{where}: 'tz' (an IANA time zone name) is required")
         always_open = table.get("always_open", False)
         if not isinstance(always_open, bool):
-            raise ValueError(f"{where}: 'always_open' must be true or false")
+            raise ConfigError(f"{where}: 'always_open' must be true or false")
         description = table.get("description", "")
         if not isinstance(description, str):
-            raise ValueError(f"{where}: 'description' must be a string")
+            raise ConfigError(f"{where}: 'description' must be a string")
 
         windows = tuple(
             (_parse_weekly(where, a), _parse_weekly(where, b))
@@ -141,19 +143,19 @@ class TradingSession:
 
         raw_holidays = table.get("holidays", [])
         if not isinstance(raw_holidays, list):
-            raise ValueError(f"{where}: 'holidays' must be a list of dates")
+            raise ConfigError(f"{where}: 'holidays' must be a list of dates")
         holidays = [_parse_date(where, h) for h in raw_holidays]
         if len(set(holidays)) != len(holidays):
-            raise ValueError(f"{where}: 'holidays' lists a date twice")
+            raise ConfigError(f"{where}: 'holidays' lists a date twice")
 
         raw_early = table.get("early_closes", {})
         if not isinstance(raw_early, Mapping):
-            raise ValueError(f"{where}: 'early_closes' must be a table of date = \"HH:MM\"")
+            raise ConfigError(f"{where}: 'early_closes' must be a table of date = \"HH:MM\"")
         early: dict[dt.date, int] = {}
         for key, value in raw_early.items():
             day = _parse_date(where, key)
             if day in holidays:
-                raise ValueError(f"{where}: {day} is both a holiday and an early close")
+                raise ConfigError(f"{where}: {day} is both a holiday and an early close")
             early[day] = _parse_daily(where, value)
 
         return cls(
@@ -172,7 +174,7 @@ class TradingSession:
     def is_open(self, at: dt.datetime) -> bool:
         """Whether the session is open at `at`, an aware datetime (UTC or any zone)."""
         if at.tzinfo is None or at.utcoffset() is None:
-            raise ValueError(f"session {self.name!r}: is_open needs an aware datetime, got {at}")
+            raise ConfigError(f"session {self.name!r}: is_open needs an aware datetime, got {at}")
         return self._open_at_minute((at - _EPOCH) // _ONE_MINUTE)
 
     def is_open_ns(self, ts_ns: int) -> bool:
@@ -234,20 +236,20 @@ def _inside(value: int, start: int, end: int) -> bool:
 
 def _check_span(session: str, what: str, start: int, end: int, period: int) -> None:
     if not (0 <= start < period and 0 <= end <= period):
-        raise ValueError(f"session {session!r}: {what} ({start}, {end}) is out of range")
+        raise ConfigError(f"session {session!r}: {what} ({start}, {end}) is out of range")
     if start == end or (start == 0 and end == period):
-        raise ValueError(
+        raise ConfigError(
             f"session {session!r}: {what} ({start}, {end}) is empty or covers everything"
         )
 
 
 def _pairs(where: str, key: str, value: object) -> list[tuple[object, object]]:
     if not isinstance(value, list):
-        raise ValueError(f"{where}: {key!r} must be a list of [start, end] pairs")
+        raise ConfigError(f"{where}: {key!r} must be a list of [start, end] pairs")
     pairs: list[tuple[object, object]] = []
     for item in value:
         if not isinstance(item, list) or len(item) != 2:
-            raise ValueError(f"{where}: {key!r} item {item!r} is not a [start, end] pair")
+            raise ConfigError(f"{where}: {key!r} item {item!r} is not a [start, end] pair")
         pairs.append((item[0], item[1]))
     return pairs
 
@@ -256,12 +258,12 @@ def _parse_daily(where: str, value: object, *, allow_24: bool = False) -> int:
     """'HH:MM' → minutes since midnight; '24:00' only where `allow_24` (the end of a span)."""
     match = _TIME_RE.match(value) if isinstance(value, str) else None
     if match is None:
-        raise ValueError(f"{where}: {value!r} is not a time of day 'HH:MM'")
+        raise ConfigError(f"{where}: {value!r} is not a time of day 'HH:MM'")
     hours, minutes = int(match[1]), int(match[2])
     if hours == 24 and minutes == 0 and allow_24:
         return MINUTES_PER_DAY
     if hours > 23 or minutes > 59:
-        raise ValueError(f"{where}: {value!r} is not a valid time of day")
+        raise ConfigError(f"{where}: {value!r} is not a valid time of day")
     return hours * 60 + minutes
 
 
@@ -269,7 +271,7 @@ def _parse_weekly(where: str, value: object) -> int:
     """'ddd HH:MM' (e.g. 'sun 17:00') → minutes since Monday 00:00."""
     parts = value.split() if isinstance(value, str) else []
     if len(parts) != 2 or parts[0].lower() not in WEEKDAYS:
-        raise ValueError(
+        raise ConfigError(
             f"{where}: {value!r} is not a weekly time 'ddd HH:MM' "
             f"(ddd one of {', '.join(WEEKDAYS)})"
         )
@@ -278,7 +280,7 @@ def _parse_weekly(where: str, value: object) -> int:
 
 def _parse_date(where: str, value: object) -> dt.date:
     if isinstance(value, dt.datetime):
-        raise ValueError(f"{where}: {value!r} is a date-time; a holiday is a date")
+        raise ConfigError(f"{where}: {value!r} is a date-time; a holiday is a date")
     if isinstance(value, dt.date):
         return value
     if isinstance(value, str):
@@ -286,4 +288,4 @@ def _parse_date(where: str, value: object) -> dt.date:
             return dt.date.fromisoformat(value)
         except ValueError:
             pass
-    raise ValueError(f"{where}: {value!r} is not an ISO date 'YYYY-MM-DD'")
+    raise ConfigError(f"{where}: {value!r} is not an ISO date 'YYYY-MM-DD'")

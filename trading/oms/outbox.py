@@ -36,6 +36,7 @@ from typing import Protocol
 
 from sqlalchemy import ColumnElement, Engine, bindparam, func, select, update
 
+from trading.errors import BusError, ConfigError
 from trading.events import OutboxEvent, partition_of
 from trading.store import schema as s
 
@@ -53,7 +54,7 @@ class Publisher(Protocol):
     def publish(self, events: Sequence[OutboxEvent]) -> None: ...
 
 
-class PublishError(Exception):
+class PublishError(BusError):
     """The bus did not take a batch (raised by the in-memory twin when told to fail)."""
 
 
@@ -107,12 +108,14 @@ class OutboxRelay:
         clock: Callable[[], int] = time.time_ns,
     ) -> None:
         if not 1 <= batch_size <= BATCH_SIZE_MAX:
-            raise ValueError(f"batch_size must be in 1..{BATCH_SIZE_MAX}, got {batch_size}")
+            raise ConfigError(f"batch_size must be in 1..{BATCH_SIZE_MAX}, got {batch_size}")
         if partitions <= 0:
-            raise ValueError(f"partitions must be positive, got {partitions}")
+            raise ConfigError(f"partitions must be positive, got {partitions}")
         owned_set = frozenset(range(partitions) if owned is None else owned)
         if not owned_set or not owned_set <= frozenset(range(partitions)):
-            raise ValueError(f"owned partitions {sorted(owned_set)} not within 0..{partitions - 1}")
+            raise ConfigError(
+                f"owned partitions {sorted(owned_set)} not within 0..{partitions - 1}"
+            )
         self.engine = engine
         self.publisher = publisher
         self.batch_size = batch_size

@@ -20,6 +20,7 @@ from decimal import Decimal
 from itertools import accumulate
 from statistics import NormalDist
 
+from trading.errors import ConfigError
 from trading.instruments import AssetClass, Catalogue, Instrument
 from trading.quotes import Quote
 from trading.sessions import TradingSession
@@ -281,7 +282,7 @@ class TickGenerator:
             rng = random.Random(symbol_seed(seed, inst.symbol))
             state = WalkState(inst.symbol, seed, start_ns, ref_ticks, CALM, rng.getstate())
         elif state.symbol != inst.symbol or state.seed != seed:
-            raise ValueError(
+            raise ConfigError(
                 f"state of {state.symbol} seed {state.seed} cannot continue "
                 f"{inst.symbol} seed {seed}"
             )
@@ -488,7 +489,7 @@ class TickGenerator:
             after = _EPOCH + dt.timedelta(microseconds=close // 1_000)
             reopen = session.next_open(after)
             if reopen is None:
-                raise ValueError(f"{self.inst.symbol}: session {session.name} stays closed")
+                raise ConfigError(f"{self.inst.symbol}: session {session.name} stays closed")
             reopen_ns = (reopen - _EPOCH) // dt.timedelta(microseconds=1) * 1_000
             reopen_ns = max(reopen_ns, close)
             new_ts = reopen_ns + (ts - close) % _NS_PER_MINUTE
