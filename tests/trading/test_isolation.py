@@ -158,3 +158,35 @@ def test_late_reports_when_a_venue_thread_delivers_during_batches_then_none_is_l
         assert order is not None and order.filled_qty == per_order
     assert rig.oms.position(1, "EUR/USD").net == per_order * len(order_ids)  # type: ignore[union-attr]
     assert rig.oms.balance(L.client_position(1, "EUR/USD")) == per_order * len(order_ids)
+
+
+def test_late_report_when_its_batch_fails_to_commit_then_it_is_stored_after_all(
+    rig: Rig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ack = rig.oms.execute_one(rig.submit(1, "rest", type="limit", price="1.00000", qty="1"))
+    assert isinstance(ack, OrderAck)
+    deliver = rig.venue._handler
+    assert deliver is not None
+    real_commit = rig.oms.commit
+    calls = {"n": 0}
+
+    def commit_failing_once(prepared: object) -> None:
+        calls["n"] += 1
+        if calls["n"] == 1:
+            raise RuntimeError("disk full")
+        real_commit(prepared)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(rig.oms, "commit", commit_failing_once)
+    deliver([ExecutionReport("X-late", ack.order_id, ExecKind.FILL, rig.clock(),
+                             last_qty=30, last_price=100_000, venue="bbook")])  # fmt: skip
+    results = rig.oms.execute([rig.submit(2, "honest", qty="0.1")])
+
+    assert isinstance(results[0], OrderAck) and results[0].status is OrderStatus.FILLED
+    order = rig.oms.open_order(ack.order_id)
+    assert order is not None and order.filled_qty == 30
+    with rig.engine.connect() as conn:
+        stored = conn.execute(
+            select(s.orders.c.filled_qty).where(s.orders.c.order_id == ack.order_id)
+        ).scalar_one()
+        assert stored == 30
+        assert verify_ledger(conn) == [] and verify_audit(conn) == []

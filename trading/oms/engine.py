@@ -69,6 +69,9 @@ class Prepared:
     batch: Batch
     results: list[Result]
     exec_ids: frozenset[str]
+    # Reports the venue delivered on its own that this batch applied: if it is not stored,
+    # they go back in the queue (``requeue``), not lost.
+    late: tuple[ExecutionReport, ...] = ()
 
 
 class OMS:
@@ -140,6 +143,7 @@ class OMS:
         )
         self._batch = Batch()
         self._seen_exec: set[str] = set()
+        self._drained: list[ExecutionReport] = []
         self._inflight_orders: dict[tuple[int, str], Order] = {}
         self._inflight_execs: set[str] = set()
         self._committed: deque[Prepared] = deque()
@@ -194,13 +198,32 @@ class OMS:
             self.commit(prepared)
         except Exception as exc:
             # The memory may hold half a batch: the store is the truth.
+            late = self._drained
             self.recover()
+            if late:
+                # Reports the venue sent meanwhile go first, alone: one the store refuses
+                # then fails no command, and the commands run again without it.
+                self.requeue(late)
+                self._store_late()
+                return self.execute(commands)
             if len(commands) == 1:
                 return [StoreError(f"command not stored: {exc!r}")]
             mid = len(commands) // 2
             return self.execute(commands[:mid]) + self.execute(commands[mid:])
         self.retire_committed()
         return prepared.results
+
+    def requeue(self, reports: Sequence[ExecutionReport]) -> None:
+        """Put back, first in line, venue reports a batch applied but did not store."""
+        self._late.extendleft(reversed(reports))
+
+    def _store_late(self) -> None:
+        try:
+            self.commit(self.prepare(()))
+            self.retire_committed()
+        except Exception:
+            # Unstorable reports are dropped; the venue's own record still has them.
+            self.recover()
 
     def prepare(self, commands: Sequence[Command]) -> Prepared:
         """Run commands against memory and gather what they wrote; nothing is stored yet.
@@ -215,12 +238,13 @@ class OMS:
         batch = self._batch = Batch()
         self.journal.begin(batch)
         self._seen_exec = set()
+        self._drained = []
         results: list[Result] = []
         known = self._prefetch(commands)
         handlers = HANDLERS
         late = self._late
         while late:  # reports that came in while the writer was idle
-            apply_reports(self, _drain(late), actor="venue")
+            apply_reports(self, self._take_late(), actor="venue")
         for cmd in commands:
             handler = handlers.get(type(cmd))
             try:
@@ -231,12 +255,12 @@ class OMS:
                 results.append(exc)
             # Reports a venue delivered while we worked (resting orders it filled).
             while late:
-                apply_reports(self, _drain(late), actor="venue")
+                apply_reports(self, self._take_late(), actor="venue")
         self.journal.end()
         batch.freeze()
         self._inflight_orders.update(batch.by_client)
         self._inflight_execs |= self._seen_exec
-        return Prepared(batch, results, frozenset(self._seen_exec))
+        return Prepared(batch, results, frozenset(self._seen_exec), tuple(self._drained))
 
     def commit(self, prepared: Prepared) -> None:
         """Write a prepared batch in one transaction. Safe to call from another thread."""
@@ -362,13 +386,15 @@ class OMS:
             balances[lid] = (new, txn_id)
         return txn_id
 
-
-def _drain(late: deque[ExecutionReport]) -> list[ExecutionReport]:
-    """Take every report queued now, oldest first (popleft: safe against a concurrent append)."""
-    out: list[ExecutionReport] = []
-    pop = late.popleft
-    try:
-        while True:
-            out.append(pop())
-    except IndexError:
+    def _take_late(self) -> list[ExecutionReport]:
+        """Take every report queued now, oldest first (popleft: safe against a concurrent
+        append, which a copy-then-clear is not)."""
+        out: list[ExecutionReport] = []
+        pop = self._late.popleft
+        try:
+            while True:
+                out.append(pop())
+        except IndexError:
+            pass
+        self._drained += out
         return out

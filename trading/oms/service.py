@@ -29,6 +29,7 @@ from concurrent.futures import Future
 
 from trading.commands import Command, Result
 from trading.oms.engine import OMS, Prepared
+from trading.venues.base import ExecutionReport
 
 _STOP = object()
 _WAKE = object()  # the committer wakes an idle writer to re-run failed batches
@@ -58,7 +59,7 @@ class OMSService:
         self._failed = threading.Event()
         # Commands of batches whose commit failed or followed a failed one, in commit order,
         # waiting for the writer to run them again.
-        self._redo: list[list[Item]] = []
+        self._redo: list[tuple[list[Item], tuple[ExecutionReport, ...]]] = []
         self._redo_lock = threading.Lock()
         # A slot per batch between "taken" and "committed". The writer takes the next batch
         # only when a slot is free: while the last batch commits, new commands gather in the
@@ -157,7 +158,9 @@ class OMSService:
         with self._redo_lock:
             redo, self._redo = self._redo, []
             self._failed.clear()
-        for items in redo:
+        # The venue's reports those batches applied go back first in line, in order.
+        self.oms.requeue([r for _, late in redo for r in late])
+        for items, _ in redo:
             self._execute(items)
 
     # -- the committer: stores batches in order and answers their callers ---------------------
@@ -171,13 +174,13 @@ class OMSService:
                 prepared: Prepared = job[0]
                 items: list[Item] = job[1]
                 if self._failed.is_set():
-                    self._set_aside(items)  # built on the failed batch's state
+                    self._set_aside(items, prepared)  # built on the failed batch's state
                     continue
                 try:
                     self.oms.commit(prepared)
                 except Exception:
                     self._failed.set()
-                    self._set_aside(items)
+                    self._set_aside(items, prepared)
                     # An idle writer must come round to run them again (a full queue
                     # wakes it anyway).
                     with contextlib.suppress(queue.Full):
@@ -190,9 +193,9 @@ class OMSService:
                     self._slots.release()
                 self._commits.task_done()
 
-    def _set_aside(self, items: list[Item]) -> None:
+    def _set_aside(self, items: list[Item], prepared: Prepared) -> None:
         with self._redo_lock:
-            self._redo.append(items)
+            self._redo.append((items, prepared.late))
 
     def _count(self, items: list[Item]) -> None:
         self.batches += 1
