@@ -6,6 +6,10 @@ BourseError
  │    ├── InvalidPrice
  │    ├── InvalidQuantity
  │    ├── InvalidIdentifier
+ │    ├── InvalidText        (a free-text field: too long, or control characters)
+ │    ├── InvalidAmount      (a cash amount beyond what one movement may carry)
+ │    ├── InvalidExpiry      (a GTD expiry outside the stored time range)
+ │    ├── InvalidSlippage    (a slippage bound that is not a storable tick count)
  │    └── InvalidOrder
  ├── ConflictError          (idempotency key reused with a different request)
  ├── InvalidStateTransition (an order move that the transition table forbids)
@@ -55,6 +59,22 @@ class InvalidIdentifier(InvalidInput):
 
 class InvalidOrder(InvalidInput):
     code = "invalid_order"
+
+
+class InvalidText(InvalidInput):
+    code = "invalid_text"
+
+
+class InvalidAmount(InvalidInput):
+    code = "invalid_amount"
+
+
+class InvalidExpiry(InvalidInput):
+    code = "invalid_expiry"
+
+
+class InvalidSlippage(InvalidInput):
+    code = "invalid_slippage"
 
 
 class ConflictError(BourseError):
