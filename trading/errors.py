@@ -17,6 +17,7 @@ BourseError
  ├── InsufficientFunds
  ├── NotFound
  └── StoreError             (operating failures of the store)
+      └── NoStore            (nothing to read: no file, no database, or not our schema)
 
 Business rejections (a risk denial, a venue reject) are not exceptions: they are data,
 recorded on the order with a reason code.
@@ -99,3 +100,7 @@ class NotFound(BourseError):
 
 class StoreError(BourseError):
     code = "store_error"
+
+
+class NoStore(StoreError):
+    code = "no_store"
