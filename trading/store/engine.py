@@ -95,6 +95,7 @@ def open_readonly(dsn: str) -> Engine:
         shown = path
     else:
         engine = create_engine(dsn, connect_args={"options": "-c default_transaction_read_only=on"})
+        shown = engine.url.render_as_string(hide_password=True)
     try:
         with engine.connect() as conn:
             tables = set(inspect(conn).get_table_names())

@@ -166,6 +166,14 @@ CHECKS: list[tuple[str, str, str]] = [
            GROUP BY ac.account_id HAVING COUNT(a.ledger_account_id) <> 2""",
     ),
     (
+        "accounts_in_audit",
+        "every account the audit log records as opened is in the store",
+        """SELECT g.seq, g.subject FROM audit_log g
+           WHERE g.action = 'account.open'
+             AND NOT EXISTS (SELECT 1 FROM accounts ac
+                             WHERE 'account:' || CAST(ac.account_id AS VARCHAR(20)) = g.subject)""",
+    ),
+    (
         "fill_commission",
         "a fill's commission is the commission posted by its ledger transactions",
         """SELECT e.exec_id, e.commission, COALESCE(-c.total, 0) FROM executions e
