@@ -365,6 +365,16 @@ EDGE_CASH: dict[str, tuple[Callable[[], Any], type[BourseError], str]] = {
         InvalidIdentifier,
         "invalid_identifier",
     ),
+    "account opened with an id beyond 64 bits": (
+        lambda: validate.open_account(2**63, "USD", "retail"),
+        InvalidIdentifier,
+        "invalid_identifier",
+    ),
+    "account opened with a tier carrying a newline": (
+        lambda: validate.open_account(5, "USD", "retail\n"),
+        InvalidText,
+        "invalid_text",
+    ),
     "cancel of an order id beyond 64 bits": (
         lambda: validate.cancel_order(1, 10**30),
         InvalidIdentifier,
