@@ -12,6 +12,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from trading.errors import InvalidInput
+
 GENESIS = "0" * 64
 
 
@@ -86,8 +88,6 @@ def verify_chain(
 
 def parse_anchor(text: str) -> tuple[int, str]:
     """``SEQ:HASH`` (or ``SEQ HASH``, as ``bourse audit head`` prints it) into a pair."""
-    from trading.errors import InvalidInput
-
     seq, sep, digest = text.strip().replace(" ", ":", 1).partition(":")
     digest = digest.strip().lower()
     if (
