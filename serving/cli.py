@@ -140,21 +140,39 @@ def _print_store_summary(engine: Engine) -> None:
     out.print(table)
 
 
+def _reader(settings: Settings) -> Engine:
+    """The store opened read-only: never created, never migrated; exit 2 when there is none."""
+    from trading.errors import StoreError
+    from trading.store.engine import open_readonly
+
+    try:
+        return open_readonly(settings.store_dsn())
+    except StoreError as exc:
+        console.print(f"[red]cannot verify:[/red] {exc.message}", soft_wrap=True)
+        raise typer.Exit(2) from None
+
+
 @ledger_app.command("verify")
 def ledger_verify(home: HomeOpt = None, dsn: DsnOpt = None) -> None:
-    """Check every ledger invariant; exit 1 with a report when one is broken."""
-    from trading.store.verify import CHECKS, verify_ledger
+    """Check every ledger invariant, reading the store only.
 
-    engine = _engine(_settings(home, dsn))
-    with (
-        Progress(TextColumn("[bold]verifying {task.description}"), BarColumn(),
-                 MofNCompleteColumn(), console=console, transient=True) as progress,
-        engine.connect() as conn,
-    ):  # fmt: skip
-        task = progress.add_task("", total=len(CHECKS))
-        problems = verify_ledger(
-            conn, progress=lambda name: progress.update(task, advance=1, description=name)
-        )
+    Exit 0 when every invariant holds; 1 with a report when one is broken, or when the store
+    is empty (verifying nothing is not a pass); 2 when there is no store or no schema to read.
+    """
+    from trading.store.verify import CHECKS, row_counts, verify_ledger
+
+    engine = _reader(_settings(home, dsn))
+    with engine.connect() as conn:
+        if not any(row_counts(conn).values()):
+            out.print("empty store: 0 rows, nothing verified")
+            raise typer.Exit(1)
+        columns = (TextColumn("[bold]verifying {task.description}"), BarColumn(),
+                   MofNCompleteColumn())  # fmt: skip
+        with Progress(*columns, console=console, transient=True) as progress:
+            task = progress.add_task("", total=len(CHECKS))
+            problems = verify_ledger(
+                conn, progress=lambda name: progress.update(task, advance=1, description=name)
+            )
     if problems:
         for p in problems:
             out.print(f"[red]BROKEN[/red] {p.check}: {p.detail}")
@@ -190,21 +208,74 @@ def ledger_export(
 
 
 @audit_app.command("verify")
-def audit_verify(home: HomeOpt = None, dsn: DsnOpt = None) -> None:
-    """Detect any edited or deleted audit record; exit 1 when the chain is broken."""
+def audit_verify(
+    home: HomeOpt = None,
+    dsn: DsnOpt = None,
+    anchor: Annotated[
+        str | None,
+        typer.Option(
+            "--anchor",
+            help="SEQ:HASH from `bourse audit head`, kept outside the store: the chain must "
+            "still reach that record with that hash.",
+        ),
+    ] = None,
+) -> None:
+    """Detect any edited or deleted audit record, reading the store only.
+
+    Exit 0 when the chain is intact (and reaches the anchor, if given); 1 when it is broken,
+    the anchored record is missing or differs, or the log is empty (an empty log verifies
+    nothing); 2 when there is no store or no schema to read, or the anchor is malformed.
+    """
     from sqlalchemy import text
 
+    from trading.errors import InvalidInput
+    from trading.oms.audit import parse_anchor
     from trading.store.verify import verify_audit
 
-    engine = _engine(_settings(home, dsn))
+    try:
+        pinned = parse_anchor(anchor) if anchor is not None else None
+    except InvalidInput as exc:
+        console.print(f"[red]bad anchor:[/red] {exc.message}", soft_wrap=True)
+        raise typer.Exit(2) from None
+    engine = _reader(_settings(home, dsn))
     with engine.connect() as conn:
-        problems = verify_audit(conn)
+        problems = verify_audit(conn, pinned)
         count = conn.execute(text("SELECT COUNT(*) FROM audit_log")).scalar_one()
     if problems:
         for p in problems:
-            out.print(f"[red]BROKEN[/red] {p.detail}")
+            out.print(f"[red]BROKEN[/red] {p.detail}", soft_wrap=True)
         raise typer.Exit(1)
-    out.print(f"audit log OK: {count} records, chain intact")
+    if count == 0:
+        out.print("empty store: 0 audit records, nothing verified")
+        raise typer.Exit(1)
+    reached = f", reaches the anchor at record {pinned[0]}" if pinned else ""
+    out.print(f"audit log OK: {count} records, chain intact{reached}")
+
+
+@audit_app.command("head")
+def audit_head(home: HomeOpt = None, dsn: DsnOpt = None) -> None:
+    """Print the chain's head as `SEQ HASH`, to keep outside the store (a ticket, a log, a
+    notary) and pass back later as `bourse audit verify --anchor SEQ:HASH`.
+
+    Exit 1 when the log is empty or its last record is not the head the store records (run
+    `bourse audit verify`); 2 when there is no store or no schema to read.
+    """
+    from sqlalchemy import text
+
+    from trading.store.verify import audit_head as read_head
+
+    engine = _reader(_settings(home, dsn))
+    with engine.connect() as conn:
+        head = read_head(conn)
+        count = conn.execute(text("SELECT COUNT(*) FROM audit_log")).scalar_one()
+    if head is None:
+        if count == 0:
+            console.print("empty store: no audit record to anchor")
+        else:
+            console.print("[red]the audit head does not match the last record[/red]: "
+                          "run `bourse audit verify`")  # fmt: skip
+        raise typer.Exit(1)
+    out.print(f"{head[0]} {head[1]}", soft_wrap=True)
 
 
 @outbox_app.command("relay")

@@ -6,6 +6,10 @@ BourseError
  │    ├── InvalidPrice
  │    ├── InvalidQuantity
  │    ├── InvalidIdentifier
+ │    ├── InvalidText        (a free-text field: too long, or control characters)
+ │    ├── InvalidAmount      (a cash amount beyond what one movement may carry)
+ │    ├── InvalidExpiry      (a GTD expiry outside the stored time range)
+ │    ├── InvalidSlippage    (a slippage bound that is not a storable tick count)
  │    ├── InvalidOrder
  │    ├── InvalidType       (a value of the wrong Python type; also a TypeError)
  │    └── MalformedData     (a quote or message that does not decode; also a ValueError)
@@ -18,6 +22,7 @@ BourseError
  ├── InsufficientFunds
  ├── NotFound
  ├── StoreError             (operating failures of the store)
+ │    └── NoStore            (nothing to read: no file, no database, or not our schema)
  └── BusError               (operating failures of the message bus)
       └── PublishError      (trading.oms.outbox: the bus did not take a batch)
 
@@ -64,6 +69,22 @@ class InvalidOrder(InvalidInput):
     code = "invalid_order"
 
 
+class InvalidText(InvalidInput):
+    code = "invalid_text"
+
+
+class InvalidAmount(InvalidInput):
+    code = "invalid_amount"
+
+
+class InvalidExpiry(InvalidInput):
+    code = "invalid_expiry"
+
+
+class InvalidSlippage(InvalidInput):
+    code = "invalid_slippage"
+
+
 class ConflictError(BourseError):
     code = "conflict"
 
@@ -102,3 +123,7 @@ class ConfigError(BourseError, ValueError):
 
 class BusError(BourseError):
     code = "bus_error"
+
+
+class NoStore(StoreError):
+    code = "no_store"

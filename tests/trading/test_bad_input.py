@@ -13,15 +13,20 @@ from typing import Any
 import pytest
 
 from tests.trading.builders import Rig, make_rig, store_snapshot
+from trading import validate
 from trading.commands import AmendOrder, CancelOrder, Deposit, RequestWithdrawal
 from trading.errors import (
     BourseError,
     InsufficientFunds,
+    InvalidAmount,
+    InvalidExpiry,
     InvalidIdentifier,
     InvalidInput,
     InvalidOrder,
     InvalidPrice,
     InvalidQuantity,
+    InvalidSlippage,
+    InvalidText,
     NotFound,
     UnknownSymbol,
 )
@@ -83,7 +88,65 @@ BAD_ORDERS: dict[str, tuple[dict[str, Any], type[BourseError], str]] = {
         InvalidOrder,
         "invalid_order",
     ),
-    "negative slippage bound": ({"max_slippage_ticks": -1}, InvalidOrder, "invalid_order"),
+    "negative slippage bound": ({"max_slippage_ticks": -1}, InvalidSlippage, "invalid_slippage"),
+    # Values that pass every business rule but that the store cannot hold.
+    "gtd expiry of 10**30 ns": (
+        {"type": "limit", "price": "1.09000", "tif": "gtd", "expire_ns": 10**30},
+        InvalidExpiry,
+        "invalid_expiry",
+    ),
+    "gtd expiry of 2**63 ns": (
+        {"type": "limit", "price": "1.09000", "tif": "gtd", "expire_ns": 2**63},
+        InvalidExpiry,
+        "invalid_expiry",
+    ),
+    "gtd expiry not an integer": (
+        {"type": "limit", "price": "1.09000", "tif": "gtd", "expire_ns": "soon"},
+        InvalidExpiry,
+        "invalid_expiry",
+    ),
+    "slippage bound of 10**30 ticks": (
+        {"max_slippage_ticks": 10**30},
+        InvalidSlippage,
+        "invalid_slippage",
+    ),
+    "slippage bound beyond a 32-bit column": (
+        {"max_slippage_ticks": 2**31},
+        InvalidSlippage,
+        "invalid_slippage",
+    ),
+    "price overflowing once scaled": (
+        {"type": "limit", "price": "1e30"},
+        InvalidPrice,
+        "invalid_price",
+    ),
+    "price whose notional overflows": (
+        {"type": "limit", "price": "92233720368547.75807"},
+        InvalidPrice,
+        "invalid_price",
+    ),
+    "reference price overflowing once scaled": (
+        {"reference_price": "1e25"},
+        InvalidPrice,
+        "invalid_price",
+    ),
+    "quantity overflowing once scaled": ({"qty": "1e30"}, InvalidQuantity, "invalid_quantity"),
+    "account id beyond 64 bits": ({"account_id": 2**63}, InvalidIdentifier, "invalid_identifier"),
+    "client order id with a trailing newline": (
+        {"client_order_id": "filled-1\n"},
+        InvalidIdentifier,
+        "invalid_identifier",
+    ),
+    "client order id of 64 characters and a newline": (
+        {"client_order_id": "a" * 64 + "\n"},
+        InvalidIdentifier,
+        "invalid_identifier",
+    ),
+    "client order id with a NUL": (
+        {"client_order_id": "abc\x00"},
+        InvalidIdentifier,
+        "invalid_identifier",
+    ),
 }
 
 
@@ -242,3 +305,126 @@ def test_cancel_or_amend_when_bad_then_specific_error_and_nothing_changes(
 ) -> None:
     make, error, code = BAD_ORDER_COMMANDS[case]
     assert_refused_and_unchanged(rig, lambda: rig.oms.execute_one(make(rig)), error, code)
+
+
+# Cash commands as the edge builds them (``trading.validate``), then executed: the value the
+# store could not hold is refused before the OMS, and nothing changes.
+EDGE_CASH: dict[str, tuple[Callable[[], Any], type[BourseError], str]] = {
+    "deposit of 10**25 USD": (
+        lambda: validate.deposit(1, "USD", "1" + "0" * 25, "big-1"),
+        InvalidAmount,
+        "invalid_amount",
+    ),
+    "deposit of 10**25 USD in minor units": (
+        lambda: validate.deposit(1, "USD", 10**27, "big-2"),
+        InvalidAmount,
+        "invalid_amount",
+    ),
+    "deposit of 1e999999": (
+        lambda: validate.deposit(1, "USD", "1e999999", "big-3"),
+        InvalidAmount,
+        "invalid_amount",
+    ),
+    "deposit with a reference of 65 characters": (
+        lambda: validate.deposit(1, "USD", "10", "r" * 65),
+        InvalidText,
+        "invalid_text",
+    ),
+    "deposit with a reference ending in a newline": (
+        lambda: validate.deposit(1, "USD", "10", "seed-1\n"),
+        InvalidText,
+        "invalid_text",
+    ),
+    "deposit with an empty reference": (
+        lambda: validate.deposit(1, "USD", "10", ""),
+        InvalidText,
+        "invalid_text",
+    ),
+    "deposit in a currency that is not text": (
+        lambda: validate.deposit(1, ["USD"], "10", "x"),
+        InvalidInput,
+        "invalid_input",
+    ),
+    "deposit to an account id beyond 64 bits": (
+        lambda: validate.deposit(2**64, "USD", "10", "x"),
+        InvalidIdentifier,
+        "invalid_identifier",
+    ),
+    "withdrawal of 10**25 USD": (
+        lambda: validate.withdrawal_request(1, "USD", "1" + "0" * 25),
+        InvalidAmount,
+        "invalid_amount",
+    ),
+    "withdrawal decision with a control character in its reason": (
+        lambda: validate.withdrawal_decision(1, True, "ok\x1b[2J"),
+        InvalidText,
+        "invalid_text",
+    ),
+    "withdrawal decision of an id beyond 64 bits": (
+        lambda: validate.withdrawal_decision(2**63, False, "no"),
+        InvalidIdentifier,
+        "invalid_identifier",
+    ),
+    "account opened with an id beyond 64 bits": (
+        lambda: validate.open_account(2**63, "USD", "retail"),
+        InvalidIdentifier,
+        "invalid_identifier",
+    ),
+    "account opened with a tier carrying a newline": (
+        lambda: validate.open_account(5, "USD", "retail\n"),
+        InvalidText,
+        "invalid_text",
+    ),
+    "cancel of an order id beyond 64 bits": (
+        lambda: validate.cancel_order(1, 10**30),
+        InvalidIdentifier,
+        "invalid_identifier",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(EDGE_CASH))
+def test_cash_when_value_cannot_be_stored_then_specific_error_and_nothing_changes(
+    rig: Rig, case: str
+) -> None:
+    make, error, code = EDGE_CASH[case]
+    assert_refused_and_unchanged(rig, lambda: rig.oms.execute([make()]), error, code)
+
+
+def test_amend_when_price_overflows_the_store_then_invalid_price_and_nothing_changes(
+    rig: Rig,
+) -> None:
+    def act() -> None:
+        cmd = validate.amend_order(rig.catalogue, "EUR/USD", account_id=1,
+                                   order_id=_resting(rig), price="1e20")  # fmt: skip
+        rig.oms.execute([cmd])
+
+    assert_refused_and_unchanged(rig, act, InvalidPrice, "invalid_price")
+
+
+def test_edge_builders_when_values_fit_then_the_oms_executes_them(rig: Rig) -> None:
+    deposit = validate.deposit(2, "USD", "10.25", "psp-ref-1")
+    assert deposit.amount == 1025
+    withdrawal = validate.withdrawal_request(2, "USD", 500)
+    amend = validate.amend_order(rig.catalogue, "EUR/USD", account_id=1,
+                                 order_id=_resting(rig), price="1.08000")  # fmt: skip
+    results = rig.oms.execute([deposit, withdrawal, amend])
+    assert not any(isinstance(r, Exception) for r in results), results
+    assert rig.oms.cash_available(2) == 10_000_000 + 1025 - 500
+
+
+def test_client_order_id_when_it_differs_only_by_a_newline_then_refused_not_a_second_order(
+    rig: Rig,
+) -> None:
+    with pytest.raises(InvalidIdentifier):
+        rig.submit(1, "filled-1\n")
+    assert sum(o.client_order_id.startswith("filled-1") for o in _orders(rig)) == 1
+
+
+def _orders(rig: Rig) -> list[Any]:
+    from sqlalchemy import select
+
+    from trading.store import schema as s
+
+    with rig.engine.connect() as conn:
+        return list(conn.execute(select(s.orders)))

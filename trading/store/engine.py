@@ -4,8 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, inspect
+
+from trading.store import schema
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 IMMEDIATE = "bourse_immediate"
@@ -60,6 +63,59 @@ def open_engine(dsn: str, **kwargs: Any) -> Engine:
 
         return engine
     return create_engine(dsn, pool_pre_ping=True, **kwargs)
+
+
+def _sqlite_read_pragmas(dbapi_conn: Any, _record: Any) -> None:
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA busy_timeout=10000")
+    cur.execute("PRAGMA query_only=ON")
+    cur.close()
+
+
+def open_readonly(dsn: str) -> Engine:
+    """An engine that can only read the store at ``dsn``: it never creates a file, never
+    migrates, and refuses (``NoStore``) a store that is missing or holds no Bourse schema.
+
+    SQLite opens the file with ``mode=ro`` (and ``query_only`` besides); PostgreSQL sessions
+    start with ``default_transaction_read_only``, so a write fails in the database itself.
+    """
+    from trading.errors import NoStore, StoreError
+
+    dsn = normalize_dsn(dsn)
+    if dsn.startswith("sqlite"):
+        path = dsn.removeprefix("sqlite:///")
+        if path == dsn or not path or path == ":memory:":
+            raise NoStore(f"no store: {dsn} is not a SQLite file")
+        if not Path(path).is_file():
+            raise NoStore(f"no store at {path}")
+        engine = create_engine(
+            f"sqlite:///file:{quote(str(Path(path).resolve()))}?mode=ro&uri=true"
+        )
+        event.listen(engine, "connect", _sqlite_read_pragmas)
+        shown = path
+    else:
+        engine = create_engine(dsn, connect_args={"options": "-c default_transaction_read_only=on"})
+        shown = engine.url.render_as_string(hide_password=True)
+    try:
+        with engine.connect() as conn:
+            tables = set(inspect(conn).get_table_names())
+    except Exception as exc:
+        engine.dispose()
+        raise StoreError(f"cannot open the store {shown}: {_first_line(exc)}") from None
+    missing = sorted(set(schema.metadata.tables) - tables)
+    if missing:
+        engine.dispose()
+        what = (
+            "no Bourse schema"
+            if len(missing) == len(schema.metadata.tables)
+            else (f"an incomplete Bourse schema (missing {', '.join(missing)})")
+        )
+        raise NoStore(f"{shown} holds {what}: not a store to read")
+    return engine
+
+
+def _first_line(exc: Exception) -> str:
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
 
 
 def migrate(engine: Engine) -> None:

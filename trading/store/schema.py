@@ -44,6 +44,7 @@ ledger_accounts = Table(
     Column("commodity", String(16), nullable=False),
     Column("account_id", BigInteger, nullable=True),
     Column("opened_ns", BigInteger, nullable=False),
+    Index("ix_ledger_accounts_account", "account_id"),
 )
 
 ledger_txns = Table(
@@ -55,6 +56,7 @@ ledger_txns = Table(
     Column("ref", String(64), nullable=True),
     Column("ts_ns", BigInteger, nullable=False),
     Column("memo", Text, nullable=True),
+    Index("ix_ledger_txns_account", "account_id", "kind", "ts_ns"),
 )
 
 postings = Table(
@@ -121,6 +123,7 @@ orders = Table(
     Column("updated_ns", BigInteger, nullable=False),
     UniqueConstraint("account_id", "client_order_id", name="uq_orders_client_order_id"),
     Index("ix_orders_status", "status"),
+    Index("ix_orders_account", "account_id", "order_id"),
 )
 
 executions = Table(
@@ -138,6 +141,7 @@ executions = Table(
     Column("venue", String(32), nullable=False),
     Column("ts_ns", BigInteger, nullable=False),
     Index("ix_executions_order", "order_id"),
+    Index("ix_executions_account_ts", "account_id", "ts_ns"),
 )
 
 exec_exceptions = Table(
@@ -190,6 +194,8 @@ lot_closures = Table(
     # Booked PnL in the account currency, minor units, rounded half-even.
     Column("realized", BigInteger, nullable=False),
     Column("txn_id", BigInteger, nullable=False),
+    Index("ix_lot_closures_exec", "close_exec_id"),
+    Index("ix_lot_closures_lot", "lot_id", "closed_ns"),
 )
 
 withdrawals = Table(
@@ -203,6 +209,7 @@ withdrawals = Table(
     Column("status", String(16), nullable=False),
     Column("requested_ns", BigInteger, nullable=False),
     Column("decided_ns", BigInteger, nullable=True),
+    Index("ix_withdrawals_account", "account_id", "withdrawal_id"),
 )
 
 outbox = Table(
@@ -246,6 +253,7 @@ audit_log = Table(
     Column("payload", Text, nullable=False),
     Column("prev_hash", String(64), nullable=False),
     Column("hash", String(64), nullable=False),
+    Index("ix_audit_log_subject", "subject", "seq"),
 )
 
 audit_head = Table(

@@ -155,6 +155,99 @@ CHECKS: list[tuple[str, str, str]] = [
              AND COALESCE(-b.amount, 0) <> COALESCE(w.total, 0)""",
     ),
     (
+        "accounts_have_ledger",
+        "every client account has its cash and margin accounts in the ledger",
+        """SELECT ac.account_id, COUNT(a.ledger_account_id) FROM accounts ac
+           LEFT JOIN ledger_accounts a
+             ON a.code IN ('client:' || CAST(ac.account_id AS VARCHAR(20)) || ':cash:'
+                               || ac.currency,
+                           'client:' || CAST(ac.account_id AS VARCHAR(20)) || ':margin:'
+                               || ac.currency)
+           GROUP BY ac.account_id HAVING COUNT(a.ledger_account_id) <> 2""",
+    ),
+    (
+        "accounts_in_audit",
+        "every account the audit log records as opened is in the store",
+        """SELECT g.seq, g.subject FROM audit_log g
+           WHERE g.action = 'account.open'
+             AND NOT EXISTS (SELECT 1 FROM accounts ac
+                             WHERE 'account:' || CAST(ac.account_id AS VARCHAR(20)) = g.subject)""",
+    ),
+    (
+        "fill_commission",
+        "a fill's commission is the commission posted by its ledger transactions",
+        """SELECT e.exec_id, e.commission, COALESCE(-c.total, 0) FROM executions e
+           LEFT JOIN (SELECT t.ref, SUM(p.amount) AS total FROM ledger_txns t
+                      JOIN postings p ON p.txn_id = t.txn_id
+                      JOIN ledger_accounts a ON a.ledger_account_id = p.ledger_account_id
+                      WHERE t.kind IN ('fill_open', 'fill_close')
+                        AND a.code LIKE 'house:revenue:commission:%'
+                      GROUP BY t.ref) c ON c.ref = e.exec_id
+           WHERE e.commission <> COALESCE(-c.total, 0)""",
+    ),
+    (
+        "fill_quantity",
+        "a fill's signed quantity is what its ledger transactions moved into the position",
+        """SELECT e.exec_id, e.account_id, o.side, e.qty, COALESCE(q.total, 0)
+           FROM executions e JOIN orders o ON o.order_id = e.order_id
+           LEFT JOIN (SELECT t.ref, a.code, SUM(p.amount) AS total FROM ledger_txns t
+                      JOIN postings p ON p.txn_id = t.txn_id
+                      JOIN ledger_accounts a ON a.ledger_account_id = p.ledger_account_id
+                      WHERE t.kind IN ('fill_open', 'fill_close')
+                        AND a.code LIKE 'client:%:position:%'
+                      GROUP BY t.ref, a.code) q
+             ON q.ref = e.exec_id
+            AND q.code = 'client:' || CAST(e.account_id AS VARCHAR(20)) || ':position:'
+                         || REPLACE(o.symbol, '/', '')
+           WHERE CASE WHEN o.side = 'buy' THEN e.qty ELSE -e.qty END <> COALESCE(q.total, 0)""",
+    ),
+    (
+        "fill_txns_have_fills",
+        "every fill transaction in the ledger belongs to a recorded fill",
+        """SELECT t.txn_id, t.kind, t.ref FROM ledger_txns t
+           WHERE t.kind IN ('fill_open', 'fill_close')
+             AND NOT EXISTS (SELECT 1 FROM executions e WHERE e.exec_id = t.ref
+                             AND e.account_id = t.account_id AND e.kind = 'fill')""",
+    ),
+    (
+        "withdrawal_postings",
+        "a withdrawal's amount is what its hold moved and what its decision released",
+        """SELECT w.withdrawal_id, w.status, w.amount, COALESCE(-h.total, 0), h.n,
+                  d.kind, d.total, d.n
+           FROM withdrawals w
+           LEFT JOIN (SELECT t.ref, a.code, SUM(p.amount) AS total,
+                             COUNT(DISTINCT t.txn_id) AS n
+                      FROM ledger_txns t JOIN postings p ON p.txn_id = t.txn_id
+                      JOIN ledger_accounts a ON a.ledger_account_id = p.ledger_account_id
+                      WHERE t.kind = 'withdrawal_hold' GROUP BY t.ref, a.code) h
+             ON h.ref = 'withdrawal:' || CAST(w.withdrawal_id AS VARCHAR(20))
+            AND h.code = 'client:' || CAST(w.account_id AS VARCHAR(20))
+                         || ':withdrawal_pending:' || w.currency
+           LEFT JOIN (SELECT t.ref, a.code, MIN(t.kind) AS kind, MAX(t.kind) AS kind2,
+                             SUM(p.amount) AS total, COUNT(DISTINCT t.txn_id) AS n
+                      FROM ledger_txns t JOIN postings p ON p.txn_id = t.txn_id
+                      JOIN ledger_accounts a ON a.ledger_account_id = p.ledger_account_id
+                      WHERE t.kind IN ('withdrawal_approved', 'withdrawal_rejected')
+                      GROUP BY t.ref, a.code) d
+             ON d.ref = 'withdrawal:' || CAST(w.withdrawal_id AS VARCHAR(20))
+            AND d.code = 'client:' || CAST(w.account_id AS VARCHAR(20))
+                         || ':withdrawal_pending:' || w.currency
+           WHERE COALESCE(-h.total, 0) <> w.amount OR COALESCE(h.n, 0) <> 1
+              OR (w.status IN ('approved', 'rejected')
+                  AND (d.n IS NULL OR d.n <> 1 OR d.kind <> 'withdrawal_' || w.status
+                       OR d.kind2 <> d.kind OR d.total <> w.amount))
+              OR (w.status NOT IN ('approved', 'rejected') AND d.n IS NOT NULL)""",
+    ),
+    (
+        "withdrawal_txns_have_withdrawals",
+        "every withdrawal transaction in the ledger belongs to a recorded withdrawal",
+        """SELECT t.txn_id, t.kind, t.ref FROM ledger_txns t
+           WHERE t.kind IN ('withdrawal_hold', 'withdrawal_approved', 'withdrawal_rejected')
+             AND NOT EXISTS (SELECT 1 FROM withdrawals w
+                             WHERE 'withdrawal:' || CAST(w.withdrawal_id AS VARCHAR(20)) = t.ref
+                               AND w.account_id = t.account_id)""",
+    ),
+    (
         "outbox_sequence",
         "each account's outbox sequence runs 1..n without gaps or repeats",
         """SELECT account_id, COUNT(*), MIN(account_seq), MAX(account_seq),
@@ -198,7 +291,28 @@ def verify_ledger(conn: Connection, progress: Callable[[str], None] | None = Non
     return problems
 
 
-def verify_audit(conn: Connection) -> list[Problem]:
+def row_counts(conn: Connection) -> dict[str, int]:
+    """Rows per table of the schema: a store whose every count is zero verifies nothing."""
+    from sqlalchemy import func, select
+
+    from trading.store.schema import metadata
+
+    return {
+        name: int(conn.execute(select(func.count()).select_from(table)).scalar_one())
+        for name, table in metadata.tables.items()
+    }
+
+
+def audit_head(conn: Connection) -> tuple[int, str] | None:
+    """The head of the chain kept in the store, if it matches the log's last record."""
+    head = conn.execute(text("SELECT seq, hash FROM audit_head WHERE id = 1")).first()
+    last = conn.execute(text("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1")).first()
+    if head is None or last is None or (head[0], head[1]) != (last[0], last[1]):
+        return None
+    return int(head[0]), str(head[1])
+
+
+def verify_audit(conn: Connection, anchor: tuple[int, str] | None = None) -> list[Problem]:
     rows = conn.execute(
         text(
             "SELECT seq, ts_ns, actor, action, subject, payload, prev_hash, hash "
@@ -208,5 +322,6 @@ def verify_audit(conn: Connection) -> list[Problem]:
     head_row = conn.execute(text("SELECT seq, hash FROM audit_head WHERE id = 1")).first()
     head = (head_row[0], head_row[1]) if head_row else None
     return [
-        Problem("audit_chain", f"record {p.seq}: {p.problem}") for p in verify_chain(rows, head)
+        Problem("audit_chain", f"record {p.seq}: {p.problem}")
+        for p in verify_chain(rows, head, anchor)
     ]
