@@ -6,7 +6,15 @@ BourseError
  │    ├── InvalidPrice
  │    ├── InvalidQuantity
  │    ├── InvalidIdentifier
- │    └── InvalidOrder
+ │    ├── InvalidOrder
+ │    ├── InvalidText          (control characters, over-long, empty)
+ │    ├── InvalidClient        (a client's field: name, country, date of birth, LEI, ...)
+ │    ├── InvalidAccount       (account type, currency, client of an account)
+ │    ├── InvalidLimits        (a per-account leverage or limit override)
+ │    ├── InvalidFunding       (deposit method, provider, reference, destination)
+ │    │    ├── CardNumberRefused (a full card number (PAN) where a fingerprint belongs)
+ │    │    └── InvalidIban
+ │    └── InvalidRollover      (a cut-off or financing input)
  ├── ConflictError          (idempotency key reused with a different request)
  ├── InvalidStateTransition (an order move that the transition table forbids)
  ├── LedgerError            (an unbalanced transaction, a posting to a closed account)
@@ -55,6 +63,42 @@ class InvalidIdentifier(InvalidInput):
 
 class InvalidOrder(InvalidInput):
     code = "invalid_order"
+
+
+class InvalidText(InvalidInput):
+    code = "invalid_text"
+
+
+class InvalidClient(InvalidInput):
+    """A client field is malformed; ``details["field"]`` names it."""
+
+    code = "invalid_client"
+
+
+class InvalidAccount(InvalidInput):
+    code = "invalid_account"
+
+
+class InvalidLimits(InvalidInput):
+    code = "invalid_limits"
+
+
+class InvalidFunding(InvalidInput):
+    code = "invalid_funding"
+
+
+class CardNumberRefused(InvalidFunding):
+    """Text that looks like a full card number: the core never stores one (PCI DSS)."""
+
+    code = "card_number_refused"
+
+
+class InvalidIban(InvalidFunding):
+    code = "invalid_iban"
+
+
+class InvalidRollover(InvalidInput):
+    code = "invalid_rollover"
 
 
 class ConflictError(BourseError):
