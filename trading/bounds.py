@@ -69,3 +69,26 @@ def check_text(
     if value != value.strip():
         raise error(f"{field} has leading or trailing white space", field=field)
     return value
+
+
+ACTOR_MAX: Final = 64  # audit_log.actor
+REASON_MAX: Final = 500
+
+
+def check_id(value: object, field: str, error: type[InvalidInput] = InvalidInput) -> int:
+    """A positive identifier within signed 64 bits."""
+    return check_int(value, field, low=1, error=error)
+
+
+def check_actor(value: object) -> str:
+    """Who sent a command: empty (the OMS's own actor) or 1-64 clean characters."""
+    if value == "":
+        return ""
+    return check_text(value, "actor", ACTOR_MAX)
+
+
+def check_reason(value: object, *, required: bool = False) -> str:
+    """Why: up to 500 clean characters; at least one where a person decides (a hold)."""
+    if value == "" and not required:
+        return ""
+    return check_text(value, "reason", REASON_MAX)
