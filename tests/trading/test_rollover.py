@@ -126,3 +126,22 @@ def test_spot_date_and_nights_when_computed_then_follow_t_plus_2_over_weekends()
     assert nights_between(us500, dt.date(2026, 1, 16), dt.date(2026, 1, 19)) == 3
     with pytest.raises(InvalidRollover):
         nights_between(eurusd, dt.date(2026, 1, 16), dt.date(2026, 1, 16))
+
+
+def test_session_when_rollover_is_given_then_parsed_and_when_malformed_then_refused() -> None:
+    from trading.sessions import TradingSession
+
+    table = {"tz": "Asia/Tokyo", "open_windows": [["mon 08:45", "fri 15:45"]]}
+    assert TradingSession.from_config("x", {**table, "rollover": "15:45"}).rollover == 945
+    assert TradingSession.from_config("x", table).rollover == 0
+    for bad in ("24:00", "7pm", 17):
+        with pytest.raises(ValueError, match="not a"):
+            TradingSession.from_config("x", {**table, "rollover": bad})
+
+
+def test_catalogue_when_seeded_then_each_session_rolls_at_its_close() -> None:
+    rollover = {name: session.rollover for name, session in CATALOGUE.sessions.items()}
+    assert rollover == {
+        "fx": 17 * 60, "metals": 17 * 60, "us_index": 16 * 60, "eu_index": 22 * 60,
+        "uk_index": 21 * 60, "jp_index": 15 * 60 + 45, "crypto": 0, "us_equity": 16 * 60,
+    }  # fmt: skip
