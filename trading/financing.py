@@ -40,6 +40,7 @@ __all__ = [
     "financing_ref",
 ]
 
+_RATE_TEXT_MAX: Final = 48
 _QUOTE_DECIMALS: Final = Decimal("1e-10")  # the exact quote amount, shown to 10 decimals
 
 
@@ -121,6 +122,8 @@ def compute_financing(
         raise InvalidRollover(
             f"conversion rate must be a positive Decimal, got {conversion_rate!r}"
         )
+    if len(str(conversion_rate)) > _RATE_TEXT_MAX:  # what financing.conversion_rate holds
+        raise InvalidRollover(f"conversion rate {conversion_rate} has too many digits to record")
     exact = _exact_quote(net_qty, mark, instrument, rate, nights)
     scaled = exact * Fraction(conversion_rate) * 10 ** exponent(account_ccy)
     amount = round(scaled)  # Fraction rounds half to even

@@ -71,6 +71,7 @@ def test_compute_financing_when_called_then_keeps_what_the_statement_lists() -> 
         (100, 108_000, EURUSD, D("NaN"), 1, ONE, "USD"),
         (100, 108_000, EURUSD, D(1), 1, D(0), "USD"),
         (100, 108_000, EURUSD, 1.5, 1, ONE, "USD"),
+        (100, 108_000, EURUSD, D(1), 1, D("1." + "3" * 60), "USD"),
     ],
 )
 def test_financing_when_an_input_is_out_of_range_then_invalid_rollover(args: tuple) -> None:  # type: ignore[type-arg]
