@@ -23,12 +23,13 @@ Nights. Each cut-off charges the nights until the next one:
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Final
 from zoneinfo import ZoneInfo
 
 from trading.errors import InvalidRollover
-from trading.instruments import AssetClass, Instrument
+from trading.instruments import AssetClass, Catalogue, Instrument
 from trading.sessions import TradingSession
 
 __all__ = [
@@ -37,6 +38,7 @@ __all__ = [
     "Cutoff",
     "cutoff_rule",
     "cutoffs_between",
+    "due_cutoffs",
     "nights_between",
     "spot_date",
 ]
@@ -153,3 +155,22 @@ def _next_date(instrument: Instrument, session: TradingSession, day: dt.date) ->
             return candidate
     # A session shut for a month: charge one night now, the rest when it trades again.
     return day + dt.timedelta(days=1)
+
+
+def due_cutoffs(
+    catalogue: Catalogue,
+    last_cutoff_ns: Mapping[str, int],
+    now_ns: int,
+    *,
+    first_lookback_ns: int = 86_400 * _NS_PER_SECOND,
+) -> list[Cutoff]:
+    """Every symbol's cut-offs after its last recorded one (``eod_marks.cutoff_ns``) up to
+    ``now_ns``, oldest first. A symbol never rolled looks back ``first_lookback_ns`` (a day),
+    so a new store does not charge nights before it existed."""
+    due: list[Cutoff] = []
+    for inst in catalogue:
+        after = last_cutoff_ns.get(inst.symbol, now_ns - first_lookback_ns)
+        if after < now_ns:
+            due.extend(cutoffs_between(inst, catalogue.session_for(inst.symbol), after, now_ns))
+    due.sort(key=lambda c: (c.at_ns, c.symbol))
+    return due

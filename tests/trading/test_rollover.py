@@ -145,3 +145,18 @@ def test_catalogue_when_seeded_then_each_session_rolls_at_its_close() -> None:
         "fx": 17 * 60, "metals": 17 * 60, "us_index": 16 * 60, "eu_index": 22 * 60,
         "uk_index": 21 * 60, "jp_index": 15 * 60 + 45, "crypto": 0, "us_equity": 16 * 60,
     }  # fmt: skip
+
+
+def test_due_cutoffs_when_some_symbols_rolled_then_each_resumes_after_its_last() -> None:
+    from trading.rollover import due_cutoffs
+
+    now = ns(2026, 1, 14, 23)  # Wednesday, after the FX cut-off (22:00 UTC)
+    last = {"EUR/USD": ns(2026, 1, 13, 22)}  # rolled on Tuesday
+    due = due_cutoffs(CATALOGUE, last, now)
+    eurusd = [c for c in due if c.symbol == "EUR/USD"]
+    assert [(c.trade_date.day, c.nights) for c in eurusd] == [(14, 3)]
+    # Never rolled: looks back one day only (GBP/USD: Wednesday's cut-off).
+    assert [c.trade_date.day for c in due if c.symbol == "GBP/USD"] == [14]
+    assert due == sorted(due, key=lambda c: (c.at_ns, c.symbol))
+    # Once each symbol's marks are recorded, running again at the same time finds nothing.
+    assert due_cutoffs(CATALOGUE, last | {c.symbol: c.at_ns for c in due}, now) == []
