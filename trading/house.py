@@ -13,7 +13,9 @@ from typing import Final
 from trading.errors import InvalidOrder, NotFound
 from trading.orders import OrderRequest, OrderType, Side, TimeInForce
 
-HOUSE_ORDER_PREFIX: Final = "house-"
+# A client order id must start with a letter or a digit (trading.validate.CLIENT_ORDER_ID):
+# one starting with ':' can never clash with a client's own id on the account.
+HOUSE_ORDER_PREFIX: Final = ":house:"
 
 # Which pre-trade checks a house close skips (the DenialCode values), for the risk module.
 SKIPPED_CHECKS: Final = frozenset(
@@ -25,9 +27,8 @@ SKIPPED_CHECKS: Final = frozenset(
 
 
 def house_client_order_id(seq: int) -> str:
-    """The client order id of the house's ``seq``-th order: the same pattern as a client's
-    (``trading.validate.CLIENT_ORDER_ID``), in a namespace no client id starts with when the
-    API refuses the prefix for clients."""
+    """The client order id of the house's ``seq``-th order (``seq`` unique per account, e.g.
+    the order id it will get), outside the ids a client may choose."""
     return f"{HOUSE_ORDER_PREFIX}{seq}"
 
 

@@ -26,13 +26,13 @@ def test_close_quantity_when_it_would_reverse_or_is_flat_then_refused() -> None:
         close_quantity(0, None, "EUR/USD")
 
 
-def test_close_request_when_built_then_a_market_ioc_with_a_valid_house_order_id() -> None:
+def test_close_request_when_built_then_a_market_ioc_with_an_id_no_client_can_use() -> None:
     request = close_request(7, "EUR/USD", -30, None, 12)
     assert (request.side, request.qty, request.type, request.tif) == (
         Side.BUY, 30, OrderType.MARKET, TimeInForce.IOC,
     )  # fmt: skip
-    assert CLIENT_ORDER_ID.match(request.client_order_id)
-    assert request.client_order_id == "house-12"
+    assert request.client_order_id == ":house:12"
+    assert not CLIENT_ORDER_ID.match(request.client_order_id)  # no client id can clash
 
 
 def test_skipped_checks_when_listed_then_are_denial_codes_and_keep_halt_session_quote() -> None:
