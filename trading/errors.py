@@ -11,6 +11,13 @@ BourseError
  │    ├── InvalidExpiry      (a GTD expiry outside the stored time range)
  │    ├── InvalidSlippage    (a slippage bound that is not a storable tick count)
  │    ├── InvalidOrder
+ │    ├── InvalidClient        (a client's field: name, country, date of birth, LEI, ...)
+ │    ├── InvalidAccount       (account type, currency, client of an account)
+ │    ├── InvalidLimits        (a per-account leverage or limit override)
+ │    ├── InvalidFunding       (deposit method, provider, reference, destination)
+ │    │    ├── CardNumberRefused (a full card number (PAN) where a fingerprint belongs)
+ │    │    └── InvalidIban
+ │    ├── InvalidRollover      (a cut-off or financing input)
  │    ├── InvalidType       (a value of the wrong Python type; also a TypeError)
  │    └── MalformedData     (a quote or message that does not decode; also a ValueError)
  ├── ConfigError            (a catalogue, session calendar or component set up wrongly;
@@ -83,6 +90,38 @@ class InvalidExpiry(InvalidInput):
 
 class InvalidSlippage(InvalidInput):
     code = "invalid_slippage"
+
+
+class InvalidClient(InvalidInput):
+    """A client field is malformed; ``details["field"]`` names it."""
+
+    code = "invalid_client"
+
+
+class InvalidAccount(InvalidInput):
+    code = "invalid_account"
+
+
+class InvalidLimits(InvalidInput):
+    code = "invalid_limits"
+
+
+class InvalidFunding(InvalidInput):
+    code = "invalid_funding"
+
+
+class CardNumberRefused(InvalidFunding):
+    """Text that looks like a full card number: the core never stores one (PCI DSS)."""
+
+    code = "card_number_refused"
+
+
+class InvalidIban(InvalidFunding):
+    code = "invalid_iban"
+
+
+class InvalidRollover(InvalidInput):
+    code = "invalid_rollover"
 
 
 class ConflictError(BourseError):

@@ -2,7 +2,11 @@
 
 An `Instrument` is the specification of one tradable symbol: its price grid (tick size,
 price precision), its quantity grid (lot size, minimum and maximum, in lots), the units of
-the underlying per lot, its leverage, markup group, account type and trading session.
+the underlying per lot, its leverage, markup group, account type and trading session, and its
+financing: the annual swap rates of a long and a short position, in percent of the notional
+(negative: the client pays), and the day count they accrue on (360 for FX and metals, the
+money-market convention of their currencies; 365 otherwise). A cash instrument is fully paid
+and borrows nothing, so its rates are zero.
 
 Prices and quantities are `Decimal` at the edges and integers inside: a price is stored as
 `price × 10**price_precision`, a quantity in lots as `quantity × 10**qty_precision`, where
@@ -77,6 +81,7 @@ _ROUNDINGS: Final = frozenset(
 _SYMBOL_RE: Final = re.compile(r"^[A-Z0-9]+(?:/[A-Z0-9]+)?$")
 _CURRENCY_RE: Final = re.compile(r"^[A-Z0-9]{2,10}$")
 _DATA_FILE: Final = "data/instruments.toml"
+_MAX_SWAP_DECIMALS: Final = 6
 
 
 class CatalogueError(ConfigError):
@@ -97,6 +102,7 @@ class AccountType(StrEnum):
 
 
 _PAIR_CLASSES: Final = frozenset({AssetClass.FX, AssetClass.METAL, AssetClass.CRYPTO})
+_DAY_COUNT_360: Final = frozenset({AssetClass.FX, AssetClass.METAL})
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,6 +129,9 @@ class Instrument:
     account_type: AccountType
     session: str
     aliases: tuple[str, ...] = ()
+    swap_long: Decimal = Decimal(0)
+    swap_short: Decimal = Decimal(0)
+    day_count: int = 0  # 0: by asset class (360 for FX and metals, 365 otherwise)
     # Derived integers, computed once in __post_init__.
     _tick_int: int = field(init=False, repr=False, compare=False)
     _lot_int: int = field(init=False, repr=False, compare=False)
@@ -135,6 +144,7 @@ class Instrument:
         self._check_identity()
         tick_int, lot_int, min_int, max_int, qty_precision = self._check_grids()
         self._check_leverage()
+        self._check_swaps()
         object.__setattr__(self, "_tick_int", tick_int)
         object.__setattr__(self, "_lot_int", lot_int)
         object.__setattr__(self, "_min_int", min_int)
@@ -217,6 +227,36 @@ class Instrument:
             raise self._invalid(f"max_leverage must be an integer ≥ 1, got {self.max_leverage!r}")
         if self.account_type is AccountType.CASH and self.max_leverage != 1:
             raise self._invalid(f"a cash instrument has max_leverage 1, got {self.max_leverage}")
+
+    def _check_swaps(self) -> None:
+        for name in ("swap_long", "swap_short"):
+            value = getattr(self, name)
+            if not isinstance(value, Decimal) or not value.is_finite() or abs(value) > 100:
+                raise self._invalid(
+                    f"{name} must be a Decimal percentage within ±100, got {value!r}"
+                )
+            exponent = value.as_tuple().exponent
+            assert isinstance(exponent, int)
+            if -exponent > _MAX_SWAP_DECIMALS:
+                raise self._invalid(f"{name} {value} has more than {_MAX_SWAP_DECIMALS} decimals")
+            if self.account_type is AccountType.CASH and value != 0:
+                raise self._invalid(
+                    f"a cash instrument is fully paid: {name} must be 0, got {value}"
+                )
+        if self.day_count == 0:
+            by_class = 360 if self.asset_class in _DAY_COUNT_360 else 365
+            object.__setattr__(self, "day_count", by_class)
+        elif self.day_count not in (360, 365) or isinstance(self.day_count, bool):
+            raise self._invalid(f"day_count must be 360 or 365, got {self.day_count!r}")
+
+    def swap_rate(self, net_qty: int) -> Decimal:
+        """The annual rate, in percent, of a position of ``net_qty`` (signed): ``swap_long``
+        for a long, ``swap_short`` for a short, 0 when flat."""
+        if net_qty > 0:
+            return self.swap_long
+        if net_qty < 0:
+            return self.swap_short
+        return Decimal(0)
 
     # --- the price grid -----------------------------------------------------------------------
 
@@ -615,7 +655,7 @@ _REQUIRED: Final = frozenset(
         "session",
     }
 )
-_OPTIONAL: Final = frozenset({"base", "quote", "aliases"})
+_OPTIONAL: Final = frozenset({"base", "quote", "aliases", "swap_long", "swap_short", "day_count"})
 
 
 def _check_keys(
@@ -710,6 +750,16 @@ def _instrument_from_table(
     if not isinstance(aliases, list) or not all(isinstance(a, str) for a in aliases):
         raise fail("aliases must be a list of strings")
 
+    swaps = [key for key in ("swap_long", "swap_short") if key in table]
+    if account_type is AccountType.MARGIN and len(swaps) != 2:
+        raise fail(
+            "a margin instrument needs swap_long and swap_short (annual percent of the "
+            "notional, negative when the client pays)"
+        )
+    day_count = table.get("day_count", 0)
+    if not isinstance(day_count, int) or isinstance(day_count, bool):
+        raise fail(f"day_count must be 360 or 365, got {day_count!r}")
+
     precision = table["price_precision"]
     if not isinstance(precision, int) or isinstance(precision, bool):
         raise fail(f"price_precision must be an integer, got {precision!r}")
@@ -732,6 +782,9 @@ def _instrument_from_table(
             account_type=account_type,
             session=text("session"),
             aliases=tuple(aliases),
+            swap_long=number("swap_long") if "swap_long" in table else Decimal(0),
+            swap_short=number("swap_short") if "swap_short" in table else Decimal(0),
+            day_count=day_count,
         )
     except ValueError as exc:
         raise fail(str(exc)) from None

@@ -112,3 +112,9 @@ def entry(
 def transfer(debit: str, credit: str, commodity: str, amount: int) -> tuple[Posting, Posting]:
     """``amount`` debited to one account and credited to the other."""
     return Posting(debit, commodity, amount), Posting(credit, commodity, -amount)
+
+
+def house_financing(currency: str) -> str:
+    """The house's result from financing (swaps): debited when it pays a client, credited
+    when a client pays it."""
+    return f"house:financing:{currency}"

@@ -38,6 +38,14 @@ class TimeInForce(StrEnum):
     GTD = "gtd"
 
 
+class Initiator(StrEnum):
+    """Who placed an order: the client, or the house (a stop-out, a close of a halted
+    account); a house order records its reason (``orders.house_reason``)."""
+
+    CLIENT = "client"
+    HOUSE = "house"
+
+
 class OrderStatus(StrEnum):
     INITIALIZED = "initialized"
     DENIED = "denied"

@@ -46,7 +46,16 @@ _NEXT_OPEN_HORIZON: Final = dt.timedelta(days=21)
 
 _TIME_RE: Final = re.compile(r"^(\d{2}):(\d{2})$")
 _KEYS: Final = frozenset(
-    {"description", "tz", "always_open", "open_windows", "daily_breaks", "holidays", "early_closes"}
+    {
+        "description",
+        "tz",
+        "always_open",
+        "open_windows",
+        "daily_breaks",
+        "holidays",
+        "early_closes",
+        "rollover",
+    }
 )
 
 # A window is (start, end) in minutes: since Monday 00:00 local for weekly windows, since
@@ -74,6 +83,9 @@ class TradingSession:
     )
     always_open: bool = False
     description: str = ""
+    # The daily cut-off (end of the trading day), minutes since local midnight: the session
+    # close, at which end-of-day marks are taken and financing is posted (trading.rollover).
+    rollover: int = 0
     _zone: ZoneInfo = field(init=False, repr=False, compare=False, hash=False)
     _cache: dict[int, bool] = field(
         init=False, repr=False, compare=False, hash=False, default_factory=dict
@@ -98,6 +110,12 @@ class TradingSession:
             _check_span(self.name, "open window", start, end, MINUTES_PER_WEEK)
         for start, end in self.daily_breaks:
             _check_span(self.name, "daily break", start, end, MINUTES_PER_DAY)
+        if (
+            not isinstance(self.rollover, int)
+            or isinstance(self.rollover, bool)
+            or not 0 <= self.rollover < MINUTES_PER_DAY
+        ):
+            raise ValueError(f"session {self.name!r}: rollover {self.rollover!r} is not a time")
         for day, minute in self.early_closes.items():
             if not 0 <= minute < MINUTES_PER_DAY:
                 raise ConfigError(
@@ -114,7 +132,8 @@ class TradingSession:
         Keys: `tz` (IANA zone, required), `open_windows` (a list of ["ddd HH:MM", "ddd HH:MM"]
         pairs) or `always_open = true`, `daily_breaks` (a list of ["HH:MM", "HH:MM"] pairs),
         `holidays` (a list of dates, TOML dates or "YYYY-MM-DD" strings), `early_closes` (a
-        table of "YYYY-MM-DD" = "HH:MM"), `description`.
+        table of "YYYY-MM-DD" = "HH:MM"), `rollover` ("HH:MM", the daily cut-off; midnight
+        when absent), `description`.
         """
         where = f"sessions.{name}"
         unknown = sorted(set(table) - _KEYS)
@@ -167,6 +186,7 @@ class TradingSession:
             early_closes=MappingProxyType(early),
             always_open=always_open,
             description=description,
+            rollover=_parse_daily(where, table["rollover"]) if "rollover" in table else 0,
         )
 
     # --- queries ------------------------------------------------------------------------------
@@ -176,6 +196,10 @@ class TradingSession:
         if at.tzinfo is None or at.utcoffset() is None:
             raise ConfigError(f"session {self.name!r}: is_open needs an aware datetime, got {at}")
         return self._open_at_minute((at - _EPOCH) // _ONE_MINUTE)
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return self._zone
 
     def is_open_ns(self, ts_ns: int) -> bool:
         """Whether the session is open at `ts_ns`, nanoseconds since the Unix epoch (UTC)."""

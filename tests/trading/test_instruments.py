@@ -418,6 +418,8 @@ leverage_class = "fx_major"
 symbol_group = "fx_major"
 account_type = "margin"
 session = "fx"
+swap_long = "-3.25"
+swap_short = "0.25"
 aliases = ["EURUSD"]
 """
 
@@ -466,6 +468,12 @@ def test_load_when_given_a_path_then_reads_that_file(tmp_path: Path) -> None:
         ('"sun 17:00"', '"sunday 17:00"', "not a weekly time"),
         ("[leverage_classes]", "colour = 1\n[leverage_classes]", "unknown key(s) colour"),
         ("[leverage_classes]", "[leverage_classes", "not valid TOML"),
+        ('swap_long = "-3.25"\n', "", "needs swap_long and swap_short"),
+        ('swap_long = "-3.25"', 'swap_long = "-300"', "within ±100"),
+        ('swap_long = "-3.25"', 'swap_long = "-3.1234567"', "more than 6 decimals"),
+        ('swap_long = "-3.25"', 'swap_long = "x"', "is not a decimal number"),
+        ('swap_long = "-3.25"', 'swap_long = "-3.25"\nday_count = 364', "360 or 365"),
+        ('swap_long = "-3.25"', 'swap_long = "-3.25"\nday_count = "360"', "360 or 365"),
     ],
 )
 def test_from_toml_when_file_is_malformed_then_raises_a_clear_catalogue_error(
@@ -484,8 +492,42 @@ def test_from_toml_when_a_symbol_is_listed_twice_then_raises_catalogue_error() -
 
 
 def test_from_toml_when_a_cash_instrument_then_its_leverage_is_1() -> None:
-    cat = Catalogue.from_toml(_with('account_type = "margin"', 'account_type = "cash"'))
+    text = _with('account_type = "margin"', 'account_type = "cash"')
+    text = text.replace('swap_long = "-3.25"\nswap_short = "0.25"\n', "")
+    cat = Catalogue.from_toml(text)
     assert cat.get("EUR/USD").max_leverage == 1
+    assert (cat.get("EUR/USD").swap_long, cat.get("EUR/USD").swap_short) == (0, 0)
+
+
+def test_from_toml_when_a_cash_instrument_has_a_swap_rate_then_raises_catalogue_error() -> None:
+    with pytest.raises(CatalogueError, match="fully paid: swap_long must be 0"):
+        Catalogue.from_toml(_with('account_type = "margin"', 'account_type = "cash"'))
+
+
+def test_from_toml_when_swaps_given_then_reads_them_exactly_with_the_class_day_count() -> None:
+    inst = Catalogue.from_toml(VALID).get("EUR/USD")
+    assert (inst.swap_long, inst.swap_short, inst.day_count) == (D("-3.25"), D("0.25"), 360)
+    text = _with('swap_long = "-3.25"', 'swap_long = "-3.25"\nday_count = 365')
+    assert Catalogue.from_toml(text).get("EUR/USD").day_count == 365
+
+
+def test_swap_rate_when_long_short_or_flat_then_picks_the_side_rate() -> None:
+    inst = Catalogue.from_toml(VALID).get("EUR/USD")
+    assert inst.swap_rate(5) == D("-3.25")
+    assert inst.swap_rate(-5) == D("0.25")
+    assert inst.swap_rate(0) == 0
+
+
+def test_catalogue_when_seeded_then_every_margin_instrument_has_swaps_and_day_count() -> None:
+    for inst in CATALOGUE:
+        if inst.account_type is AccountType.CASH:
+            assert (inst.swap_long, inst.swap_short) == (0, 0), inst.symbol
+            continue
+        # The house's markup makes a long and a short never both earn.
+        assert inst.swap_long + inst.swap_short < 0, inst.symbol
+        assert inst.day_count == (360 if inst.asset_class in ("fx", "metal") else 365)
+    assert CATALOGUE.get("USD/JPY").swap_long > 0 > CATALOGUE.get("USD/JPY").swap_short
+    assert CATALOGUE.get("US500").swap_long < 0 < CATALOGUE.get("US500").swap_short
 
 
 def test_from_toml_when_decimal_is_a_bare_toml_float_then_reads_it_exactly() -> None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 from sqlalchemy import (
     BigInteger,
     Column,
+    Date,
     ForeignKey,
     Index,
     Integer,
@@ -24,15 +25,63 @@ from sqlalchemy import (
 
 metadata = MetaData()
 
+clients = Table(
+    "clients",
+    metadata,
+    # A person or a legal entity (trading.clients): what MiFIR reports and KYC need.
+    Column("client_id", BigInteger, primary_key=True, autoincrement=False),
+    # person | entity
+    Column("kind", String(8), nullable=False),
+    Column("name", String(200), nullable=False),
+    # ISO 3166-1 alpha-2
+    Column("country", String(2), nullable=False),
+    Column("email", String(254), nullable=False),
+    Column("birth_date", Date, nullable=True),
+    # ISO 17442, entities
+    Column("lei", String(20), nullable=True, unique=True),
+    # Persons: a national identifier with its country prefix, or the CONCAT code.
+    Column("national_id", String(35), nullable=True),
+    Column("created_ns", BigInteger, nullable=False),
+    Index("ix_clients_national_id", "national_id"),
+)
+
 accounts = Table(
     "accounts",
     metadata,
     Column("account_id", BigInteger, primary_key=True, autoincrement=False),
     Column("currency", String(8), nullable=False),
+    # The risk tier (RiskConfig.tiers): default limits and the leverage cap.
     Column("tier", String(32), nullable=False),
     # active | reducing_only | halted
     Column("state", String(16), nullable=False),
     Column("created_ns", BigInteger, nullable=False),
+    # Null for accounts opened before clients existed.
+    Column("client_id", BigInteger, ForeignKey("clients.client_id"), nullable=True),
+    # margin | cash (trading.accounts)
+    Column("account_type", String(8), nullable=False, server_default="margin"),
+    # The account's own leverage, at most the tier's cap; null: the tier's.
+    Column("leverage", Integer, nullable=True),
+    Index("ix_accounts_client", "client_id"),
+)
+
+account_limits = Table(
+    "account_limits",
+    metadata,
+    # The account's overrides of its tier's limits (SetLimits replaces the row; no row, or a
+    # null column: the tier's). Decimal limits are their canonical text, as in TierLimits.
+    Column(
+        "account_id",
+        BigInteger,
+        ForeignKey("accounts.account_id"),
+        primary_key=True,
+        autoincrement=False,
+    ),
+    Column("max_position_lots", String(32), nullable=True),
+    Column("max_order_lots", String(32), nullable=True),
+    # In the account currency.
+    Column("max_order_notional", String(32), nullable=True),
+    Column("max_orders_per_second", Integer, nullable=True),
+    Column("updated_ns", BigInteger, nullable=False),
 )
 
 ledger_accounts = Table(
@@ -121,6 +170,9 @@ orders = Table(
     Column("pending_trigger_price", BigInteger, nullable=True),
     Column("created_ns", BigInteger, nullable=False),
     Column("updated_ns", BigInteger, nullable=False),
+    # client | house: a house order (a stop-out, ClosePosition) records why.
+    Column("initiator", String(8), nullable=False, server_default="client"),
+    Column("house_reason", Text, nullable=True),
     UniqueConstraint("account_id", "client_order_id", name="uq_orders_client_order_id"),
     Index("ix_orders_status", "status"),
     Index("ix_orders_account", "account_id", "order_id"),
@@ -198,6 +250,47 @@ lot_closures = Table(
     Index("ix_lot_closures_lot", "lot_id", "closed_ns"),
 )
 
+deposits = Table(
+    "deposits",
+    metadata,
+    Column("deposit_id", BigInteger, primary_key=True, autoincrement=False),
+    Column("account_id", BigInteger, ForeignKey("accounts.account_id"), nullable=False),
+    Column("currency", String(8), nullable=False),
+    Column("amount", BigInteger, nullable=False),
+    # card | bank_transfer | ewallet | crypto; null for a back-office deposit
+    Column("method", String(16), nullable=True),
+    # The provider's token of the card or wallet: never a card number.
+    Column("instrument_fingerprint", String(64), nullable=True),
+    Column("provider", String(32), nullable=True),
+    Column("provider_ref", String(64), nullable=True),
+    # The ledger transaction's reference.
+    Column("ref", String(64), nullable=False),
+    Column("txn_id", BigInteger, ForeignKey("ledger_txns.txn_id"), nullable=False),
+    Column("ts_ns", BigInteger, nullable=False),
+    # The idempotency key; rows without a provider reference (nulls) never clash.
+    UniqueConstraint("provider", "provider_ref", name="uq_deposits_provider_ref"),
+    Index("ix_deposits_account_ts", "account_id", "ts_ns"),
+)
+
+withdrawal_destinations = Table(
+    "withdrawal_destinations",
+    metadata,
+    Column("destination_id", BigInteger, primary_key=True, autoincrement=False),
+    Column("account_id", BigInteger, ForeignKey("accounts.account_id"), nullable=False),
+    # bank | card | ewallet | crypto
+    Column("kind", String(8), nullable=False),
+    Column("label", String(64), nullable=False),
+    Column("currency", String(8), nullable=False),
+    # The full IBAN (paying out needs it), the provider's token, or the wallet address.
+    Column("instrument", String(128), nullable=False),
+    # What events, audit records and listings show (a masked IBAN).
+    Column("display", String(64), nullable=False),
+    Column("created_ns", BigInteger, nullable=False),
+    UniqueConstraint(
+        "account_id", "kind", "instrument", "currency", name="uq_withdrawal_destinations"
+    ),
+)
+
 withdrawals = Table(
     "withdrawals",
     metadata,
@@ -205,11 +298,65 @@ withdrawals = Table(
     Column("account_id", BigInteger, nullable=False),
     Column("currency", String(8), nullable=False),
     Column("amount", BigInteger, nullable=False),
-    # requested | approved | rejected
+    # requested | held | approved | rejected (trading.funding.WITHDRAWAL_TRANSITIONS)
     Column("status", String(16), nullable=False),
     Column("requested_ns", BigInteger, nullable=False),
     Column("decided_ns", BigInteger, nullable=True),
+    # Null for withdrawals from before destinations.
+    Column(
+        "destination_id",
+        BigInteger,
+        ForeignKey("withdrawal_destinations.destination_id"),
+        nullable=True,
+    ),
+    # The latest hold and release; every one of them is in the audit log and the events.
+    Column("held_ns", BigInteger, nullable=True),
+    Column("hold_reason", Text, nullable=True),
+    Column("released_ns", BigInteger, nullable=True),
+    Column("release_reason", Text, nullable=True),
+    Column("decision_reason", Text, nullable=True),
     Index("ix_withdrawals_account", "account_id", "withdrawal_id"),
+)
+
+eod_marks = Table(
+    "eod_marks",
+    metadata,
+    # The end-of-day quote of each symbol at its daily cut-off (trading.rollover).
+    Column("symbol", String(16), primary_key=True),
+    Column("trade_date", Date, primary_key=True),
+    Column("bid", BigInteger, nullable=False),
+    Column("ask", BigInteger, nullable=False),
+    # The quote's own time, and the cut-off it marks.
+    Column("ts_ns", BigInteger, nullable=False),
+    Column("cutoff_ns", BigInteger, nullable=False),
+)
+
+financing = Table(
+    "financing",
+    metadata,
+    # One row per position (account, symbol) per cut-off: what statements list as swaps.
+    Column("financing_id", BigInteger, primary_key=True, autoincrement=False),
+    Column("account_id", BigInteger, ForeignKey("accounts.account_id"), nullable=False),
+    Column("symbol", String(16), nullable=False),
+    Column("trade_date", Date, nullable=False),
+    Column("cutoff_ns", BigInteger, nullable=False),
+    Column("nights", Integer, nullable=False),
+    # Signed lot steps, and the mark it was valued at (a long at the bid, a short at the ask).
+    Column("net_qty", BigInteger, nullable=False),
+    Column("mark", BigInteger, nullable=False),
+    # Annual percent of the side, and the day count.
+    Column("rate", String(16), nullable=False),
+    Column("day_count", Integer, nullable=False),
+    Column("amount_quote", String(48), nullable=False),
+    Column("quote_currency", String(8), nullable=False),
+    Column("conversion_rate", String(48), nullable=False),
+    # Booked, account currency minor units: > 0 the client earned.
+    Column("amount", BigInteger, nullable=False),
+    Column("currency", String(8), nullable=False),
+    # Null when the amount rounds to zero (nothing is posted).
+    Column("txn_id", BigInteger, ForeignKey("ledger_txns.txn_id"), nullable=True),
+    UniqueConstraint("account_id", "symbol", "trade_date", name="uq_financing_position_date"),
+    Index("ix_financing_account_date", "account_id", "trade_date"),
 )
 
 outbox = Table(
