@@ -38,10 +38,11 @@ import functools
 import itertools
 import operator
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import polars as pl
 
+from pipelines.ticks import clock
 from pipelines.ticks.config import FilterConfig, Thresholds
 from pipelines.ticks.schema import REASON_DTYPE, SIZE_SCALE, TICK_SCHEMA, Reason, empty_ticks
 from trading.instruments import Instrument
@@ -69,6 +70,12 @@ class FeedState:
     # Rows waiting for the ticks that confirm or refute a flagged value.
     pending: pl.DataFrame = field(default_factory=empty_ticks)
     counts: Mapping[str, int] = field(default_factory=dict)
+    # Replays: the clock (``clock``) and the rows waiting for the ticks that confirm or
+    # refute their stamps; ``marks`` are the clock's verdicts on ``pending`` rows (offset,
+    # ``clock.JUMP`` or ``clock.EARLY``).
+    clock_ts: int | None = None
+    waiting: pl.DataFrame = field(default_factory=empty_ticks)
+    marks: tuple[tuple[int, int], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,13 +93,19 @@ def screen(
     session: TradingSession | None,
     *,
     final: bool = False,
+    replay: bool = True,
 ) -> Screened:
     """Split ``batch`` (after any pending rows) into accepted and rejected ticks.
 
     ``final`` says no more rows will come: pending values are then decided on the rows
     there are (confirmed when at least one follows and most of those that follow agree).
+    ``replay`` says the receive time is no independent clock (a vendor file, a generator):
+    the feed's clock then moves forward only where the following ticks confirm it
+    (``pipelines.ticks.clock``). A live feed judges event times against its receive times.
     """
-    return screen_many({"": state}, {"": batch}, {"": inst}, cfg, {"": session}, final=final)[""]
+    return screen_many(
+        {"": state}, {"": batch}, {"": inst}, cfg, {"": session}, final=final, replay=replay
+    )[""]
 
 
 def screen_many(
@@ -103,6 +116,7 @@ def screen_many(
     sessions: Mapping[str, TradingSession | None],
     *,
     final: bool = False,
+    replay: bool = True,
 ) -> dict[str, Screened]:
     """``screen`` of each feed of ``batches`` (feed key -> batch), in one pass.
 
@@ -114,15 +128,21 @@ def screen_many(
     feeds: list[_Feed] = []
     parts: list[pl.DataFrame] = []
     start = 0
+    clocked = _clock_stage(states, batches, cfg, final) if replay else {}
     for key, batch in batches.items():
         state = states[key]
+        marks: list[tuple[int, int]] = list(state.marks)
+        if key in clocked:
+            batch, decision, waiting = clocked[key]
+            marks += [(state.pending.height + r, m) for r, m in decision.marks]
+            state = replace(state, clock_ts=decision.clock, waiting=waiting)
         inst, session = insts[key], sessions[key]
         n = state.pending.height + batch.height
         if n == 0:
             out[key] = Screened(state, batch, _with_reason(batch, None))
             continue
         parts += [p for p in (state.pending, batch) if not p.is_empty()]
-        feeds.append(_Feed(key, state, inst, session, start, start + n))
+        feeds.append(_Feed(key, state, inst, session, start, start + n, marks))
         start += n
     if feeds:
         frame = parts[0] if len(parts) == 1 else pl.concat(parts)
@@ -140,6 +160,45 @@ class _Feed:
     session: TradingSession | None
     start: int
     end: int
+    marks: list[tuple[int, int]]  # the clock's verdicts: (row - start, clock.JUMP or EARLY)
+
+
+def _clock_stage(
+    states: Mapping[str, FeedState],
+    batches: Mapping[str, pl.DataFrame],
+    cfg: FilterConfig,
+    final: bool,
+) -> dict[str, tuple[pl.DataFrame, clock.Decision, pl.DataFrame]]:
+    """Each feed's rows the clock has decided (waiting rows first), its decision, and the
+    rows that wait for more ticks; the timed rows of all feeds found in one pass."""
+    rows: dict[str, pl.DataFrame] = {}
+    for key, batch in batches.items():
+        if batch.is_empty() and not final:
+            continue  # nothing new: nothing the clock could decide
+        waiting = states[key].waiting
+        rows[key] = batch if waiting.is_empty() else pl.concat([waiting, batch])
+    frames = [f for f in rows.values() if not f.is_empty()]
+    if not frames:
+        return {k: (f, clock.Decision(0, [], states[k].clock_ts), f) for k, f in rows.items()}
+    flags, _ = _flag_exprs(0, 0, cfg.future_tolerance_ns, cfg.stale_after_ns)
+    both = (frames[0] if len(frames) == 1 else pl.concat(frames)).select(
+        pl.col("ts_ns").fill_null(0), flags[-1]
+    )
+    ts_all, timed_all = both.get_column("ts_ns"), both.get_column("_time_ok")
+    out = {}
+    at = 0
+    for key, frame in rows.items():
+        n = frame.height
+        decision = clock.decide(
+            ts_all.slice(at, n), timed_all.slice(at, n), states[key].clock_ts,
+            confirm=cfg.clock_confirm_ticks, final=final,
+        )  # fmt: skip
+        at += n
+        if decision.decided == n:
+            out[key] = (frame, decision, frame.head(0))
+        else:
+            out[key] = (frame.head(decision.decided), decision, frame.slice(decision.decided))
+    return out
 
 
 def _screen(
@@ -192,6 +251,18 @@ def _screen(
         lf = lf.with_columns(flags)
     else:
         lf = lf.with_columns(*flags, *params, _f=pl.lit(0, pl.UInt32))
+    early: pl.Expr = pl.lit(False)
+    marked = [(f.start + r, m) for f in feeds for r, m in f.marks]
+    if marked:  # the clock's verdicts (rare): a jump is future, an early start out of order
+        at, kinds = zip(*marked, strict=True)
+        mark = pl.Series("_mark", [0] * frame.height, dtype=pl.UInt8).scatter(
+            list(at), pl.Series(kinds, dtype=pl.UInt8)
+        )
+        jump = pl.lit(mark) == clock.JUMP
+        early = pl.lit(mark) == clock.EARLY
+        lf = lf.with_columns(_future=pl.col("_future") | jump).with_columns(
+            _time_ok=pl.col("_time_ok") & ~jump & ~early
+        )
     c = (
         lf.with_columns(
             *market,
@@ -200,7 +271,9 @@ def _screen(
             ).alias("_prev_max"),
             (pl.col("_time_ok") & (pl.col("ts_ns") == before)).alias("_same"),
         )
-        .with_columns(_ooo=pl.col("_time_ok") & (pl.col("ts_ns") < pl.col("_prev_max")))
+        .with_columns(
+            _ooo=(pl.col("_time_ok") & (pl.col("ts_ns") < pl.col("_prev_max"))) | early
+        )
         .with_columns(reason=reason)
         .collect(engine="in-memory")
     )
@@ -326,8 +399,15 @@ def _results(
         counts["accepted"] = counts.get("accepted", 0) + n_accepted
         for r, count in rejects.get(k, ()):
             counts[r] = counts.get(r, 0) + count
-        pending = frame.slice(hold[k], f.end - hold[k]) if k in hold else no_rows
-        new_state = FeedState(last_ts=last_ts, edge=edge, tail=tail, pending=pending, counts=counts)
+        pending, marks = no_rows, ()
+        if k in hold:
+            pending = frame.slice(hold[k], f.end - hold[k])
+            cut = hold[k] - f.start
+            marks = tuple((r - cut, m) for r, m in f.marks if r >= cut)
+        new_state = FeedState(
+            last_ts=last_ts, edge=edge, tail=tail, pending=pending, counts=counts,
+            clock_ts=state.clock_ts, waiting=state.waiting, marks=marks,
+        )  # fmt: skip
         out[f.key] = Screened(
             new_state,
             accepted.slice(acc_at[k], n_accepted),

@@ -1,0 +1,141 @@
+"""A feed's clock on a replay: which event times may become it, decided by the ticks after.
+
+A vendor file carries no receive time, so a stamp hours ahead of its neighbours (a vendor
+clock error) cannot be judged against the wire. Taken as the feed's clock, it would make
+every later tick look out of order. So on a replay the clock moves forward only where the
+following ticks agree, the way a price jump is confirmed (``filters``):
+
+- a tick at or after the clock ``C`` whose next ``confirm`` timed ticks hold more stamps in
+  ``[C, t)`` (*contradicting*: the feed goes on before it) than at or after ``t``
+  (*supporting*) is a ``future`` reject, and the clock stays. Stamps before ``C`` are bad
+  ticks of their own and count neither way. A run of bad stamps shorter than about half of
+  ``confirm`` is rejected whole; a true jump, followed by ticks after it, is accepted even
+  when one of those is itself bad.
+- a tick before the clock is ``out_of_order`` (``filters``): one early stamp never moves the
+  clock back.
+- the first tick of a feed has no clock to compare with. It is ``out_of_order`` when the
+  ticks after it sit far later than it, beyond ``START_GAP_FACTOR`` times their own spacing
+  and at least ``START_GAP_FLOOR_NS`` (an early stamp at the start of a file); the next
+  tick is then the first.
+
+*Timed* ticks are those that passed the price checks (a row with no usable price is judged
+on those, not on its stamp). A tick's decision needs ``confirm`` timed ticks after it: near
+the end of a batch, a tick that the ticks still to come could turn waits for them (it and
+every row after it stay in the feed's state), so a decision never depends on where a batch
+ended. Only ticks near a descent of the stamps (a tick followed within ``confirm`` rows by an
+earlier one) and near the end of a batch can be contradicted; the others are decided with
+array operations, and the few that can are walked in Python.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import polars as pl
+
+# Marks of a decided row (0: none).
+JUMP = 1  # an unconfirmed forward jump: rejected as ``future``
+EARLY = 2  # an early stamp at the start of a feed: rejected as ``out_of_order``
+
+START_GAP_FLOOR_NS = 1_000_000_000
+START_GAP_FACTOR = 20
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    decided: int  # rows of the input decided: a prefix; the rest wait for more ticks
+    marks: list[tuple[int, int]]  # (row, JUMP or EARLY) among the decided rows
+    clock: int | None  # the clock after the decided rows
+
+
+def decide(
+    ts: pl.Series,
+    timed: pl.Series,
+    clock: int | None,
+    *,
+    confirm: int,
+    final: bool,
+) -> Decision:
+    """Decide the rows of one feed (``ts`` event times without nulls, ``timed`` booleans)
+    against the clock ``clock`` (None before the feed's first tick). ``final``: no rows
+    will follow.
+    """
+    rows = timed.arg_true()
+    n = rows.len()
+    if n == 0:
+        return Decision(ts.len(), [], clock)
+    t = ts.filter(timed)
+    # A row with an earlier successor within ``confirm`` rows is near a descent.
+    descents = (t.shift(-1) < t).fill_null(False).arg_true().to_list()
+    walk: set[int] = set()
+    for d in descents:
+        walk.update(range(max(0, d - confirm + 1), d + 1))
+    if not final:
+        walk.update(range(max(0, n - confirm), n))
+    if clock is None:
+        walk.add(0)
+    if not walk:
+        top = t.max()
+        assert isinstance(top, int)
+        return Decision(ts.len(), [], top if clock is None else max(clock, top))
+    idx = sorted(walk)
+    # The stamps the walk reads: the walked rows, the rows after them, the rows before.
+    near = sorted({j for i in idx for j in range(max(0, i - 1), min(n, i + 1 + confirm))})
+    times = dict(zip(near, t.gather(near).to_list(), strict=True))
+    positions = rows.gather(idx).to_list()
+    at_row = dict(zip(idx, positions, strict=True))
+    marks: list[tuple[int, int]] = []
+    last = -1  # the last row walked; rows between walked ones only move the clock forward
+    k, forced = 0, -1  # forced: a row to walk because the feed still has no clock
+    while True:
+        if forced > last and (k >= len(idx) or forced <= idx[k]):
+            i = forced
+            k += int(k < len(idx) and idx[k] == i)
+        elif k < len(idx):
+            i, k = idx[k], k + 1
+        else:
+            break
+        if i - 1 > last:
+            # Rows between walked ones have no earlier successor: non-decreasing, so the
+            # last of them is their greatest.
+            prev = times[i - 1] if i - 1 in times else int(t[i - 1])
+            clock = prev if clock is None or prev > clock else clock
+        last = i
+        here = times[i] if i in times else int(t[i])
+        row = at_row[i] if i in at_row else int(rows[i])
+        if clock is not None and here < clock:
+            continue  # out of order; the clock stays
+        after = [times[j] if j in times else int(t[j]) for j in range(i + 1, min(n, i + 1 + confirm))]
+        unseen = 0 if final else confirm - len(after)
+        if clock is None:
+            if unseen:
+                return Decision(row, marks, clock)
+            if _early(here, after):
+                marks.append((row, EARLY))
+                forced = i + 1 if i + 1 < n else -1
+                continue
+        support = sum(1 for x in after if x >= here)
+        against = sum(1 for x in after if x < here and (clock is None or x >= clock))
+        if against and against >= support + unseen:
+            marks.append((row, JUMP))
+            if clock is None and i + 1 < n:
+                forced = i + 1
+        elif against + unseen < support or against + unseen == 0:
+            clock = here
+        else:
+            return Decision(row, marks, clock)
+    if last < n - 1:
+        top = t[n - 1]
+        clock = top if clock is None or top > clock else clock
+    return Decision(ts.len(), marks, clock)
+
+
+def _early(first: int, after: list[int]) -> bool:
+    """Whether the ticks after a feed's first sit far later than their own spacing."""
+    if not after:
+        return False
+    ordered = sorted(after)
+    median = ordered[len(ordered) // 2]
+    gaps = sorted(abs(b - a) for a, b in zip(after, after[1:], strict=False))
+    spacing = gaps[len(gaps) // 2] if gaps else 0
+    return median - first > max(START_GAP_FLOOR_NS, START_GAP_FACTOR * spacing)
