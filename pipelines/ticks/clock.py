@@ -13,10 +13,10 @@ following ticks agree, the way a price jump is confirmed (``filters``):
   when one of those is itself bad.
 - a tick before the clock is ``out_of_order`` (``filters``): one early stamp never moves the
   clock back.
-- the first tick of a feed has no clock to compare with. It is ``out_of_order`` when the
+- the first tick of a feed has no clock to compare with. It is ``out_of_order`` when most
   ticks after it sit far later than it, beyond ``START_GAP_FACTOR`` times their own spacing
-  and at least ``START_GAP_FLOOR_NS`` (an early stamp at the start of a file); the next
-  tick is then the first.
+  and at least ``START_GAP_FLOOR_NS`` (an hour: an early stamp at the start of a file; a
+  smaller one cannot be told from a quiet open); the next tick is then the first.
 
 *Timed* ticks are those that passed the price checks (a row with no usable price is judged
 on those, not on its stamp). A tick's decision needs ``confirm`` timed ticks after it: near
@@ -29,6 +29,7 @@ array operations, and the few that can are walked in Python.
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 
 import polars as pl
@@ -37,7 +38,7 @@ import polars as pl
 JUMP = 1  # an unconfirmed forward jump: rejected as ``future``
 EARLY = 2  # an early stamp at the start of a feed: rejected as ``out_of_order``
 
-START_GAP_FLOOR_NS = 1_000_000_000
+START_GAP_FLOOR_NS = 3_600 * 1_000_000_000
 START_GAP_FACTOR = 20
 
 
@@ -105,7 +106,9 @@ def decide(
         row = at_row[i] if i in at_row else int(rows[i])
         if clock is not None and here < clock:
             continue  # out of order; the clock stays
-        after = [times[j] if j in times else int(t[j]) for j in range(i + 1, min(n, i + 1 + confirm))]
+        after = [
+            times[j] if j in times else int(t[j]) for j in range(i + 1, min(n, i + 1 + confirm))
+        ]
         unseen = 0 if final else confirm - len(after)
         if clock is None:
             if unseen:
@@ -131,11 +134,12 @@ def decide(
 
 
 def _early(first: int, after: list[int]) -> bool:
-    """Whether the ticks after a feed's first sit far later than their own spacing."""
+    """Whether most ticks after a feed's first sit far later than it: beyond an hour, and
+    beyond ``START_GAP_FACTOR`` times their own median spacing. (A real feed often opens
+    with one tick and then a quiet minute or two, so a short gap proves nothing.)"""
     if not after:
         return False
-    ordered = sorted(after)
-    median = ordered[len(ordered) // 2]
-    gaps = sorted(abs(b - a) for a, b in zip(after, after[1:], strict=False))
+    gaps = sorted(abs(b - a) for a, b in itertools.pairwise(after))
     spacing = gaps[len(gaps) // 2] if gaps else 0
-    return median - first > max(START_GAP_FLOOR_NS, START_GAP_FACTOR * spacing)
+    far = first + max(START_GAP_FLOOR_NS, START_GAP_FACTOR * spacing)
+    return 2 * sum(1 for x in after if x > far) > len(after)

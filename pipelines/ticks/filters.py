@@ -271,9 +271,7 @@ def _screen(
             ).alias("_prev_max"),
             (pl.col("_time_ok") & (pl.col("ts_ns") == before)).alias("_same"),
         )
-        .with_columns(
-            _ooo=(pl.col("_time_ok") & (pl.col("ts_ns") < pl.col("_prev_max"))) | early
-        )
+        .with_columns(_ooo=(pl.col("_time_ok") & (pl.col("ts_ns") < pl.col("_prev_max"))) | early)
         .with_columns(reason=reason)
         .collect(engine="in-memory")
     )
