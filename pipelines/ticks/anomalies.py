@@ -129,8 +129,9 @@ def inject(
     """``frame`` with about ``rate`` × its rows spoiled, and the labels of those rows.
 
     Returns ``(spoiled frame, labels)``; labels have ``source_seq``, ``reason`` and
-    ``kind``, sorted by ``source_seq``. Raises ``ValueError`` for an unknown kind, a mixed or multi-symbol
-    frame, or a rate the frame cannot hold with rows ``MIN_APART`` apart (about 5 %).
+    ``kind``, sorted by ``source_seq``. Raises ``ValueError`` for an unknown kind, a mixed
+    or multi-symbol frame, or a rate the frame cannot hold with rows ``MIN_APART`` apart
+    (about 5 %).
     """
     unknown = sorted(set(kinds) - set(ALL))
     if unknown:

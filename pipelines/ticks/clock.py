@@ -85,6 +85,10 @@ def decide(
     times = dict(zip(near, t.gather(near).to_list(), strict=True))
     positions = rows.gather(idx).to_list()
     at_row = dict(zip(idx, positions, strict=True))
+
+    def stamp(j: int) -> int:  # a forced row's window may reach past ``near``
+        return times[j] if j in times else int(t[j])
+
     marks: list[tuple[int, int]] = []
     last = -1  # the last row walked; rows between walked ones only move the clock forward
     k, forced = 0, -1  # forced: a row to walk because the feed still has no clock
@@ -99,16 +103,14 @@ def decide(
         if i - 1 > last:
             # Rows between walked ones have no earlier successor: non-decreasing, so the
             # last of them is their greatest.
-            prev = times[i - 1] if i - 1 in times else int(t[i - 1])
+            prev = stamp(i - 1)
             clock = prev if clock is None or prev > clock else clock
         last = i
-        here = times[i] if i in times else int(t[i])
+        here = stamp(i)
         row = at_row[i] if i in at_row else int(rows[i])
         if clock is not None and here < clock:
             continue  # out of order; the clock stays
-        after = [
-            times[j] if j in times else int(t[j]) for j in range(i + 1, min(n, i + 1 + confirm))
-        ]
+        after = [stamp(j) for j in range(i + 1, min(n, i + 1 + confirm))]
         unseen = 0 if final else confirm - len(after)
         if clock is None:
             if unseen:

@@ -106,8 +106,9 @@ class FilterConfig:
     def from_mapping(
         cls, doc: Mapping[str, object], catalogue: Catalogue, *, source: str = "<config>"
     ) -> FilterConfig:
-        known = {"confirm_ticks", "clock_confirm_ticks", "block_rows", "stale_after_s", "future_tolerance_s",
-                 "check_sessions", "asset_class", "symbol", "halt"}  # fmt: skip
+        known = {"confirm_ticks", "clock_confirm_ticks", "block_rows", "stale_after_s",
+                 "future_tolerance_s", "check_sessions", "asset_class", "symbol",
+                 "halt"}  # fmt: skip
         unknown = sorted(set(doc) - known)
         if unknown:
             raise ValueError(f"{source}: unknown key(s) {unknown}; known: {sorted(known)}")

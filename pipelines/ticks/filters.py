@@ -129,8 +129,8 @@ def screen_many(
     parts: list[pl.DataFrame] = []
     start = 0
     clocked = _clock_stage(states, batches, cfg, final) if replay else {}
-    for key, batch in batches.items():
-        state = states[key]
+    for key, given in batches.items():
+        state, batch = states[key], given
         marks: list[tuple[int, int]] = list(state.marks)
         if key in clocked:
             batch, decision, waiting = clocked[key]
@@ -397,7 +397,7 @@ def _results(
         counts["accepted"] = counts.get("accepted", 0) + n_accepted
         for r, count in rejects.get(k, ()):
             counts[r] = counts.get(r, 0) + count
-        pending, marks = no_rows, ()
+        pending, marks = no_rows, tuple[tuple[int, int], ...]()
         if k in hold:
             pending = frame.slice(hold[k], f.end - hold[k])
             cut = hold[k] - f.start
