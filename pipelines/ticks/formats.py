@@ -62,6 +62,7 @@ from typing import BinaryIO, Final
 
 import polars as pl
 
+from pipelines.ticks import sniff
 from pipelines.ticks.schema import (
     KIND_DTYPE,
     REASON_DTYPE,
@@ -90,13 +91,6 @@ FORMATS: tuple[str, ...] = ("histdata", "truefx", "binance-quotes", "binance-tra
 # A batch's rejects: the lake's rejected-tick columns but its partition day.
 REJECT_SCHEMA: dict[str, pl.DataType] = {c: t for c, t in REJECTED_SCHEMA.items() if c != "day"}
 
-_SUFFIXES: Final[dict[str, tuple[str, ...]]] = {
-    "histdata": (".csv",),
-    "truefx": (".csv",),
-    "binance-quotes": (".parquet",),
-    "binance-trades": (".parquet",),
-    "parquet": (".parquet",),
-}
 _BLOCK_BYTES: Final = 1 << 24  # CSV read size; a block is cut at its last newline
 _DETAIL_TEXT_MAX: Final = 200  # raw text quoted in a reject's detail, in characters
 _EST_OFFSET_NS: Final = 5 * 3600 * 1_000_000_000  # HistData: EST without DST = UTC-5
@@ -140,29 +134,54 @@ class RawBatch:
 def discover(
     path: Path, fmt: str, catalogue: Catalogue, symbol: str | None = None
 ) -> list[FileFeed]:
-    """The feeds of a file, or of every file of the format in a directory (by name).
+    """The feeds of a file, or of every file of the format in a directory (by content:
+    ``select_files``).
 
     ``symbol`` (any alias) names the symbol of files without a symbol column, and selects
     one symbol of files with one; without it the symbol is guessed from the file name or
     read from the file. Raises FeedError naming the file for an unknown format, a missing
     file, a file that cannot be opened, or a symbol that cannot be resolved.
     """
-    path = Path(path)
+    files, _ = select_files(Path(path), fmt)
+    return [feed for file in files for feed in _discover_file(file, fmt, catalogue, symbol)]
+
+
+def select_files(path: Path, fmt: str) -> tuple[list[Path], list[tuple[Path, str]]]:
+    """The files to replay as ``fmt``: ``path`` itself, or the files of a directory whose
+    first rows fit the format (whatever their extension), with the skipped ones and why.
+
+    Raises FeedError for an unknown format, a missing path, a file that is not of the
+    format (naming the format expected and what was seen), or a directory without one.
+    """
     if fmt not in FORMATS:
         raise FeedError(f"{path}: unknown format {fmt!r}; known: {', '.join(FORMATS)}")
-    if path.is_dir():
-        files = sorted(
-            p
-            for p in path.iterdir()
-            if p.is_file() and not p.name.startswith(".") and p.suffix.lower() in _SUFFIXES[fmt]
-        )
-        if not files:
-            raise FeedError(f"{path}: no {fmt} files ({'/'.join(_SUFFIXES[fmt])}) in directory")
-    elif path.is_file():
-        files = [path]
-    else:
+    if path.is_file():
+        try:
+            seen = sniff.mismatch(path, fmt)
+        except OSError as exc:
+            raise FeedError(f"{path}: cannot open: {exc}") from None
+        if seen is not None:
+            raise FeedError(sniff.describe(path, fmt, seen))
+        return [path], []
+    if not path.is_dir():
         raise FeedError(f"{path}: no such file or directory")
-    return [feed for file in files for feed in _discover_file(file, fmt, catalogue, symbol)]
+    files, skipped = [], []
+    for p in sorted(path.iterdir()):
+        if p.name.startswith(".") or not p.is_file():
+            continue
+        try:
+            seen = sniff.mismatch(p, fmt)
+        except OSError as exc:
+            seen = f"unreadable ({exc})"
+        if seen is None:
+            files.append(p)
+        else:
+            other = sniff.guess(p)
+            skipped.append((p, f"a {other} file" if other else f"not {fmt}: {seen}"))
+    if not files:
+        why = "; ".join(f"{p.name}: {reason}" for p, reason in skipped[:5]) or "it is empty"
+        raise FeedError(f"{path}: no {fmt} file in the directory ({why})")
+    return files, skipped
 
 
 def _discover_file(
@@ -209,7 +228,7 @@ def _guess(path: Path, catalogue: Catalogue) -> Instrument:
         found[inst.symbol] = inst
     if len(found) != 1:
         what = "no catalogue symbol" if not found else f"several symbols {sorted(found)}"
-        raise FeedError(f"{path}: {what} in the file name; give the symbol explicitly (--symbols)")
+        raise FeedError(f"{path}: {what} in the file name; give it with --symbol")
     return next(iter(found.values()))
 
 
