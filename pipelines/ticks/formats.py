@@ -33,7 +33,8 @@ Normalization, the same for every format:
 - Float prices are quantized to the nearest tick (price units), and float sizes (in units of
   the underlying, as vendors give them) to the nearest ``SIZE_SCALE``-th of a unit, in
   Polars arithmetic (halves away from zero); nothing stays a float.
-- ``source`` is the file's name and ``source_seq`` the 0-based row number of the record in
+- ``source`` is the file's name and a short digest of its content (``source_name``) and
+  ``source_seq`` the 0-based row number of the record in
   the file (data rows only, header excluded; for a file with several symbols, the row number
   in the file, so one feed's seqs have gaps). For ``parquet`` input both are this file's,
   not the stored ones.
@@ -53,6 +54,7 @@ in blocks of whole lines and never re-read; skipping to ``start_seq`` only count
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import re
 from collections.abc import Iterable, Iterator
@@ -92,7 +94,9 @@ FORMATS: tuple[str, ...] = ("histdata", "truefx", "binance-quotes", "binance-tra
 REJECT_SCHEMA: dict[str, pl.DataType] = {c: t for c, t in REJECTED_SCHEMA.items() if c != "day"}
 
 _BLOCK_BYTES: Final = 1 << 24  # CSV read size; a block is cut at its last newline
-_DETAIL_TEXT_MAX: Final = 200  # raw text quoted in a reject's detail, in characters
+_DIGEST_SPAN: Final = 1 << 20  # bytes of a file's head and tail in its source name
+_DETAIL_TEXT_MAX: Final = 200
+_FIELD_TEXT_MAX: Final = 40  # a field quoted in a detail, in characters  # raw text quoted in a reject's detail, in characters
 _EST_OFFSET_NS: Final = 5 * 3600 * 1_000_000_000  # HistData: EST without DST = UTC-5
 _NS_PER_MS: Final = 1_000_000
 _NS_PER_S: Final = 1_000_000_000
@@ -184,13 +188,37 @@ def select_files(path: Path, fmt: str) -> tuple[list[Path], list[tuple[Path, str
     return files, skipped
 
 
+def source_name(path: Path) -> str:
+    """A file's ``source``: its name and a short digest of its content, ``name@digest``.
+
+    Two different files of the same name (a day's file of two vendors, a file and its
+    corrected re-issue) are two sources: replayed into one home, each keeps its own lake
+    files. The digest covers the size and the first and last MiB, so naming a 10 GB file
+    costs no more than a small one; files that differ only in between (a vendor does not
+    re-issue a file that way) would share it.
+    """
+    digest = hashlib.blake2b(digest_size=4)
+    try:
+        with path.open("rb") as fh:
+            size = fh.seek(0, 2)
+            digest.update(str(size).encode())
+            fh.seek(0)
+            digest.update(fh.read(_DIGEST_SPAN))
+            if size > _DIGEST_SPAN:
+                fh.seek(max(_DIGEST_SPAN, size - _DIGEST_SPAN))
+                digest.update(fh.read(_DIGEST_SPAN))
+    except OSError as exc:
+        raise FeedError(f"{path}: cannot open: {exc}") from None
+    return f"{path.name}@{digest.hexdigest()}"
+
+
 def _discover_file(
     path: Path, fmt: str, catalogue: Catalogue, symbol: str | None
 ) -> list[FileFeed]:
     in_file = _symbols_in_file(path, fmt)
     if in_file is None:  # no symbol column: the caller's symbol or the file name's
         inst = _resolve_arg(path, catalogue, symbol) if symbol else _guess(path, catalogue)
-        return [FileFeed(path, fmt, inst.symbol, path.name)]
+        return [FileFeed(path, fmt, inst.symbol, source_name(path))]
     names = _canonical(in_file, catalogue)
     feeds = sorted({s for s in names.values() if s is not None})
     unknown = sorted((str(raw) for raw, s in names.items() if s is None), key=str)
@@ -202,7 +230,7 @@ def _discover_file(
     if not feeds:
         raise FeedError(f"{path}: no symbol of the file is in the catalogue: {unknown[:10]}")
     return [
-        FileFeed(path, fmt, s, path.name, unknown_symbols=bool(unknown) and i == 0)
+        FileFeed(path, fmt, s, source_name(path), unknown_symbols=bool(unknown) and i == 0)
         for i, s in enumerate(feeds)
     ]
 
@@ -442,7 +470,7 @@ def _number_check(raw: str, value: str, name: str) -> Check:
     filters reject it as missing_price)."""
     return (
         pl.col(value).is_null() & pl.col(f"{raw}_given"),
-        pl.format("bad {} {}", pl.lit(name), pl.col(raw).cast(pl.String)),
+        pl.format("bad {} {}", pl.lit(name), _shown(pl.col(raw).cast(pl.String))),
     )
 
 
@@ -459,6 +487,16 @@ def _checked_value(raw: pl.Expr, inst: Instrument | None) -> pl.Expr:
     """The price units of ``raw`` (float); for an unknown symbol a stand-in that is null
     exactly when the number is not usable, so that the check still applies."""
     return _price_int(raw, inst) if inst is not None else _scaled_round(raw, 1.0, 1)
+
+
+def _shown(text: pl.Expr) -> pl.Expr:
+    """A raw field as quoted in a reject's detail: its first ``_FIELD_TEXT_MAX`` characters
+    (a 50 MB field must not be copied whole into every detail)."""
+    return (
+        pl.when(text.str.len_chars() > _FIELD_TEXT_MAX)
+        .then(pl.format("{}...", text.str.slice(0, _FIELD_TEXT_MAX)))
+        .otherwise(text)
+    )
 
 
 def _field_count(n: int) -> Check:
@@ -491,10 +529,10 @@ def _parse_histdata(
     )
     checks = [
         _field_count(4),
-        (pl.col("ts_ns").is_null(), pl.format("bad timestamp {}", ts)),
+        (pl.col("ts_ns").is_null(), pl.format("bad timestamp {}", _shown(ts))),
         _number_check("f1", "bid", "bid"),
         _number_check("f2", "ask", "ask"),
-        (~pl.col("volume_ok"), pl.format("bad volume {}", pl.col("f3"))),
+        (~pl.col("volume_ok"), pl.format("bad volume {}", _shown(pl.col("f3")))),
     ]
     return frame, checks
 
@@ -530,7 +568,7 @@ def _parse_truefx(
         )
     checks = [
         _field_count(n),
-        (pl.col("ts_ns").is_null(), pl.format("bad timestamp {}", ts)),
+        (pl.col("ts_ns").is_null(), pl.format("bad timestamp {}", _shown(ts))),
         _number_check(bid, "bid", "bid"),
         _number_check(ask, "ask", "ask"),
     ]
@@ -704,7 +742,7 @@ def _parse_binance_trades(
         _number_check("v_price", "price", "price"),
         (
             ~pl.col("maker_ok"),
-            pl.format("bad buyer_maker {}", pl.col("v_buyer_maker").cast(pl.String)),
+            pl.format("bad buyer_maker {}", _shown(pl.col("v_buyer_maker").cast(pl.String))),
         ),
     ]
     return frame, checks
@@ -744,7 +782,7 @@ def _parse_tick_parquet(
         checks.append(
             (
                 vendor.is_not_null() & pl.col(name).is_null(),
-                pl.format("bad {} {}", pl.lit(name), vendor.cast(pl.String)),
+                pl.format("bad {} {}", pl.lit(name), _shown(vendor.cast(pl.String))),
             )
         )
     if inst is not None and inst.tick_int > 1:
@@ -802,7 +840,9 @@ def _split(
     else:
         clean, rejected = frame.clear(), frame
     problems = [pl.when(c).then(text) for c, (_, text) in zip(conds, checks, strict=True)]
-    problem = pl.coalesce(*problems, pl.format("unknown symbol '{}'", pl.col("symbol")))
+    problem = pl.coalesce(
+        *problems, pl.format("unknown symbol '{}'", _shown(pl.col("symbol").cast(pl.String)))
+    )
     rejects = rejected.with_columns(
         reason=pl.when(pl.col("malformed"))
         .then(pl.lit(Reason.MALFORMED.value))
@@ -810,7 +850,7 @@ def _split(
         .cast(REASON_DTYPE),
         detail=pl.format(
             "{} row {}: {}: {}",
-            pl.lit(feed.source),
+            pl.lit(feed.path.name),
             pl.col("source_seq"),
             problem,
             (pl.col("line") if line is None else line).str.slice(0, _DETAIL_TEXT_MAX),

@@ -64,6 +64,7 @@ class RunSpec:
     batch_rows: int = 100_000
     config_path: str | None = None
     epoch_s: float = 1.0
+    inject_rate: float = 0.0  # synthetic: the share of ticks spoiled with labelled bad ticks
 
     def __post_init__(self) -> None:
         unknown = [s for s in self.sinks if s not in SINKS]
@@ -78,6 +79,10 @@ class RunSpec:
                 raise ValueError("a synthetic source needs --symbols")
             if self.ticks < 1:
                 raise ValueError(f"a synthetic source needs --ticks >= 1, got {self.ticks}")
+            if not 0 <= self.inject_rate <= 0.05:
+                raise ValueError(f"--inject must be within [0, 0.05], got {self.inject_rate}")
+        elif self.inject_rate:
+            raise ValueError("--inject applies to the synthetic source only")
         elif self.fmt not in formats.FORMATS:
             raise ValueError(f"--format must be one of {', '.join(formats.FORMATS)}")
 
@@ -104,6 +109,11 @@ class RunSpec:
         return Path(self.home) / "lake"
 
     @property
+    def labels_dir(self) -> Path:
+        """Where a synthetic run with ``inject_rate`` writes the labels of its bad ticks."""
+        return self.work_dir / "labels"
+
+    @property
     def work_dir(self) -> Path:
         return Path(self.home) / "pipelines" / "ticks" / self.run_id
 
@@ -112,7 +122,7 @@ class RunSpec:
             symbols = [catalogue.resolve(s).symbol for s in self.symbols]
             return [
                 SyntheticReplay(catalogue, s, self.seed, self.ticks, self.start_ns,
-                                self.batch_rows)
+                                self.batch_rows, self.inject_rate, self.labels_dir)
                 for s in dict.fromkeys(symbols)
             ]  # fmt: skip
         found = formats.discover(Path(self.source), str(self.fmt), catalogue, self.symbol)
