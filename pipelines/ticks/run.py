@@ -249,16 +249,32 @@ def run(
     catalogue = default_catalogue()
     feeds = spec.feeds(catalogue)
     spec.filter_config(catalogue)  # a bad config fails here, not in every process
+    if "redis" in spec.sinks and spec.redis_url:
+        from pipelines.ticks.redis_sink import check_reachable
+
+        check_reachable(spec.redis_url)  # before anything is created
     recovery = spec.work_dir / "recovery"
     done = spec.work_dir / "DONE"
-    resumed = recovery.exists() and not done.exists()
+    sources = sorted({f.source for f in feeds})
+    # Resume only this very run's unfinished state: a run with other settings (another
+    # batch size writes other lake file names) may have replayed these sources since.
+    resumed = (
+        recovery.exists()
+        and not done.exists()
+        and (spec.work_dir / "processes").is_file()
+        and (spec.work_dir / "processes").read_text() == str(processes)
+        and all(_owner(spec, s) == spec.run_id for s in sources)
+    )
     if not resumed:
         shutil.rmtree(spec.work_dir, ignore_errors=True)
         if "lake" in spec.sinks:
-            for source in sorted({f.source for f in feeds}):
+            for source in sources:
                 lake.remove_source(spec.lake_root, source)
+        for source in sources:
+            _claim(spec, source)
         recovery.mkdir(parents=True)
         init_db_dir(recovery, processes)  # type: ignore[no-untyped-call]
+        (spec.work_dir / "processes").write_text(str(processes))
     started = time.perf_counter()
     stop = threading.Event()
     if on_progress is not None:
@@ -274,6 +290,27 @@ def run(
     elapsed = time.perf_counter() - started
     done.write_text(dt.datetime.now(dt.UTC).isoformat())
     return _report(spec, [f.key for f in feeds], elapsed, resumed)
+
+
+def _owners_dir(spec: RunSpec) -> Path:
+    return Path(spec.home) / "pipelines" / "ticks" / "owners"
+
+
+def _owner(spec: RunSpec, source: str) -> str | None:
+    """The run that last started a source afresh in this home (its lake files are that
+    run's), or None."""
+    try:
+        return (_owners_dir(spec) / lake.safe_name(source)).read_text()
+    except OSError:
+        return None
+
+
+def _claim(spec: RunSpec, source: str) -> None:
+    _owners_dir(spec).mkdir(parents=True, exist_ok=True)
+    path = _owners_dir(spec) / lake.safe_name(source)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(spec.run_id)
+    os.replace(tmp, path)
 
 
 def _watch(spec: RunSpec, on_progress: Callable[[int], None], stop: threading.Event) -> None:
