@@ -44,7 +44,15 @@ import polars as pl
 
 from pipelines.ticks import clock
 from pipelines.ticks.config import FilterConfig, Thresholds
-from pipelines.ticks.schema import REASON_DTYPE, SIZE_SCALE, TICK_SCHEMA, Reason, empty_ticks
+from pipelines.ticks.schema import (
+    MAX_TS_NS,
+    MIN_TS_NS,
+    REASON_DTYPE,
+    SIZE_SCALE,
+    TICK_SCHEMA,
+    Reason,
+    empty_ticks,
+)
 from trading.instruments import Instrument
 from trading.sessions import TradingSession
 
@@ -225,13 +233,7 @@ def _screen(
         params.append(_by_feed(lasts).alias("_last_ts"))
         last = pl.col("_last_ts")
     halts = [cfg.halts.get(f.inst.symbol, ()) for f in feeds]
-    closed = [
-        _closed_spans(frame["ts_ns"].slice(f.start, f.end - f.start), f.session)
-        if cfg.check_sessions and f.session is not None else []
-        for f in feeds
-    ]  # fmt: skip
-    market = [_in_spans(halts, multi).alias("_halted"),
-              _in_spans(closed, multi).fill_null(False).alias("_closed")]  # fmt: skip
+    market = [_in_spans(halts, multi).alias("_halted"), _closed_rows(frame, feeds, cfg)]
 
     def win(e: pl.Expr) -> pl.Expr:
         return e.over("_f") if multi else e
@@ -459,7 +461,11 @@ def _flag_exprs(
     crossed = (is_q & (bid > ask)).fill_null(False)
     locked = (is_q & (bid == ask)).fill_null(False)
     future = (ts > recv + future_tolerance_ns).fill_null(True)
+    # A stamp outside the plausible window is no time at all: malformed, before any session
+    # logic or arithmetic sees it.
+    badts = ~ts.is_between(MIN_TS_NS, MAX_TS_NS - 1).fill_null(False)
     flags = [
+        badts.alias("_badts"),
         missing.alias("_missing"),
         nonpos.alias("_nonpos"),
         crossed.alias("_crossed"),
@@ -469,10 +475,11 @@ def _flag_exprs(
         (is_q & ((ask - bid) * 20_000 > (ask + bid) * spread_bps)).alias("_wide"),
         (~is_q & (qty > cap)).alias("_huge"),
         pl.when(is_q).then(bid + ask).otherwise(price * 2).alias("_v"),
-        (~(missing | nonpos | crossed | locked | future)).alias("_time_ok"),
+        (~(badts | missing | nonpos | crossed | locked | future)).alias("_time_ok"),
     ]
     reason = (
-        pl.when("_missing").then(pl.lit(Reason.MISSING_PRICE.value))
+        pl.when("_badts").then(pl.lit(Reason.MALFORMED.value))
+        .when("_missing").then(pl.lit(Reason.MISSING_PRICE.value))
         .when("_nonpos").then(pl.lit(Reason.NON_POSITIVE.value))
         .when("_crossed").then(pl.lit(Reason.CROSSED.value))
         .when("_locked").then(pl.lit(Reason.LOCKED.value))
@@ -510,26 +517,35 @@ def _duplicates(c: pl.DataFrame, feeds: list[_Feed]) -> pl.Series:
     return both.filter(~pl.struct("_f", *_KEY).is_first_distinct() & (pl.col("_i") >= 0))["_i"]
 
 
-def _closed_spans(ts: pl.Series, session: TradingSession) -> list[tuple[int, int]]:
-    """The ``[start, end)`` spans of the batch's minutes in which the session is closed.
+def _closed_rows(frame: pl.DataFrame, feeds: list[_Feed], cfg: FilterConfig) -> pl.Expr:
+    """``_closed``: whether each row's feed's session is closed at its event time.
 
-    Sessions change state on whole minutes, so the batch's span is walked minute by
-    minute (cached in the session) and the closed runs become a few range tests.
+    Sessions change state on whole minutes, so each distinct minute of the batch is asked
+    once (the session caches the answer): the cost follows the rows, never the time span
+    between them (one stray stamp decades away costs one more minute, not millions).
     """
-    lo, hi = ts.min(), ts.max()
-    if not isinstance(lo, int) or not isinstance(hi, int):
-        return []
-    first, last = lo // _NS_PER_MINUTE, hi // _NS_PER_MINUTE
-    spans = []
-    run_start: int | None = None
-    for minute in range(first, last + 2):
-        closed = minute <= last and not session.is_open_ns(minute * _NS_PER_MINUTE)
-        if closed and run_start is None:
-            run_start = minute
-        elif not closed and run_start is not None:
-            spans.append((run_start * _NS_PER_MINUTE, minute * _NS_PER_MINUTE))
-            run_start = None
-    return spans
+    parts = []
+    for f in feeds:
+        ts = frame["ts_ns"].slice(f.start, f.end - f.start)
+        if not cfg.check_sessions or f.session is None:
+            parts.append(pl.repeat(False, ts.len(), dtype=pl.Boolean, eager=True))
+            continue
+        minutes = ts.filter(ts.is_between(MIN_TS_NS, MAX_TS_NS - 1)) // _NS_PER_MINUTE
+        session = f.session
+        closed = [
+            m for m in minutes.unique().to_list() if not session.is_open_ns(m * _NS_PER_MINUTE)
+        ]
+        if not closed:
+            parts.append(pl.repeat(False, ts.len(), dtype=pl.Boolean, eager=True))
+            continue
+        parts.append(
+            (ts // _NS_PER_MINUTE)
+            .is_in(pl.Series(closed, dtype=pl.Int64).implode())
+            .fill_null(False)
+        )
+    if all(not p.any() for p in parts):
+        return pl.lit(False).alias("_closed")
+    return pl.lit(pl.concat(parts) if len(parts) > 1 else parts[0]).alias("_closed")
 
 
 def _in_spans(spans_by_feed: Sequence[Sequence[tuple[int, int]]], multi: bool) -> pl.Expr:

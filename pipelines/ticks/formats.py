@@ -54,23 +54,27 @@ in blocks of whole lines and never re-read; skipping to ``start_seq`` only count
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import itertools
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO, Final
+from typing import BinaryIO, Final, Literal
 
 import polars as pl
 
 from pipelines.ticks import sniff
 from pipelines.ticks.schema import (
     KIND_DTYPE,
+    MAX_TS_NS,
+    MIN_TS_NS,
     REASON_DTYPE,
     REJECTED_SCHEMA,
     SIZE_SCALE,
     TICK_SCHEMA,
+    TS_WINDOW,
     Kind,
     Reason,
     conform,
@@ -102,6 +106,8 @@ _NS_PER_MS: Final = 1_000_000
 _NS_PER_S: Final = 1_000_000_000
 _NS_PER_DAY: Final = 86_400 * _NS_PER_S
 _TOKEN_RE: Final = re.compile(r"[-_.\s]+")
+_MIN_DATE: Final = dt.date(1990, 1, 1)  # schema.TS_WINDOW, as dates
+_LAST_DATE: Final = dt.date(2099, 12, 31)
 
 
 class FeedError(ValueError):
@@ -517,7 +523,9 @@ def _parse_histdata(
 
     date = ts.str.slice(0, 8).str.to_date("%Y%m%d", strict=False)
     hh, mm, ss, ms = digits(9, 2), digits(11, 2), digits(13, 2), digits(15, 3)
-    ts_ok = ts.str.contains(r"^\d{8} \d{9}$") & date.is_not_null() & (hh < 24) & (mm < 60)
+    # The date is bounded before it is multiplied out: year 9999 overflows int64 ns.
+    in_window = date.is_between(_MIN_DATE, _LAST_DATE)
+    ts_ok = ts.str.contains(r"^\d{8} \d{9}$") & in_window & (hh < 24) & (mm < 60)
     est_ns = date.cast(pl.Int64) * _NS_PER_DAY + ((hh * 60 + mm) * 60 + ss) * _NS_PER_S
     frame = frame.with_columns(
         ts_ns=pl.when(ts_ok & (ss < 60)).then(est_ns + ms * _NS_PER_MS + _EST_OFFSET_NS),
@@ -529,7 +537,7 @@ def _parse_histdata(
     )
     checks = [
         _field_count(4),
-        (pl.col("ts_ns").is_null(), pl.format("bad timestamp {}", _shown(ts))),
+        (pl.col("ts_ns").is_null(), _bad_timestamp(ts)),
         _number_check("f1", "bid", "bid"),
         _number_check("f2", "ask", "ask"),
         (~pl.col("volume_ok"), pl.format("bad volume {}", _shown(pl.col("f3")))),
@@ -547,8 +555,7 @@ def _parse_truefx(
     if header:  # ISO-8601 with an offset: TrueFX's CSV as the sample has it
         ts_ns = _iso_ns(ts, "%Y-%m-%d %H:%M:%S%.f%:z")
     else:  # TrueFX's own: 20130101 22:00:00.295, UTC
-        ts_ns = ts.str.to_datetime("%Y%m%d %H:%M:%S%.f", strict=False, time_unit="ns")
-        ts_ns = ts_ns.dt.epoch("ns")
+        ts_ns = _iso_ns(ts, "%Y%m%d %H:%M:%S%.f")
     bid, ask = f"f{first + 1}", f"f{first + 2}"
     frame = frame.with_columns(
         ts_ns=ts_ns,
@@ -568,7 +575,7 @@ def _parse_truefx(
         )
     checks = [
         _field_count(n),
-        (pl.col("ts_ns").is_null(), pl.format("bad timestamp {}", _shown(ts))),
+        (pl.col("ts_ns").is_null(), _bad_timestamp(ts)),
         _number_check(bid, "bid", "bid"),
         _number_check(ask, "ask", "ask"),
     ]
@@ -576,11 +583,24 @@ def _parse_truefx(
 
 
 def _iso_ns(ts: pl.Expr, layout: str) -> pl.Expr:
-    """ISO text as UTC nanoseconds (with an offset: converted; without: taken as UTC)."""
-    moment = ts.str.to_datetime(layout, strict=False, time_unit="ns")
-    if layout.endswith(("%:z", "%#z")):
-        moment = moment.dt.convert_time_zone("UTC").dt.replace_time_zone(None)
-    return moment.dt.epoch("ns")
+    """ISO text as UTC nanoseconds (with an offset: converted; without: taken as UTC); null
+    outside ``schema.TS_WINDOW``. Parsed at microseconds first, whose range spans every
+    year, and bounded there: parsed straight to nanoseconds, years 1 and 9999 wrap."""
+
+    def moment(unit: Literal["ns", "us"]) -> pl.Expr:
+        at = ts.str.to_datetime(layout, strict=False, time_unit=unit)
+        if layout.endswith(("%:z", "%#z")):
+            at = at.dt.convert_time_zone("UTC").dt.replace_time_zone(None)
+        return at
+
+    us = moment("us").dt.epoch("us")
+    return pl.when(us.is_between(MIN_TS_NS // 1_000, MAX_TS_NS // 1_000 - 1)).then(
+        moment("ns").dt.epoch("ns")
+    )
+
+
+def _bad_timestamp(ts: pl.Expr) -> pl.Expr:
+    return pl.format("bad timestamp {} (a time from {} expected)", _shown(ts), pl.lit(TS_WINDOW))
 
 
 def _by_symbol(
@@ -653,10 +673,14 @@ def _check_columns(path: Path, fmt: str, schema: pl.Schema) -> None:
 
 
 def _epoch_ns(column: str, dtype: pl.DataType) -> pl.Expr:
-    """A Binance timestamp as UTC nanoseconds: a datetime, or integer milliseconds."""
+    """A Binance timestamp as UTC nanoseconds: a datetime, or integer milliseconds; null
+    outside ``schema.TS_WINDOW`` (bounded in milliseconds, before any product)."""
     if isinstance(dtype, pl.Datetime):
-        return pl.col(column).dt.epoch("ns")
-    return pl.col(column).cast(pl.Int64, strict=False) * _NS_PER_MS
+        ms, ns = pl.col(column).dt.epoch("ms"), pl.col(column).dt.epoch("ns")
+    else:
+        ms = pl.col(column).cast(pl.Int64, strict=False)
+        ns = ms * _NS_PER_MS
+    return pl.when(ms.is_between(MIN_TS_NS // _NS_PER_MS, MAX_TS_NS // _NS_PER_MS - 1)).then(ns)
 
 
 def _parquet_batches(
@@ -711,7 +735,7 @@ def _parse_binance_quotes(
         v_ask_given=_float_given("v_ask"),
     )
     checks = [
-        (pl.col("ts_ns").is_null(), pl.lit("missing or bad timestamp")),
+        (pl.col("ts_ns").is_null(), pl.lit(f"missing or bad timestamp (a time from {TS_WINDOW})")),
         _number_check("v_bid", "bid", "bid"),
         _number_check("v_ask", "ask", "ask"),
     ]
@@ -738,7 +762,7 @@ def _parse_binance_trades(
         maker_ok=maker_ok,
     )
     checks = [
-        (pl.col("ts_ns").is_null(), pl.lit("missing or bad timestamp")),
+        (pl.col("ts_ns").is_null(), pl.lit(f"missing or bad timestamp (a time from {TS_WINDOW})")),
         _number_check("v_price", "price", "price"),
         (
             ~pl.col("maker_ok"),
@@ -771,6 +795,10 @@ def _parse_tick_parquet(
     checks: list[Check] = [
         (pl.col("kind").is_null(), pl.lit("missing or bad kind")),
         (pl.col("ts_ns").is_null(), pl.lit("missing or bad ts_ns")),
+        (
+            ~pl.col("ts_ns").is_between(MIN_TS_NS, MAX_TS_NS - 1),
+            pl.format("ts_ns {} is not a time from {}", pl.col("ts_ns"), pl.lit(TS_WINDOW)),
+        ),
     ]
     for name in _TICK_VALUE_COLUMNS:
         dtype = TICK_SCHEMA[name]

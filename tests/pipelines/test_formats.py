@@ -656,7 +656,7 @@ def test_binance_quotes_when_several_symbols_then_one_feed_each_with_file_row_nu
     path = tmp_path / "book.parquet"
     pl.DataFrame(
         {
-            "timestamp": [1, 2, 3, 4],
+            "timestamp": [1_610_064_000_001 + i for i in range(4)],
             "symbol": ["BTC/USDT", "ETHUSDT", "BTCUSDT", "NOPE"],
             "bid": [39432.99, 1200.5, 39433.0, 1.0],
             "ask": [39433.62, 1200.6, 39434.0, 2.0],
@@ -727,7 +727,8 @@ def test_parquet_when_values_do_not_fit_the_schema_then_malformed_rows(
     cat: Catalogue, tmp_path: Path
 ) -> None:
     path = tmp_path / "ticks.parquet"
-    good = {"symbol": "EUR/USD", "kind": "quote", "ts_ns": 1, "bid": 112_120, "ask": 112_172}
+    t0 = 1_767_607_200_000_000_000
+    good = {"symbol": "EUR/USD", "kind": "quote", "ts_ns": t0, "bid": 112_120, "ask": 112_172}
     pl.DataFrame(
         [good, {**good, "kind": "auction"}, {**good, "ts_ns": None}, {**good, "bid": None}]
     ).write_parquet(path)
@@ -735,8 +736,22 @@ def test_parquet_when_values_do_not_fit_the_schema_then_malformed_rows(
     ticks, rejects, _ = read_all(only_feed(path, "parquet", cat), cat)
 
     assert ticks["source_seq"].to_list() == [0, 3]
-    assert ticks["recv_ns"].to_list() == [1, 1]  # no recv_ns stored: the event time
+    assert ticks["recv_ns"].to_list() == [t0, t0]  # no recv_ns stored: the event time
     assert ticks["bid"].to_list() == [112_120, None]
     assert rejects["source_seq"].to_list() == [1, 2]
     assert "bad kind auction" in rejects["detail"][0] or "bad kind" in rejects["detail"][0]
     assert "missing or bad ts_ns" in rejects["detail"][1]
+
+
+@pytest.mark.parametrize("column", [0, 1, 3])
+def test_histdata_when_a_field_is_megabytes_long_then_the_detail_quotes_a_capped_part(
+    cat: Catalogue, tmp_path: Path, column: int
+) -> None:
+    fields = ["20200101 170000065", "1.12120", "1.12172", "0"]
+    fields[column] = "x" * 5_000_000
+    path = write(tmp_path / "eurusd.csv", "20200101 170000065,1.12120,1.12172,0\n" * 20
+                 + ",".join(fields) + "\n")  # fmt: skip
+    _, rejects, _ = read_all(only_feed(path, "histdata", cat), cat)
+    assert rejects["source_seq"].to_list() == [20]
+    assert len(rejects["detail"][0]) < 400
+    assert "x" * 40 + "..." in rejects["detail"][0]
