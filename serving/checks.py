@@ -116,7 +116,7 @@ def store(dsn: str, home: Path) -> str | None:
     except SQLAlchemyError as exc:
         where = f"{url.host or 'localhost'}:{url.port or 5432}/{url.database or ''}"
         return (
-            f"PostgreSQL at {where} is not reachable ({_first_line(exc.orig or exc)}): "
+            f"PostgreSQL at {where} is not reachable ({_first_line(getattr(exc, 'orig', None) or exc)}): "
             "start it, or fix --dsn (BOURSE_DSN)"
         )
     finally:

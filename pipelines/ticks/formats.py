@@ -99,8 +99,8 @@ REJECT_SCHEMA: dict[str, pl.DataType] = {c: t for c, t in REJECTED_SCHEMA.items(
 
 _BLOCK_BYTES: Final = 1 << 24  # CSV read size; a block is cut at its last newline
 _DIGEST_SPAN: Final = 1 << 20  # bytes of a file's head and tail in its source name
-_DETAIL_TEXT_MAX: Final = 200
-_FIELD_TEXT_MAX: Final = 40  # a field quoted in a detail, in characters  # raw text quoted in a reject's detail, in characters
+_DETAIL_TEXT_MAX: Final = 200  # raw text quoted in a reject's detail, in characters
+_FIELD_TEXT_MAX: Final = 40  # a field quoted in a detail, in characters
 _EST_OFFSET_NS: Final = 5 * 3600 * 1_000_000_000  # HistData: EST without DST = UTC-5
 _NS_PER_MS: Final = 1_000_000
 _NS_PER_S: Final = 1_000_000_000
@@ -552,10 +552,9 @@ def _parse_truefx(
     n = 3 if header else 4
     first = 0 if header else 1  # index of the timestamp field
     ts = pl.col(f"f{first}")
-    if header:  # ISO-8601 with an offset: TrueFX's CSV as the sample has it
-        ts_ns = _iso_ns(ts, "%Y-%m-%d %H:%M:%S%.f%:z")
-    else:  # TrueFX's own: 20130101 22:00:00.295, UTC
-        ts_ns = _iso_ns(ts, "%Y%m%d %H:%M:%S%.f")
+    # With a header: ISO-8601 with an offset, as the sample has it; without: TrueFX's own
+    # 20130101 22:00:00.295, UTC.
+    ts_ns = _iso_ns(ts, "%Y-%m-%d %H:%M:%S%.f%:z" if header else "%Y%m%d %H:%M:%S%.f")
     bid, ask = f"f{first + 1}", f"f{first + 2}"
     frame = frame.with_columns(
         ts_ns=ts_ns,

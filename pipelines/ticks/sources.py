@@ -135,9 +135,8 @@ class SyntheticReplay:
             batch_rows=self.batch_rows,
             resume=resume,
         ):
-            if self.inject_rate > 0:
-                frame = self._spoil(frame)
-            yield RawItem(self.key, self.symbol, frame, _no_rejects()), (next_seq, state)
+            ticks = self._spoil(frame) if self.inject_rate > 0 else frame
+            yield RawItem(self.key, self.symbol, ticks, _no_rejects()), (next_seq, state)
 
     def _spoil(self, frame: pl.DataFrame) -> pl.DataFrame:
         """The batch with labelled bad ticks; a function of the batch alone, so a resumed

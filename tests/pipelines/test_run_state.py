@@ -7,7 +7,8 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from pipelines.ticks import lake, run as run_module
+from pipelines.ticks import lake
+from pipelines.ticks import run as run_module
 from pipelines.ticks.run import RunSpec, run
 from tests.pipelines.test_flow import HISTDATA, TRUEFX
 
