@@ -115,9 +115,10 @@ def store(dsn: str, home: Path) -> str | None:
             conn.execute(text("SELECT 1"))
     except SQLAlchemyError as exc:
         where = f"{url.host or 'localhost'}:{url.port or 5432}/{url.database or ''}"
+        reason = _first_line(getattr(exc, "orig", None) or exc)
         return (
-            f"PostgreSQL at {where} is not reachable ({_first_line(getattr(exc, 'orig', None) or exc)}): "
-            "start it, or fix --dsn (BOURSE_DSN)"
+            f"PostgreSQL at {where} is not reachable ({reason}): start it, or fix --dsn "
+            "(BOURSE_DSN)"
         )
     finally:
         engine.dispose()
