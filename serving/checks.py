@@ -48,8 +48,8 @@ def home_dir(home: Path) -> str | None:
     for parent in (home, *home.parents):
         if parent.exists():
             if not parent.is_dir():
-                what = "--home" if parent == home else f"--home's parent {parent}"
-                return f"{what} {home} is a file, not a directory: give a directory"
+                where = "" if parent == home else f" ({parent})"
+                return f"--home {home}{where} is a file, not a directory: give a directory"
             return None
     return None
 
@@ -91,7 +91,7 @@ def store(dsn: str, home: Path) -> str | None:
     shown = _hide_password(dsn)
     try:
         url = make_url(normalize_dsn(dsn))
-    except ArgumentError:
+    except (ArgumentError, ValueError):  # ValueError: a port that is not a number
         return (
             f"--dsn {shown!r} is not a store URL: use postgresql://user@host:port/db "
             "(or leave it out for SQLite under --home)"
@@ -183,6 +183,6 @@ def _hide_password(dsn: str) -> str:
 
     try:
         url = make_url(dsn)
-    except ArgumentError:
+    except (ArgumentError, ValueError):
         return dsn
     return url.render_as_string(hide_password=True) if url.password else dsn

@@ -176,10 +176,15 @@ def ledger_export(
     if format != "beancount":
         console.print(f"[red]unknown format {format!r}[/red]: supported: beancount")
         raise typer.Exit(2)
+    from serving import checks
     from trading.instruments import default_catalogue
     from trading.store.export_beancount import export_beancount
 
-    engine = _engine(_settings(home, dsn))
+    settings = _settings(home, dsn)
+    checks.require(checks.store(settings.dsn, settings.home))
+    if output is not None:
+        checks.require(checks.output_outside_store(output, settings.dsn, settings.home))
+    engine = _engine(settings)
     with engine.connect() as conn:
         if output is None:
             n = export_beancount(conn, default_catalogue(), sys.stdout)
@@ -224,12 +229,17 @@ def outbox_relay(
 
     import redis
 
+    from serving import checks
     from trading.bus.events import RedisStreamsPublisher
     from trading.oms.outbox import OutboxRelay
 
     settings = _settings(home, dsn)
+    url = redis_url or settings.redis_url
+    # Both servers answer before anything is opened, migrated or published.
+    checks.require(checks.store(settings.dsn, settings.home))
+    checks.require(checks.redis(url))
     engine = _engine(settings)
-    client = redis.Redis.from_url(redis_url or settings.redis_url)
+    client = redis.Redis.from_url(url)
     relay = OutboxRelay(engine, RedisStreamsPublisher(client, partitions=partitions),
                         partitions=partitions)  # fmt: skip
     if once:
@@ -281,13 +291,23 @@ def pipelines_ticks(
         Path | None, typer.Option("--config", help="Filter thresholds (TOML).")
     ] = None,
     batch_rows: Annotated[int, typer.Option("--batch-rows", min=1)] = 100_000,
+    inject: Annotated[
+        float,
+        typer.Option(
+            "--inject",
+            help="Synthetic: spoil about this share of the ticks (at most 0.05) with labelled "
+            "bad ticks of every kind, to see the screening at work.",
+        ),
+    ] = 0.0,
 ) -> None:
     """Normalize, filter and publish ticks; print accepted and rejected counts by reason."""
-    from pipelines.ticks.formats import FeedError
+    from pipelines.ticks.formats import FeedError, select_files
     from pipelines.ticks.run import RunSpec, expected_records, run
+    from serving import checks
     from trading.errors import InvalidInput
 
     settings = _settings(home, None)
+    checks.require(checks.home_dir(settings.home))
     try:
         spec = RunSpec(
             home=str(settings.home.resolve()),
@@ -301,7 +321,14 @@ def pipelines_ticks(
             redis_url=redis_url or settings.redis_url,
             batch_rows=batch_rows,
             config_path=str(config) if config else None,
+            inject_rate=inject,
         )
+        if "redis" in spec.sinks and spec.redis_url:
+            checks.require(checks.redis(spec.redis_url))
+        if not spec.synthetic and spec.fmt is not None and Path(spec.source).is_dir():
+            _, skipped = select_files(Path(spec.source), spec.fmt)
+            for path, why in skipped:
+                console.print(f"[yellow]skipped[/yellow] {path.name}: {why}")
         with Progress(TextColumn("[bold]screening ticks"), BarColumn(),
                       MofNCompleteColumn(), TimeElapsedColumn(), console=console,
                       transient=True) as progress:  # fmt: skip
@@ -312,8 +339,7 @@ def pipelines_ticks(
 
             report = run(spec, processes=processes, on_progress=advance)
     except (FeedError, ValueError, InvalidInput) as exc:
-        console.print(f"[red]error:[/red] {exc}")
-        raise typer.Exit(2) from None
+        checks.fail(str(exc))
     table = Table(title="ticks", show_footer=True)
     table.add_column("outcome", footer="total")
     total = report.accepted + report.rejected
@@ -330,6 +356,12 @@ def pipelines_ticks(
               f"lake: {report.lake_root}")  # fmt: skip
     for key in report.feeds_missing_stats:
         out.print(f"[yellow]no ticks from {key}[/yellow]")
+    labels = sorted(spec.labels_dir.glob("*.parquet")) if spec.inject_rate else []
+    if labels:
+        import polars as pl
+
+        n = pl.scan_parquet(labels).select(pl.len()).collect().item()
+        out.print(f"{n:,} labelled bad ticks injected; their labels: {spec.labels_dir}")
 
 
 def main() -> None:
