@@ -71,10 +71,10 @@ def test_store_commands_when_the_dsn_is_bad_or_unreachable_then_one_line_exit_2(
 ) -> None:
     port = _dead_port()
     home = tmp_path / "home"
-    result = runner.invoke(app, [*command, "--home", str(home), "--dsn", dsn.format(port=port),
-                                 "--redis-url", f"redis://127.0.0.1:{port}/0"]
-                           if command[0] == "outbox" else
-                           [*command, "--home", str(home), "--dsn", dsn.format(port=port)])  # fmt: skip
+    args = [*command, "--home", str(home), "--dsn", dsn.format(port=port)]
+    if command[0] == "outbox":
+        args += ["--redis-url", f"redis://127.0.0.1:{port}/0"]
+    result = runner.invoke(app, args)
     assert result.exit_code == 2
     assert message.format(port=port) in _one_line_error(result.output)
     assert not home.exists()
