@@ -84,6 +84,12 @@ START_KINDS: tuple[str, ...] = ("clock_start_behind", "clock_start_ahead")
 QUOTE_KINDS += CLOCK_KINDS
 TRADE_KINDS += CLOCK_KINDS
 ALL: tuple[str, ...] = tuple(dict.fromkeys(QUOTE_KINDS + TRADE_KINDS + START_KINDS))
+# The kinds a stream spoiled batch by batch can take: a week's gap would move every later
+# row of the batch alone (the next batch would then go back in time), and the start kinds
+# belong to a feed's first batch only.
+STREAM_KINDS: tuple[str, ...] = tuple(
+    k for k in ALL if k not in ("clock_jump_ahead", "clock_jump_behind", *START_KINDS)
+)
 
 REASON_OF: dict[str, Reason] = {
     "spike": Reason.SPIKE,

@@ -15,6 +15,7 @@ worker polls its live feeds together and emits one ``LiveBatch`` per poll cycle.
 from __future__ import annotations
 
 import hashlib
+import zlib
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -142,10 +143,11 @@ class SyntheticReplay:
         """The batch with labelled bad ticks; a function of the batch alone, so a resumed
         run spoils the same rows."""
         first = int(frame["source_seq"][0])
+        kinds = anomalies.STREAM_KINDS + (anomalies.START_KINDS if first == 0 else ())
         try:
             spoiled, labels = anomalies.inject(
                 frame, self.catalogue.get(self.symbol), rate=self.inject_rate,
-                seed=self.seed * 1_000_003 + first,
+                seed=zlib.crc32(f"{self.seed}|{self.symbol}|{first}".encode()), kinds=kinds,
             )  # fmt: skip
         except ValueError:
             return frame  # a batch too short to hold them isolated: left clean
