@@ -22,9 +22,9 @@ following ticks agree, the way a price jump is confirmed (``filters``):
 on those, not on its stamp). A tick's decision needs ``confirm`` timed ticks after it: near
 the end of a batch, a tick that the ticks still to come could turn waits for them (it and
 every row after it stay in the feed's state), so a decision never depends on where a batch
-ended. Only ticks near a descent of the stamps (a tick followed within ``confirm`` rows by an
-earlier one) and near the end of a batch can be contradicted; the others are decided with
-array operations, and the few that can are walked in Python.
+ended. Only a tick with at least as many earlier stamps among the next ``confirm`` as later
+ones, a feed's first and those near the end of a batch can be turned down; the others are
+decided with array operations, and the few that can are walked in Python.
 """
 
 from __future__ import annotations
@@ -66,11 +66,30 @@ def decide(
     if n == 0:
         return Decision(ts.len(), [], clock)
     t = ts.filter(timed)
-    # A row with an earlier successor within ``confirm`` rows is near a descent.
-    descents = (t.shift(-1) < t).fill_null(False).arg_true().to_list()
     walk: set[int] = set()
-    for d in descents:
-        walk.update(range(max(0, d - confirm + 1), d + 1))
+    descents = (t.shift(-1) < t).arg_true()
+    if descents.len():
+        # Only a row with an earlier successor (within ``confirm`` rows before a descent)
+        # and with at least as many earlier successors as later ones can be turned down;
+        # the others are accepted (or out of order) like any other row. Counted on the
+        # descents' neighbourhoods alone, in one query.
+        offsets = pl.Series(range(-confirm + 1, confirm + 1), dtype=pl.Int64)
+        at = (
+            pl.DataFrame({"d": descents.cast(pl.Int64)})
+            .select((pl.col("d") + offsets.implode()).explode().unique().sort())
+            .filter(pl.col("d").is_between(0, n - 1))
+            .get_column("d")
+        )
+        pos, val = pl.col("pos"), pl.col("t")
+        nexts = [(pos.shift(-s) == pos + s).fill_null(False) for s in range(1, confirm + 1)]
+        earlier = pl.sum_horizontal(
+            [(val.shift(-s) < val).fill_null(False) & nxt for s, nxt in enumerate(nexts, 1)]
+        )
+        seen = pl.sum_horizontal(nexts)
+        doubt = pl.DataFrame({"pos": at, "t": t.gather(at)}).filter(
+            (earlier > 0) & (earlier * 2 >= seen)
+        )
+        walk.update(doubt.get_column("pos").to_list())
     if not final:
         walk.update(range(max(0, n - confirm), n))
     if clock is None:
@@ -101,10 +120,11 @@ def decide(
         else:
             break
         if i - 1 > last:
-            # Rows between walked ones have no earlier successor: non-decreasing, so the
-            # last of them is their greatest.
-            prev = stamp(i - 1)
-            clock = prev if clock is None or prev > clock else clock
+            # Rows between walked ones are accepted or out of order: the clock is then the
+            # greatest of them, if it is greater.
+            top = t.slice(last + 1, i - 1 - last).max()
+            assert isinstance(top, int)
+            clock = top if clock is None or top > clock else clock
         last = i
         here = stamp(i)
         row = at_row[i] if i in at_row else int(rows[i])
@@ -130,7 +150,8 @@ def decide(
         else:
             return Decision(row, marks, clock)
     if last < n - 1:
-        top = t[n - 1]
+        top = t.slice(last + 1).max()
+        assert isinstance(top, int)
         clock = top if clock is None or top > clock else clock
     return Decision(ts.len(), marks, clock)
 
