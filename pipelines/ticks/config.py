@@ -7,6 +7,7 @@ erroneous print of half a percent stands out. A file can change any of them:
 
 ```toml
 confirm_ticks = 3
+clock_confirm_ticks = 10
 stale_after_s = 30
 
 [asset_class.fx]
