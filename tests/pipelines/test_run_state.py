@@ -77,3 +77,17 @@ def test_run_when_two_files_share_a_name_then_both_keep_their_lake_files(
     assert all(s.startswith("eurusd.csv@") for s in counts)
     assert accepted.select("source", "source_seq").is_duplicated().sum() == 0
     assert pl.Series(list(counts)).n_unique() == 2
+
+
+def test_run_when_the_lake_has_files_of_a_source_without_digest_then_they_are_replaced(
+    tmp_path: Path,
+) -> None:
+    # A lake written before sources carried a content digest named files by the bare name.
+    spec = RunSpec(home=str(tmp_path), source=str(TRUEFX), fmt="truefx")
+    legacy = (spec.lake_root / "ticks" / "date=2013-01-01" / "instrument=USDJPY"
+              / f"{TRUEFX.name}-000000000000-000000000009.parquet")  # fmt: skip
+    legacy.parent.mkdir(parents=True)
+    legacy.write_bytes(b"old")
+    run(spec)
+    assert not legacy.exists()
+    assert lake.read(spec.lake_root).height == 999
