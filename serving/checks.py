@@ -172,6 +172,15 @@ def output_outside_store(output: Path, dsn: str, home: Path) -> str | None:
     return None
 
 
+def writable_file(path: Path, option: str) -> str | None:
+    """A file a command is to write: not a directory, in a directory that exists."""
+    if path.is_dir():
+        return f"{option} {path} is a directory: give a file name"
+    if not path.parent.is_dir():
+        return f"{option} {path}: no directory {path.parent}: create it first"
+    return None
+
+
 def _first_line(exc: BaseException) -> str:
     text = str(exc).strip() or type(exc).__name__
     return text.splitlines()[0][:200]

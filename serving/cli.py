@@ -9,6 +9,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 from sqlalchemy import Engine
@@ -184,6 +185,7 @@ def ledger_export(
     checks.require(checks.store(settings.dsn, settings.home))
     if output is not None:
         checks.require(checks.output_outside_store(output, settings.dsn, settings.home))
+        checks.require(checks.writable_file(output, "-o"))
     engine = _engine(settings)
     with engine.connect() as conn:
         if output is None:
@@ -328,7 +330,7 @@ def pipelines_ticks(
         if not spec.synthetic and spec.fmt is not None and Path(spec.source).is_dir():
             _, skipped = select_files(Path(spec.source), spec.fmt)
             for path, why in skipped:
-                console.print(f"[yellow]skipped[/yellow] {path.name}: {why}")
+                console.print(f"[yellow]skipped[/yellow] {escape(f'{path.name}: {why}')}")
         with Progress(TextColumn("[bold]screening ticks"), BarColumn(),
                       MofNCompleteColumn(), TimeElapsedColumn(), console=console,
                       transient=True) as progress:  # fmt: skip
@@ -361,7 +363,9 @@ def pipelines_ticks(
         import polars as pl
 
         n = pl.scan_parquet(labels).select(pl.len()).collect().item()
-        out.print(f"{n:,} labelled bad ticks injected; their labels: {spec.labels_dir}")
+        out.print(
+            f"{n:,} labelled bad ticks injected; their labels: {escape(str(spec.labels_dir))}"
+        )
 
 
 def main() -> None:

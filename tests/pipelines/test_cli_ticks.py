@@ -58,6 +58,14 @@ def test_cli_ticks_when_a_directory_then_every_file_of_the_format(tmp_path: Path
         (["--source", "synthetic", "--ticks", "10"], "needs --symbols"),
         (["--source", "synthetic", "--symbols", "EURUSD"], "--ticks"),
         (["--source", "synthetic", "--symbols", "NOPE", "--ticks", "5"], "NOPE"),
+        (
+            ["--source", str(TRUEFX), "--format", "truefx", "--inject", "0.01"],
+            "--inject applies to the synthetic source only",
+        ),
+        (
+            ["--source", "synthetic", "--symbols", "EURUSD", "--ticks", "5", "--inject", "0.5"],
+            "--inject must be within [0, 0.05]",
+        ),
     ],
 )
 def test_cli_ticks_when_arguments_are_wrong_then_exit_2_with_a_clear_error(

@@ -136,3 +136,16 @@ def test_checks_when_postgres_answers_then_no_problem(pg_dsn: str, tmp_path: Pat
 @pytest.mark.redis
 def test_checks_when_redis_answers_then_no_problem(redis_url: str) -> None:
     assert checks.redis(redis_url) is None
+
+
+@pytest.mark.parametrize("target", ["a-directory", "missing/ledger.beancount"])
+def test_ledger_export_when_output_cannot_be_a_file_then_one_line_exit_2(
+    tmp_path: Path, target: str
+) -> None:
+    _store(tmp_path / "home")
+    (tmp_path / "a-directory").mkdir()
+    result = runner.invoke(app, ["ledger", "export", "--home", str(tmp_path / "home"),
+                                 "-o", str(tmp_path / target)])  # fmt: skip
+    assert result.exit_code == 2
+    _one_line_error(result.output)
+    assert not (tmp_path / "missing").exists()
