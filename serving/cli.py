@@ -358,14 +358,13 @@ def pipelines_ticks(
               f"lake: {report.lake_root}")  # fmt: skip
     for key in report.feeds_missing_stats:
         out.print(f"[yellow]no ticks from {key}[/yellow]")
-    labels = sorted(spec.labels_dir.glob("*.parquet")) if spec.inject_rate else []
-    if labels:
-        import polars as pl
+    if spec.inject_rate:
+        from pipelines.ticks.run import injected
 
-        n = pl.scan_parquet(labels).select(pl.len()).collect().item()
-        out.print(
-            f"{n:,} labelled bad ticks injected; their labels: {escape(str(spec.labels_dir))}"
-        )
+        n, caught = injected(spec)
+        found = "" if caught is None else f", {caught:,} of them rejected for the labelled reason"
+        out.print(f"{n:,} labelled bad ticks injected{found}; labels: "
+                  f"{escape(str(spec.labels_dir))}")  # fmt: skip
 
 
 def main() -> None:

@@ -34,7 +34,7 @@ from typing import Any
 from bytewax.dataflow import Dataflow
 from bytewax.recovery import RecoveryConfig, init_db_dir
 
-from pipelines.ticks import formats, lake
+from pipelines.ticks import formats, lake, synthetic
 from pipelines.ticks.config import FilterConfig
 from pipelines.ticks.flow import build_flow, stats_path
 from pipelines.ticks.sources import FileReplay, SyntheticReplay, TickSource
@@ -290,6 +290,34 @@ def run(
     elapsed = time.perf_counter() - started
     done.write_text(dt.datetime.now(dt.UTC).isoformat())
     return _report(spec, [f.key for f in feeds], elapsed, resumed)
+
+
+def injected(spec: RunSpec) -> tuple[int, int | None]:
+    """A synthetic run with ``inject_rate``: how many labelled bad ticks it injected, and
+    how many of them the lake holds rejected with the labelled reason (None without the
+    lake sink)."""
+    import polars as pl
+
+    files = sorted(spec.labels_dir.glob("*.parquet"))
+    if not files:
+        return 0, None
+    labels = pl.read_parquet(files)
+    rejected = sorted((spec.lake_root / lake.REJECTED_DIR).glob("date=*/instrument=*/*.parquet"))
+    if "lake" not in spec.sinks:
+        return labels.height, None
+    source = synthetic.source_name(spec.seed)
+    got = (
+        pl.scan_parquet(rejected)
+        .filter(pl.col("source") == source)
+        .select("symbol", "source_seq", pl.col("reason").cast(pl.String))
+        .collect()
+        if rejected
+        else pl.DataFrame(schema={"symbol": pl.String, "source_seq": pl.Int64, "reason": pl.String})
+    )
+    caught = labels.with_columns(pl.col("reason").cast(pl.String)).join(
+        got, on=["symbol", "source_seq", "reason"], how="semi"
+    )
+    return labels.height, caught.height
 
 
 def _owners_dir(spec: RunSpec) -> Path:

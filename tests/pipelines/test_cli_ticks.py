@@ -161,6 +161,10 @@ def test_cli_ticks_when_synthetic_with_inject_then_rejects_by_reason_and_labels(
     assert result.exit_code == 0, result.output
     for reason in ("spike", "crossed", "duplicate", "out_of_order", "future", "wide_spread"):
         assert _count(result.output, f"rejected: {reason}") > 0
-    assert "labelled bad ticks injected" in result.output
+    match = re.search(
+        r"([\d,]+) labelled bad ticks injected, ([\d,]+) of them rejected", result.output
+    )
+    assert match, result.output
+    assert match.group(1) == match.group(2) == f"{_count(result.output, 'rejected'):,}"
     rejected = lake.read(tmp_path / "lake", rejected=True)
     assert rejected.height == _count(result.output, "rejected")
