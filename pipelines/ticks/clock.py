@@ -13,6 +13,9 @@ following ticks agree, the way a price jump is confirmed (``filters``):
   when one of those is itself bad.
 - a tick before the clock is ``out_of_order`` (``filters``): one early stamp never moves the
   clock back.
+- the last ticks of a feed have too few ticks after them to confirm a jump: one that most
+  of the few that follow do not support is a ``future`` reject when it lies further past
+  the clock than an hour and ``START_GAP_FACTOR`` times the spacing of the ticks before it.
 - the first tick of a feed has no clock to compare with. It is ``out_of_order`` when most
   ticks after it sit far later than it, beyond ``START_GAP_FACTOR`` times their own spacing
   and at least ``START_GAP_FLOOR_NS`` (an hour: an early stamp at the start of a file; a
@@ -90,8 +93,7 @@ def decide(
             (earlier > 0) & (earlier * 2 >= seen)
         )
         walk.update(doubt.get_column("pos").to_list())
-    if not final:
-        walk.update(range(max(0, n - confirm), n))
+    walk.update(range(max(0, n - confirm), n))  # waiting for ticks, or the feed's last
     if clock is None:
         walk.add(0)
     if not walk:
@@ -141,6 +143,13 @@ def decide(
                 continue
         support = sum(1 for x in after if x >= here)
         against = sum(1 for x in after if x < here and (clock is None or x >= clock))
+        if final and clock is not None and 2 * support <= len(after) < confirm:
+            # The feed's last ticks: too few follow to confirm a jump, so a far one (by the
+            # rule for a feed's first tick, looking back) is not taken as the clock.
+            before = [stamp(j) for j in range(max(0, i - confirm), i)]
+            if _far(clock, here, before):
+                marks.append((row, JUMP))
+                continue
         if against and against >= support + unseen:
             marks.append((row, JUMP))
             if clock is None and i + 1 < n:
@@ -154,6 +163,14 @@ def decide(
         assert isinstance(top, int)
         clock = top if clock is None or top > clock else clock
     return Decision(ts.len(), marks, clock)
+
+
+def _far(clock: int, here: int, before: list[int]) -> bool:
+    """Whether ``here`` is further past the clock than an hour and than
+    ``START_GAP_FACTOR`` times the spacing of the ticks ``before`` it."""
+    gaps = sorted(abs(b - a) for a, b in itertools.pairwise(before))
+    spacing = gaps[len(gaps) // 2] if gaps else 0
+    return here - clock > max(START_GAP_FLOOR_NS, START_GAP_FACTOR * spacing)
 
 
 def _early(first: int, after: list[int]) -> bool:

@@ -214,3 +214,16 @@ def test_clock_when_a_spoiled_feed_is_cut_into_any_batches_then_the_decisions_ar
     assert pl.concat([*rejected, last.rejected]).equals(whole.rejected)
     assert last.state.counts == whole.state.counts
     assert last.state.waiting.is_empty() and last.state.pending.is_empty()
+
+
+@pytest.mark.parametrize("at", [299, 298])
+def test_clock_when_a_feed_ends_with_a_stamp_hours_ahead_then_future(at: int) -> None:
+    # (Two last ticks both ahead confirm each other, as the ticks after a true jump do.)
+    ts = _clean_ts(300)
+    ts[at] += 5 * HOUR
+    assert _reasons(_run(_stamped(ts))) == {at: "future"}
+
+
+def test_clock_when_a_feed_ends_after_a_quiet_minute_then_its_last_tick_stands() -> None:
+    ts = [*_clean_ts(299), T0 + 299 * 100 * MS + 60 * 10**9]
+    assert _run(_stamped(ts)).rejected.is_empty()
