@@ -5,11 +5,11 @@ clock error) cannot be judged against the wire. Taken as the feed's clock, it wo
 every later tick look out of order. So on a replay the clock moves forward only where the
 following ticks agree, the way a price jump is confirmed (``filters``):
 
-- a tick at or after the clock ``C`` whose next ``confirm`` timed ticks hold more stamps in
-  ``[C, t)`` (*contradicting*: the feed goes on before it) than at or after ``t``
-  (*supporting*) is a ``future`` reject, and the clock stays. Stamps before ``C`` are bad
-  ticks of their own and count neither way. A run of bad stamps shorter than about half of
-  ``confirm`` is rejected whole; a true jump, followed by ticks after it, is accepted even
+- a tick at or after the clock ``C`` whose next ``confirm`` timed ticks hold some stamps in
+  ``[C, t)`` (*contradicting*: the feed goes on before it), and at least as many as at or
+  after ``t`` (*supporting*), is a ``future`` reject, and the clock stays. Stamps before
+  ``C`` are bad ticks of their own and count neither way. A run of bad stamps up to about
+  half of ``confirm`` long is rejected whole; a true jump, followed by ticks after it, is accepted even
   when one of those is itself bad.
 - a tick before the clock is ``out_of_order`` (``filters``): one early stamp never moves the
   clock back.
