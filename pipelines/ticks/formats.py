@@ -33,10 +33,10 @@ Normalization, the same for every format:
 - Float prices are quantized to the nearest tick (price units), and float sizes (in units of
   the underlying, as vendors give them) to the nearest ``SIZE_SCALE``-th of a unit, in
   Polars arithmetic (halves away from zero); nothing stays a float.
-- ``source`` is the file's name and a short digest of its content (``source_name``) and
-  ``source_seq`` the 0-based row number of the record in
-  the file (data rows only, header excluded; for a file with several symbols, the row number
-  in the file, so one feed's seqs have gaps). For ``parquet`` input both are this file's,
+- ``source`` is the file's name and a short digest of its content (``source_name``), and
+  ``source_seq`` the 0-based row number of the record in the file (data rows only, header
+  excluded; for a file with several symbols, the row number in the file, so one feed's seqs
+  have gaps). For ``parquet`` input both are this file's,
   not the stored ones.
 - Every record lands in exactly one of ``RawBatch.ticks`` / ``RawBatch.rejects``. A CSV row
   that cannot be parsed (wrong field count, non-numeric price, bad timestamp, a row cut short
@@ -121,7 +121,7 @@ class FileFeed:
     path: Path
     fmt: str
     symbol: str  # canonical catalogue symbol, e.g. "EUR/USD"
-    source: str  # the file's name
+    source: str  # the file's name and content digest (``source_name``)
     # Also yields, as unknown_symbol rejects, the file's rows whose in-file symbol the
     # catalogue lacks (one feed of such a file does, so that none is lost or duplicated).
     unknown_symbols: bool = False
