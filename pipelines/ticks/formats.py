@@ -18,6 +18,11 @@ Formats (``FORMATS``):
 - ``parquet``: a file already in ``TICK_SCHEMA`` (written by the lake or a test); extra
   columns (``day``, ``reason``, ``detail``) are ignored.
 
+A file is read as the format it is given as only when its first rows are of that format
+(``sniff``): otherwise ``FeedError`` names the format expected and shows what was seen,
+before anything is read. A directory gives the files of the format, judged by content
+(``select_files`` says which others it skipped and why).
+
 Normalization, the same for every format:
 
 - ``symbol`` is the catalogue's canonical symbol (vendor spellings resolved with
