@@ -9,8 +9,8 @@ following ticks agree, the way a price jump is confirmed (``filters``):
   ``[C, t)`` (*contradicting*: the feed goes on before it), and at least as many as at or
   after ``t`` (*supporting*), is a ``future`` reject, and the clock stays. Stamps before
   ``C`` are bad ticks of their own and count neither way. A run of bad stamps up to about
-  half of ``confirm`` long is rejected whole; a true jump, followed by ticks after it, is accepted even
-  when one of those is itself bad.
+  half of ``confirm`` long is rejected whole; a true jump, followed by ticks after it, is
+  accepted even when one of those is itself bad.
 - a tick before the clock is ``out_of_order`` (``filters``): one early stamp never moves the
   clock back.
 - the last ticks of a feed have too few ticks after them to confirm a jump: one that most
