@@ -25,7 +25,7 @@ help: ## List the targets
 install: ## Install uv, the project venv, redis-server and PostgreSQL (apt-get when root)
 	@$(ENSURE_TOOLS)
 
-demo: ## Simulate 20 accounts and 2000 orders, verify ledger and audit log, replay ticks into the lake
+demo: ## Simulate 20 accounts and 2000 orders, verify ledger and audit log, replay ticks into the lake (rejects by reason)
 	@$(ENSURE_TOOLS) --no-servers
 	rm -rf $(DEMO_HOME)
 	$(UV_RUN) bourse simulate --home $(DEMO_HOME) --accounts 20 --orders 2000 --seed 7
@@ -34,7 +34,7 @@ demo: ## Simulate 20 accounts and 2000 orders, verify ledger and audit log, repl
 	$(UV_RUN) bourse pipelines ticks --home $(DEMO_HOME) \
 		--source tests/data/market/eurusd-quotes-histdata-2020-01.csv --format histdata
 	$(UV_RUN) bourse pipelines ticks --home $(DEMO_HOME) \
-		--source synthetic --symbols EURUSD,BTCUSDT,US500 --ticks 200000 --seed 7
+		--source synthetic --symbols EURUSD,BTCUSDT,US500 --ticks 200000 --seed 7 --inject 0.01
 
 test: ## Run the whole test suite (starts throwaway PostgreSQL and Redis servers)
 	@$(ENSURE_TOOLS)

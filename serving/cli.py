@@ -9,6 +9,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 from sqlalchemy import Engine
@@ -194,10 +195,16 @@ def ledger_export(
     if format != "beancount":
         console.print(f"[red]unknown format {format!r}[/red]: supported: beancount")
         raise typer.Exit(2)
+    from serving import checks
     from trading.instruments import default_catalogue
     from trading.store.export_beancount import export_beancount
 
-    engine = _engine(_settings(home, dsn))
+    settings = _settings(home, dsn)
+    checks.require(checks.store(settings.dsn, settings.home))
+    if output is not None:
+        checks.require(checks.output_outside_store(output, settings.dsn, settings.home))
+        checks.require(checks.writable_file(output, "-o"))
+    engine = _engine(settings)
     with engine.connect() as conn:
         if output is None:
             n = export_beancount(conn, default_catalogue(), sys.stdout)
@@ -295,12 +302,17 @@ def outbox_relay(
 
     import redis
 
+    from serving import checks
     from trading.bus.events import RedisStreamsPublisher
     from trading.oms.outbox import OutboxRelay
 
     settings = _settings(home, dsn)
+    url = redis_url or settings.redis_url
+    # Both servers answer before anything is opened, migrated or published.
+    checks.require(checks.store(settings.dsn, settings.home))
+    checks.require(checks.redis(url))
     engine = _engine(settings)
-    client = redis.Redis.from_url(redis_url or settings.redis_url)
+    client = redis.Redis.from_url(url)
     relay = OutboxRelay(engine, RedisStreamsPublisher(client, partitions=partitions),
                         partitions=partitions)  # fmt: skip
     if once:
@@ -352,13 +364,23 @@ def pipelines_ticks(
         Path | None, typer.Option("--config", help="Filter thresholds (TOML).")
     ] = None,
     batch_rows: Annotated[int, typer.Option("--batch-rows", min=1)] = 100_000,
+    inject: Annotated[
+        float,
+        typer.Option(
+            "--inject",
+            help="Synthetic: spoil about this share of the ticks (at most 0.05) with labelled "
+            "bad ticks of every kind, to see the screening at work.",
+        ),
+    ] = 0.0,
 ) -> None:
     """Normalize, filter and publish ticks; print accepted and rejected counts by reason."""
-    from pipelines.ticks.formats import FeedError
+    from pipelines.ticks.formats import FeedError, select_files
     from pipelines.ticks.run import RunSpec, expected_records, run
+    from serving import checks
     from trading.errors import InvalidInput
 
     settings = _settings(home, None)
+    checks.require(checks.home_dir(settings.home))
     try:
         spec = RunSpec(
             home=str(settings.home.resolve()),
@@ -372,7 +394,14 @@ def pipelines_ticks(
             redis_url=redis_url or settings.redis_url,
             batch_rows=batch_rows,
             config_path=str(config) if config else None,
+            inject_rate=inject,
         )
+        if "redis" in spec.sinks and spec.redis_url:
+            checks.require(checks.redis(spec.redis_url))
+        if not spec.synthetic and spec.fmt is not None and Path(spec.source).is_dir():
+            _, skipped = select_files(Path(spec.source), spec.fmt)
+            for path, why in skipped:
+                console.print(f"[yellow]skipped[/yellow] {escape(f'{path.name}: {why}')}")
         with Progress(TextColumn("[bold]screening ticks"), BarColumn(),
                       MofNCompleteColumn(), TimeElapsedColumn(), console=console,
                       transient=True) as progress:  # fmt: skip
@@ -383,8 +412,7 @@ def pipelines_ticks(
 
             report = run(spec, processes=processes, on_progress=advance)
     except (FeedError, ValueError, InvalidInput) as exc:
-        console.print(f"[red]error:[/red] {exc}")
-        raise typer.Exit(2) from None
+        checks.fail(str(exc))
     table = Table(title="ticks", show_footer=True)
     table.add_column("outcome", footer="total")
     total = report.accepted + report.rejected
@@ -401,6 +429,13 @@ def pipelines_ticks(
               f"lake: {report.lake_root}")  # fmt: skip
     for key in report.feeds_missing_stats:
         out.print(f"[yellow]no ticks from {key}[/yellow]")
+    if spec.inject_rate:
+        from pipelines.ticks.run import injected
+
+        n, caught = injected(spec)
+        found = "" if caught is None else f", {caught:,} of them rejected for the labelled reason"
+        out.print(f"{n:,} labelled bad ticks injected{found}; labels: "
+                  f"{escape(str(spec.labels_dir))}")  # fmt: skip
 
 
 def main() -> None:

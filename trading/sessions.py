@@ -234,8 +234,15 @@ class TradingSession:
         return state
 
     def _compute(self, minute: int) -> bool:
-        """The state during one UTC minute (minutes since the epoch), without the cache."""
-        local = dt.datetime.fromtimestamp(minute * 60, self._zone)
+        """The state during one UTC minute (minutes since the epoch), without the cache.
+
+        An instant no calendar can place (beyond the years 1-9999) is closed: nothing
+        trades there, and a bad timestamp must not raise out of a session check.
+        """
+        try:
+            local = dt.datetime.fromtimestamp(minute * 60, self._zone)
+        except (OverflowError, OSError, ValueError):
+            return False
         day = local.date()
         if day in self.holidays:
             return False

@@ -7,6 +7,7 @@ erroneous print of half a percent stands out. A file can change any of them:
 
 ```toml
 confirm_ticks = 3
+clock_confirm_ticks = 10
 stale_after_s = 30
 
 [asset_class.fx]
@@ -66,6 +67,9 @@ class FilterConfig:
     by_symbol: Mapping[str, Thresholds] = field(default_factory=dict)
     # A candidate spike stands when fewer than this many following values confirm the move.
     confirm_ticks: int = 3
+    # A replay's forward clock step stands when the next this-many timed ticks do not go
+    # back before it more often than they stay after it (``pipelines.ticks.clock``).
+    clock_confirm_ticks: int = 10
     # Rows per block of the robust statistics; the previous block is a tick's reference.
     block_rows: int = 64
     stale_after_ns: int = 30 * 1_000_000_000
@@ -77,6 +81,10 @@ class FilterConfig:
     def __post_init__(self) -> None:
         if self.confirm_ticks < 1:
             raise ValueError(f"confirm_ticks must be at least 1, got {self.confirm_ticks}")
+        if self.clock_confirm_ticks < 1:
+            raise ValueError(
+                f"clock_confirm_ticks must be at least 1, got {self.clock_confirm_ticks}"
+            )
         if self.block_rows < 8:
             raise ValueError(f"block_rows must be at least 8, got {self.block_rows}")
         for symbol, spans in self.halts.items():
@@ -99,8 +107,9 @@ class FilterConfig:
     def from_mapping(
         cls, doc: Mapping[str, object], catalogue: Catalogue, *, source: str = "<config>"
     ) -> FilterConfig:
-        known = {"confirm_ticks", "block_rows", "stale_after_s", "future_tolerance_s",
-                 "check_sessions", "asset_class", "symbol", "halt"}  # fmt: skip
+        known = {"confirm_ticks", "clock_confirm_ticks", "block_rows", "stale_after_s",
+                 "future_tolerance_s", "check_sessions", "asset_class", "symbol",
+                 "halt"}  # fmt: skip
         unknown = sorted(set(doc) - known)
         if unknown:
             raise ValueError(f"{source}: unknown key(s) {unknown}; known: {sorted(known)}")
@@ -125,6 +134,7 @@ class FilterConfig:
             by_class=by_class,
             by_symbol=by_symbol,
             confirm_ticks=_int(doc, "confirm_ticks", 3, source),
+            clock_confirm_ticks=_int(doc, "clock_confirm_ticks", 10, source),
             block_rows=_int(doc, "block_rows", 64, source),
             stale_after_ns=_int(doc, "stale_after_s", 30, source) * 1_000_000_000,
             future_tolerance_ns=_int(doc, "future_tolerance_s", 2, source) * 1_000_000_000,

@@ -38,12 +38,21 @@ import functools
 import itertools
 import operator
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import polars as pl
 
+from pipelines.ticks import clock
 from pipelines.ticks.config import FilterConfig, Thresholds
-from pipelines.ticks.schema import REASON_DTYPE, SIZE_SCALE, TICK_SCHEMA, Reason, empty_ticks
+from pipelines.ticks.schema import (
+    MAX_TS_NS,
+    MIN_TS_NS,
+    REASON_DTYPE,
+    SIZE_SCALE,
+    TICK_SCHEMA,
+    Reason,
+    empty_ticks,
+)
 from trading.instruments import Instrument
 from trading.sessions import TradingSession
 
@@ -69,6 +78,12 @@ class FeedState:
     # Rows waiting for the ticks that confirm or refute a flagged value.
     pending: pl.DataFrame = field(default_factory=empty_ticks)
     counts: Mapping[str, int] = field(default_factory=dict)
+    # Replays: the clock (``clock``) and the rows waiting for the ticks that confirm or
+    # refute their stamps; ``marks`` are the clock's verdicts on ``pending`` rows (offset,
+    # ``clock.JUMP`` or ``clock.EARLY``).
+    clock_ts: int | None = None
+    waiting: pl.DataFrame = field(default_factory=empty_ticks)
+    marks: tuple[tuple[int, int], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,13 +101,19 @@ def screen(
     session: TradingSession | None,
     *,
     final: bool = False,
+    replay: bool = True,
 ) -> Screened:
     """Split ``batch`` (after any pending rows) into accepted and rejected ticks.
 
     ``final`` says no more rows will come: pending values are then decided on the rows
     there are (confirmed when at least one follows and most of those that follow agree).
+    ``replay`` says the receive time is no independent clock (a vendor file, a generator):
+    the feed's clock then moves forward only where the following ticks confirm it
+    (``pipelines.ticks.clock``). A live feed judges event times against its receive times.
     """
-    return screen_many({"": state}, {"": batch}, {"": inst}, cfg, {"": session}, final=final)[""]
+    return screen_many(
+        {"": state}, {"": batch}, {"": inst}, cfg, {"": session}, final=final, replay=replay
+    )[""]
 
 
 def screen_many(
@@ -103,6 +124,7 @@ def screen_many(
     sessions: Mapping[str, TradingSession | None],
     *,
     final: bool = False,
+    replay: bool = True,
 ) -> dict[str, Screened]:
     """``screen`` of each feed of ``batches`` (feed key -> batch), in one pass.
 
@@ -114,15 +136,21 @@ def screen_many(
     feeds: list[_Feed] = []
     parts: list[pl.DataFrame] = []
     start = 0
-    for key, batch in batches.items():
-        state = states[key]
+    clocked = _clock_stage(states, batches, cfg, final) if replay else {}
+    for key, given in batches.items():
+        state, batch = states[key], given
+        marks: list[tuple[int, int]] = list(state.marks)
+        if key in clocked:
+            batch, decision, waiting = clocked[key]
+            marks += [(state.pending.height + r, m) for r, m in decision.marks]
+            state = replace(state, clock_ts=decision.clock, waiting=waiting)
         inst, session = insts[key], sessions[key]
         n = state.pending.height + batch.height
         if n == 0:
             out[key] = Screened(state, batch, _with_reason(batch, None))
             continue
         parts += [p for p in (state.pending, batch) if not p.is_empty()]
-        feeds.append(_Feed(key, state, inst, session, start, start + n))
+        feeds.append(_Feed(key, state, inst, session, start, start + n, marks))
         start += n
     if feeds:
         frame = parts[0] if len(parts) == 1 else pl.concat(parts)
@@ -140,6 +168,45 @@ class _Feed:
     session: TradingSession | None
     start: int
     end: int
+    marks: list[tuple[int, int]]  # the clock's verdicts: (row - start, clock.JUMP or EARLY)
+
+
+def _clock_stage(
+    states: Mapping[str, FeedState],
+    batches: Mapping[str, pl.DataFrame],
+    cfg: FilterConfig,
+    final: bool,
+) -> dict[str, tuple[pl.DataFrame, clock.Decision, pl.DataFrame]]:
+    """Each feed's rows the clock has decided (waiting rows first), its decision, and the
+    rows that wait for more ticks; the timed rows of all feeds found in one pass."""
+    rows: dict[str, pl.DataFrame] = {}
+    for key, batch in batches.items():
+        if batch.is_empty() and not final:
+            continue  # nothing new: nothing the clock could decide
+        waiting = states[key].waiting
+        rows[key] = batch if waiting.is_empty() else pl.concat([waiting, batch])
+    frames = [f for f in rows.values() if not f.is_empty()]
+    if not frames:
+        return {k: (f, clock.Decision(0, [], states[k].clock_ts), f) for k, f in rows.items()}
+    flags, _ = _flag_exprs(0, 0, cfg.future_tolerance_ns, cfg.stale_after_ns)
+    both = (frames[0] if len(frames) == 1 else pl.concat(frames)).select(
+        pl.col("ts_ns").fill_null(0), flags[-1]
+    )
+    ts_all, timed_all = both.get_column("ts_ns"), both.get_column("_time_ok")
+    out = {}
+    at = 0
+    for key, frame in rows.items():
+        n = frame.height
+        decision = clock.decide(
+            ts_all.slice(at, n), timed_all.slice(at, n), states[key].clock_ts,
+            confirm=cfg.clock_confirm_ticks, final=final,
+        )  # fmt: skip
+        at += n
+        if decision.decided == n:
+            out[key] = (frame, decision, frame.head(0))
+        else:
+            out[key] = (frame.head(decision.decided), decision, frame.slice(decision.decided))
+    return out
 
 
 def _screen(
@@ -166,13 +233,7 @@ def _screen(
         params.append(_by_feed(lasts).alias("_last_ts"))
         last = pl.col("_last_ts")
     halts = [cfg.halts.get(f.inst.symbol, ()) for f in feeds]
-    closed = [
-        _closed_spans(frame["ts_ns"].slice(f.start, f.end - f.start), f.session)
-        if cfg.check_sessions and f.session is not None else []
-        for f in feeds
-    ]  # fmt: skip
-    market = [_in_spans(halts, multi).alias("_halted"),
-              _in_spans(closed, multi).fill_null(False).alias("_closed")]  # fmt: skip
+    market = [_in_spans(halts, multi).alias("_halted"), _closed_rows(frame, feeds, cfg)]
 
     def win(e: pl.Expr) -> pl.Expr:
         return e.over("_f") if multi else e
@@ -192,6 +253,18 @@ def _screen(
         lf = lf.with_columns(flags)
     else:
         lf = lf.with_columns(*flags, *params, _f=pl.lit(0, pl.UInt32))
+    early: pl.Expr = pl.lit(False)
+    marked = [(f.start + r, m) for f in feeds for r, m in f.marks]
+    if marked:  # the clock's verdicts (rare): a jump is future, an early start out of order
+        at, kinds = zip(*marked, strict=True)
+        mark = pl.Series("_mark", [0] * frame.height, dtype=pl.UInt8).scatter(
+            list(at), pl.Series(kinds, dtype=pl.UInt8)
+        )
+        jump = pl.lit(mark) == clock.JUMP
+        early = pl.lit(mark) == clock.EARLY
+        lf = lf.with_columns(_future=pl.col("_future") | jump).with_columns(
+            _time_ok=pl.col("_time_ok") & ~jump & ~early
+        )
     c = (
         lf.with_columns(
             *market,
@@ -200,7 +273,7 @@ def _screen(
             ).alias("_prev_max"),
             (pl.col("_time_ok") & (pl.col("ts_ns") == before)).alias("_same"),
         )
-        .with_columns(_ooo=pl.col("_time_ok") & (pl.col("ts_ns") < pl.col("_prev_max")))
+        .with_columns(_ooo=(pl.col("_time_ok") & (pl.col("ts_ns") < pl.col("_prev_max"))) | early)
         .with_columns(reason=reason)
         .collect(engine="in-memory")
     )
@@ -326,8 +399,15 @@ def _results(
         counts["accepted"] = counts.get("accepted", 0) + n_accepted
         for r, count in rejects.get(k, ()):
             counts[r] = counts.get(r, 0) + count
-        pending = frame.slice(hold[k], f.end - hold[k]) if k in hold else no_rows
-        new_state = FeedState(last_ts=last_ts, edge=edge, tail=tail, pending=pending, counts=counts)
+        pending, marks = no_rows, tuple[tuple[int, int], ...]()
+        if k in hold:
+            pending = frame.slice(hold[k], f.end - hold[k])
+            cut = hold[k] - f.start
+            marks = tuple((r - cut, m) for r, m in f.marks if r >= cut)
+        new_state = FeedState(
+            last_ts=last_ts, edge=edge, tail=tail, pending=pending, counts=counts,
+            clock_ts=state.clock_ts, waiting=state.waiting, marks=marks,
+        )  # fmt: skip
         out[f.key] = Screened(
             new_state,
             accepted.slice(acc_at[k], n_accepted),
@@ -381,7 +461,11 @@ def _flag_exprs(
     crossed = (is_q & (bid > ask)).fill_null(False)
     locked = (is_q & (bid == ask)).fill_null(False)
     future = (ts > recv + future_tolerance_ns).fill_null(True)
+    # A stamp outside the plausible window is no time at all: malformed, before any session
+    # logic or arithmetic sees it.
+    badts = ~ts.is_between(MIN_TS_NS, MAX_TS_NS - 1).fill_null(False)
     flags = [
+        badts.alias("_badts"),
         missing.alias("_missing"),
         nonpos.alias("_nonpos"),
         crossed.alias("_crossed"),
@@ -391,10 +475,11 @@ def _flag_exprs(
         (is_q & ((ask - bid) * 20_000 > (ask + bid) * spread_bps)).alias("_wide"),
         (~is_q & (qty > cap)).alias("_huge"),
         pl.when(is_q).then(bid + ask).otherwise(price * 2).alias("_v"),
-        (~(missing | nonpos | crossed | locked | future)).alias("_time_ok"),
+        (~(badts | missing | nonpos | crossed | locked | future)).alias("_time_ok"),
     ]
     reason = (
-        pl.when("_missing").then(pl.lit(Reason.MISSING_PRICE.value))
+        pl.when("_badts").then(pl.lit(Reason.MALFORMED.value))
+        .when("_missing").then(pl.lit(Reason.MISSING_PRICE.value))
         .when("_nonpos").then(pl.lit(Reason.NON_POSITIVE.value))
         .when("_crossed").then(pl.lit(Reason.CROSSED.value))
         .when("_locked").then(pl.lit(Reason.LOCKED.value))
@@ -432,26 +517,35 @@ def _duplicates(c: pl.DataFrame, feeds: list[_Feed]) -> pl.Series:
     return both.filter(~pl.struct("_f", *_KEY).is_first_distinct() & (pl.col("_i") >= 0))["_i"]
 
 
-def _closed_spans(ts: pl.Series, session: TradingSession) -> list[tuple[int, int]]:
-    """The ``[start, end)`` spans of the batch's minutes in which the session is closed.
+def _closed_rows(frame: pl.DataFrame, feeds: list[_Feed], cfg: FilterConfig) -> pl.Expr:
+    """``_closed``: whether each row's feed's session is closed at its event time.
 
-    Sessions change state on whole minutes, so the batch's span is walked minute by
-    minute (cached in the session) and the closed runs become a few range tests.
+    Sessions change state on whole minutes, so each distinct minute of the batch is asked
+    once (the session caches the answer): the cost follows the rows, never the time span
+    between them (one stray stamp decades away costs one more minute, not millions).
     """
-    lo, hi = ts.min(), ts.max()
-    if not isinstance(lo, int) or not isinstance(hi, int):
-        return []
-    first, last = lo // _NS_PER_MINUTE, hi // _NS_PER_MINUTE
-    spans = []
-    run_start: int | None = None
-    for minute in range(first, last + 2):
-        closed = minute <= last and not session.is_open_ns(minute * _NS_PER_MINUTE)
-        if closed and run_start is None:
-            run_start = minute
-        elif not closed and run_start is not None:
-            spans.append((run_start * _NS_PER_MINUTE, minute * _NS_PER_MINUTE))
-            run_start = None
-    return spans
+    parts = []
+    for f in feeds:
+        ts = frame["ts_ns"].slice(f.start, f.end - f.start)
+        if not cfg.check_sessions or f.session is None:
+            parts.append(pl.repeat(False, ts.len(), dtype=pl.Boolean, eager=True))
+            continue
+        minutes = ts.filter(ts.is_between(MIN_TS_NS, MAX_TS_NS - 1)) // _NS_PER_MINUTE
+        session = f.session
+        closed = [
+            m for m in minutes.unique().to_list() if not session.is_open_ns(m * _NS_PER_MINUTE)
+        ]
+        if not closed:
+            parts.append(pl.repeat(False, ts.len(), dtype=pl.Boolean, eager=True))
+            continue
+        parts.append(
+            (ts // _NS_PER_MINUTE)
+            .is_in(pl.Series(closed, dtype=pl.Int64).implode())
+            .fill_null(False)
+        )
+    if all(not p.any() for p in parts):
+        return pl.lit(False).alias("_closed")
+    return pl.lit(pl.concat(parts) if len(parts) > 1 else parts[0]).alias("_closed")
 
 
 def _in_spans(spans_by_feed: Sequence[Sequence[tuple[int, int]]], multi: bool) -> pl.Expr:

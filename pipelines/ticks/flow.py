@@ -146,7 +146,9 @@ class LiveScreenLogic(StatefulBatchLogic[LiveBatch, Screened | FeedStats, _LiveS
         final: bool,
     ) -> list[Screened | FeedStats]:
         states = {k: self._states[k] if k in self._states else FeedState() for k in batches}
-        results = screen_many(states, batches, self._insts, self._cfg, self._sessions, final=final)
+        results = screen_many(
+            states, batches, self._insts, self._cfg, self._sessions, final=final, replay=False
+        )
         out: list[Screened | FeedStats] = []
         for key, res in results.items():
             state, rejected = _with_rejects(res.state, res.rejected, rejects.get(key))

@@ -18,6 +18,11 @@ Formats (``FORMATS``):
 - ``parquet``: a file already in ``TICK_SCHEMA`` (written by the lake or a test); extra
   columns (``day``, ``reason``, ``detail``) are ignored.
 
+A file is read as the format it is given as only when its first rows are of that format
+(``sniff``): otherwise ``FeedError`` names the format expected and shows what was seen,
+before anything is read. A directory gives the files of the format, judged by content
+(``select_files`` says which others it skipped and why).
+
 Normalization, the same for every format:
 
 - ``symbol`` is the catalogue's canonical symbol (vendor spellings resolved with
@@ -33,9 +38,10 @@ Normalization, the same for every format:
 - Float prices are quantized to the nearest tick (price units), and float sizes (in units of
   the underlying, as vendors give them) to the nearest ``SIZE_SCALE``-th of a unit, in
   Polars arithmetic (halves away from zero); nothing stays a float.
-- ``source`` is the file's name and ``source_seq`` the 0-based row number of the record in
-  the file (data rows only, header excluded; for a file with several symbols, the row number
-  in the file, so one feed's seqs have gaps). For ``parquet`` input both are this file's,
+- ``source`` is the file's name and a short digest of its content (``source_name``), and
+  ``source_seq`` the 0-based row number of the record in the file (data rows only, header
+  excluded; for a file with several symbols, the row number in the file, so one feed's seqs
+  have gaps). For ``parquet`` input both are this file's,
   not the stored ones.
 - Every record lands in exactly one of ``RawBatch.ticks`` / ``RawBatch.rejects``. A CSV row
   that cannot be parsed (wrong field count, non-numeric price, bad timestamp, a row cut short
@@ -53,21 +59,27 @@ in blocks of whole lines and never re-read; skipping to ``start_seq`` only count
 
 from __future__ import annotations
 
+import datetime as dt
+import hashlib
 import itertools
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO, Final
+from typing import BinaryIO, Final, Literal
 
 import polars as pl
 
+from pipelines.ticks import sniff
 from pipelines.ticks.schema import (
     KIND_DTYPE,
+    MAX_TS_NS,
+    MIN_TS_NS,
     REASON_DTYPE,
     REJECTED_SCHEMA,
     SIZE_SCALE,
     TICK_SCHEMA,
+    TS_WINDOW,
     Kind,
     Reason,
     conform,
@@ -90,20 +102,17 @@ FORMATS: tuple[str, ...] = ("histdata", "truefx", "binance-quotes", "binance-tra
 # A batch's rejects: the lake's rejected-tick columns but its partition day.
 REJECT_SCHEMA: dict[str, pl.DataType] = {c: t for c, t in REJECTED_SCHEMA.items() if c != "day"}
 
-_SUFFIXES: Final[dict[str, tuple[str, ...]]] = {
-    "histdata": (".csv",),
-    "truefx": (".csv",),
-    "binance-quotes": (".parquet",),
-    "binance-trades": (".parquet",),
-    "parquet": (".parquet",),
-}
 _BLOCK_BYTES: Final = 1 << 24  # CSV read size; a block is cut at its last newline
+_DIGEST_SPAN: Final = 1 << 20  # bytes of a file's head and tail in its source name
 _DETAIL_TEXT_MAX: Final = 200  # raw text quoted in a reject's detail, in characters
+_FIELD_TEXT_MAX: Final = 40  # a field quoted in a detail, in characters
 _EST_OFFSET_NS: Final = 5 * 3600 * 1_000_000_000  # HistData: EST without DST = UTC-5
 _NS_PER_MS: Final = 1_000_000
 _NS_PER_S: Final = 1_000_000_000
 _NS_PER_DAY: Final = 86_400 * _NS_PER_S
 _TOKEN_RE: Final = re.compile(r"[-_.\s]+")
+_MIN_DATE: Final = dt.date(1990, 1, 1)  # schema.TS_WINDOW, as dates
+_LAST_DATE: Final = dt.date(2099, 12, 31)
 
 
 class FeedError(ValueError):
@@ -117,7 +126,7 @@ class FileFeed:
     path: Path
     fmt: str
     symbol: str  # canonical catalogue symbol, e.g. "EUR/USD"
-    source: str  # the file's name
+    source: str  # the file's name and content digest (``source_name``)
     # Also yields, as unknown_symbol rejects, the file's rows whose in-file symbol the
     # catalogue lacks (one feed of such a file does, so that none is lost or duplicated).
     unknown_symbols: bool = False
@@ -140,29 +149,78 @@ class RawBatch:
 def discover(
     path: Path, fmt: str, catalogue: Catalogue, symbol: str | None = None
 ) -> list[FileFeed]:
-    """The feeds of a file, or of every file of the format in a directory (by name).
+    """The feeds of a file, or of every file of the format in a directory (by content:
+    ``select_files``).
 
     ``symbol`` (any alias) names the symbol of files without a symbol column, and selects
     one symbol of files with one; without it the symbol is guessed from the file name or
     read from the file. Raises FeedError naming the file for an unknown format, a missing
     file, a file that cannot be opened, or a symbol that cannot be resolved.
     """
-    path = Path(path)
+    files, _ = select_files(Path(path), fmt)
+    return [feed for file in files for feed in _discover_file(file, fmt, catalogue, symbol)]
+
+
+def select_files(path: Path, fmt: str) -> tuple[list[Path], list[tuple[Path, str]]]:
+    """The files to replay as ``fmt``: ``path`` itself, or the files of a directory whose
+    first rows fit the format (whatever their extension), with the skipped ones and why.
+
+    Raises FeedError for an unknown format, a missing path, a file that is not of the
+    format (naming the format expected and what was seen), or a directory without one.
+    """
     if fmt not in FORMATS:
         raise FeedError(f"{path}: unknown format {fmt!r}; known: {', '.join(FORMATS)}")
-    if path.is_dir():
-        files = sorted(
-            p
-            for p in path.iterdir()
-            if p.is_file() and not p.name.startswith(".") and p.suffix.lower() in _SUFFIXES[fmt]
-        )
-        if not files:
-            raise FeedError(f"{path}: no {fmt} files ({'/'.join(_SUFFIXES[fmt])}) in directory")
-    elif path.is_file():
-        files = [path]
-    else:
+    if path.is_file():
+        try:
+            seen = sniff.mismatch(path, fmt)
+        except OSError as exc:
+            raise FeedError(f"{path}: cannot open: {exc}") from None
+        if seen is not None:
+            raise FeedError(sniff.describe(path, fmt, seen))
+        return [path], []
+    if not path.is_dir():
         raise FeedError(f"{path}: no such file or directory")
-    return [feed for file in files for feed in _discover_file(file, fmt, catalogue, symbol)]
+    files, skipped = [], []
+    for p in sorted(path.iterdir()):
+        if p.name.startswith(".") or not p.is_file():
+            continue
+        try:
+            seen = sniff.mismatch(p, fmt)
+        except OSError as exc:
+            seen = f"unreadable ({exc})"
+        if seen is None:
+            files.append(p)
+        else:
+            other = sniff.guess(p)
+            skipped.append((p, f"a {other} file" if other else f"not {fmt}: {seen}"))
+    if not files:
+        why = "; ".join(f"{p.name}: {reason}" for p, reason in skipped[:5]) or "it is empty"
+        raise FeedError(f"{path}: no {fmt} file in the directory ({why})")
+    return files, skipped
+
+
+def source_name(path: Path) -> str:
+    """A file's ``source``: its name and a short digest of its content, ``name@digest``.
+
+    Two different files of the same name (a day's file of two vendors, a file and its
+    corrected re-issue) are two sources: replayed into one home, each keeps its own lake
+    files. The digest covers the size and the first and last MiB, so naming a 10 GB file
+    costs no more than a small one; files that differ only in between (a vendor does not
+    re-issue a file that way) would share it.
+    """
+    digest = hashlib.blake2b(digest_size=4)
+    try:
+        with path.open("rb") as fh:
+            size = fh.seek(0, 2)
+            digest.update(str(size).encode())
+            fh.seek(0)
+            digest.update(fh.read(_DIGEST_SPAN))
+            if size > _DIGEST_SPAN:
+                fh.seek(max(_DIGEST_SPAN, size - _DIGEST_SPAN))
+                digest.update(fh.read(_DIGEST_SPAN))
+    except OSError as exc:
+        raise FeedError(f"{path}: cannot open: {exc}") from None
+    return f"{path.name}@{digest.hexdigest()}"
 
 
 def _discover_file(
@@ -171,7 +229,7 @@ def _discover_file(
     in_file = _symbols_in_file(path, fmt)
     if in_file is None:  # no symbol column: the caller's symbol or the file name's
         inst = _resolve_arg(path, catalogue, symbol) if symbol else _guess(path, catalogue)
-        return [FileFeed(path, fmt, inst.symbol, path.name)]
+        return [FileFeed(path, fmt, inst.symbol, source_name(path))]
     names = _canonical(in_file, catalogue)
     feeds = sorted({s for s in names.values() if s is not None})
     unknown = sorted((str(raw) for raw, s in names.items() if s is None), key=str)
@@ -183,7 +241,7 @@ def _discover_file(
     if not feeds:
         raise FeedError(f"{path}: no symbol of the file is in the catalogue: {unknown[:10]}")
     return [
-        FileFeed(path, fmt, s, path.name, unknown_symbols=bool(unknown) and i == 0)
+        FileFeed(path, fmt, s, source_name(path), unknown_symbols=bool(unknown) and i == 0)
         for i, s in enumerate(feeds)
     ]
 
@@ -209,7 +267,7 @@ def _guess(path: Path, catalogue: Catalogue) -> Instrument:
         found[inst.symbol] = inst
     if len(found) != 1:
         what = "no catalogue symbol" if not found else f"several symbols {sorted(found)}"
-        raise FeedError(f"{path}: {what} in the file name; give the symbol explicitly (--symbols)")
+        raise FeedError(f"{path}: {what} in the file name; give it with --symbol")
     return next(iter(found.values()))
 
 
@@ -423,7 +481,7 @@ def _number_check(raw: str, value: str, name: str) -> Check:
     filters reject it as missing_price)."""
     return (
         pl.col(value).is_null() & pl.col(f"{raw}_given"),
-        pl.format("bad {} {}", pl.lit(name), pl.col(raw).cast(pl.String)),
+        pl.format("bad {} {}", pl.lit(name), _shown(pl.col(raw).cast(pl.String))),
     )
 
 
@@ -440,6 +498,16 @@ def _checked_value(raw: pl.Expr, inst: Instrument | None) -> pl.Expr:
     """The price units of ``raw`` (float); for an unknown symbol a stand-in that is null
     exactly when the number is not usable, so that the check still applies."""
     return _price_int(raw, inst) if inst is not None else _scaled_round(raw, 1.0, 1)
+
+
+def _shown(text: pl.Expr) -> pl.Expr:
+    """A raw field as quoted in a reject's detail: its first ``_FIELD_TEXT_MAX`` characters
+    (a 50 MB field must not be copied whole into every detail)."""
+    return (
+        pl.when(text.str.len_chars() > _FIELD_TEXT_MAX)
+        .then(pl.format("{}...", text.str.slice(0, _FIELD_TEXT_MAX)))
+        .otherwise(text)
+    )
 
 
 def _field_count(n: int) -> Check:
@@ -460,7 +528,9 @@ def _parse_histdata(
 
     date = ts.str.slice(0, 8).str.to_date("%Y%m%d", strict=False)
     hh, mm, ss, ms = digits(9, 2), digits(11, 2), digits(13, 2), digits(15, 3)
-    ts_ok = ts.str.contains(r"^\d{8} \d{9}$") & date.is_not_null() & (hh < 24) & (mm < 60)
+    # The date is bounded before it is multiplied out: year 9999 overflows int64 ns.
+    in_window = date.is_between(_MIN_DATE, _LAST_DATE)
+    ts_ok = ts.str.contains(r"^\d{8} \d{9}$") & in_window & (hh < 24) & (mm < 60)
     est_ns = date.cast(pl.Int64) * _NS_PER_DAY + ((hh * 60 + mm) * 60 + ss) * _NS_PER_S
     frame = frame.with_columns(
         ts_ns=pl.when(ts_ok & (ss < 60)).then(est_ns + ms * _NS_PER_MS + _EST_OFFSET_NS),
@@ -472,10 +542,10 @@ def _parse_histdata(
     )
     checks = [
         _field_count(4),
-        (pl.col("ts_ns").is_null(), pl.format("bad timestamp {}", ts)),
+        (pl.col("ts_ns").is_null(), _bad_timestamp(ts)),
         _number_check("f1", "bid", "bid"),
         _number_check("f2", "ask", "ask"),
-        (~pl.col("volume_ok"), pl.format("bad volume {}", pl.col("f3"))),
+        (~pl.col("volume_ok"), pl.format("bad volume {}", _shown(pl.col("f3")))),
     ]
     return frame, checks
 
@@ -487,11 +557,9 @@ def _parse_truefx(
     n = 3 if header else 4
     first = 0 if header else 1  # index of the timestamp field
     ts = pl.col(f"f{first}")
-    if header:  # ISO-8601 with an offset: TrueFX's CSV as the sample has it
-        ts_ns = _iso_ns(ts, "%Y-%m-%d %H:%M:%S%.f%:z")
-    else:  # TrueFX's own: 20130101 22:00:00.295, UTC
-        ts_ns = ts.str.to_datetime("%Y%m%d %H:%M:%S%.f", strict=False, time_unit="ns")
-        ts_ns = ts_ns.dt.epoch("ns")
+    # With a header: ISO-8601 with an offset, as the sample has it; without: TrueFX's own
+    # 20130101 22:00:00.295, UTC.
+    ts_ns = _iso_ns(ts, "%Y-%m-%d %H:%M:%S%.f%:z" if header else "%Y%m%d %H:%M:%S%.f")
     bid, ask = f"f{first + 1}", f"f{first + 2}"
     frame = frame.with_columns(
         ts_ns=ts_ns,
@@ -511,7 +579,7 @@ def _parse_truefx(
         )
     checks = [
         _field_count(n),
-        (pl.col("ts_ns").is_null(), pl.format("bad timestamp {}", ts)),
+        (pl.col("ts_ns").is_null(), _bad_timestamp(ts)),
         _number_check(bid, "bid", "bid"),
         _number_check(ask, "ask", "ask"),
     ]
@@ -519,11 +587,24 @@ def _parse_truefx(
 
 
 def _iso_ns(ts: pl.Expr, layout: str) -> pl.Expr:
-    """ISO text as UTC nanoseconds (with an offset: converted; without: taken as UTC)."""
-    moment = ts.str.to_datetime(layout, strict=False, time_unit="ns")
-    if layout.endswith(("%:z", "%#z")):
-        moment = moment.dt.convert_time_zone("UTC").dt.replace_time_zone(None)
-    return moment.dt.epoch("ns")
+    """ISO text as UTC nanoseconds (with an offset: converted; without: taken as UTC); null
+    outside ``schema.TS_WINDOW``. Parsed at microseconds first, whose range spans every
+    year, and bounded there: parsed straight to nanoseconds, years 1 and 9999 wrap."""
+
+    def moment(unit: Literal["ns", "us"]) -> pl.Expr:
+        at = ts.str.to_datetime(layout, strict=False, time_unit=unit)
+        if layout.endswith(("%:z", "%#z")):
+            at = at.dt.convert_time_zone("UTC").dt.replace_time_zone(None)
+        return at
+
+    us = moment("us").dt.epoch("us")
+    return pl.when(us.is_between(MIN_TS_NS // 1_000, MAX_TS_NS // 1_000 - 1)).then(
+        moment("ns").dt.epoch("ns")
+    )
+
+
+def _bad_timestamp(ts: pl.Expr) -> pl.Expr:
+    return pl.format("bad timestamp {} (a time from {} expected)", _shown(ts), pl.lit(TS_WINDOW))
 
 
 def _by_symbol(
@@ -596,10 +677,14 @@ def _check_columns(path: Path, fmt: str, schema: pl.Schema) -> None:
 
 
 def _epoch_ns(column: str, dtype: pl.DataType) -> pl.Expr:
-    """A Binance timestamp as UTC nanoseconds: a datetime, or integer milliseconds."""
+    """A Binance timestamp as UTC nanoseconds: a datetime, or integer milliseconds; null
+    outside ``schema.TS_WINDOW`` (bounded in milliseconds, before any product)."""
     if isinstance(dtype, pl.Datetime):
-        return pl.col(column).dt.epoch("ns")
-    return pl.col(column).cast(pl.Int64, strict=False) * _NS_PER_MS
+        ms, ns = pl.col(column).dt.epoch("ms"), pl.col(column).dt.epoch("ns")
+    else:
+        ms = pl.col(column).cast(pl.Int64, strict=False)
+        ns = ms * _NS_PER_MS
+    return pl.when(ms.is_between(MIN_TS_NS // _NS_PER_MS, MAX_TS_NS // _NS_PER_MS - 1)).then(ns)
 
 
 def _parquet_batches(
@@ -654,7 +739,7 @@ def _parse_binance_quotes(
         v_ask_given=_float_given("v_ask"),
     )
     checks = [
-        (pl.col("ts_ns").is_null(), pl.lit("missing or bad timestamp")),
+        (pl.col("ts_ns").is_null(), pl.lit(f"missing or bad timestamp (a time from {TS_WINDOW})")),
         _number_check("v_bid", "bid", "bid"),
         _number_check("v_ask", "ask", "ask"),
     ]
@@ -681,11 +766,11 @@ def _parse_binance_trades(
         maker_ok=maker_ok,
     )
     checks = [
-        (pl.col("ts_ns").is_null(), pl.lit("missing or bad timestamp")),
+        (pl.col("ts_ns").is_null(), pl.lit(f"missing or bad timestamp (a time from {TS_WINDOW})")),
         _number_check("v_price", "price", "price"),
         (
             ~pl.col("maker_ok"),
-            pl.format("bad buyer_maker {}", pl.col("v_buyer_maker").cast(pl.String)),
+            pl.format("bad buyer_maker {}", _shown(pl.col("v_buyer_maker").cast(pl.String))),
         ),
     ]
     return frame, checks
@@ -714,6 +799,10 @@ def _parse_tick_parquet(
     checks: list[Check] = [
         (pl.col("kind").is_null(), pl.lit("missing or bad kind")),
         (pl.col("ts_ns").is_null(), pl.lit("missing or bad ts_ns")),
+        (
+            ~pl.col("ts_ns").is_between(MIN_TS_NS, MAX_TS_NS - 1),
+            pl.format("ts_ns {} is not a time from {}", pl.col("ts_ns"), pl.lit(TS_WINDOW)),
+        ),
     ]
     for name in _TICK_VALUE_COLUMNS:
         dtype = TICK_SCHEMA[name]
@@ -725,7 +814,7 @@ def _parse_tick_parquet(
         checks.append(
             (
                 vendor.is_not_null() & pl.col(name).is_null(),
-                pl.format("bad {} {}", pl.lit(name), vendor.cast(pl.String)),
+                pl.format("bad {} {}", pl.lit(name), _shown(vendor.cast(pl.String))),
             )
         )
     if inst is not None and inst.tick_int > 1:
@@ -783,7 +872,9 @@ def _split(
     else:
         clean, rejected = frame.clear(), frame
     problems = [pl.when(c).then(text) for c, (_, text) in zip(conds, checks, strict=True)]
-    problem = pl.coalesce(*problems, pl.format("unknown symbol '{}'", pl.col("symbol")))
+    problem = pl.coalesce(
+        *problems, pl.format("unknown symbol '{}'", _shown(pl.col("symbol").cast(pl.String)))
+    )
     rejects = rejected.with_columns(
         reason=pl.when(pl.col("malformed"))
         .then(pl.lit(Reason.MALFORMED.value))
@@ -791,7 +882,7 @@ def _split(
         .cast(REASON_DTYPE),
         detail=pl.format(
             "{} row {}: {}: {}",
-            pl.lit(feed.source),
+            pl.lit(feed.path.name),
             pl.col("source_seq"),
             problem,
             (pl.col("line") if line is None else line).str.slice(0, _DETAIL_TEXT_MAX),

@@ -66,9 +66,13 @@ def remove_source(root: Path, source: str) -> int:
     """Delete every lake file of ``source`` (accepted and rejected); return how many.
 
     A fresh replay of a source replaces what an earlier replay of it wrote: with other
-    batch sizes, its files would cover the same rows under other names.
+    batch sizes, its files would cover the same rows under other names. A file's source
+    ``name@digest`` also removes the files a replay wrote under the bare ``name``, before
+    sources carried a digest of their content.
     """
-    pattern = re.compile(rf"^{re.escape(safe_name(source))}-\d{{12}}-\d{{12}}\.parquet$")
+    names = {safe_name(source), safe_name(source.rsplit("@", 1)[0])}
+    alternatives = "|".join(re.escape(n) for n in sorted(names))
+    pattern = re.compile(rf"^(?:{alternatives})-\d{{12}}-\d{{12}}\.parquet$")
     removed = 0
     for sub in (ACCEPTED_DIR, REJECTED_DIR):
         for path in (root / sub).glob("date=*/instrument=*/*.parquet"):

@@ -57,6 +57,31 @@ return 1
 """
 
 
+class RedisUnavailable(ValueError):
+    """The Redis a run publishes to does not answer (checked before the run starts)."""
+
+
+def check_reachable(url: str, timeout_s: float = 3.0) -> None:
+    """Raise ``RedisUnavailable`` (one line: the address and what to do) unless Redis at
+    ``url`` answers a PING; a run checks before it creates anything."""
+    try:
+        client = redis.Redis.from_url(
+            url, socket_connect_timeout=timeout_s, socket_timeout=timeout_s
+        )
+    except ValueError as exc:
+        raise RedisUnavailable(f"--redis-url {url!r} is not a Redis URL ({exc})") from None
+    try:
+        client.ping()
+    except redis.RedisError as exc:
+        reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise RedisUnavailable(
+            f"Redis at {url} is not reachable ({reason}): start it (redis-server) or point "
+            "--redis-url (BOURSE_REDIS_URL) at a running one"
+        ) from None
+    finally:
+        client.close()
+
+
 class Published(NamedTuple):
     """What one batch changed: snapshots written, and those skipped as older than stored."""
 

@@ -34,7 +34,7 @@ from typing import Any
 from bytewax.dataflow import Dataflow
 from bytewax.recovery import RecoveryConfig, init_db_dir
 
-from pipelines.ticks import formats, lake
+from pipelines.ticks import formats, lake, synthetic
 from pipelines.ticks.config import FilterConfig
 from pipelines.ticks.flow import build_flow, stats_path
 from pipelines.ticks.sources import FileReplay, SyntheticReplay, TickSource
@@ -64,6 +64,7 @@ class RunSpec:
     batch_rows: int = 100_000
     config_path: str | None = None
     epoch_s: float = 1.0
+    inject_rate: float = 0.0  # synthetic: the share of ticks spoiled with labelled bad ticks
 
     def __post_init__(self) -> None:
         unknown = [s for s in self.sinks if s not in SINKS]
@@ -78,6 +79,10 @@ class RunSpec:
                 raise ValueError("a synthetic source needs --symbols")
             if self.ticks < 1:
                 raise ValueError(f"a synthetic source needs --ticks >= 1, got {self.ticks}")
+            if not 0 <= self.inject_rate <= 0.05:
+                raise ValueError(f"--inject must be within [0, 0.05], got {self.inject_rate}")
+        elif self.inject_rate:
+            raise ValueError("--inject applies to the synthetic source only")
         elif self.fmt not in formats.FORMATS:
             raise ValueError(f"--format must be one of {', '.join(formats.FORMATS)}")
 
@@ -104,6 +109,11 @@ class RunSpec:
         return Path(self.home) / "lake"
 
     @property
+    def labels_dir(self) -> Path:
+        """Where a synthetic run with ``inject_rate`` writes the labels of its bad ticks."""
+        return self.work_dir / "labels"
+
+    @property
     def work_dir(self) -> Path:
         return Path(self.home) / "pipelines" / "ticks" / self.run_id
 
@@ -112,7 +122,7 @@ class RunSpec:
             symbols = [catalogue.resolve(s).symbol for s in self.symbols]
             return [
                 SyntheticReplay(catalogue, s, self.seed, self.ticks, self.start_ns,
-                                self.batch_rows)
+                                self.batch_rows, self.inject_rate, self.labels_dir)
                 for s in dict.fromkeys(symbols)
             ]  # fmt: skip
         found = formats.discover(Path(self.source), str(self.fmt), catalogue, self.symbol)
@@ -239,16 +249,32 @@ def run(
     catalogue = default_catalogue()
     feeds = spec.feeds(catalogue)
     spec.filter_config(catalogue)  # a bad config fails here, not in every process
+    if "redis" in spec.sinks and spec.redis_url:
+        from pipelines.ticks.redis_sink import check_reachable
+
+        check_reachable(spec.redis_url)  # before anything is created
     recovery = spec.work_dir / "recovery"
     done = spec.work_dir / "DONE"
-    resumed = recovery.exists() and not done.exists()
+    sources = sorted({f.source for f in feeds})
+    # Resume only this very run's unfinished state: a run with other settings (another
+    # batch size writes other lake file names) may have replayed these sources since.
+    resumed = (
+        recovery.exists()
+        and not done.exists()
+        and (spec.work_dir / "processes").is_file()
+        and (spec.work_dir / "processes").read_text() == str(processes)
+        and all(_owner(spec, s) == spec.run_id for s in sources)
+    )
     if not resumed:
         shutil.rmtree(spec.work_dir, ignore_errors=True)
         if "lake" in spec.sinks:
-            for source in sorted({f.source for f in feeds}):
+            for source in sources:
                 lake.remove_source(spec.lake_root, source)
+        for source in sources:
+            _claim(spec, source)
         recovery.mkdir(parents=True)
         init_db_dir(recovery, processes)  # type: ignore[no-untyped-call]
+        (spec.work_dir / "processes").write_text(str(processes))
     started = time.perf_counter()
     stop = threading.Event()
     if on_progress is not None:
@@ -264,6 +290,55 @@ def run(
     elapsed = time.perf_counter() - started
     done.write_text(dt.datetime.now(dt.UTC).isoformat())
     return _report(spec, [f.key for f in feeds], elapsed, resumed)
+
+
+def injected(spec: RunSpec) -> tuple[int, int | None]:
+    """A synthetic run with ``inject_rate``: how many labelled bad ticks it injected, and
+    how many of them the lake holds rejected with the labelled reason (None without the
+    lake sink)."""
+    import polars as pl
+
+    files = sorted(spec.labels_dir.glob("*.parquet"))
+    if not files:
+        return 0, None
+    labels = pl.read_parquet(files)
+    rejected = sorted((spec.lake_root / lake.REJECTED_DIR).glob("date=*/instrument=*/*.parquet"))
+    if "lake" not in spec.sinks:
+        return labels.height, None
+    source = synthetic.source_name(spec.seed)
+    got = (
+        pl.scan_parquet(rejected)
+        .filter(pl.col("source") == source)
+        .select("symbol", "source_seq", pl.col("reason").cast(pl.String))
+        .collect()
+        if rejected
+        else pl.DataFrame(schema={"symbol": pl.String, "source_seq": pl.Int64, "reason": pl.String})
+    )
+    caught = labels.with_columns(pl.col("reason").cast(pl.String)).join(
+        got, on=["symbol", "source_seq", "reason"], how="semi"
+    )
+    return labels.height, caught.height
+
+
+def _owners_dir(spec: RunSpec) -> Path:
+    return Path(spec.home) / "pipelines" / "ticks" / "owners"
+
+
+def _owner(spec: RunSpec, source: str) -> str | None:
+    """The run that last started a source afresh in this home (its lake files are that
+    run's), or None."""
+    try:
+        return (_owners_dir(spec) / lake.safe_name(source)).read_text()
+    except OSError:
+        return None
+
+
+def _claim(spec: RunSpec, source: str) -> None:
+    _owners_dir(spec).mkdir(parents=True, exist_ok=True)
+    path = _owners_dir(spec) / lake.safe_name(source)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(spec.run_id)
+    os.replace(tmp, path)
 
 
 def _watch(spec: RunSpec, on_progress: Callable[[int], None], stop: threading.Event) -> None:

@@ -84,6 +84,14 @@ TICK_SCHEMA: dict[str, pl.DataType] = {
 }
 
 LAKE_SCHEMA: dict[str, pl.DataType] = {**TICK_SCHEMA, "day": pl.Date()}
+
+# The event times a tick may carry: [1990-01-01, 2100-01-01) UTC. A stamp outside is a
+# placeholder (the epoch, 9999-12-31) or a parse gone wrong, never a market's tick; sources
+# reject it as malformed before any arithmetic could overflow, and the filters before any
+# session logic. (Years 1 and 9999 do not fit int64 nanoseconds at all.)
+MIN_TS_NS = 631_152_000_000_000_000
+MAX_TS_NS = 4_102_444_800_000_000_000
+TS_WINDOW = "1990-01-01 to 2100-01-01"
 # ``detail`` says what was wrong where the code alone would not (the raw text of a malformed
 # row, the bound a spread broke); it is null when the reason says it all.
 REJECTED_SCHEMA: dict[str, pl.DataType] = {

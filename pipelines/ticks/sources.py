@@ -15,6 +15,7 @@ worker polls its live feeds together and emits one ``LiveBatch`` per poll cycle.
 from __future__ import annotations
 
 import hashlib
+import zlib
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -29,7 +30,8 @@ from bytewax.inputs import (
     StatelessSourcePartition,
 )
 
-from pipelines.ticks import formats, synthetic
+from pipelines.ticks import anomalies, formats, synthetic
+from pipelines.ticks.lake import safe_name
 from pipelines.ticks.routing import balanced_routes, worker_for
 from pipelines.ticks.schema import REJECTED_SCHEMA
 from trading.instruments import Catalogue
@@ -107,6 +109,10 @@ class SyntheticReplay:
     n_ticks: int
     start_ns: int
     batch_rows: int = 100_000
+    # Labelled bad ticks (``anomalies.inject``) spoiling about this share of each batch;
+    # their labels go to ``labels_dir`` as Parquet, one file per batch, when given.
+    inject_rate: float = 0.0
+    labels_dir: Path | None = None
 
     @property
     def key(self) -> str:
@@ -130,7 +136,26 @@ class SyntheticReplay:
             batch_rows=self.batch_rows,
             resume=resume,
         ):
-            yield RawItem(self.key, self.symbol, frame, _no_rejects()), (next_seq, state)
+            ticks = self._spoil(frame) if self.inject_rate > 0 else frame
+            yield RawItem(self.key, self.symbol, ticks, _no_rejects()), (next_seq, state)
+
+    def _spoil(self, frame: pl.DataFrame) -> pl.DataFrame:
+        """The batch with labelled bad ticks; a function of the batch alone, so a resumed
+        run spoils the same rows."""
+        first = int(frame["source_seq"][0])
+        kinds = anomalies.STREAM_KINDS + (anomalies.START_KINDS if first == 0 else ())
+        try:
+            spoiled, labels = anomalies.inject(
+                frame, self.catalogue.get(self.symbol), rate=self.inject_rate,
+                seed=zlib.crc32(f"{self.seed}|{self.symbol}|{first}".encode()), kinds=kinds,
+            )  # fmt: skip
+        except ValueError:
+            return frame  # a batch too short to hold them isolated: left clean
+        if self.labels_dir is not None and not labels.is_empty():
+            self.labels_dir.mkdir(parents=True, exist_ok=True)
+            name = f"{safe_name(self.key)}-{first:012d}.parquet"
+            labels.with_columns(symbol=pl.lit(self.symbol)).write_parquet(self.labels_dir / name)
+        return spoiled
 
 
 def _position(token: Any) -> int:

@@ -8,6 +8,7 @@ import polars as pl
 import pytest
 
 from pipelines.ticks import lake
+from pipelines.ticks.formats import source_name
 from pipelines.ticks.run import RunSpec, run
 from pipelines.ticks.schema import LAKE_SCHEMA, REJECTED_SCHEMA
 
@@ -124,8 +125,8 @@ def test_run_when_a_source_is_replayed_with_other_batches_then_it_replaces_its_t
     run(spec)
     # Assert
     accepted = lake.read(spec.lake_root)
-    truefx = accepted.filter(pl.col("source") == TRUEFX.name)
+    truefx = accepted.filter(pl.col("source") == source_name(TRUEFX))
     assert truefx.height == 999
     assert not truefx["source_seq"].is_duplicated().any()
-    assert accepted.filter(pl.col("source") == HISTDATA.name).height == 9_500
+    assert accepted.filter(pl.col("source") == source_name(HISTDATA)).height == 9_500
     assert lake.read(spec.lake_root, rejected=True)["source_seq"].to_list() == [941]

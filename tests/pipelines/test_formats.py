@@ -20,6 +20,8 @@ from pipelines.ticks.formats import (
     RawBatch,
     discover,
     read_batches,
+    select_files,
+    source_name,
 )
 from pipelines.ticks.schema import SIZE_SCALE, TICK_SCHEMA
 from trading.instruments import Catalogue, Instrument, default_catalogue
@@ -97,14 +99,15 @@ def test_sample_when_read_whole_then_every_row_is_a_tick_in_schema_with_seq_0_to
 
     ticks, rejects, batches = read_all(feed, cat)
 
-    assert (feed.symbol, feed.source, feed.fmt) == (symbol, path.name, fmt)
-    assert feed.key == f"{path.name}|{symbol}"
+    assert (feed.symbol, feed.source, feed.fmt) == (symbol, source_name(path), fmt)
+    assert feed.source.startswith(f"{path.name}@")
+    assert feed.key == f"{feed.source}|{symbol}"
     assert ticks.schema == pl.Schema(TICK_SCHEMA)
     assert rejects.height == 0
     assert ticks.height == rows
     assert ticks["source_seq"].to_list() == list(range(rows))
     assert ticks["symbol"].unique().to_list() == [symbol]
-    assert ticks["source"].unique().to_list() == [path.name]
+    assert ticks["source"].unique().to_list() == [feed.source]
     assert (ticks["recv_ns"] == ticks["ts_ns"]).all()
     assert ticks["ts_ns"].null_count() == 0
     assert batches[-1].next_seq == rows
@@ -333,11 +336,80 @@ def test_discover_when_directory_then_each_file_of_the_format_sorted_by_name(
 
     feeds = discover(tmp_path, "histdata", cat)
 
-    assert [(f.source, f.symbol) for f in feeds] == [
+    assert [(f.source.split("@")[0], f.symbol) for f in feeds] == [
         ("eurusd-a.csv", "EUR/USD"),
         ("gbpusd-b.csv", "GBP/USD"),
     ]
     assert len({f.key for f in feeds}) == 2
+
+
+def test_select_files_when_a_directory_mixes_formats_then_picked_by_content_and_skips_said(
+    tmp_path: Path,
+) -> None:
+    write(tmp_path / "eurusd-a.csv", "20200101 170000065,1.12120,1.12172,0\n")
+    write(tmp_path / "eurusd-b.txt", "20200101 170000065,1.12120,1.12172,0\n")  # by content
+    (tmp_path / "usdjpy.csv").write_bytes(TRUEFX.read_bytes())
+    (tmp_path / "btc.parquet").write_bytes(BINANCE_TRADES.read_bytes())
+    write(tmp_path / "notes.csv", "not a tick file")
+
+    files, skipped = select_files(tmp_path, "histdata")
+
+    assert [p.name for p in files] == ["eurusd-a.csv", "eurusd-b.txt"]
+    why = {p.name: reason for p, reason in skipped}
+    assert why["usdjpy.csv"] == "a truefx file"
+    assert why["btc.parquet"] == "a binance-trades file"
+    assert why["notes.csv"].startswith("not histdata: rows 'not a tick file'")
+
+
+@pytest.mark.parametrize(
+    ("source", "fmt", "seen"),
+    [
+        (TRUEFX, "histdata", "rows 'timestamp,bid,ask'; '2013-01-01 22:00:00.295000+00:00"),
+        (HISTDATA, "truefx", "rows '20200101 170000065"),
+        (BINANCE_TRADES, "histdata", "a Parquet file"),
+        (HISTDATA, "binance-quotes", "not Parquet: '20200101 170000065"),
+        (BINANCE_TRADES, "binance-quotes", "columns ["),
+        (BINANCE_QUOTES, "parquet", "columns ["),
+    ],
+)
+def test_discover_when_a_file_is_of_another_format_then_error_names_both(
+    cat: Catalogue, source: Path, fmt: str, seen: str
+) -> None:
+    with pytest.raises(FeedError) as error:
+        discover(source, fmt, cat, symbol="EUR/USD")
+    message = str(error.value)
+    assert f"not a {fmt} file: expected " in message
+    assert f"saw {seen}" in message
+
+
+def test_discover_when_a_file_is_of_another_format_then_the_right_one_is_suggested(
+    cat: Catalogue,
+) -> None:
+    with pytest.raises(FeedError, match="it looks like --format truefx"):
+        discover(TRUEFX, "histdata", cat)
+
+
+def test_source_name_when_two_files_share_a_name_then_they_are_two_sources(
+    tmp_path: Path,
+) -> None:
+    a, b = tmp_path / "a" / "eurusd.csv", tmp_path / "b" / "eurusd.csv"
+    a.parent.mkdir()
+    b.parent.mkdir()
+    write(a, "20200101 170000065,1.12120,1.12172,0\n")
+    write(b, "20200101 170000066,1.12120,1.12172,0\n")
+    assert source_name(a) != source_name(b)
+    assert source_name(a) == source_name(a)
+    assert source_name(a).startswith("eurusd.csv@")
+
+
+def test_discover_when_no_symbol_in_the_name_then_asks_for_symbol(
+    cat: Catalogue, tmp_path: Path
+) -> None:
+    path = tmp_path / "ticks.csv"
+    write(path, "20200101 170000065,1.12120,1.12172,0\n")
+    with pytest.raises(FeedError, match=r"give it with --symbol\b") as error:
+        discover(path, "histdata", cat)
+    assert "--symbols" not in str(error.value)
 
 
 @pytest.mark.parametrize(
@@ -395,7 +467,7 @@ def test_histdata_when_rows_malformed_then_rejected_with_file_row_and_text_rest_
     assert rejects["reason"].unique().to_list() == ["malformed"]
     assert rejects["symbol"].unique().to_list() == ["EUR/USD"]
     assert rejects["kind"].unique().to_list() == ["quote"]
-    assert rejects["source"].unique().to_list() == ["eurusd-bad.csv"]
+    assert rejects["source"].str.starts_with("eurusd-bad.csv@").all()
     details = rejects["detail"].to_list()
     for seq, detail in zip(rejects["source_seq"], details, strict=True):
         assert detail.startswith(f"eurusd-bad.csv row {seq}: ")
@@ -584,7 +656,7 @@ def test_binance_quotes_when_several_symbols_then_one_feed_each_with_file_row_nu
     path = tmp_path / "book.parquet"
     pl.DataFrame(
         {
-            "timestamp": [1, 2, 3, 4],
+            "timestamp": [1_610_064_000_001 + i for i in range(4)],
             "symbol": ["BTC/USDT", "ETHUSDT", "BTCUSDT", "NOPE"],
             "bid": [39432.99, 1200.5, 39433.0, 1.0],
             "ask": [39433.62, 1200.6, 39434.0, 2.0],
@@ -646,14 +718,17 @@ def test_parquet_when_lake_file_with_extra_columns_then_round_trips_exactly(
     assert again.schema == pl.Schema(TICK_SCHEMA)
     # the row number in this file, not the stored one: the file was written in reverse
     assert again["source_seq"].to_list() == list(range(ticks.height))
-    assert again.drop("source_seq").equals(stored.drop("source_seq"))
+    # the source is this file's: its name and content digest
+    assert (again["source"] == source_name(path)).all()
+    assert again.drop("source_seq", "source").equals(stored.drop("source_seq", "source"))
 
 
 def test_parquet_when_values_do_not_fit_the_schema_then_malformed_rows(
     cat: Catalogue, tmp_path: Path
 ) -> None:
     path = tmp_path / "ticks.parquet"
-    good = {"symbol": "EUR/USD", "kind": "quote", "ts_ns": 1, "bid": 112_120, "ask": 112_172}
+    t0 = 1_767_607_200_000_000_000
+    good = {"symbol": "EUR/USD", "kind": "quote", "ts_ns": t0, "bid": 112_120, "ask": 112_172}
     pl.DataFrame(
         [good, {**good, "kind": "auction"}, {**good, "ts_ns": None}, {**good, "bid": None}]
     ).write_parquet(path)
@@ -661,8 +736,22 @@ def test_parquet_when_values_do_not_fit_the_schema_then_malformed_rows(
     ticks, rejects, _ = read_all(only_feed(path, "parquet", cat), cat)
 
     assert ticks["source_seq"].to_list() == [0, 3]
-    assert ticks["recv_ns"].to_list() == [1, 1]  # no recv_ns stored: the event time
+    assert ticks["recv_ns"].to_list() == [t0, t0]  # no recv_ns stored: the event time
     assert ticks["bid"].to_list() == [112_120, None]
     assert rejects["source_seq"].to_list() == [1, 2]
     assert "bad kind auction" in rejects["detail"][0] or "bad kind" in rejects["detail"][0]
     assert "missing or bad ts_ns" in rejects["detail"][1]
+
+
+@pytest.mark.parametrize("column", [0, 1, 3])
+def test_histdata_when_a_field_is_megabytes_long_then_the_detail_quotes_a_capped_part(
+    cat: Catalogue, tmp_path: Path, column: int
+) -> None:
+    fields = ["20200101 170000065", "1.12120", "1.12172", "0"]
+    fields[column] = "x" * 5_000_000
+    path = write(tmp_path / "eurusd.csv", "20200101 170000065,1.12120,1.12172,0\n" * 20
+                 + ",".join(fields) + "\n")  # fmt: skip
+    _, rejects, _ = read_all(only_feed(path, "histdata", cat), cat)
+    assert rejects["source_seq"].to_list() == [20]
+    assert len(rejects["detail"][0]) < 400
+    assert "x" * 40 + "..." in rejects["detail"][0]

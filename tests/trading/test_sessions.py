@@ -247,3 +247,10 @@ def test_from_config_when_table_is_malformed_then_raises_value_error_naming_it(
         TradingSession.from_config("test", table)
     assert message in str(info.value)
     assert "test" in str(info.value)
+
+
+@pytest.mark.parametrize("ts_ns", [10**30, -(10**30), 400_000 * 365 * 86_400 * 10**9])
+def test_is_open_ns_when_the_instant_is_beyond_any_calendar_then_closed_not_raised(
+    ts_ns: int,
+) -> None:
+    assert SESSIONS["fx"].is_open_ns(ts_ns) is False

@@ -1,5 +1,8 @@
 """Labelled bad ticks, injected into a normalized frame to measure the filters.
 
+Used by the tests, the benchmarks and ``bourse pipelines ticks --source synthetic
+--inject RATE`` (a demo of the screening: the synthetic feed with labelled bad ticks).
+
 ``inject`` takes one feed's frame (``TICK_SCHEMA`` rows of one symbol, all quotes or all
 trades: a vendor file's replay or the synthetic source) and spoils a share of its rows in
 place: no row is added or removed, so every ``source_seq`` stays the row's own and unique,
@@ -35,7 +38,21 @@ future      event time set 1 h after the receive time (receive time kept)
 stale       receive time set 1 h after the event time (event time kept)
 wide_spread spread widened symmetrically (see above)
 fat_finger  a trade print moved by 10-20 %
+clock_ahead a vendor clock error on a replay: event and receive time moved ahead, by 2 s
+            to 3 days (log-uniform) and at least past the next 12 rows' times
+clock_ahead_run the same on 2-4 consecutive rows, by one amount
+clock_behind event and receive time set 1 s to 3 days before the previous row's
+clock_behind_run 2-4 consecutive rows moved back by one amount, their order kept, the
+            last of them 1 s to 3 days before the row preceding the run
+clock_jump_ahead a true gap of one week before the row (every row from it on moves a
+            week later, unlabelled: a feed's data gap), then the row stamped ahead
+clock_jump_behind the same gap, then the row stamped before the row preceding the gap
 ========== ===================================================================
+
+Start kinds (``START_KINDS``) spoil the first rows of the frame, once per frame when
+asked for: ``clock_start_behind`` stamps the first 1-3 rows 2 hours to 3 days early
+(``out_of_order``), ``clock_start_ahead`` stamps them hours to days ahead (``future``).
+The ``kind`` column of the labels names the kind of each label.
 """
 
 from __future__ import annotations
@@ -58,7 +75,21 @@ TRADE_KINDS: tuple[str, ...] = (
     "fat_finger", "non_positive", "missing_price", "duplicate", "out_of_order", "future",
     "stale",
 )  # fmt: skip
-ALL: tuple[str, ...] = tuple(dict.fromkeys(QUOTE_KINDS + TRADE_KINDS))
+# Vendor clock errors (replays: the event and the receive time move together).
+CLOCK_KINDS: tuple[str, ...] = (
+    "clock_ahead", "clock_ahead_run", "clock_behind", "clock_behind_run",
+    "clock_jump_ahead", "clock_jump_behind",
+)  # fmt: skip
+START_KINDS: tuple[str, ...] = ("clock_start_behind", "clock_start_ahead")
+QUOTE_KINDS += CLOCK_KINDS
+TRADE_KINDS += CLOCK_KINDS
+ALL: tuple[str, ...] = tuple(dict.fromkeys(QUOTE_KINDS + TRADE_KINDS + START_KINDS))
+# The kinds a stream spoiled batch by batch can take: a week's gap would move every later
+# row of the batch alone (the next batch would then go back in time), and the start kinds
+# belong to a feed's first batch only.
+STREAM_KINDS: tuple[str, ...] = tuple(
+    k for k in ALL if k not in ("clock_jump_ahead", "clock_jump_behind", *START_KINDS)
+)
 
 REASON_OF: dict[str, Reason] = {
     "spike": Reason.SPIKE,
@@ -72,6 +103,14 @@ REASON_OF: dict[str, Reason] = {
     "stale": Reason.STALE,
     "wide_spread": Reason.WIDE_SPREAD,
     "fat_finger": Reason.FAT_FINGER,
+    "clock_ahead": Reason.FUTURE,
+    "clock_ahead_run": Reason.FUTURE,
+    "clock_behind": Reason.OUT_OF_ORDER,
+    "clock_behind_run": Reason.OUT_OF_ORDER,
+    "clock_jump_ahead": Reason.FUTURE,
+    "clock_jump_behind": Reason.OUT_OF_ORDER,
+    "clock_start_behind": Reason.OUT_OF_ORDER,
+    "clock_start_ahead": Reason.FUTURE,
 }
 
 HISTORY_ROWS = 100
@@ -80,7 +119,9 @@ MIN_APART = 10
 _SLOT = 2 * MIN_APART  # one injection per slot, at an offset below MIN_APART in it
 _NS_PER_S = 1_000_000_000
 _HOUR_NS = 3_600 * _NS_PER_S
-_LABEL_SCHEMA = {"source_seq": pl.Int64(), "reason": REASON_DTYPE}
+_DAY_NS = 24 * _HOUR_NS
+_WEEK_NS = 7 * _DAY_NS
+_LABEL_SCHEMA = {"source_seq": pl.Int64(), "reason": REASON_DTYPE, "kind": pl.String()}
 
 
 def inject(
@@ -93,9 +134,10 @@ def inject(
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
     """``frame`` with about ``rate`` × its rows spoiled, and the labels of those rows.
 
-    Returns ``(spoiled frame, labels)``; labels have ``source_seq`` and ``reason``, sorted
-    by ``source_seq``. Raises ``ValueError`` for an unknown kind, a mixed or multi-symbol
-    frame, or a rate the frame cannot hold with rows ``MIN_APART`` apart (about 5 %).
+    Returns ``(spoiled frame, labels)``; labels have ``source_seq``, ``reason`` and
+    ``kind``, sorted by ``source_seq``. Raises ``ValueError`` for an unknown kind, a mixed
+    or multi-symbol frame, or a rate the frame cannot hold with rows ``MIN_APART`` apart
+    (about 5 %).
     """
     unknown = sorted(set(kinds) - set(ALL))
     if unknown:
@@ -121,10 +163,15 @@ def inject(
     spoiler = _Spoiler(frame, inst, is_quote, rng)
     for row, kind in zip(rows, plan, strict=True):
         spoiler.spoil(row, kind)
+    starts = [k for k in kinds if k in START_KINDS]
+    if starts:
+        spoiler.spoil(0, rng.choice(starts))
+    labelled = sorted(spoiler.labels)
     labels = pl.DataFrame(
         {
-            "source_seq": frame["source_seq"].gather(rows),
-            "reason": pl.Series([REASON_OF[k].value for k in plan], dtype=REASON_DTYPE),
+            "source_seq": frame["source_seq"].gather([r for r, _ in labelled]),
+            "reason": pl.Series([REASON_OF[k].value for _, k in labelled], dtype=REASON_DTYPE),
+            "kind": pl.Series([k for _, k in labelled], dtype=pl.String),
         }
     ).sort("source_seq")
     return spoiler.result(), labels
@@ -166,6 +213,8 @@ class _Spoiler:
     ) -> None:
         self.frame, self.inst, self.rng, self.is_quote = frame, inst, rng, is_quote
         self.updates: dict[str, dict[int, object]] = {}
+        self.labels: list[tuple[int, str]] = []  # (row, kind)
+        self.gaps: list[int] = []  # rows before which the feed has a week's gap
         self.tick = inst.tick_int
         if is_quote:
             twice_mid = frame["bid"] + frame["ask"]
@@ -193,7 +242,8 @@ class _Spoiler:
         self.updates.setdefault(column, {})[row] = value
 
     def spoil(self, row: int, kind: str) -> None:
-        getattr(self, f"_{kind}")(row)
+        spoiled = getattr(self, f"_{kind}")(row)
+        self.labels += [(r, kind) for r in (spoiled or [row])]
 
     def result(self) -> pl.DataFrame:
         columns = []
@@ -201,7 +251,14 @@ class _Spoiler:
             rows = list(cells)
             values = pl.Series(list(cells.values()), dtype=TICK_SCHEMA[name])
             columns.append(self.frame[name].clone().scatter(rows, values))
-        return self.frame.with_columns(columns)
+        out = self.frame.with_columns(columns)
+        if self.gaps:
+            shift = [0] * out.height
+            for row in self.gaps:
+                shift[row] += _WEEK_NS
+            later = pl.Series(shift, dtype=pl.Int64).cum_sum()
+            out = out.with_columns(pl.col("ts_ns") + later, pl.col("recv_ns") + later)
+        return out
 
     # --- one method per kind ---------------------------------------------------------------
 
@@ -272,3 +329,62 @@ class _Spoiler:
         extra = max(1, math.ceil((target - (ask - bid)) / 2 / self.tick)) * self.tick
         self.set("bid", row, bid - extra)
         self.set("ask", row, ask + extra)
+
+    # --- vendor clock errors: event and receive time move together ------------------------
+
+    def _size_ns(self, low_s: float, high_s: float) -> int:
+        """A size of clock error, log-uniform between ``low_s`` and ``high_s`` seconds."""
+        return int(math.exp(self.rng.uniform(math.log(low_s), math.log(high_s))) * _NS_PER_S)
+
+    def _stamp(self, row: int, ts: int) -> None:
+        self.set("ts_ns", row, ts)
+        self.set("recv_ns", row, ts)
+
+    def _run(self, row: int, count: int) -> list[int]:
+        return [r for r in range(row, row + count) if r < self.frame.height]
+
+    def _ahead(self, rows: list[int]) -> list[int]:
+        first, last = rows[0], rows[-1]
+        reach = self.int_at("ts_ns", min(last + 12, self.frame.height - 1))
+        delta = max(self._size_ns(2, 3 * 86_400), reach - self.int_at("ts_ns", first) + _NS_PER_S)
+        for r in rows:
+            self._stamp(r, self.int_at("ts_ns", r) + delta)
+        return rows
+
+    def _behind(self, rows: list[int], before: int) -> list[int]:
+        # Measured from the run's last row, so that every row of it lands before ``before``.
+        delta = self.int_at("ts_ns", rows[-1]) - before + self._size_ns(1, 3 * 86_400)
+        for r in rows:
+            self._stamp(r, self.int_at("ts_ns", r) - delta)
+        return rows
+
+    def _clock_ahead(self, row: int) -> list[int]:
+        return self._ahead([row])
+
+    def _clock_ahead_run(self, row: int) -> list[int]:
+        return self._ahead(self._run(row, self.rng.randint(2, 4)))
+
+    def _clock_behind(self, row: int) -> list[int]:
+        return self._behind([row], self.int_at("ts_ns", row - 1))
+
+    def _clock_behind_run(self, row: int) -> list[int]:
+        return self._behind(self._run(row, self.rng.randint(2, 4)), self.int_at("ts_ns", row - 1))
+
+    def _clock_jump_ahead(self, row: int) -> list[int]:
+        self.gaps.append(row)
+        return self._ahead([row])
+
+    def _clock_jump_behind(self, row: int) -> list[int]:
+        self.gaps.append(row)
+        # Before the row preceding the gap: the gap adds a week to this row, so a week less.
+        return self._behind([row], self.int_at("ts_ns", row - 1) - _WEEK_NS)
+
+    def _clock_start_behind(self, row: int) -> list[int]:
+        rows = self._run(0, self.rng.randint(1, 3))
+        delta = self._size_ns(2 * 3_600, 3 * 86_400)
+        for r in rows:
+            self._stamp(r, self.int_at("ts_ns", r) - delta)
+        return rows
+
+    def _clock_start_ahead(self, row: int) -> list[int]:
+        return self._ahead(self._run(0, self.rng.randint(1, 3)))
