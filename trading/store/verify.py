@@ -149,7 +149,7 @@ CHECKS: list[tuple[str, str, str]] = [
            LEFT JOIN balances b ON b.ledger_account_id = a.ledger_account_id
            LEFT JOIN (SELECT 'client:' || CAST(account_id AS VARCHAR(20)) ||
                              ':withdrawal_pending:' || currency AS code, SUM(amount) AS total
-                      FROM withdrawals WHERE status = 'requested'
+                      FROM withdrawals WHERE status IN ('requested', 'held')
                       GROUP BY account_id, currency) w ON w.code = a.code
            WHERE a.code LIKE 'client:%:withdrawal_pending:%'
              AND COALESCE(-b.amount, 0) <> COALESCE(w.total, 0)""",
