@@ -41,15 +41,15 @@ from trading.commands import (
     SetLimits,
     SubmitOrder,
 )
-from trading.funding import DepositMethod
-from trading.risk import AccountState
 from trading.config import OMSConfig
 from trading.events import EventDeduper, OutboxEvent, partition_of
+from trading.funding import DepositMethod
 from trading.instruments import default_catalogue
 from trading.oms.engine import OMS
 from trading.oms.outbox import InMemoryPublisher, OutboxRelay, PublishError
 from trading.orders import OrderStatus
 from trading.quotes import InMemoryQuoteBook, Quote
+from trading.risk import AccountState
 from trading.store import schema as s
 from trading.store.engine import migrate, open_engine
 from trading.validate import order_request
