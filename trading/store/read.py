@@ -90,9 +90,11 @@ class WithdrawalView:
     withdrawal_id: int
     currency: str
     amount: int  # minor units
-    status: str
+    status: str  # requested | held | approved | rejected
     requested_ns: int
     decided_ns: int | None
+    destination_id: int | None = None  # None: from before destinations
+    hold_reason: str | None = None  # the latest hold's
 
 
 @dataclass(frozen=True, slots=True)
@@ -300,7 +302,14 @@ def withdrawals(
     stmt = select(w).where(*where).order_by(w.c.withdrawal_id)
     return [
         WithdrawalView(
-            r.withdrawal_id, r.currency, r.amount, r.status, r.requested_ns, r.decided_ns
+            r.withdrawal_id,
+            r.currency,
+            r.amount,
+            r.status,
+            r.requested_ns,
+            r.decided_ns,
+            r.destination_id,
+            r.hold_reason,
         )
         for r in conn.execute(stmt)
     ]
