@@ -32,7 +32,7 @@ from trading.errors import (
 from trading.funding import DepositMethod, DestinationKind
 from trading.risk import AccountState
 from trading.store import schema as s
-from trading.store.read import withdrawals
+from trading.store.read import deposits, withdrawals
 from trading.store.read_clients import destinations
 
 IBAN = "DE89 3704 0044 0532 0130 00"
@@ -229,3 +229,13 @@ def test_withdrawal_when_held_then_it_may_be_rejected_and_the_money_returns(rig:
     assert rig.oms.cash_available(1) == cash
     [row] = _rows(rig, s.withdrawals)
     assert (row.status, row.decision_reason) == ("rejected", "fraud confirmed")
+
+
+def test_deposits_read_side_when_listed_then_method_and_provider_reference_shown(rig: Rig) -> None:
+    _ok(rig, card())
+    with rig.engine.connect() as conn:
+        listed = deposits(conn, 1)
+    # The seed deposit has no method; the card deposit carries its terms.
+    assert [(d.amount, d.method, d.provider, d.provider_ref) for d in listed] == [
+        (10_000_000, None, None, None), (50_000, "card", "stripe", "pi_1")
+    ]  # fmt: skip
