@@ -90,6 +90,11 @@ TAMPERING = {
         "UPDATE withdrawals SET status = 'approved' WHERE status = 'rejected'",
         "withdrawal_postings",
     ),
+    "withdrawal redirected to another account's destination": (
+        "UPDATE withdrawals SET destination_id = (SELECT MAX(destination_id) FROM "
+        "withdrawal_destinations) WHERE account_id = 1",
+        "withdrawal_destinations",
+    ),
     "approved withdrawal deleted": (
         "DELETE FROM withdrawals WHERE status = 'approved'",
         "withdrawal_txns_have_withdrawals",

@@ -239,6 +239,14 @@ CHECKS: list[tuple[str, str, str]] = [
               OR (w.status NOT IN ('approved', 'rejected') AND d.n IS NOT NULL)""",
     ),
     (
+        "withdrawal_destinations",
+        "a withdrawal goes to a destination of its own account, in its currency",
+        """SELECT w.withdrawal_id, w.account_id, d.account_id, w.currency, d.currency
+           FROM withdrawals w
+           JOIN withdrawal_destinations d ON d.destination_id = w.destination_id
+           WHERE d.account_id <> w.account_id OR d.currency <> w.currency""",
+    ),
+    (
         "withdrawal_txns_have_withdrawals",
         "every withdrawal transaction in the ledger belongs to a recorded withdrawal",
         """SELECT t.txn_id, t.kind, t.ref FROM ledger_txns t
