@@ -13,9 +13,10 @@ balances, working orders, open lots, pending withdrawals. A client order id of a
 order is looked up in the store, once per batch for all the batch's submits.
 
 What each command does lives beside this module, grouped by what it touches
-(``orders``, ``cash``, ``accounts``); a fill's booking in ``trading.fills``; the pre-trade
-check and the margin arithmetic in ``trading.risk``; the audit chain and the outbox in
-``journal``; the rows in ``trading.store.repository``.
+(``orders``, ``cash``, ``accounts``, ``house``); the dispatcher tells the journal each
+command's actor and reason, which every audit record it writes carries. A fill's booking
+is in ``trading.fills``; the pre-trade check and the margin arithmetic in ``trading.risk``;
+the audit chain and the outbox in ``journal``; the rows in ``trading.store.repository``.
 """
 
 from __future__ import annotations

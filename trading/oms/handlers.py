@@ -1,6 +1,7 @@
 """What a command handler is: a function of the OMS, the command and the batch's reads.
 
-Handlers live in modules grouped by what they touch (``orders``, ``cash``, ``accounts``),
+Handlers live in modules grouped by what they touch (``orders``, ``cash``, ``accounts``,
+``house``),
 each exporting ``HANDLERS``, a table keyed by command type; the engine dispatches with one
 dictionary lookup per command.
 """
