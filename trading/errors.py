@@ -16,7 +16,8 @@ BourseError
  │    ├── InvalidLimits        (a per-account leverage or limit override)
  │    ├── InvalidFunding       (deposit method, provider, reference, destination)
  │    │    ├── CardNumberRefused (a full card number (PAN) where a fingerprint belongs)
- │    │    └── InvalidIban
+ │    │    ├── InvalidIban
+ │    │    └── DestinationNotRegistered (a withdrawal to no destination of the account's)
  │    ├── InvalidRollover      (a cut-off or financing input)
  │    ├── InvalidType       (a value of the wrong Python type; also a TypeError)
  │    └── MalformedData     (a quote or message that does not decode; also a ValueError)
@@ -27,7 +28,9 @@ BourseError
  ├── InvalidStateTransition (an order move that the transition table forbids)
  ├── LedgerError            (an unbalanced transaction, a posting to a closed account)
  ├── InsufficientFunds
+ ├── AccountHalted          (a halted account asked for what only an active one may do)
  ├── NotFound
+ │    └── UnknownClient
  ├── StoreError             (operating failures of the store)
  │    └── NoStore            (nothing to read: no file, no database, or not our schema)
  └── BusError               (operating failures of the message bus)
@@ -120,6 +123,13 @@ class InvalidIban(InvalidFunding):
     code = "invalid_iban"
 
 
+class DestinationNotRegistered(InvalidFunding):
+    """A withdrawal names no destination, or one not registered on the account in its
+    currency: money leaves only to where the account said it may."""
+
+    code = "destination_not_registered"
+
+
 class InvalidRollover(InvalidInput):
     code = "invalid_rollover"
 
@@ -142,6 +152,14 @@ class InsufficientFunds(BourseError):
 
 class NotFound(BourseError):
     code = "not_found"
+
+
+class UnknownClient(NotFound):
+    code = "unknown_client"
+
+
+class AccountHalted(BourseError):
+    code = "account_halted"
 
 
 class StoreError(BourseError):

@@ -231,6 +231,12 @@ def normalize_iban(value: object) -> str:
     return iban
 
 
+def iban_of(country: str, bban: str) -> str:
+    """The IBAN of a domestic account number (``bban``: upper-case letters and digits), its
+    check digits computed (ISO 13616): what a test or the simulation registers."""
+    return f"{country}{98 - mod97(bban + country + '00'):02d}{bban}"
+
+
 def mask_iban(iban: str) -> str:
     """What events, audit records and listings show of an IBAN: country, check digits and the
     last four characters (``DE89…3000``)."""

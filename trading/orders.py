@@ -198,6 +198,9 @@ class Order:
     pending_price: int | None = None
     pending_trigger_price: int | None = None
     history: list[OrderEvent] = field(default_factory=list)
+    # A house order (``ClosePosition``) says so, and why.
+    initiator: Initiator = Initiator.CLIENT
+    house_reason: str | None = None
 
     @classmethod
     def from_request(cls, order_id: int, request: OrderRequest, ts_ns: int) -> Order:

@@ -17,6 +17,7 @@ from decimal import ROUND_CEILING, ROUND_HALF_EVEN, Decimal
 from enum import StrEnum
 from typing import TYPE_CHECKING, Protocol
 
+from trading.accounts import effective_leverage, short_allowed
 from trading.config import FeeSchedule, TierLimits
 from trading.instruments import AccountType, Instrument
 from trading.money import from_minor, notional_in, to_minor
@@ -70,8 +71,10 @@ class RateLimiter:
 
     def allow(self, account_id: int, now_ns: int, limit: int) -> bool:
         log = self._log.get(account_id)
-        if log is None:
-            log = self._log[account_id] = deque(maxlen=max(limit, 1))
+        if log is None or log.maxlen != max(limit, 1):
+            # A new limit (SetLimits) resizes the log: one sized for a lower limit would
+            # never fill up to a higher one, and allow everything.
+            log = self._log[account_id] = deque(log or (), maxlen=max(limit, 1))
         horizon = now_ns - 1_000_000_000
         while log and log[0] <= horizon:
             log.popleft()
@@ -110,7 +113,11 @@ def check_order_size(
 
 
 def check_position(
-    instrument: Instrument, position_lots: Decimal, signed_qty_lots: Decimal, limits: TierLimits
+    instrument: Instrument,
+    position_lots: Decimal,
+    signed_qty_lots: Decimal,
+    limits: TierLimits,
+    account_type: AccountType = AccountType.MARGIN,
 ) -> Denial | None:
     after = position_lots + signed_qty_lots
     if abs(after) > abs(position_lots) and abs(after) > limits.max_position_lots:
@@ -120,10 +127,11 @@ def check_position(
             {"position_lots": str(position_lots), "after_lots": str(after),
              "max_position_lots": str(limits.max_position_lots)},
         )  # fmt: skip
-    if instrument.account_type is AccountType.CASH and after < 0:
+    if after < 0 and not short_allowed(account_type, instrument):
+        where = "a cash account" if account_type is AccountType.CASH else "cash"
         return Denial(
             DenialCode.SHORT_SALE,
-            f"{instrument.symbol} trades on a cash account: cannot sell more than the "
+            f"{instrument.symbol} trades on {where}: cannot sell more than the "
             f"{position_lots} held",
             {"position_lots": str(position_lots), "after_lots": str(after)},
         )
@@ -143,11 +151,15 @@ def check_margin(required: Decimal, free_margin: Decimal, currency: str) -> Deni
 # -- the margin arithmetic -------------------------------------------------------------------
 
 
-def leverage(instrument: Instrument, tier_cap: int) -> int:
-    """The leverage a position gets: the instrument's, capped by the account's tier."""
-    if instrument.account_type is AccountType.CASH:
-        return 1
-    return max(1, min(instrument.max_leverage, tier_cap))
+def leverage(
+    instrument: Instrument,
+    tier_cap: int,
+    account_type: AccountType = AccountType.MARGIN,
+    override: int | None = None,
+) -> int:
+    """The leverage a position gets: the instrument's, capped by the account's tier and its
+    own setting (``SetLimits``); 1 on a cash account or instrument."""
+    return effective_leverage(instrument, tier_cap, account_type, override)
 
 
 def commission(
@@ -230,6 +242,7 @@ class AccountView(Protocol):
     account_id: int
     currency: str
     state: AccountState
+    account_type: AccountType
     positions: dict[str, Position]
 
 
@@ -266,22 +279,30 @@ def check_order(
     lev: int,
     fees: FeeSchedule,
     free: Callable[[], int],
+    skip: Container[str] = frozenset(),
 ) -> Denial | None:
-    """The pre-trade check of one order; ``free`` gives the free margin (minor units)."""
+    """The pre-trade check of one order; ``free`` gives the free margin (minor units).
+
+    ``skip`` names checks (``DenialCode`` values) not to run: a house close skips the
+    account's state, its limits and its margin (``trading.house.SKIPPED_CHECKS``), never the
+    market's (halt, session, quote).
+    """
     pos = acct.positions.get(inst.symbol)
     net = pos.net if pos else 0
     signed = req.qty * req.side.sign
     reduces = net != 0 and (net > 0) != (signed > 0) and abs(signed) <= abs(net)
     denial = check_account_state(acct.state, reduces)
-    if denial:
+    if denial and denial.code.value not in skip:
         return denial
-    if not limiter.allow(acct.account_id, ts_ns, limits.max_orders_per_second):
+    if "rate_limited" not in skip and not limiter.allow(
+        acct.account_id, ts_ns, limits.max_orders_per_second
+    ):
         return Denial(
             DenialCode.RATE_LIMITED,
             f"more than {limits.max_orders_per_second} orders in one second",
             {"max_orders_per_second": str(limits.max_orders_per_second)},
         )
-    if inst.symbol in market.restricted:
+    if inst.symbol in market.restricted and "symbol_restricted" not in skip:
         return Denial(DenialCode.SYMBOL_RESTRICTED, f"{inst.symbol} is restricted")
     if inst.symbol in market.halted:
         return Denial(DenialCode.SYMBOL_HALTED, f"{inst.symbol} is halted")
@@ -296,11 +317,16 @@ def check_order(
             DenialCode.NO_CONVERSION_RATE, f"no quote converts {inst.quote} to {acct.currency}"
         )
     notional = notional_in(inst, req.qty, price, rate)
-    denial = check_order_size(
-        inst, inst.qty_from_int(req.qty), notional, acct.currency, limits
-    ) or check_position(inst, inst.qty_from_int(net), inst.qty_from_int(signed), limits)
-    if denial:
+    denial = check_order_size(inst, inst.qty_from_int(req.qty), notional, acct.currency, limits)
+    if denial and denial.code.value not in skip:
         return denial
+    denial = check_position(
+        inst, inst.qty_from_int(net), inst.qty_from_int(signed), limits, acct.account_type
+    )
+    if denial and denial.code.value not in skip:
+        return denial
+    if "insufficient_margin" in skip:
+        return None
     # Only the part that opens exposure needs margin; a reduction frees it.
     opening = opening_qty(net, signed)
     if opening <= 0 and req.type is not OrderType.MARKET:

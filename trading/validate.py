@@ -234,10 +234,14 @@ def deposit(account_id: object, currency_: object, amount: object, ref: object) 
                    text(ref, "deposit reference", REF_LENGTH))  # fmt: skip
 
 
-def withdrawal_request(account_id: object, currency_: object, amount: object) -> RequestWithdrawal:
+def withdrawal_request(
+    account_id: object, currency_: object, amount: object, destination_id: object
+) -> RequestWithdrawal:
+    """A withdrawal to a destination registered on the account (``AddDestination``)."""
     cur = currency(currency_)
     minor = _amount_bounded(amount, cur) if _is_int(amount) else amount_minor(amount, cur)
-    return RequestWithdrawal(identifier(account_id, "account id"), cur, minor)
+    return RequestWithdrawal(identifier(account_id, "account id"), cur, minor,
+                             identifier(destination_id, "destination id"))  # fmt: skip
 
 
 def withdrawal_decision(

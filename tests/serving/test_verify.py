@@ -34,7 +34,7 @@ def _written(dsn: str) -> str:
         rig.oms.execute_one(rig.submit(2, f"gold-{n}", symbol="XAU/USD", qty="1"))
     rig.oms.execute_one(rig.submit(1, "sell-1", side="sell", qty="3"))
     done = [
-        rig.oms.execute_one(RequestWithdrawal(a, "USD", amount))
+        rig.oms.execute_one(RequestWithdrawal(a, "USD", amount, rig.destination(a)))
         for a, amount in ((1, 10_000), (2, 25_000), (2, 5_000))
     ]
     wids = [int(d.ref.split(":")[1]) for d in done]  # type: ignore[union-attr]
@@ -89,6 +89,11 @@ TAMPERING = {
     "rejected withdrawal turned approved": (
         "UPDATE withdrawals SET status = 'approved' WHERE status = 'rejected'",
         "withdrawal_postings",
+    ),
+    "withdrawal redirected to another account's destination": (
+        "UPDATE withdrawals SET destination_id = (SELECT MAX(destination_id) FROM "
+        "withdrawal_destinations) WHERE account_id = 1",
+        "withdrawal_destinations",
     ),
     "approved withdrawal deleted": (
         "DELETE FROM withdrawals WHERE status = 'approved'",
@@ -183,9 +188,9 @@ def test_audit_verify_when_anchor_malformed_then_exit_2(store: str, anchor: str)
 
 
 ALL_TABLES = (
-    "lot_closures", "lots", "executions", "exec_exceptions", "orders", "balances", "postings",
-    "ledger_txns", "ledger_accounts", "withdrawals", "outbox", "symbol_halts", "audit_log",
-    "audit_head", "accounts",
+    "deposits", "lot_closures", "lots", "executions", "exec_exceptions", "orders", "balances",
+    "postings", "ledger_txns", "ledger_accounts", "withdrawals", "withdrawal_destinations",
+    "outbox", "symbol_halts", "audit_log", "audit_head", "accounts",
 )  # fmt: skip
 
 

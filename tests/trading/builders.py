@@ -14,8 +14,9 @@ from typing import Any
 
 from sqlalchemy import Engine, func, select
 
-from trading.commands import Deposit, OpenAccount, QuoteUpdate, SubmitOrder
+from trading.commands import AddDestination, Deposit, Done, OpenAccount, QuoteUpdate, SubmitOrder
 from trading.config import OMSConfig
+from trading.funding import DestinationKind, iban_of
 from trading.instruments import Catalogue, default_catalogue
 from trading.oms.engine import OMS
 from trading.orders import OrderRequest
@@ -101,6 +102,10 @@ class Rig:
         for result in self.oms.execute(cmds):
             assert not isinstance(result, Exception), result
 
+    def destination(self, account_id: int, currency: str = "USD") -> int:
+        """A registered bank destination of the account in ``currency`` (its id)."""
+        return add_destination(self.oms, account_id, currency)
+
     def open_accounts(self, *account_ids: int, cash_minor: int = 10_000_000) -> None:
         """Open USD accounts, each funded with ``cash_minor`` cents (100,000.00 by default)."""
         cmds: list[Any] = []
@@ -108,6 +113,20 @@ class Rig:
             cmds += [OpenAccount(a), Deposit(a, "USD", cash_minor, f"seed-{a}")]
         for result in self.oms.execute(cmds):
             assert not isinstance(result, Exception), result
+
+
+def destination_of(account_id: int, currency: str = "USD") -> AddDestination:
+    """A bank account to withdraw to, its IBAN made of the account id and the currency."""
+    bban = f"{account_id:012d}{sum(map(ord, currency)):06d}"
+    return AddDestination(account_id, DestinationKind.BANK, f"bank {currency}",
+                          iban_of("DE", bban), currency)  # fmt: skip
+
+
+def add_destination(oms: OMS, account_id: int, currency: str = "USD") -> int:
+    """Register ``destination_of`` on the account; its destination id."""
+    done = oms.execute_one(destination_of(account_id, currency))
+    assert isinstance(done, Done), done
+    return int(done.ref.split(":")[1])
 
 
 def make_engine(dsn: str) -> Engine:

@@ -17,6 +17,7 @@ from trading import validate
 from trading.commands import AmendOrder, CancelOrder, Deposit, RequestWithdrawal
 from trading.errors import (
     BourseError,
+    DestinationNotRegistered,
     InsufficientFunds,
     InvalidAmount,
     InvalidExpiry,
@@ -155,6 +156,7 @@ def rig(store_dsn: str) -> Rig:
     """A store with history: two funded accounts, a filled order, a resting limit order."""
     rig = make_rig(store_dsn)
     rig.open_accounts(1, 2)
+    assert (rig.destination(1), rig.destination(2)) == (1, 2)
     rig.oms.execute_one(rig.submit(1, "filled-1", qty="1"))
     rig.oms.execute_one(rig.submit(1, "resting-1", type="limit", price="1.09000"))
     return rig
@@ -209,21 +211,45 @@ BAD_CASH: dict[str, tuple[Callable[[], Any], type[BourseError], str]] = {
         "invalid_input",
     ),
     "deposit to unknown account": (lambda: Deposit(99, "USD", 100, "d4"), NotFound, "not_found"),
-    "withdrawal of zero": (lambda: RequestWithdrawal(1, "USD", 0), InvalidInput, "invalid_input"),
+    "withdrawal of zero": (
+        lambda: RequestWithdrawal(1, "USD", 0, 1),
+        InvalidInput,
+        "invalid_input",
+    ),
     "float withdrawal": (
-        lambda: RequestWithdrawal(1, "USD", _float(0.5)),
+        lambda: RequestWithdrawal(1, "USD", _float(0.5), 1),
         InvalidInput,
         "invalid_input",
     ),
     "withdrawal beyond funds": (
-        lambda: RequestWithdrawal(2, "USD", 10_000_001),
+        lambda: RequestWithdrawal(2, "USD", 10_000_001, 2),
         InsufficientFunds,
         "insufficient_funds",
     ),
     "withdrawal of cash held as margin": (
-        lambda: RequestWithdrawal(1, "USD", 10_000_000),
+        lambda: RequestWithdrawal(1, "USD", 10_000_000, 1),
         InsufficientFunds,
         "insufficient_funds",
+    ),
+    "withdrawal to no destination": (
+        lambda: RequestWithdrawal(1, "USD", 100),
+        DestinationNotRegistered,
+        "destination_not_registered",
+    ),
+    "withdrawal to an unregistered destination": (
+        lambda: RequestWithdrawal(1, "USD", 100, 99),
+        DestinationNotRegistered,
+        "destination_not_registered",
+    ),
+    "withdrawal to another account's destination": (
+        lambda: RequestWithdrawal(1, "USD", 100, 2),
+        DestinationNotRegistered,
+        "destination_not_registered",
+    ),
+    "withdrawal in another currency than its destination's": (
+        lambda: RequestWithdrawal(1, "EUR", 100, 1),
+        DestinationNotRegistered,
+        "destination_not_registered",
     ),
 }
 
@@ -351,7 +377,7 @@ EDGE_CASH: dict[str, tuple[Callable[[], Any], type[BourseError], str]] = {
         "invalid_identifier",
     ),
     "withdrawal of 10**25 USD": (
-        lambda: validate.withdrawal_request(1, "USD", "1" + "0" * 25),
+        lambda: validate.withdrawal_request(1, "USD", "1" + "0" * 25, 1),
         InvalidAmount,
         "invalid_amount",
     ),
@@ -405,7 +431,7 @@ def test_amend_when_price_overflows_the_store_then_invalid_price_and_nothing_cha
 def test_edge_builders_when_values_fit_then_the_oms_executes_them(rig: Rig) -> None:
     deposit = validate.deposit(2, "USD", "10.25", "psp-ref-1")
     assert deposit.amount == 1025
-    withdrawal = validate.withdrawal_request(2, "USD", 500)
+    withdrawal = validate.withdrawal_request(2, "USD", 500, 2)
     amend = validate.amend_order(rig.catalogue, "EUR/USD", account_id=1,
                                  order_id=_resting(rig), price="1.08000")  # fmt: skip
     results = rig.oms.execute([deposit, withdrawal, amend])

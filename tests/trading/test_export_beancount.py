@@ -191,9 +191,10 @@ def trade_book(rig: Rig) -> Trader:
     t.price("BTC/USD", "60500.55", "60510.55")
     t.trade(2, "BTC/USD", "sell", "0.1001")
     # Cash: a deposit, a withdrawal approved and one rejected.
+    dest = {a: rig.destination(a) for a in (1, 2)}
     results = rig.oms.execute(
-        [Deposit(2, "USD", 250_000, "dep-2b"), RequestWithdrawal(1, "USD", 10_000),
-         RequestWithdrawal(2, "USD", 20_000)]
+        [Deposit(2, "USD", 250_000, "dep-2b"), RequestWithdrawal(1, "USD", 10_000, dest[1]),
+         RequestWithdrawal(2, "USD", 20_000, dest[2])]
     )  # fmt: skip
     wids = [int(r.ref.split(":")[1]) for r in results[1:]]  # type: ignore[union-attr]
     for r in rig.oms.execute([DecideWithdrawal(wids[0], True), DecideWithdrawal(wids[1], False)]):

@@ -435,7 +435,7 @@ def test_exec_report_when_fill_exceeds_order_then_refused_and_recorded(rig: Rig)
 
 
 def test_withdrawal_when_requested_then_funds_held_until_decided(rig: Rig) -> None:
-    done = rig.oms.execute_one(RequestWithdrawal(1, "USD", 1_000_00))
+    done = rig.oms.execute_one(RequestWithdrawal(1, "USD", 1_000_00, rig.destination(1)))
     wid = int(done.ref.split(":")[1])  # type: ignore[union-attr]
     assert rig.oms.cash_available(1) == 10_000_000 - 1_000_00
     assert rig.oms.balance(L.client_withdrawal_pending(1, "USD")) == -1_000_00
@@ -443,7 +443,7 @@ def test_withdrawal_when_requested_then_funds_held_until_decided(rig: Rig) -> No
     rig.oms.execute_one(DecideWithdrawal(wid, approve=False))
     assert rig.oms.cash_available(1) == 10_000_000
 
-    done = rig.oms.execute_one(RequestWithdrawal(1, "USD", 2_000_00))
+    done = rig.oms.execute_one(RequestWithdrawal(1, "USD", 2_000_00, rig.destination(1)))
     rig.oms.execute_one(DecideWithdrawal(int(done.ref.split(":")[1]), approve=True))  # type: ignore[union-attr]
     assert rig.oms.cash_available(1) == 10_000_000 - 2_000_00
     assert rig.oms.balance(L.psp_clearing("USD")) == 2 * 10_000_000 - 2_000_00
@@ -451,16 +451,17 @@ def test_withdrawal_when_requested_then_funds_held_until_decided(rig: Rig) -> No
 
 
 def test_withdrawal_when_beyond_free_cash_then_refused_and_nothing_changes(rig: Rig) -> None:
+    dest = rig.destination(1)
     before = store_snapshot(rig.engine)
     with pytest.raises(InsufficientFunds):
-        rig.oms.execute_one(RequestWithdrawal(1, "USD", 10_000_001))
+        rig.oms.execute_one(RequestWithdrawal(1, "USD", 10_000_001, dest))
     assert store_snapshot(rig.engine) == before
 
 
 def test_balance_as_of_when_time_given_then_sums_postings_up_to_it(rig: Rig) -> None:
     t_before = rig.clock.now_ns
     rig.clock.advance(5_000_000)
-    rig.oms.execute_one(RequestWithdrawal(1, "USD", 500_00))
+    rig.oms.execute_one(RequestWithdrawal(1, "USD", 500_00, rig.destination(1)))
 
     with rig.engine.connect() as conn:
         assert balance_as_of(conn, L.client_cash(1, "USD"), t_before) == -10_000_000

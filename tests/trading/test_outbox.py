@@ -19,28 +19,37 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine, select
 
+from tests.trading.builders import destination_of
 from trading.commands import (
     AmendOrder,
     CancelOrder,
+    ClosePosition,
     Command,
     DecideWithdrawal,
     Deposit,
     Done,
     ExpireDue,
+    HaltSymbol,
+    HoldWithdrawal,
     OpenAccount,
     OrderAck,
     QuoteUpdate,
+    ReleaseWithdrawal,
     RequestWithdrawal,
     Result,
+    SetAccountState,
+    SetLimits,
     SubmitOrder,
 )
 from trading.config import OMSConfig
 from trading.events import EventDeduper, OutboxEvent, partition_of
+from trading.funding import DepositMethod
 from trading.instruments import default_catalogue
 from trading.oms.engine import OMS
 from trading.oms.outbox import InMemoryPublisher, OutboxRelay, PublishError
 from trading.orders import OrderStatus
 from trading.quotes import InMemoryQuoteBook, Quote
+from trading.risk import AccountState
 from trading.store import schema as s
 from trading.store.engine import migrate, open_engine
 from trading.validate import order_request
@@ -97,8 +106,14 @@ class OutboxDesk:
         cmds: list[Command] = [self.quote("1.10000", "1.10010")]
         for a in accounts:
             ccy = "USD" if a % 2 else "EUR"
-            cmds += [OpenAccount(a, ccy), Deposit(a, ccy, 5_000_000, f"dep-{a}")]
-        self.execute(cmds)
+            cmds += [OpenAccount(a, ccy), Deposit(a, ccy, 5_000_000, f"dep-{a}"),
+                     destination_of(a, ccy)]  # fmt: skip
+        results = self.execute(cmds)
+        self.destinations = {
+            a: int(r.ref.split(":")[1])
+            for a, r in zip(accounts, results[3::3], strict=True)
+            if isinstance(r, Done)
+        }
 
     def scenario(self, accounts: Sequence[int] = ACCOUNTS) -> None:
         """Every kind of event the OMS emits, interleaved across accounts and batches."""
@@ -125,7 +140,7 @@ class OutboxDesk:
             cmds += [
                 AmendOrder(a, limit_id, price=self.eur.price_to_int(Decimal("1.09100"))),
                 CancelOrder(a, limit_id),
-                RequestWithdrawal(a, ccy, 10_000),
+                RequestWithdrawal(a, ccy, 10_000, self.destinations[a]),
             ]
         done = [r for r in self.execute(cmds) if isinstance(r, Done)]
         withdrawal_ids = [int(d.ref.split(":")[1]) for d in done]
@@ -138,6 +153,27 @@ class OutboxDesk:
         cmds = [ExpireDue(self.now_ns), self.quote("1.09400", "1.09410")]
         cmds += [self.order(a, f"close-{a}", side="sell", qty="1") for a in accounts]
         self.execute(cmds)
+
+    def domain_scenario(self) -> None:
+        """The events of clients, limits, states, funding and the house, after ``scenario``:
+        a deposit by provider reference, a withdrawal held and released, limits set, an
+        account halted and closed out by the house, a symbol halted and resumed."""
+        wid = self.execute([RequestWithdrawal(1, "USD", 5_000, self.destinations[1])])[0]
+        assert isinstance(wid, Done)
+        w = int(wid.ref.split(":")[1])
+        self.execute([
+            Deposit(1, "USD", 20_000, "psp-1", DepositMethod.CARD, "tok_visa_4242", "stripe",
+                    "pi_1"),
+            HoldWithdrawal(w, "velocity", actor="pipelines.fraud"),
+            ReleaseWithdrawal(w, "cleared", actor="risk-desk"),
+            SetLimits(1, leverage=10, max_order_lots=Decimal(5), actor="risk-desk",
+                      reason="client request"),
+            self.order(1, "dom-1", side="buy", qty="1"),
+            SetAccountState(1, AccountState.HALTED, actor="risk-desk", reason="margin call"),
+            ClosePosition(1, "EUR/USD", None, "stop-out", actor="pipelines.positions"),
+            HaltSymbol("EUR/USD", True, actor="risk-desk", reason="news"),
+            HaltSymbol("EUR/USD", False, actor="risk-desk", reason="news over"),
+        ])  # fmt: skip
 
     def trade_round(self, i: int, accounts: Sequence[int] = ACCOUNTS) -> None:
         side = "buy" if i % 2 == 0 else "sell"
@@ -325,7 +361,8 @@ def test_relay_when_oms_writes_concurrently_then_every_event_published_once_in_a
     drain(relay)
 
     expected = [as_event(r) for r in outbox_rows(desk.engine)]
-    assert len(expected) == 2 * len(ACCOUNTS) + 40 * 3 * len(ACCOUNTS)
+    # Opened, deposited and a destination added, then three events a round per account.
+    assert len(expected) == 3 * len(ACCOUNTS) + 40 * 3 * len(ACCOUNTS)
     assert sorted(publisher.events, key=lambda e: e.event_id) == expected
     assert len({e.event_id for e in publisher.events}) == len(publisher.events)
     for account_id, seqs in by_account(publisher.events).items():
@@ -468,6 +505,7 @@ def test_events_doc_when_oms_emits_then_every_type_and_field_is_documented(
     desk: OutboxDesk,
 ) -> None:
     desk.scenario()
+    desk.domain_scenario()
     documented = documented_fields()
 
     seen_types = set()
@@ -487,5 +525,8 @@ def test_events_doc_when_oms_emits_then_every_type_and_field_is_documented(
         if st is not OrderStatus.INITIALIZED:
             assert f"order.{st.value}" in documented
     for kind in ("account.opened", "cash.deposited", "cash.withdrawal_requested",
-                 "cash.withdrawal_approved", "cash.withdrawal_rejected"):  # fmt: skip
+                 "cash.withdrawal_approved", "cash.withdrawal_rejected",
+                 "cash.destination_added", "cash.withdrawal_held", "cash.withdrawal_released",
+                 "account.limits_set", "account.state_changed", "symbol.halted",
+                 "symbol.resumed"):  # fmt: skip
         assert kind in documented and kind in seen_types

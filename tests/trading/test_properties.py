@@ -43,13 +43,17 @@ from trading.commands import (
     Deposit,
     ExpireDue,
     HaltSymbol,
+    HoldWithdrawal,
     OrderAck,
     QuoteUpdate,
+    ReleaseWithdrawal,
     RequestWithdrawal,
     SetAccountState,
+    SetLimits,
     SubmitOrder,
 )
 from trading.errors import (
+    AccountHalted,
     ConflictError,
     InsufficientFunds,
     InvalidOrder,
@@ -60,6 +64,7 @@ from trading.orders import TERMINAL, TRANSITIONS, OrderStatus
 from trading.quotes import Quote
 from trading.risk import AccountState
 from trading.store import schema as s
+from trading.store.domain_rows import limits_from_row
 from trading.store.engine import open_engine
 from trading.store.repository import load_snapshot, lot_row, order_row
 from trading.store.verify import verify_audit, verify_ledger
@@ -211,8 +216,10 @@ def memory_state(rig: Rig) -> dict[str, Any]:
         "seqs": {k: v for k, v in oms.journal.seqs.items() if v},
         "states": {a.account_id: a.state.value for a in oms._accounts.values()},
         "withdrawals": {
-            w.withdrawal_id: (w.account_id, w.currency, w.amount) for w in oms._withdrawals.values()
+            w.withdrawal_id: (w.account_id, w.currency, w.amount, w.status.value, w.destination_id)
+            for w in oms._withdrawals.values()
         },
+        "limits": {a.account_id: (a.leverage, a.overrides) for a in oms._accounts.values()},
         "audit_head": (
             (oms.journal.audit_seq, oms.journal.audit_hash) if oms.journal.audit_seq else None
         ),
@@ -224,6 +231,7 @@ def stored_state(engine: Engine) -> dict[str, Any]:
     """What a restart would load from the store."""
     with engine.connect() as conn:
         snap = load_snapshot(conn)
+    overrides = {r.account_id: limits_from_row(r) for r in snap.account_limits}
     nets: dict[tuple[int, str], int] = defaultdict(int)
     for lot in snap.open_lots:
         nets[(lot.account_id, lot.symbol)] += lot.remaining
@@ -235,8 +243,10 @@ def stored_state(engine: Engine) -> dict[str, Any]:
         "seqs": {k: v for k, v in snap.account_seqs.items() if v},
         "states": {r.account_id: r.state for r in snap.accounts},
         "withdrawals": {
-            r.withdrawal_id: (r.account_id, r.currency, r.amount) for r in snap.pending_withdrawals
+            r.withdrawal_id: (r.account_id, r.currency, r.amount, r.status, r.destination_id)
+            for r in snap.pending_withdrawals
         },
+        "limits": {r.account_id: (r.leverage, overrides.get(r.account_id)) for r in snap.accounts},
         "audit_head": snap.audit_head,
         "halted": set(snap.halted_symbols),
     }
@@ -318,6 +328,7 @@ class OMSMachine(RuleBasedStateMachine):
             self.mid[sym], self.spread[sym] = a + b, a - b
         self.rig.seed_quotes()
         self.rig.open_accounts(*ACCOUNTS, cash_minor=10_000_000)
+        self.destinations = {a: self.rig.destination(a) for a in ACCOUNTS}
 
     # -- orders --------------------------------------------------------------------------------
 
@@ -624,8 +635,12 @@ class OMSMachine(RuleBasedStateMachine):
     def withdraw(self, account: int, cents: int) -> None:
         before = store_snapshot(self.engine)
         free = self.rig.oms.cash_available(account)
-        [result] = self.run(RequestWithdrawal(account, "USD", cents))
-        if isinstance(result, InsufficientFunds):
+        halted = self.rig.oms._accounts[account].state is AccountState.HALTED
+        [result] = self.run(RequestWithdrawal(account, "USD", cents, self.destinations[account]))
+        if halted:
+            assert isinstance(result, AccountHalted), result
+            self.expect_unchanged(before, "a withdrawal from a halted account")
+        elif isinstance(result, InsufficientFunds):
             assert result.code == "insufficient_funds"
             self.expect_unchanged(before, "a refused withdrawal")
         else:
@@ -635,14 +650,13 @@ class OMSMachine(RuleBasedStateMachine):
     @rule(data=st.data(), approve=st.booleans())
     def decide_withdrawal(self, data: st.DataObject, approve: bool) -> None:
         with self.engine.connect() as conn:
-            pending = [
-                r[0]
-                for r in conn.execute(
-                    select(s.withdrawals.c.withdrawal_id).where(
-                        s.withdrawals.c.status == "requested"
-                    )
+            rows = conn.execute(
+                select(s.withdrawals.c.withdrawal_id, s.withdrawals.c.status).where(
+                    s.withdrawals.c.status.in_(("requested", "held"))
                 )
-            ]
+            ).all()
+        held = {wid for wid, status in rows if status == "held"}
+        pending = [wid for wid, _ in rows]
         if not pending:
             before = store_snapshot(self.engine)
             [result] = self.run(DecideWithdrawal(10_000, approve))
@@ -650,6 +664,12 @@ class OMSMachine(RuleBasedStateMachine):
             self.expect_unchanged(before, "a decision on no withdrawal")
             return
         wid = data.draw(st.sampled_from(pending), label="withdrawal")
+        if approve and wid in held:
+            before = store_snapshot(self.engine)
+            [result] = self.run(DecideWithdrawal(wid, approve, "checked"))
+            assert isinstance(result, InvalidStateTransition), result
+            self.expect_unchanged(before, "approving a held withdrawal")
+            return
         [result] = self.run(DecideWithdrawal(wid, approve, "checked"))
         assert not isinstance(result, Exception), result
         with self.engine.connect() as conn:
@@ -657,6 +677,41 @@ class OMSMachine(RuleBasedStateMachine):
                 select(s.withdrawals.c.status).where(s.withdrawals.c.withdrawal_id == wid)
             ).scalar_one()
         assert status == ("approved" if approve else "rejected")
+
+    @rule(data=st.data(), hold=st.booleans())
+    def hold_or_release(self, data: st.DataObject, hold: bool) -> None:
+        pending = sorted(self.rig.oms._withdrawals.values(), key=lambda w: w.withdrawal_id)
+        if not pending:
+            return
+        w = data.draw(st.sampled_from(pending), label="withdrawal")
+        cmd = HoldWithdrawal if hold else ReleaseWithdrawal
+        legal = (w.status.value == "requested") is hold
+        before = store_snapshot(self.engine)
+        cash = self.rig.oms.cash_available(w.account_id)
+        [result] = self.run(cmd(w.withdrawal_id, "review", actor="compliance"))
+        if legal:
+            assert not isinstance(result, Exception), result
+            assert w.status.value == ("held" if hold else "requested")
+        else:
+            assert isinstance(result, InvalidStateTransition), result
+            self.expect_unchanged(before, "an illegal hold or release")
+        assert self.rig.oms.cash_available(w.account_id) == cash  # no money moves
+
+    @rule(
+        account=st.sampled_from(ACCOUNTS),
+        leverage=st.none() | st.integers(1, 30),
+        max_order_lots=st.none() | st.sampled_from([Decimal("0.5"), Decimal(2), Decimal(40)]),
+        rate=st.none() | st.integers(1, 100),
+    )
+    def set_limits(
+        self, account: int, leverage: int | None, max_order_lots: Decimal | None, rate: int | None
+    ) -> None:
+        cmd = SetLimits(account, leverage, max_order_lots=max_order_lots,
+                        max_orders_per_second=rate, actor="risk-desk", reason="review")  # fmt: skip
+        [result] = self.run(cmd)
+        assert not isinstance(result, Exception), result
+        limits = self.rig.oms._limits(self.rig.oms._accounts[account])
+        assert limits.max_order_lots == (max_order_lots or Decimal(20))
 
     @rule(account=st.sampled_from(ACCOUNTS), state=st.sampled_from(list(AccountState)))
     def account_state(self, account: int, state: AccountState) -> None:

@@ -86,9 +86,11 @@ def history(store_dsn: str) -> History:
         _remember(h, 1, 2, 3)
     rig.clock.advance(SECOND)
     rest = next(o.order_id for o in rig.oms._open.values() if o.client_order_id == "rest-0")
-    wid1 = int(_ok(rig, RequestWithdrawal(1, "USD", 12_345))[0].ref.split(":")[1])
-    wid2 = int(_ok(rig, RequestWithdrawal(2, "USD", 500))[0].ref.split(":")[1])
-    _ok(rig, RequestWithdrawal(1, "USD", 777))
+    wid1 = int(
+        _ok(rig, RequestWithdrawal(1, "USD", 12_345, rig.destination(1)))[0].ref.split(":")[1]
+    )
+    wid2 = int(_ok(rig, RequestWithdrawal(2, "USD", 500, rig.destination(2)))[0].ref.split(":")[1])
+    _ok(rig, RequestWithdrawal(1, "USD", 777, rig.destination(1)))
     _ok(rig, CancelOrder(1, rest), DecideWithdrawal(wid1, True, "ok"),
         DecideWithdrawal(wid2, False, "no"), Deposit(1, "USD", 50_000, "psp-late"))  # fmt: skip
     _remember(h, 1, 2, 3)

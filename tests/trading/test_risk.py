@@ -8,7 +8,7 @@ from decimal import ROUND_HALF_EVEN, Decimal
 import pytest
 
 from trading.config import FeeSchedule, TierLimits
-from trading.instruments import Instrument, default_catalogue
+from trading.instruments import AccountType, Instrument, default_catalogue
 from trading.money import to_minor
 from trading.orders import OrderRequest, OrderType, Side
 from trading.positions import Lot, Position
@@ -43,6 +43,7 @@ class Account:
     account_id: int = 1
     currency: str = "USD"
     state: AccountState = AccountState.ACTIVE
+    account_type: AccountType = AccountType.MARGIN
     positions: dict[str, Position] = field(default_factory=dict)
 
 
@@ -241,3 +242,39 @@ def test_unrealized_when_no_quote_or_rate_then_the_position_counts_zero() -> Non
 
 def test_free_margin_is_cash_plus_unrealized() -> None:
     assert free_margin(100_000, -30_000) == 70_000
+
+
+# -- account types, house closes, changed limits ---------------------------------------------
+
+
+def test_check_when_cash_account_sells_short_then_denied_even_on_a_margin_instrument() -> None:
+    cash = Account(account_type=AccountType.CASH)
+    assert _code(_check(_req(Side.SELL), cash)) is DenialCode.SHORT_SALE
+    assert _check(_req(Side.SELL), Account()) is None
+
+
+def test_check_when_house_skips_then_halted_account_and_no_margin_pass_but_halt_does_not() -> None:
+    from trading.house import SKIPPED_CHECKS
+
+    acct = Account(state=AccountState.HALTED, positions={"EUR/USD": _long(EURUSD, 100, 110_000)})
+
+    def house(market: Market | None = None) -> Denial | None:
+        return check_order(
+            acct, EURUSD, _req(Side.SELL), 0, TierLimits(), RateLimiter(),
+            market or _market(), 30, FEES, lambda: -10**9, SKIPPED_CHECKS,
+        )  # fmt: skip
+
+    assert _code(_check(_req(Side.SELL), acct, free=-(10**9))) is DenialCode.ACCOUNT_HALTED
+    assert house() is None
+    assert _code(house(_market(halted={"EUR/USD"}))) is DenialCode.SYMBOL_HALTED
+    assert _code(house(_market(session_open=False))) is DenialCode.SESSION_CLOSED
+    assert _code(house(_market(quote=None))) is DenialCode.NO_QUOTE
+
+
+def test_rate_limiter_when_limit_raised_then_log_resized_and_still_limits() -> None:
+    limiter = RateLimiter()
+    assert all(limiter.allow(1, i, 2) for i in range(2))
+    assert not limiter.allow(1, 3, 2)
+    # Raised to 4: two more fit in the same second, then it refuses again.
+    assert limiter.allow(1, 4, 4) and limiter.allow(1, 5, 4)
+    assert not limiter.allow(1, 6, 4)

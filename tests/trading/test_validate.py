@@ -67,7 +67,7 @@ def test_deposit_and_withdrawal_when_anything_is_sent_then_refused_or_storable(
 ) -> None:
     for build in (
         lambda: validate.deposit(account_id, currency, amount, ref),
-        lambda: validate.withdrawal_request(account_id, currency, amount),
+        lambda: validate.withdrawal_request(account_id, currency, amount, 1),
     ):
         try:
             command = build()

@@ -13,9 +13,10 @@ balances, working orders, open lots, pending withdrawals. A client order id of a
 order is looked up in the store, once per batch for all the batch's submits.
 
 What each command does lives beside this module, grouped by what it touches
-(``orders``, ``cash``, ``accounts``); a fill's booking in ``trading.fills``; the pre-trade
-check and the margin arithmetic in ``trading.risk``; the audit chain and the outbox in
-``journal``; the rows in ``trading.store.repository``.
+(``orders``, ``cash``, ``accounts``, ``house``); the dispatcher tells the journal each
+command's actor and reason, which every audit record it writes carries. A fill's booking
+is in ``trading.fills``; the pre-trade check and the margin arithmetic in ``trading.risk``;
+the audit chain and the outbox in ``journal``; the rows in ``trading.store.repository``.
 """
 
 from __future__ import annotations
@@ -30,19 +31,19 @@ from typing import Any
 from sqlalchemy import Engine, select
 
 from trading import ledger as L
-from trading.commands import ApplyReports, Command, Done, OrderAck, Result, SubmitOrder
+from trading.commands import ApplyReports, Command, Deposit, Done, OrderAck, Result, SubmitOrder
 from trading.config import OMSConfig, TierLimits
 from trading.errors import BourseError, InvalidInput, NotFound, StoreError
 from trading.fx import FxRates
 from trading.instruments import Catalogue, Instrument
-from trading.oms import accounts, cash, orders
-from trading.oms.handlers import Handler, Known, _Account, _Withdrawal
+from trading.oms import accounts, cash, house, orders
+from trading.oms.handlers import Handler, Known, _Account
 from trading.oms.journal import Journal
 from trading.oms.reports import apply_reports
 from trading.orders import Order, OrderStatus
 from trading.positions import Position
 from trading.quotes import QuoteBook
-from trading.risk import AccountState, RateLimiter, leverage, unrealized
+from trading.risk import RateLimiter, leverage, unrealized
 from trading.store import schema as s
 from trading.store.engine import writer
 from trading.store.repository import (
@@ -59,7 +60,9 @@ from trading.venues.base import ExecutionReport, Venue
 S = OrderStatus
 
 # Adding a command is adding a handler module and naming it here.
-HANDLERS: dict[type, Handler] = {**orders.HANDLERS, **cash.HANDLERS, **accounts.HANDLERS}
+HANDLERS: dict[type, Handler] = {
+    **orders.HANDLERS, **cash.HANDLERS, **accounts.HANDLERS, **house.HANDLERS,
+}  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,12 +119,7 @@ class OMS:
             self._ledger_ids[r.code] = r.ledger_account_id
             self._ledger_commodity[r.ledger_account_id] = r.commodity
         self._balances: dict[int, int] = dict(snap.balances)
-        self._accounts: dict[int, _Account] = {}
-        for r in snap.accounts:
-            acct = _Account(r.account_id, r.currency, r.tier, AccountState(r.state))
-            acct.cash_id = self._ledger_ids.get(L.client_cash(r.account_id, r.currency), 0)
-            acct.margin_id = self._ledger_ids.get(L.client_margin(r.account_id, r.currency), 0)
-            self._accounts[r.account_id] = acct
+        self._clients, self._accounts = accounts.load(snap, self._ledger_ids, self.config.risk)
         self._open: dict[int, Order] = {o.order_id: o for o in snap.open_orders}
         self._open_by_client: dict[tuple[int, str], int] = {
             (o.account_id, o.client_order_id): o.order_id for o in snap.open_orders
@@ -132,12 +130,8 @@ class OMS:
             if pos is None:
                 pos = acct.positions[lot.symbol] = Position(lot.account_id, lot.symbol)
             pos.add_lot(lot)
-        self._withdrawals = {
-            r.withdrawal_id: _Withdrawal(
-                r.withdrawal_id, r.account_id, r.currency, r.amount, r.requested_ns
-            )
-            for r in snap.pending_withdrawals
-        }
+        self._withdrawals, self._destinations, self._destination_keys = cash.load(snap)
+        self._inflight_deposits: dict[tuple[str, str], dict[str, Any]] = {}
         self.journal = Journal(
             self.actor, self.clock, snap.audit_head, snap.max_ids["event"], snap.account_seqs
         )
@@ -243,22 +237,27 @@ class OMS:
         known = self._prefetch(commands)
         handlers = HANDLERS
         late = self._late
+        journal = self.journal
         while late:  # reports that came in while the writer was idle
             apply_reports(self, self._take_late(), actor="venue")
         for cmd in commands:
             handler = handlers.get(type(cmd))
+            # Who asked and why, for every audit record the command writes.
+            journal.command(getattr(cmd, "actor", ""), getattr(cmd, "reason", ""))
             try:
                 if handler is None:
                     raise InvalidInput(f"unknown command {cmd!r}")
                 results.append(handler(self, cmd, known))
             except BourseError as exc:
                 results.append(exc)
+            journal.command()
             # Reports a venue delivered while we worked (resting orders it filled).
             while late:
                 apply_reports(self, self._take_late(), actor="venue")
         self.journal.end()
         batch.freeze()
         self._inflight_orders.update(batch.by_client)
+        self._inflight_deposits.update(batch.by_provider_ref)
         self._inflight_execs |= self._seen_exec
         return Prepared(batch, results, frozenset(self._seen_exec), tuple(self._drained))
 
@@ -276,6 +275,9 @@ class OMS:
                 if self._inflight_orders.get(key) is order:
                     del self._inflight_orders[key]
             self._inflight_execs -= done.exec_ids
+            for ref, row in done.batch.by_provider_ref.items():
+                if self._inflight_deposits.get(ref) is row:
+                    del self._inflight_deposits[ref]
 
     def _prefetch(self, commands: Sequence[Command]) -> Known:
         """Look up in one query per kind what a batch needs from the store's history."""
@@ -286,10 +288,17 @@ class OMS:
             and (c.request.account_id, c.request.client_order_id) not in self._open_by_client
         }
         exec_ids = {r.exec_id for c in commands if isinstance(c, ApplyReports) for r in c.reports}
+        refs = {
+            (c.provider, c.provider_ref)
+            for c in commands
+            if isinstance(c, Deposit) and c.provider is not None and c.provider_ref is not None
+        }
         known = Known()
-        if not keys and not exec_ids:
+        if not keys and not exec_ids and not refs:
             return known
         with self.engine.connect() as conn:
+            if refs:
+                known.deposits = cash.prefetch_deposits(conn, refs)
             if keys:
                 o = s.orders
                 # Two IN lists walk the unique index on (account_id, client_order_id) in both
@@ -329,10 +338,12 @@ class OMS:
         return acct
 
     def _limits(self, acct: _Account) -> TierLimits:
-        return self.config.risk.tiers[acct.tier]
+        """The account's limits: its own overrides (SetLimits) over its tier's."""
+        return acct.limits or self.config.risk.tiers[acct.tier]
 
     def _leverage(self, acct: _Account, inst: Instrument) -> int:
-        return leverage(inst, self.config.risk.max_leverage_by_tier.get(acct.tier, 1))
+        cap = self.config.risk.max_leverage_by_tier.get(acct.tier, 1)
+        return leverage(inst, cap, acct.account_type, acct.leverage)
 
     def _rate(self, inst: Instrument, currency: str) -> Decimal | None:
         return self.fx.rate(inst.quote, currency)

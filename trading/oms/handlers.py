@@ -1,6 +1,7 @@
 """What a command handler is: a function of the OMS, the command and the batch's reads.
 
-Handlers live in modules grouped by what they touch (``orders``, ``cash``, ``accounts``),
+Handlers live in modules grouped by what they touch (``orders``, ``cash``, ``accounts``,
+``house``),
 each exporting ``HANDLERS``, a table keyed by command type; the engine dispatches with one
 dictionary lookup per command.
 """
@@ -11,7 +12,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from trading.accounts import LimitOverrides
 from trading.commands import Result
+from trading.config import TierLimits
+from trading.funding import WithdrawalStatus
+from trading.instruments import AccountType
 from trading.positions import Position
 from trading.risk import AccountState
 
@@ -27,6 +32,8 @@ class Known:
     orders: dict[tuple[int, str], Any] = field(default_factory=dict)
     # Exec ids already recorded (applied or refused).
     execs: set[str] = field(default_factory=set)
+    # (provider, provider reference) -> the stored deposits row, for retried deposits.
+    deposits: dict[tuple[str, str], Any] = field(default_factory=dict)
 
 
 @dataclass(slots=True)
@@ -40,6 +47,13 @@ class _Account:
     cash_id: int = 0
     margin_id: int = 0
     positions: dict[str, Position] = field(default_factory=dict)
+    client_id: int | None = None
+    account_type: AccountType = AccountType.MARGIN
+    # SetLimits: the account's own leverage and limits (None: the tier's), and the limits in
+    # force with them, computed once when they change.
+    leverage: int | None = None
+    overrides: LimitOverrides | None = None
+    limits: TierLimits | None = None
 
 
 @dataclass(slots=True)
@@ -49,6 +63,25 @@ class _Withdrawal:
     currency: str
     amount: int
     requested_ns: int
+    status: WithdrawalStatus = WithdrawalStatus.REQUESTED
+    destination_id: int | None = None
+    held_ns: int | None = None
+    hold_reason: str | None = None
+    released_ns: int | None = None
+    release_reason: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class _Destination:
+    """A registered withdrawal destination; ``display`` is all events and audit show."""
+
+    destination_id: int
+    account_id: int
+    kind: str
+    label: str
+    currency: str
+    instrument: str
+    display: str
 
 
 Handler = Callable[["OMS", Any, Known], Result]

@@ -22,9 +22,14 @@ _AUDIT_JSON = json.JSONEncoder(separators=(",", ":"), sort_keys=True).encode
 _EVENT_TYPE = {st: f"order.{st.value}" for st in OrderStatus}
 
 
+# The house's own stream (symbol halts, rollover): an outbox pseudo-account no client account
+# can be (account ids are positive), with its own gap-free sequence.
+HOUSE_ACCOUNT = 0
+
+
 class Journal:
-    __slots__ = ("_batch", "actor", "audit_hash", "audit_seq", "clock", "event_id", "head_exists",
-                 "seqs")  # fmt: skip
+    __slots__ = ("_batch", "actor", "audit_hash", "audit_seq", "clock", "cmd_actor",
+                 "cmd_reason", "event_id", "head_exists", "seqs")  # fmt: skip
 
     def __init__(
         self,
@@ -41,6 +46,13 @@ class Journal:
         self.event_id = last_event_id
         self.seqs = dict(account_seqs)
         self._batch = Batch()
+        self.cmd_actor = self.cmd_reason = ""
+
+    def command(self, actor: str = "", reason: str = "") -> None:
+        """Audit what follows as asked by ``actor`` (empty: the OMS's own) for ``reason``:
+        the dispatcher sets this around each command, so every handler's records carry the
+        command's actor and reason without passing them along."""
+        self.cmd_actor, self.cmd_reason = actor, reason
 
     def begin(self, batch: Batch) -> None:
         """Write into ``batch`` from now on."""
@@ -58,8 +70,10 @@ class Journal:
     def audit(self, action: str, subject: str, payload: dict[str, Any], actor: str = "") -> None:
         seq = self.audit_seq + 1
         ts = self.clock()
+        if self.cmd_reason and "reason" not in payload:
+            payload = {**payload, "reason": self.cmd_reason}
         text = _AUDIT_JSON(payload)
-        actor = actor or self.actor
+        actor = actor or self.cmd_actor or self.actor
         digest = record_hash(seq, ts, actor, action, subject, text, self.audit_hash)
         self._batch.add(
             "audit_log", audit_row(seq, ts, actor, action, subject, text, self.audit_hash, digest)
@@ -84,12 +98,19 @@ class Journal:
         )
         return event_id
 
+    def emit_house(self, type_: str, ts_ns: int, payload: dict[str, Any]) -> int:
+        """Queue an event on the house stream (``HOUSE_ACCOUNT``); returns its event id."""
+        return self.emit(HOUSE_ACCOUNT, type_, ts_ns, payload)
+
     def order_event(self, order: Order, event: OrderEvent) -> None:
         payload: dict[str, Any] = {
             "order_id": order.order_id, "client_order_id": order.client_order_id,
             "symbol": order.symbol, "side": order.side.value, "order_type": order.type.value,
             "status": order.status.value, "qty": order.qty, "filled_qty": order.filled_qty,
+            "initiator": order.initiator.value,
         }  # fmt: skip
+        if order.house_reason is not None:
+            payload["house_reason"] = order.house_reason
         if order.price is not None:
             payload["price"] = order.price
         if order.trigger_price is not None:

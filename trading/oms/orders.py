@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Container
 from typing import TYPE_CHECKING, Any
 
 from trading.commands import (
@@ -22,9 +23,9 @@ from trading.errors import (
     InvalidStateTransition,
     NotFound,
 )
-from trading.oms.handlers import Handler, Known
+from trading.oms.handlers import Handler, Known, _Account
 from trading.oms.reports import apply_reports
-from trading.orders import Order, OrderRequest, OrderStatus, OrderType, TimeInForce
+from trading.orders import Initiator, Order, OrderRequest, OrderStatus, OrderType, TimeInForce
 from trading.risk import Market, check_order
 
 if TYPE_CHECKING:
@@ -71,18 +72,29 @@ def submit(oms: OMS, cmd: SubmitOrder, known: Known) -> OrderAck:
     dup = _duplicate(oms, request, known)
     if dup is not None:
         return dup
-    inst = oms.catalogue.get(request.symbol)
-    ts = oms.clock()
-    order = Order.from_request(oms._next("order"), request, ts)
+    return place(oms, acct, request, Order.from_request(oms._next("order"), request, oms.clock()))
+
+
+def place(
+    oms: OMS, acct: _Account, request: OrderRequest, order: Order,
+    skip: Container[str] = frozenset(),
+) -> OrderAck:  # fmt: skip
+    """Check a new order (``request`` made an ``Order``) before the trade, but for the checks
+    named in ``skip``, and send it to the venue, or record it denied."""
+    inst = oms.catalogue.get(order.symbol)
+    ts = order.created_ns
     if order.tif is TimeInForce.DAY and order.expire_ns is None:
         # A day order lives until the end of the UTC trading day it was placed in.
         order.expire_ns = (ts // _NS_PER_DAY + 1) * _NS_PER_DAY
     batch = oms._batch
     batch.new_orders[order.order_id] = order
     batch.by_client[(order.account_id, order.client_order_id)] = order
-    oms.journal.audit("order.submit", f"order:{order.order_id}",
-                      {"account_id": order.account_id, "client_order_id": order.client_order_id,
-                       "request": order.fingerprint})  # fmt: skip
+    audit: dict[str, Any] = {"account_id": order.account_id,
+                             "client_order_id": order.client_order_id,
+                             "request": order.fingerprint}  # fmt: skip
+    if order.initiator is not Initiator.CLIENT:
+        audit["initiator"] = order.initiator.value
+    oms.journal.audit("order.submit", f"order:{order.order_id}", audit)
     market = Market(
         oms.config.risk.restricted_symbols, oms._halted,
         oms.catalogue.session_for(inst.symbol).is_open_ns(ts), oms.quotes.get(inst.symbol),
@@ -91,7 +103,7 @@ def submit(oms: OMS, cmd: SubmitOrder, known: Known) -> OrderAck:
     denial = check_order(
         acct, inst, request, ts, oms._limits(acct), oms._limiter, market,
         oms._leverage(acct, inst), oms.config.fees,
-        lambda: oms.cash_available(acct.account_id) + oms._unrealized(acct),
+        lambda: oms.cash_available(acct.account_id) + oms._unrealized(acct), skip,
     )  # fmt: skip
     if denial is not None:
         oms._move(order, S.DENIED, ts, reason=denial.reason(), code=denial.code.value,
@@ -168,7 +180,7 @@ def amend(oms: OMS, cmd: AmendOrder, known: Known) -> OrderAck:
 
 def reports(oms: OMS, cmd: ApplyReports, known: Known) -> Done:
     fresh = [r for r in cmd.reports if r.exec_id not in known.execs]
-    n = apply_reports(oms, fresh, actor="venue", record=True)
+    n = apply_reports(oms, fresh, actor=cmd.actor or "venue", record=True)
     return Done("reports", f"{n} applied, {len(cmd.reports) - n} ignored")
 
 

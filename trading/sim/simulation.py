@@ -2,8 +2,9 @@
 
 Accounts are opened and funded, then a stream of client activity runs against the
 simulated B-book: market, limit, stop and stop-limit orders with every time in force,
-cancels, amends, closes, partial fills (quoted depth is finite), expiries, withdrawals and
-their approval or rejection. Time is simulated, so the same seed writes the same store.
+cancels, amends, closes, partial fills (quoted depth is finite), expiries, withdrawals to a
+registered bank account, held and released by compliance, and their approval or rejection.
+Time is simulated, so the same seed writes the same store.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from typing import Any
 from sqlalchemy import Engine
 
 from trading.commands import (
+    AddDestination,
     AmendOrder,
     CancelOrder,
     Command,
@@ -25,14 +27,17 @@ from trading.commands import (
     Deposit,
     Done,
     ExpireDue,
+    HoldWithdrawal,
     OpenAccount,
     OrderAck,
     QuoteUpdate,
+    ReleaseWithdrawal,
     RequestWithdrawal,
     SubmitOrder,
 )
 from trading.config import OMSConfig
 from trading.errors import BourseError
+from trading.funding import DestinationKind, iban_of
 from trading.instruments import AccountType, Catalogue
 from trading.oms.engine import OMS
 from trading.orders import OrderRequest, OrderType, Side, TimeInForce
@@ -96,7 +101,9 @@ def run_simulation(
     ids = list(range(first_id, first_id + accounts))
     pending: list[Command] = []
     open_orders: dict[int, int] = {}  # order id -> account
-    withdrawals: list[int] = []
+    withdrawals: list[int] = []  # requested, waiting for a decision
+    held: list[int] = []
+    destinations: dict[int, int] = {}  # account -> its bank account
     cid = 0
 
     def flush() -> None:
@@ -104,6 +111,8 @@ def run_simulation(
         report.commands += len(pending)
         for cmd, res in zip(pending, results, strict=True):
             _tally(report, cmd, res, open_orders, withdrawals)
+            if isinstance(cmd, AddDestination) and isinstance(res, Done):
+                destinations[cmd.account_id] = int(res.ref.split(":")[1])
         pending.clear()
 
     def tick(ms_max: int) -> None:
@@ -115,6 +124,10 @@ def run_simulation(
         pending.append(OpenAccount(account_id, "USD", rng.choice(("retail", "professional"))))
         amount = rng.choice((5_000, 10_000, 25_000, 100_000)) * 100
         pending.append(Deposit(account_id, "USD", amount, f"psp-{seed}-{account_id}"))
+        pending.append(
+            AddDestination(account_id, DestinationKind.BANK, "salary account",
+                           iban_of("DE", f"{account_id:018d}"), "USD")
+        )  # fmt: skip
     flush()
 
     submitted = 0
@@ -134,10 +147,23 @@ def run_simulation(
                 pending.append(_amend(rng, catalogue, order))
         elif roll < 0.125:
             amount = rng.choice((50, 100, 500, 2_000)) * 100
-            pending.append(RequestWithdrawal(account_id, "USD", amount))
+            pending.append(
+                RequestWithdrawal(account_id, "USD", amount, destinations.get(account_id))
+            )
         elif roll < 0.14 and withdrawals:
             wid = withdrawals.pop(rng.randrange(len(withdrawals)))
-            pending.append(DecideWithdrawal(wid, rng.random() < 0.8, "checked"))
+            if rng.random() < 0.15:  # compliance looks closer first
+                held.append(wid)
+                pending.append(HoldWithdrawal(wid, "source of funds", actor="compliance"))
+            else:
+                pending.append(DecideWithdrawal(wid, rng.random() < 0.8, "checked"))
+        elif roll < 0.142 and held:
+            wid = held.pop(rng.randrange(len(held)))
+            if rng.random() < 0.7:
+                withdrawals.append(wid)
+                pending.append(ReleaseWithdrawal(wid, "documents received", actor="compliance"))
+            else:  # a hold confirmed: the money goes back to the client
+                pending.append(DecideWithdrawal(wid, False, "fraud confirmed", actor="compliance"))
         elif roll < 0.15:
             amount = rng.choice((1_000, 5_000)) * 100
             pending.append(Deposit(account_id, "USD", amount, f"psp-{seed}-{clock.now}"))
@@ -191,7 +217,9 @@ def _tally(
     elif isinstance(cmd, RequestWithdrawal) and isinstance(res, Done):
         withdrawals.append(int(res.ref.split(":")[1]))
         report.withdrawals["requested"] += 1
-    elif isinstance(cmd, DecideWithdrawal) and isinstance(res, Done):
+    elif isinstance(cmd, (DecideWithdrawal, HoldWithdrawal, ReleaseWithdrawal)) and isinstance(
+        res, Done
+    ):
         report.withdrawals[res.detail] += 1
     # Orders close later, by quotes, cancels or expiry: keep the list to what is open.
     if isinstance(res, OrderAck) and res.status.value in (

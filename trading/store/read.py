@@ -83,6 +83,11 @@ class DepositView:
     amount: int  # minor units
     ref: str | None  # the payment provider's reference
     ts_ns: int
+    # From the deposits row (None for a deposit booked before methods, or without them).
+    method: str | None = None
+    provider: str | None = None
+    provider_ref: str | None = None
+    instrument_fingerprint: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,9 +95,11 @@ class WithdrawalView:
     withdrawal_id: int
     currency: str
     amount: int  # minor units
-    status: str
+    status: str  # requested | held | approved | rejected
     requested_ns: int
     decided_ns: int | None
+    destination_id: int | None = None  # None: from before destinations
+    hold_reason: str | None = None  # the latest hold's
 
 
 @dataclass(frozen=True, slots=True)
@@ -268,13 +275,24 @@ def deposits(
     conn: Connection, account_id: int, *, since_ns: int | None = None, until_ns: int | None = None
 ) -> list[DepositView]:
     """An account's deposits, oldest first: the cash each credited to the client."""
-    t, p, la = s.ledger_txns, s.postings, s.ledger_accounts
+    t, p, la, d = s.ledger_txns, s.postings, s.ledger_accounts, s.deposits
     stmt = (
-        select(t.c.txn_id, p.c.commodity, p.c.amount, t.c.ref, t.c.ts_ns)
+        select(
+            t.c.txn_id,
+            p.c.commodity,
+            p.c.amount,
+            t.c.ref,
+            t.c.ts_ns,
+            d.c.method,
+            d.c.provider,
+            d.c.provider_ref,
+            d.c.instrument_fingerprint,
+        )
         .select_from(
-            t.join(p, p.c.txn_id == t.c.txn_id).join(
-                la, la.c.ledger_account_id == p.c.ledger_account_id
-            )
+            t.join(p, p.c.txn_id == t.c.txn_id)
+            .join(la, la.c.ledger_account_id == p.c.ledger_account_id)
+            # By account first: the account's index finds its deposits rows.
+            .outerjoin(d, and_(d.c.account_id == t.c.account_id, d.c.txn_id == t.c.txn_id))
         )
         .where(
             t.c.account_id == account_id,
@@ -285,7 +303,8 @@ def deposits(
         .order_by(t.c.ts_ns, t.c.txn_id)
     )
     # Client money is a liability: the credit to the client's cash is a negative posting.
-    return [DepositView(r.txn_id, r.commodity, -r.amount, r.ref, r.ts_ns)
+    return [DepositView(r.txn_id, r.commodity, -r.amount, r.ref, r.ts_ns, r.method, r.provider,
+                        r.provider_ref, r.instrument_fingerprint)
             for r in conn.execute(stmt)]  # fmt: skip
 
 
@@ -300,7 +319,14 @@ def withdrawals(
     stmt = select(w).where(*where).order_by(w.c.withdrawal_id)
     return [
         WithdrawalView(
-            r.withdrawal_id, r.currency, r.amount, r.status, r.requested_ns, r.decided_ns
+            r.withdrawal_id,
+            r.currency,
+            r.amount,
+            r.status,
+            r.requested_ns,
+            r.decided_ns,
+            r.destination_id,
+            r.hold_reason,
         )
         for r in conn.execute(stmt)
     ]

@@ -14,15 +14,18 @@ from typing import Any
 
 from sqlalchemy import Connection, func, select
 
-from trading.orders import TERMINAL, Order, OrderStatus, OrderType, Side, TimeInForce
+from trading.orders import TERMINAL, Initiator, Order, OrderStatus, OrderType, Side, TimeInForce
 from trading.positions import Lot
 from trading.store import schema as s
 
 # Parents before children, for the foreign keys.
 _APPEND_ORDER = (
-    "accounts", "ledger_accounts", "ledger_txns", "postings", "executions", "exec_exceptions",
-    "lot_closures", "outbox", "audit_log",
+    "clients", "accounts", "ledger_accounts", "ledger_txns", "postings", "executions",
+    "exec_exceptions", "lot_closures", "deposits", "withdrawal_destinations", "outbox",
+    "audit_log",
 )  # fmt: skip
+# The tables written before the balances (the postings they cache and their parents).
+_BEFORE_BALANCES = 5
 
 
 def order_row(o: Order) -> dict[str, Any]:
@@ -37,7 +40,8 @@ def order_row(o: Order) -> dict[str, Any]:
         "resume_status": o.resume_status.value if o.resume_status else None,
         "pending_qty": o.pending_qty, "pending_price": o.pending_price,
         "pending_trigger_price": o.pending_trigger_price, "created_ns": o.created_ns,
-        "updated_ns": o.updated_ns,
+        "updated_ns": o.updated_ns, "initiator": o.initiator.value,
+        "house_reason": o.house_reason,
     }  # fmt: skip
 
 
@@ -53,6 +57,7 @@ def order_from_row(r: Any) -> Order:
         resume_status=OrderStatus(r.resume_status) if r.resume_status else None,
         pending_qty=r.pending_qty, pending_price=r.pending_price,
         pending_trigger_price=r.pending_trigger_price,
+        initiator=Initiator(r.initiator), house_reason=r.house_reason,
     )  # fmt: skip
 
 
@@ -66,10 +71,12 @@ def lot_row(lot: Lot) -> dict[str, Any]:
 
 
 def account_row(
-    account_id: int, currency: str, tier: str, state: str, ts_ns: int
-) -> dict[str, Any]:
+    account_id: int, currency: str, tier: str, state: str, ts_ns: int,
+    client_id: int | None = None, account_type: str = "margin",
+) -> dict[str, Any]:  # fmt: skip
     return {"account_id": account_id, "currency": currency, "tier": tier, "state": state,
-            "created_ns": ts_ns}  # fmt: skip
+            "created_ns": ts_ns, "client_id": client_id, "account_type": account_type,
+            "leverage": None}  # fmt: skip
 
 
 def ledger_account_row(
@@ -123,11 +130,17 @@ def closure_row(
 
 def withdrawal_row(
     withdrawal_id: int, account_id: int, currency: str, amount: int, status: str,
-    requested_ns: int, decided_ns: int | None,
+    requested_ns: int, decided_ns: int | None, *, destination_id: int | None = None,
+    held_ns: int | None = None, hold_reason: str | None = None,
+    released_ns: int | None = None, release_reason: str | None = None,
+    decision_reason: str | None = None,
 ) -> dict[str, Any]:  # fmt: skip
+    """Every column, always: a batch updates withdrawals with one statement."""
     return {"withdrawal_id": withdrawal_id, "account_id": account_id, "currency": currency,
             "amount": amount, "status": status, "requested_ns": requested_ns,
-            "decided_ns": decided_ns}  # fmt: skip
+            "decided_ns": decided_ns, "destination_id": destination_id, "held_ns": held_ns,
+            "hold_reason": hold_reason, "released_ns": released_ns,
+            "release_reason": release_reason, "decision_reason": decision_reason}  # fmt: skip
 
 
 def audit_row(
@@ -159,6 +172,13 @@ class Batch:
     withdrawals: dict[int, dict[str, Any]] = field(default_factory=dict)
     new_withdrawals: set[int] = field(default_factory=set)
     account_states: dict[int, str] = field(default_factory=dict)
+    # SetLimits: the account's leverage (None: the tier's) and its account_limits row
+    # (None: no overrides, the row is deleted).
+    account_leverage: dict[int, int | None] = field(default_factory=dict)
+    account_limits: dict[int, dict[str, Any] | None] = field(default_factory=dict)
+    # Deposits with a provider reference booked in this batch: a retry within the batch
+    # finds its original before the store does (value: the deposits row).
+    by_provider_ref: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
     halts: dict[str, bool] = field(default_factory=dict)  # symbol -> halted
     halt_ns: int = 0
     halt_actor: str = ""
@@ -256,8 +276,11 @@ class _Writer:
         self.cursor.executemany(_sql(self.named, "insert", table, cols), rows)
 
     def delete_halt(self, symbol: str) -> tuple[str, dict[str, Any]]:
-        ph = ":symbol" if self.named else "%(symbol)s"
-        return f"DELETE FROM symbol_halts WHERE symbol = {ph}", {"symbol": symbol}
+        return self.delete_where("symbol_halts", "symbol", symbol)
+
+    def delete_where(self, table: str, column: str, value: object) -> tuple[str, dict[str, Any]]:
+        ph = f":{column}" if self.named else f"%({column})s"
+        return f"DELETE FROM {table} WHERE {column} = {ph}", {column: value}
 
     def update(self, table: str, rows: list[dict[str, Any]]) -> None:
         """``rows`` are dicts whose first key is the primary key."""
@@ -267,7 +290,7 @@ class _Writer:
 
 def flush(conn: Connection, batch: Batch) -> None:
     w = _Writer(conn)
-    for name in _APPEND_ORDER[:4]:
+    for name in _APPEND_ORDER[:_BEFORE_BALANCES]:
         w.insert(name, batch.rows.get(name, []))
     if batch.balances:
         new: list[dict[str, Any]] = []
@@ -283,7 +306,7 @@ def flush(conn: Connection, batch: Batch) -> None:
     w.update("orders", batch.rows["orders:update"])
     w.insert("lots", batch.rows["lots"])
     w.update("lots", batch.rows["lots:update"])
-    for name in _APPEND_ORDER[4:]:
+    for name in _APPEND_ORDER[_BEFORE_BALANCES:]:
         w.insert(name, batch.rows.get(name, []))
     if batch.withdrawals:
         w.insert(
@@ -294,6 +317,13 @@ def flush(conn: Connection, batch: Batch) -> None:
             [v for k, v in batch.withdrawals.items() if k not in batch.new_withdrawals],
         )
     w.update("accounts", [{"account_id": k, "state": v} for k, v in batch.account_states.items()])
+    w.update(
+        "accounts", [{"account_id": k, "leverage": v} for k, v in batch.account_leverage.items()]
+    )
+    for account_id, limits in batch.account_limits.items():
+        w.cursor.execute(*w.delete_where("account_limits", "account_id", account_id))
+        if limits is not None:
+            w.insert("account_limits", [limits])
     for symbol, halted in batch.halts.items():
         w.cursor.execute(*w.delete_halt(symbol))
         if halted:
@@ -321,6 +351,9 @@ class Snapshot:
     max_ids: dict[str, int]
     audit_head: tuple[int, str] | None
     halted_symbols: set[str]
+    clients: list[Any] = field(default_factory=list)
+    account_limits: list[Any] = field(default_factory=list)
+    destinations: list[Any] = field(default_factory=list)
 
 
 _ID_COLUMNS = {
@@ -329,6 +362,8 @@ _ID_COLUMNS = {
     "lot": s.lots.c.lot_id, "closure": s.lot_closures.c.closure_id,
     "withdrawal": s.withdrawals.c.withdrawal_id, "event": s.outbox.c.event_id,
     "audit": s.audit_log.c.seq, "ledger_account": s.ledger_accounts.c.ledger_account_id,
+    "deposit": s.deposits.c.deposit_id,
+    "destination": s.withdrawal_destinations.c.destination_id,
 }  # fmt: skip
 
 
@@ -359,7 +394,9 @@ def load_snapshot(conn: Connection) -> Snapshot:
         open_orders=open_orders,
         open_lots=lots,
         pending_withdrawals=list(
-            conn.execute(select(s.withdrawals).where(s.withdrawals.c.status == "requested"))
+            conn.execute(
+                select(s.withdrawals).where(s.withdrawals.c.status.in_(("requested", "held")))
+            )
         ),
         account_seqs={
             r[0]: r[1]
@@ -372,4 +409,7 @@ def load_snapshot(conn: Connection) -> Snapshot:
         max_ids=max_ids,
         audit_head=(head[0], head[1]) if head else None,
         halted_symbols={r[0] for r in conn.execute(select(s.symbol_halts.c.symbol))},
+        clients=list(conn.execute(select(s.clients))),
+        account_limits=list(conn.execute(select(s.account_limits))),
+        destinations=list(conn.execute(select(s.withdrawal_destinations))),
     )

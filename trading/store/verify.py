@@ -149,7 +149,7 @@ CHECKS: list[tuple[str, str, str]] = [
            LEFT JOIN balances b ON b.ledger_account_id = a.ledger_account_id
            LEFT JOIN (SELECT 'client:' || CAST(account_id AS VARCHAR(20)) ||
                              ':withdrawal_pending:' || currency AS code, SUM(amount) AS total
-                      FROM withdrawals WHERE status = 'requested'
+                      FROM withdrawals WHERE status IN ('requested', 'held')
                       GROUP BY account_id, currency) w ON w.code = a.code
            WHERE a.code LIKE 'client:%:withdrawal_pending:%'
              AND COALESCE(-b.amount, 0) <> COALESCE(w.total, 0)""",
@@ -237,6 +237,14 @@ CHECKS: list[tuple[str, str, str]] = [
                   AND (d.n IS NULL OR d.n <> 1 OR d.kind <> 'withdrawal_' || w.status
                        OR d.kind2 <> d.kind OR d.total <> w.amount))
               OR (w.status NOT IN ('approved', 'rejected') AND d.n IS NOT NULL)""",
+    ),
+    (
+        "withdrawal_destinations",
+        "a withdrawal goes to a destination of its own account, in its currency",
+        """SELECT w.withdrawal_id, w.account_id, d.account_id, w.currency, d.currency
+           FROM withdrawals w
+           JOIN withdrawal_destinations d ON d.destination_id = w.destination_id
+           WHERE d.account_id <> w.account_id OR d.currency <> w.currency""",
     ),
     (
         "withdrawal_txns_have_withdrawals",
