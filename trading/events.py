@@ -15,6 +15,12 @@ from typing import Any
 from trading.errors import ConfigError
 
 
+# The pseudo-account of events about no client account (symbol halts, end-of-day marks,
+# rollover runs): client account ids are positive, so 0 is never a client's. Its events have
+# their own gap-free ``account_seq`` and travel on the house stream, not a partition.
+HOUSE_ACCOUNT = 0
+
+
 def partition_of(account_id: int, partitions: int) -> int:
     """The bus partition of an account: stable across processes and restarts."""
     if partitions <= 0:

@@ -60,6 +60,11 @@ def halt(oms: OMS, cmd: HaltSymbol, known: Known) -> Done:
     oms._batch.halts[inst.symbol] = cmd.halted
     oms._batch.halt_ns, oms._batch.halt_actor = oms.clock(), oms.actor
     oms.journal.audit("symbol.halt", inst.symbol, {"halted": cmd.halted})
+    oms.journal.emit_house(
+        "symbol.halted" if cmd.halted else "symbol.resumed",
+        oms._batch.halt_ns,
+        {"symbol": inst.symbol, "reason": cmd.reason, "actor": cmd.actor or oms.actor},
+    )
     return Done(f"symbol:{inst.symbol}", "halted" if cmd.halted else "resumed")
 
 

@@ -1,7 +1,8 @@
 """The OMS's journal: the hash-chained audit log and the outbox of events, per batch.
 
 It owns their numbering: the audit sequence and chain head, event ids, and each account's
-event sequence (``account_seq``, gapless per account, which consumers dedupe by). Records go
+event sequence (``account_seq``, gapless per account, which consumers dedupe by); events
+about no client account go to the house pseudo-account 0 (``emit_house``). Records go
 into the batch being prepared (``begin``); nothing here touches the store. The row formats
 are in ``trading.store.repository`` and documented in docs/events.md.
 """
@@ -12,6 +13,7 @@ import json
 from collections.abc import Callable
 from typing import Any
 
+from trading.events import HOUSE_ACCOUNT
 from trading.oms.audit import GENESIS, record_hash
 from trading.orders import Order, OrderEvent, OrderStatus
 from trading.store.repository import Batch, audit_row, outbox_row
@@ -83,6 +85,12 @@ class Journal:
             outbox_row(event_id, account_id, seq, type_, order_id, ts_ns, _EVENT_JSON(body)),
         )
         return event_id
+
+    def emit_house(self, type_: str, ts_ns: int, payload: dict[str, Any]) -> int:
+        """Queue an event that is about no client account (a symbol halted, an end-of-day
+        mark, a rollover run) on the house stream: pseudo-account ``HOUSE_ACCOUNT`` (0), with
+        its own gap-free sequence, the same envelope; returns its event id."""
+        return self.emit(HOUSE_ACCOUNT, type_, ts_ns, payload)
 
     def order_event(self, order: Order, event: OrderEvent) -> None:
         payload: dict[str, Any] = {

@@ -21,7 +21,7 @@ from trading.store import schema as s
 # Parents before children, for the foreign keys.
 _APPEND_ORDER = (
     "accounts", "ledger_accounts", "ledger_txns", "postings", "executions", "exec_exceptions",
-    "lot_closures", "outbox", "audit_log",
+    "lot_closures", "eod_marks", "financing", "outbox", "audit_log",
 )  # fmt: skip
 
 
@@ -329,6 +329,7 @@ _ID_COLUMNS = {
     "lot": s.lots.c.lot_id, "closure": s.lot_closures.c.closure_id,
     "withdrawal": s.withdrawals.c.withdrawal_id, "event": s.outbox.c.event_id,
     "audit": s.audit_log.c.seq, "ledger_account": s.ledger_accounts.c.ledger_account_id,
+    "financing": s.financing.c.financing_id,
 }  # fmt: skip
 
 
