@@ -14,7 +14,6 @@ from typing import Any
 
 from trading.errors import ConfigError
 
-
 # The pseudo-account of events about no client account (symbol halts, end-of-day marks,
 # rollover runs): client account ids are positive, so 0 is never a client's. Its events have
 # their own gap-free ``account_seq`` and travel on the house stream, not a partition.

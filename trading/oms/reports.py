@@ -165,7 +165,8 @@ def _fill(oms: OMS, order: Order, r: ExecutionReport) -> bool:
     status = S.FILLED if order.leaves_qty == 0 else S.PARTIALLY_FILLED
     oms._move(order, status, r.ts_ns, exec_id=r.exec_id, last_qty=r.last_qty,
               last_price=r.last_price, commission=fill.commission, realized=fill.realized,
-              currency=ccy, position=pos.net, **fill_fields(fill, rate, venue, r.markup))  # fmt: skip
+              currency=ccy, position=pos.net,
+              **fill_fields(fill, rate, venue, r.markup))  # fmt: skip
     return True
 
 

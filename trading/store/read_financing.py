@@ -93,7 +93,7 @@ def financing(
             r.amount,
             r.currency,
             r.txn_id,
-        )  # fmt: skip
+        )
         for r in conn.execute(stmt.order_by(f.c.trade_date, f.c.symbol))
     ]
 
