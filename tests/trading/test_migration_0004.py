@@ -72,7 +72,7 @@ def test_upgrade_when_store_has_rows_then_they_keep_and_get_the_defaults(upgrade
     assert (account.client_id, account.account_type, account.leverage) == (None, "margin", None)
     assert (order.initiator, order.house_reason, order.filled_qty) == ("client", None, 100)
     assert (withdrawal.destination_id, withdrawal.held_ns, withdrawal.amount) == (None, None, 500)
-    assert version == "0004"
+    assert version is not None and version >= "0004"
 
 
 def test_upgrade_when_done_then_every_table_of_the_schema_exists(upgraded: Engine) -> None:

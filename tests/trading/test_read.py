@@ -263,7 +263,7 @@ def test_snapshot_when_marked_then_equity_and_free_margin_as_the_oms_counts_them
         for a in (1, 2, 3):
             snap = account_snapshot(conn, rig.catalogue, a, rig.book.get)
             acct = rig.oms._accounts[a]
-            pnl = rig.oms._unrealized_minor(acct)
+            pnl = rig.oms._unrealized(acct)
             cash = rig.oms.cash_available(a)
             assert snap.unmarked == ()
             assert snap.unrealized == pnl
