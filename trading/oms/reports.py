@@ -176,7 +176,7 @@ def fill_fields(fill: Fill, rate: Decimal, venue: str, markup: int) -> dict[str,
     fields: dict[str, Any] = {
         "closed_lots": [
             {"lot_id": c.lot.lot_id, "qty": c.qty, "open_price": c.open_price,
-             "realized": c.realized, "realized_quote": str(c.realized_quote.normalize()),
+             "realized": c.realized, "realized_quote": format(c.realized_quote.normalize(), "f"),
              "margin_released": c.margin_released}
             for c in fill.closed
         ],
