@@ -135,12 +135,14 @@ def _streams(layout: list[list[int]]) -> dict[str, list[OutboxEvent]]:
     return streams
 
 
+def _stream(name: str) -> str:
+    return stream_name(HOUSE if name == "house" else int(name))
+
+
 @settings(max_examples=150, deadline=None)
 @given(
     layout=st.lists(st.lists(st.integers(0, 7), min_size=1, max_size=4), min_size=1, max_size=25),
-    plan=st.lists(
-        st.tuples(st.integers(0, 3), st.integers(0, 30), st.integers(1, 8)), max_size=60
-    ),  # fmt: skip
+    plan=st.lists(st.tuples(st.integers(0, 3), st.integers(0, 30), st.integers(1, 8)), max_size=60),
     per_account=st.booleans(),
 )
 def test_deduper_when_any_interleaving_of_redeliveries_then_each_event_once(
@@ -164,8 +166,7 @@ def test_deduper_when_any_interleaving_of_redeliveries_then_each_event_once(
         delivery += [(name, e) for e in streams[name][sent[name] :]]
     deduper = EventDeduper(per_account=per_account)
 
-    accepted = [e for name, e in delivery if deduper.accept(e, stream_name(int(name))
-                                                             if name != "house" else "h")]  # fmt: skip
+    accepted = [e for name, e in delivery if deduper.accept(e, _stream(name))]
 
     everything = sorted(
         (e for events in streams.values() for e in events), key=lambda e: e.event_id
@@ -175,8 +176,7 @@ def test_deduper_when_any_interleaving_of_redeliveries_then_each_event_once(
     assert deduper.gaps == 0
     restarted = EventDeduper(deduper.snapshot(), last_event_id=deduper.event_snapshot(),
                              per_account=per_account)  # fmt: skip
-    assert [e for name, e in delivery if restarted.accept(e, stream_name(int(name))
-                                                          if name != "house" else "h")] == []  # fmt: skip
+    assert [e for name, e in delivery if restarted.accept(e, _stream(name))] == []
 
 
 def test_deduper_when_event_id_only_and_no_stream_then_refused() -> None:
