@@ -14,7 +14,7 @@ from sqlalchemy import select
 from tests.trading.builders import FakeClock, Rig, make_oms, make_rig, store_snapshot
 from trading import ledger as L
 from trading.commands import Done, Rollover
-from trading.errors import InvalidRollover
+from trading.errors import InvalidInput, InvalidRollover
 from trading.events import HOUSE_ACCOUNT
 from trading.financing import compute_financing
 from trading.store import schema as s
@@ -159,3 +159,36 @@ def test_verify_when_financing_amount_tampered_then_reported(rig: Rig) -> None:
     with rig.engine.connect() as conn:
         problems = verify_ledger(conn)
     assert {p.check for p in problems} == {"financing_postings"}
+
+
+def test_verify_when_financing_row_deleted_then_its_transaction_is_reported(rig: Rig) -> None:
+    rig.clock.now_ns = MON_22 + NS
+    rig.oms.execute_one(Rollover(MON_22 + NS))
+    f = s.financing
+    with rig.engine.begin() as conn:
+        conn.execute(f.delete().where(f.c.account_id == 2))
+    with rig.engine.connect() as conn:
+        problems = verify_ledger(conn)
+    assert {p.check for p in problems} == {"financing_txns_have_rows"}
+
+
+def test_read_financing_when_window_then_only_its_dates_and_bad_window_refused(rig: Rig) -> None:
+    for day in range(3):
+        rig.clock.now_ns = MON_22 + day * DAY + NS
+        rig.oms.execute_one(Rollover(rig.clock()))
+    tue, wed = dt.date(2026, 1, 6), dt.date(2026, 1, 7)
+
+    with rig.engine.connect() as conn:
+        rows = financing(conn, 1, start=tue, end=wed, symbol="EUR/USD")
+        gold = financing(conn, 1, symbol="XAU/USD")
+        with pytest.raises(InvalidInput):
+            financing(conn, 1, start=wed, end=tue)
+        with pytest.raises(InvalidInput):
+            financing(conn, 1, start=tue, end=tue + dt.timedelta(days=401))
+        marks = eod_marks(conn, trade_date=tue)
+
+    assert [(r.trade_date, r.nights) for r in rows] == [(tue, 1), (wed, 3)]
+    assert all(r.txn_id is not None and r.amount < 0 for r in rows)  # a long pays -3.25 %
+    assert [r.trade_date for r in gold] == [dt.date(2026, 1, 5), tue, wed]
+    assert {m.symbol for m in marks} >= {"EUR/USD", "XAU/USD", "USD/JPY"}
+    assert all(m.trade_date == tue for m in marks)
