@@ -101,6 +101,7 @@ def simulate(
     table.add_row("cancels requested", str(report.cancels))
     table.add_row("amends requested", str(report.amends))
     table.add_row("deposits", str(report.deposits))
+    table.add_row("cut-offs rolled (EOD marks, financing)", str(report.rollovers))
     for what, n in sorted(report.withdrawals.items()):
         table.add_row(f"withdrawals {what}", str(n))
     for code, n in sorted(report.errors.items()):

@@ -44,7 +44,8 @@ from typing import Any
 from sqlalchemy import Engine, create_engine, func, select, text
 from sqlalchemy.engine import make_url
 
-from tests.trading.builders import T0_NS, FakeClock, make_engine, make_oms, store_snapshot
+from tests.trading.builders import FakeClock, make_engine, make_oms, store_snapshot
+from tests.trading.crash_worker import AFTER_NS
 from trading.commands import Deposit, OrderAck, SubmitOrder
 from trading.store import schema as s
 from trading.store.engine import normalize_dsn, open_engine
@@ -201,7 +202,7 @@ def check_store(
                 f"{sorted(history.get(a['order_id'], set()))}"
             )
     # A new OMS recovers from the store and keeps trading.
-    clock = FakeClock(T0_NS + 3_600 * 10**9)
+    clock = FakeClock(AFTER_NS)
     rig = make_oms(engine, clock)
     rig.seed_quotes()  # resting orders restored at the venue may fill on these
     rng = random.Random(seed)

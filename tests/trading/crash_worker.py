@@ -6,7 +6,9 @@ service, acknowledging each order in a file that survives the kill.
 
 The store must be migrated already (the parent does it). The worker opens its accounts,
 starts `OMSService`, and runs producer threads that submit, resubmit, cancel and amend
-orders while a quote thread moves prices (so resting orders fill). After every
+orders while a quote thread moves prices (so resting orders fill) and a timer sends
+``Rollover`` (the time starts just before a daily cut-off, so a trial kills the OMS before,
+during or after the marks and financing are booked). After every
 acknowledgement (an `OrderAck` returned by the service, so committed) it appends one JSON
 line to the ack file and fsyncs it: the parent, after a SIGKILL at a random point, knows
 exactly what was acknowledged. The load is bounded in time and count; it stops by itself.
@@ -24,7 +26,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any, TextIO
 
-from tests.trading.builders import QUOTES, T0_NS, FakeClock, make_oms
+from tests.trading.builders import QUOTES, FakeClock, make_oms
 from trading.commands import (
     AmendOrder,
     CancelOrder,
@@ -32,6 +34,7 @@ from trading.commands import (
     OpenAccount,
     OrderAck,
     QuoteUpdate,
+    Rollover,
     SubmitOrder,
 )
 from trading.config import OMSConfig
@@ -40,6 +43,20 @@ from trading.quotes import Quote
 from trading.store.engine import open_engine
 
 SYMBOLS = tuple(QUOTES)
+# Monday 2026-01-05 22:00 UTC (17:00 New York), the FX daily cut-off: open positions are
+# financed. A worker's time starts 0.4 to 1.4 s before it (by seed), about when the first
+# orders are acknowledged: the parent's kill (0 to 1.5 s later) falls before, during or after
+# the rollover. FX and crypto are open across it (metals from 22:00). The OMS after the
+# crash runs an hour later.
+CUTOFF_NS = 1_767_650_400 * 1_000_000_000
+START_NS = CUTOFF_NS - 1_000_000_000
+AFTER_NS = CUTOFF_NS + 3_600 * 1_000_000_000
+
+
+def start_ns(seed: int) -> int:
+    return CUTOFF_NS - 400_000_000 - 250_000_000 * (seed % 5)
+
+
 # Order sizes in lots: small enough that margin lasts, varied enough to close and flip lots.
 LOTS = {
     "EUR/USD": "0.{:02d}",
@@ -50,17 +67,18 @@ LOTS = {
 
 
 class MonotonicClock(FakeClock):
-    """Monday-morning time that runs at the real pace, so FX stays open whatever today is."""
+    """A fixed weekday's time that runs at the real pace, so FX stays open whatever today is."""
 
-    def __init__(self, start_ns: int = T0_NS) -> None:
+    def __init__(self, start_ns: int = START_NS) -> None:
         super().__init__(start_ns)
+        self._start = start_ns
         self._origin = time.monotonic_ns()
         self._lock = threading.Lock()
 
     def __call__(self) -> int:
         with self._lock:
             # Strictly increasing: each call a distinct nanosecond.
-            self.now_ns = max(self.now_ns + 1, T0_NS + time.monotonic_ns() - self._origin)
+            self.now_ns = max(self.now_ns + 1, self._start + time.monotonic_ns() - self._origin)
             return self.now_ns
 
 
@@ -82,7 +100,7 @@ class AckLog:
 class Load:
     def __init__(self, args: argparse.Namespace) -> None:
         self.args = args
-        self.clock = MonotonicClock()
+        self.clock = MonotonicClock(start_ns(args.seed))
         self.engine = open_engine(args.dsn)
         cfg = OMSConfig(max_batch=args.max_batch)
         self.rig = make_oms(self.engine, self.clock, cfg)
@@ -105,8 +123,16 @@ class Load:
             cmds.append(self.quote(sym))
         for a in self.accounts:
             cmds += [OpenAccount(a, tier="professional"), Deposit(a, "USD", 100_000_000, f"s{a}")]
+        cmds.append(Rollover(self.clock()))  # the cut-offs before the start, nothing open
         for result in self.rig.oms.execute(cmds):
             assert not isinstance(result, Exception), result
+
+    def rollovers(self, svc: OMSService) -> None:
+        """The host's timer: a Rollover every 100 ms (most find nothing due)."""
+        while self.running():
+            result = svc.submit(Rollover(self.clock())).result()
+            assert not isinstance(result, Exception), result
+            time.sleep(0.1)
 
     def quote(self, sym: str) -> QuoteUpdate:
         bid = (self.mid2[sym] - self.spread[sym]) // 2
@@ -194,7 +220,8 @@ class Load:
         svc = OMSService(self.rig.oms, pipelined=self.args.seed % 2 == 1)
         svc.start()
         threads = [
-            threading.Thread(target=self.quotes, args=(svc, random.Random(self.args.seed)))
+            threading.Thread(target=self.quotes, args=(svc, random.Random(self.args.seed))),
+            threading.Thread(target=self.rollovers, args=(svc,)),
         ] + [
             threading.Thread(
                 target=self.producer,
@@ -204,10 +231,11 @@ class Load:
         ]
         for t in threads:
             t.start()
-        for t in threads[1:]:
+        for t in threads[2:]:
             t.join()
         self.stop.set()
         threads[0].join()
+        threads[1].join()
         svc.stop()
 
 

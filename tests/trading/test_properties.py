@@ -41,6 +41,7 @@ from trading.commands import (
     CancelOrder,
     DecideWithdrawal,
     Deposit,
+    Done,
     ExpireDue,
     HaltSymbol,
     HoldWithdrawal,
@@ -48,6 +49,7 @@ from trading.commands import (
     QuoteUpdate,
     ReleaseWithdrawal,
     RequestWithdrawal,
+    Rollover,
     SetAccountState,
     SetLimits,
     SubmitOrder,
@@ -60,6 +62,7 @@ from trading.errors import (
     InvalidStateTransition,
     NotFound,
 )
+from trading.oms.rollover import last_cutoffs
 from trading.orders import TERMINAL, TRANSITIONS, OrderStatus
 from trading.quotes import Quote
 from trading.risk import AccountState
@@ -76,6 +79,9 @@ SYMBOLS = tuple(QUOTES)
 MAX_STEPS = {"EUR/USD": 300, "USD/JPY": 300, "XAU/USD": 200, "BTC/USD": 5000}
 TERMINAL_VALUES = [st_.value for st_ in TERMINAL]
 MS = 1_000_000
+HOUR_MS = 3_600_000
+# Time moves on by rollovers only while FX trades: T0 is Monday 08:00 UTC, this Friday 20:00.
+FRIDAY_NS = 1_767_600_000_000_000_000 + (4 * 24 + 12) * HOUR_MS * MS
 
 
 # -- stores: one fresh, empty, migrated store per example --------------------------------------
@@ -723,6 +729,20 @@ class OMSMachine(RuleBasedStateMachine):
         [result] = self.run(HaltSymbol(symbol, halted))
         assert not isinstance(result, Exception), result
 
+    @rule(hours=st.integers(0, 30))
+    def rollover(self, hours: int) -> None:
+        """Hours pass (until Friday evening) and the host rolls the cut-offs crossed: marks
+        and financing; the same Rollover again does nothing."""
+        if self.rig.clock() + hours * HOUR_MS * MS < FRIDAY_NS:
+            self.tick(hours * HOUR_MS)
+        upto = self.rig.clock()
+        [result] = self.run(Rollover(upto))
+        assert isinstance(result, Done), result
+        before = store_snapshot(self.engine)
+        [again] = self.run(Rollover(upto))
+        assert again == Done(f"rollover:{upto}", "nothing due"), again
+        self.expect_unchanged(before, "a repeated rollover")
+
     @rule()
     def recover(self) -> None:
         """The OMS reloads its memory from the store: nothing it held differs."""
@@ -783,6 +803,14 @@ class OMSMachine(RuleBasedStateMachine):
     @invariant()
     def memory_matches_store(self) -> None:
         assert_same_state(memory_state(self.rig), stored_state(self.engine))
+
+    @invariant()
+    def cutoffs_match_store(self) -> None:
+        """The last cut-off per symbol in memory is what a restart would read back."""
+        memory = self.rig.oms._last_cutoff
+        if memory is not None:
+            with self.engine.connect() as conn:
+                assert memory == last_cutoffs(conn)
 
 
 def _fields(request: Any) -> dict[str, Any]:

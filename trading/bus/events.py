@@ -2,7 +2,9 @@
 
 Streams ``{prefix}:{partition}`` (default ``bourse:events:0`` .. ``bourse:events:3``); an
 account's events all go to partition ``account_id % partitions``
-(``trading.events.partition_of``), in ``account_seq`` order. Each stream entry has the
+(``trading.events.partition_of``), in ``account_seq`` order. The house's events (the
+pseudo-account ``HOUSE_ACCOUNT``: symbol halts, end-of-day marks, rollover runs) go to a
+stream of their own, ``{prefix}:house`` (``HOUSE``), with the same fields. Each stream entry has the
 fields ``event_id, account_id, account_seq, type, order_id, ts_ns, payload`` (``order_id``
 is ``""`` for events that are not about an order; ``payload`` is the event's JSON text).
 The schema is docs/events.md.
@@ -15,20 +17,27 @@ published again. ``EventDeduper`` drops what a consumer has already seen by
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, NamedTuple, cast
+from typing import Any, Final, Literal, NamedTuple, cast
 
 import redis
 
-from trading.events import OutboxEvent, event_fields, event_from_fields, partition_of
+from trading.events import HOUSE_ACCOUNT, OutboxEvent, event_fields, event_from_fields, partition_of
 
 DEFAULT_PREFIX = "bourse:events"
+# The house stream's name in place of a partition number: ``read_events(client, HOUSE)``.
+HOUSE: Final = "house"
+
+Partition = int | Literal["house"]
 
 
 def _text(value: bytes | str) -> str:
     return value.decode() if isinstance(value, bytes) else value
 
 
-def stream_name(partition: int, stream_prefix: str = DEFAULT_PREFIX) -> str:
+def stream_name(partition: Partition, stream_prefix: str = DEFAULT_PREFIX) -> str:
+    """``{prefix}:{partition}``, or ``{prefix}:house`` for ``HOUSE``."""
+    if partition != HOUSE and (type(partition) is not int or partition < 0):
+        raise ValueError(f"a partition is a number >= 0 or {HOUSE!r}, got {partition!r}")
     return f"{stream_prefix}:{partition}"
 
 
@@ -63,9 +72,16 @@ class RedisStreamsPublisher:
         self.maxlen = maxlen
 
     def streams(self) -> list[str]:
+        """The partitions' streams (the house stream is ``house_stream``)."""
         return [stream_name(p, self.stream_prefix) for p in range(self.partitions)]
 
+    @property
+    def house_stream(self) -> str:
+        return stream_name(HOUSE, self.stream_prefix)
+
     def stream_of(self, account_id: int) -> str:
+        if account_id == HOUSE_ACCOUNT:
+            return stream_name(HOUSE, self.stream_prefix)
         return stream_name(partition_of(account_id, self.partitions), self.stream_prefix)
 
     def publish(self, events: Sequence[OutboxEvent]) -> None:
@@ -92,14 +108,15 @@ class StreamEntry(NamedTuple):
 
 def read_events(
     redis_client: redis.Redis,
-    partition: int,
+    partition: Partition,
     last_id: str = "0",
     count: int = 1000,
     block_ms: int | None = None,
     *,
     stream_prefix: str = DEFAULT_PREFIX,
 ) -> list[StreamEntry]:
-    """Up to ``count`` events of one partition after ``last_id`` ("0": from the start).
+    """Up to ``count`` events of one partition (or of the house stream: ``HOUSE``) after
+    ``last_id`` ("0": from the start).
 
     ``block_ms`` waits that long for new entries when there are none (``None``: do not
     wait; ``0`` would wait forever, so it is refused).

@@ -182,7 +182,11 @@ def halt(oms: OMS, cmd: HaltSymbol, known: Known) -> Done:
     oms._batch.halts[inst.symbol] = cmd.halted
     oms._batch.halt_ns, oms._batch.halt_actor = ts, cmd.actor or oms.actor
     oms.journal.audit("symbol.halt", inst.symbol, {"halted": cmd.halted})
-    oms.journal.emit_house(f"symbol.{detail}", ts, {"symbol": inst.symbol, "reason": cmd.reason})
+    oms.journal.emit_house(
+        f"symbol.{detail}",
+        ts,
+        {"symbol": inst.symbol, "reason": cmd.reason, "actor": cmd.actor or oms.actor},
+    )
     return Done(f"symbol:{inst.symbol}", detail)
 
 

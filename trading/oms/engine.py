@@ -36,7 +36,7 @@ from trading.config import OMSConfig, TierLimits
 from trading.errors import BourseError, InvalidInput, NotFound, StoreError
 from trading.fx import FxRates
 from trading.instruments import Catalogue, Instrument
-from trading.oms import accounts, cash, house, orders
+from trading.oms import accounts, cash, house, orders, rollover
 from trading.oms.handlers import Handler, Known, _Account
 from trading.oms.journal import Journal
 from trading.oms.reports import apply_reports
@@ -62,6 +62,7 @@ S = OrderStatus
 # Adding a command is adding a handler module and naming it here.
 HANDLERS: dict[type, Handler] = {
     **orders.HANDLERS, **cash.HANDLERS, **accounts.HANDLERS, **house.HANDLERS,
+    **rollover.HANDLERS,
 }  # fmt: skip
 
 
@@ -143,6 +144,8 @@ class OMS:
         self._committed: deque[Prepared] = deque()
         self._halted: set[str] = set(snap.halted_symbols)
         self._limiter = RateLimiter()
+        # Each symbol's last cut-off done (trading.oms.rollover), read at the first Rollover.
+        self._last_cutoff: dict[str, int] | None = None
         self.venue.reset()
         for o in snap.open_orders:
             if o.status not in (S.INITIALIZED, S.SUBMITTED):

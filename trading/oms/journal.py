@@ -1,7 +1,8 @@
 """The OMS's journal: the hash-chained audit log and the outbox of events, per batch.
 
 It owns their numbering: the audit sequence and chain head, event ids, and each account's
-event sequence (``account_seq``, gapless per account, which consumers dedupe by). Records go
+event sequence (``account_seq``, gapless per account, which consumers dedupe by); events
+about no client account go to the house pseudo-account 0 (``emit_house``). Records go
 into the batch being prepared (``begin``); nothing here touches the store. The row formats
 are in ``trading.store.repository`` and documented in docs/events.md.
 """
@@ -12,6 +13,7 @@ import json
 from collections.abc import Callable
 from typing import Any
 
+from trading.events import HOUSE_ACCOUNT
 from trading.oms.audit import GENESIS, record_hash
 from trading.orders import Order, OrderEvent, OrderStatus
 from trading.store.repository import Batch, audit_row, outbox_row
@@ -20,11 +22,6 @@ from trading.store.repository import Batch, audit_row, outbox_row
 _EVENT_JSON = json.JSONEncoder(separators=(",", ":")).encode
 _AUDIT_JSON = json.JSONEncoder(separators=(",", ":"), sort_keys=True).encode
 _EVENT_TYPE = {st: f"order.{st.value}" for st in OrderStatus}
-
-
-# The house's own stream (symbol halts, rollover): an outbox pseudo-account no client account
-# can be (account ids are positive), with its own gap-free sequence.
-HOUSE_ACCOUNT = 0
 
 
 class Journal:
@@ -99,7 +96,9 @@ class Journal:
         return event_id
 
     def emit_house(self, type_: str, ts_ns: int, payload: dict[str, Any]) -> int:
-        """Queue an event on the house stream (``HOUSE_ACCOUNT``); returns its event id."""
+        """Queue an event that is about no client account (a symbol halted, an end-of-day
+        mark, a rollover run) on the house stream: pseudo-account ``HOUSE_ACCOUNT`` (0), with
+        its own gap-free sequence, the same envelope; returns its event id."""
         return self.emit(HOUSE_ACCOUNT, type_, ts_ns, payload)
 
     def order_event(self, order: Order, event: OrderEvent) -> None:

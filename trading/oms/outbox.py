@@ -16,7 +16,8 @@ them again. Delivery is therefore *at least once*; consumers drop what they have
 
 Order: the relay publishes in ``event_id`` order, a batch only after the previous one was
 published, and a publisher keeps an account's events in one partition
-(``partition_of``), so an account's events arrive in ``account_seq`` order. This holds
+(``partition_of``; the house's events, account 0, on the house stream), so an account's
+events arrive in ``account_seq`` order. This holds
 because one writer owns an account, so an account's events commit in ``event_id`` order; the
 relay never reads "after the last id it saw" but always "what is still unpublished", so an
 event committed late is not skipped.
@@ -37,7 +38,7 @@ from typing import Protocol
 from sqlalchemy import ColumnElement, Engine, bindparam, func, select, update
 
 from trading.errors import BusError, ConfigError
-from trading.events import OutboxEvent, partition_of
+from trading.events import HOUSE_ACCOUNT, OutboxEvent, partition_of
 from trading.store import schema as s
 
 log = logging.getLogger(__name__)
@@ -84,9 +85,19 @@ class InMemoryPublisher:
             self.events.extend(events)
 
     def partition(self, partition: int, partitions: int) -> list[OutboxEvent]:
-        """The events one partition would carry, in publication order."""
+        """The events one partition would carry, in publication order (the house's are on
+        their own stream: ``house``)."""
         with self._lock:
-            return [e for e in self.events if partition_of(e.account_id, partitions) == partition]
+            return [
+                e for e in self.events
+                if e.account_id != HOUSE_ACCOUNT
+                and partition_of(e.account_id, partitions) == partition
+            ]  # fmt: skip
+
+    def house(self) -> list[OutboxEvent]:
+        """The events the house stream would carry, in publication order."""
+        with self._lock:
+            return [e for e in self.events if e.account_id == HOUSE_ACCOUNT]
 
 
 class OutboxRelay:

@@ -7,10 +7,11 @@ is recorded as an exception row, never silently dropped, and changes nothing els
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import TYPE_CHECKING
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
 
 from trading.errors import InvalidStateTransition
-from trading.fills import book_fill
+from trading.fills import Fill, book_fill
 from trading.orders import Order, OrderStatus, check_transition
 from trading.positions import Position
 from trading.store.repository import closure_row, exception_row, execution_row
@@ -164,5 +165,30 @@ def _fill(oms: OMS, order: Order, r: ExecutionReport) -> bool:
     status = S.FILLED if order.leaves_qty == 0 else S.PARTIALLY_FILLED
     oms._move(order, status, r.ts_ns, exec_id=r.exec_id, last_qty=r.last_qty,
               last_price=r.last_price, commission=fill.commission, realized=fill.realized,
-              currency=ccy, position=pos.net)  # fmt: skip
+              currency=ccy, position=pos.net,
+              **fill_fields(fill, rate, venue, r.markup))  # fmt: skip
     return True
+
+
+def fill_fields(fill: Fill, rate: Decimal, venue: str, markup: int) -> dict[str, Any]:
+    """What a fill event carries beyond the order: enough for a consumer to rebuild the
+    account's lots and margin exactly, with no read of the store (docs/events.md)."""
+    fields: dict[str, Any] = {
+        "closed_lots": [
+            {"lot_id": c.lot.lot_id, "qty": c.qty, "open_price": c.open_price,
+             "realized": c.realized, "realized_quote": format(c.realized_quote.normalize(), "f"),
+             "margin_released": c.margin_released}
+            for c in fill.closed
+        ],
+        "margin_held": fill.margin_held,
+        "margin_released": fill.margin_released,
+        "conversion_rate": str(rate),
+        "venue": venue,
+        "markup": markup,
+        "markup_amount": fill.markup,
+    }  # fmt: skip
+    lot = fill.opened
+    if lot is not None:
+        fields["opened_lot"] = {"lot_id": lot.lot_id, "qty": lot.qty, "price": lot.price,
+                                "margin": lot.margin}  # fmt: skip
+    return fields

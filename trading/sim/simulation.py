@@ -4,7 +4,9 @@ Accounts are opened and funded, then a stream of client activity runs against th
 simulated B-book: market, limit, stop and stop-limit orders with every time in force,
 cancels, amends, closes, partial fills (quoted depth is finite), expiries, withdrawals to a
 registered bank account, held and released by compliance, and their approval or rejection.
-Time is simulated, so the same seed writes the same store.
+Time is simulated, so the same seed writes the same store. When the simulated clock passes a
+daily cut-off, a ``Rollover`` goes in before the first command past it, as the OMS host's
+timer sends one: end-of-day marks and financing.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from trading.commands import (
     QuoteUpdate,
     ReleaseWithdrawal,
     RequestWithdrawal,
+    Rollover,
     SubmitOrder,
 )
 from trading.config import OMSConfig
@@ -42,6 +45,7 @@ from trading.instruments import AccountType, Catalogue
 from trading.oms.engine import OMS
 from trading.orders import OrderRequest, OrderType, Side, TimeInForce
 from trading.quotes import InMemoryQuoteBook
+from trading.rollover import cutoffs_between
 from trading.sim.pricefeed import RandomWalkFeed
 from trading.venues.bbook import BBookVenue
 
@@ -49,6 +53,7 @@ from trading.venues.bbook import BBookVenue
 START_NS = 1_767_625_200_000_000_000
 SYMBOLS = ("EUR/USD", "GBP/USD", "USD/JPY", "XAU/USD", "US500", "BTC/USD", "AAPL")
 BATCH = 50
+_DAY_NS = 86_400_000_000_000
 
 
 @dataclass
@@ -59,6 +64,7 @@ class SimulationReport:
     cancels: int = 0
     amends: int = 0
     deposits: int = 0
+    rollovers: int = 0  # cut-offs the clock passed (one Rollover each)
     withdrawals: Counter[str] = field(default_factory=Counter)
     errors: Counter[str] = field(default_factory=Counter)
     commands: int = 0
@@ -83,6 +89,16 @@ def build_oms(
     return OMS(engine, catalogue, book, venue, config, clock, actor="simulation")
 
 
+def next_cutoff(catalogue: Catalogue, after_ns: int) -> int:
+    """The first daily cut-off of any symbol after ``after_ns`` (``trading.rollover``)."""
+    until = after_ns + 8 * _DAY_NS
+    return min(
+        (cut.at_ns for inst in catalogue
+         for cut in cutoffs_between(inst, catalogue.session_for(inst.symbol), after_ns, until)[:1]),
+        default=until,
+    )  # fmt: skip
+
+
 def run_simulation(
     engine: Engine,
     catalogue: Catalogue,
@@ -90,13 +106,15 @@ def run_simulation(
     orders: int,
     seed: int,
     progress: Callable[[int], None] | None = None,
+    *,
+    start_ns: int = START_NS,
 ) -> SimulationReport:
     """Run ``orders`` client orders over ``accounts`` accounts; ``progress(n)`` after each batch."""
     rng = random.Random(seed)
-    clock = _Clock(START_NS)
+    clock = _Clock(start_ns)
     oms = build_oms(engine, catalogue, clock)
-    feed = RandomWalkFeed(catalogue, SYMBOLS, seed, START_NS, size_lots=Decimal(5))
-    report = SimulationReport(accounts=accounts)
+    feed = RandomWalkFeed(catalogue, SYMBOLS, seed, start_ns, size_lots=Decimal(5))
+    report = SimulationReport(accounts=accounts, first_ns=start_ns, last_ns=start_ns)
     first_id = 1 + max((a for a in oms._accounts), default=0)  # resume on a used store
     ids = list(range(first_id, first_id + accounts))
     pending: list[Command] = []
@@ -120,6 +138,9 @@ def run_simulation(
 
     for symbol in SYMBOLS:
         pending.append(QuoteUpdate(feed.quote(symbol, clock.now)))
+    # Cut-offs before the start are taken now, with no position open.
+    pending.append(Rollover(clock.now))
+    cutoff = next_cutoff(catalogue, clock.now)
     for account_id in ids:
         pending.append(OpenAccount(account_id, "USD", rng.choice(("retail", "professional"))))
         amount = rng.choice((5_000, 10_000, 25_000, 100_000)) * 100
@@ -133,6 +154,10 @@ def run_simulation(
     submitted = 0
     while submitted < orders:
         tick(400)
+        if clock.now >= cutoff:  # before any command past it: positions held over it
+            pending.append(Rollover(cutoff))
+            report.rollovers += 1
+            cutoff = next_cutoff(catalogue, cutoff)
         pending.append(QuoteUpdate(feed.step(clock.now)))
         roll = rng.random()
         account_id = rng.choice(ids)

@@ -21,8 +21,8 @@ from trading.store import schema as s
 # Parents before children, for the foreign keys.
 _APPEND_ORDER = (
     "clients", "accounts", "ledger_accounts", "ledger_txns", "postings", "executions",
-    "exec_exceptions", "lot_closures", "deposits", "withdrawal_destinations", "outbox",
-    "audit_log",
+    "exec_exceptions", "lot_closures", "deposits", "withdrawal_destinations", "eod_marks",
+    "financing", "outbox", "audit_log",
 )  # fmt: skip
 # The tables written before the balances (the postings they cache and their parents).
 _BEFORE_BALANCES = 5
@@ -364,6 +364,7 @@ _ID_COLUMNS = {
     "audit": s.audit_log.c.seq, "ledger_account": s.ledger_accounts.c.ledger_account_id,
     "deposit": s.deposits.c.deposit_id,
     "destination": s.withdrawal_destinations.c.destination_id,
+    "financing": s.financing.c.financing_id,
 }  # fmt: skip
 
 

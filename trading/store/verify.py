@@ -256,6 +256,32 @@ CHECKS: list[tuple[str, str, str]] = [
                                AND w.account_id = t.account_id)""",
     ),
     (
+        "financing_postings",
+        "a financing row's amount is what its transaction moved into the client's cash",
+        """SELECT f.financing_id, f.account_id, f.amount, f.txn_id, t.kind, t.account_id,
+                  COALESCE(c.total, 0)
+           FROM financing f
+           LEFT JOIN ledger_txns t ON t.txn_id = f.txn_id
+           LEFT JOIN (SELECT p.txn_id, a.code, SUM(p.amount) AS total FROM postings p
+                      JOIN ledger_accounts a ON a.ledger_account_id = p.ledger_account_id
+                      GROUP BY p.txn_id, a.code) c
+             ON c.txn_id = f.txn_id
+            AND c.code = 'client:' || CAST(f.account_id AS VARCHAR(20)) || ':cash:'
+                         || f.currency
+           WHERE (f.txn_id IS NULL AND f.amount <> 0)
+              OR (f.txn_id IS NOT NULL
+                  AND (t.kind IS NULL OR t.kind <> 'financing' OR t.account_id <> f.account_id
+                       OR f.amount = 0 OR -COALESCE(c.total, 0) <> f.amount))""",
+    ),
+    (
+        "financing_txns_have_rows",
+        "every financing transaction in the ledger belongs to one financing row",
+        """SELECT t.txn_id, t.ref, COUNT(f.financing_id) FROM ledger_txns t
+           LEFT JOIN financing f ON f.txn_id = t.txn_id
+           WHERE t.kind = 'financing'
+           GROUP BY t.txn_id, t.ref HAVING COUNT(f.financing_id) <> 1""",
+    ),
+    (
         "outbox_sequence",
         "each account's outbox sequence runs 1..n without gaps or repeats",
         """SELECT account_id, COUNT(*), MIN(account_seq), MAX(account_seq),
