@@ -21,7 +21,7 @@ from trading.store import schema as s
 # Parents before children, for the foreign keys.
 _APPEND_ORDER = (
     "accounts", "ledger_accounts", "ledger_txns", "postings", "executions", "exec_exceptions",
-    "lot_closures", "outbox", "audit_log",
+    "lot_closures", "outbox", "audit_log", "command_log",
 )  # fmt: skip
 
 
