@@ -47,6 +47,7 @@ from trading.commands import (
 )
 from trading.errors import (
     BourseError,
+    InvalidIdentifier,
     InvalidInput,
     InvalidOrder,
     MalformedCommand,
@@ -119,20 +120,25 @@ class Flag(Kind):
 
 
 class Text(Kind):
-    def __init__(self, max_len: int = 64, pattern: re.Pattern[str] | None = None) -> None:
-        self.max_len, self.pattern = max_len, pattern
+    def __init__(
+        self,
+        max_len: int = 64,
+        pattern: re.Pattern[str] | None = None,
+        error: type[InvalidInput] = InvalidInput,
+    ) -> None:
+        self.max_len, self.pattern, self.error = max_len, pattern, error
         self.doc = f"string, at most {max_len} characters, no control characters"
 
     def decode(self, name: str, value: Any, body: Mapping[str, Any], ctx: Context) -> Any:
         if not isinstance(value, str):
             raise MalformedCommand(f"{name} must be a string, got {value!r}", field=name)
         if len(value) > self.max_len or _CONTROL.search(value):
-            raise InvalidInput(
+            raise self.error(
                 f"{name} must be at most {self.max_len} characters without control characters",
                 field=name,
             )
-        if self.pattern is not None and not self.pattern.match(value):
-            raise InvalidInput(f"{name} {value!r} is not well formed", field=name)
+        if self.pattern is not None and not self.pattern.fullmatch(value):
+            raise self.error(f"{name} {value!r} is not well formed", field=name)
         return value
 
 
@@ -351,7 +357,7 @@ def _generic_encoder(fields: tuple[FieldSpec, ...]) -> Callable[[Any, Context], 
 
 _ORDER_FIELDS = (
     FieldSpec("account_id", Int(), True),
-    FieldSpec("client_order_id", Text(64), True),
+    FieldSpec("client_order_id", Text(64, error=InvalidIdentifier), True),
     FieldSpec("symbol", Symbol(), True),
     FieldSpec("side", Text(8), True),
     FieldSpec("type", Text(16), False),
@@ -373,7 +379,7 @@ def _decode_order(body: Mapping[str, Any], ctx: Context) -> Command:
     for f in _ORDER_FIELDS:
         # JSON types and bounds first; trading.validate checks the meaning.
         if f.name in kwargs and (f.name in _ORDER_INTS or f.name in _ORDER_TEXT):
-            kind = f.kind if f.name in _ORDER_INTS else Text(64)
+            kind = f.kind if f.name in _ORDER_INTS or f.name == "client_order_id" else Text(64)
             kind.decode(f.name, kwargs[f.name], body, ctx)
     return SubmitOrder(order_request(ctx.catalogue, **kwargs))
 
@@ -490,7 +496,7 @@ def reply_address(fields: Mapping[Any, Any], reply_prefix: str) -> str | None:
     if raw is None:
         return None
     text = _text(raw)
-    if not text.startswith(reply_prefix) or not ID_PATTERN.match(text[len(reply_prefix) :]):
+    if not text.startswith(reply_prefix) or not ID_PATTERN.fullmatch(text[len(reply_prefix) :]):
         return None
     return text
 
@@ -498,7 +504,7 @@ def reply_address(fields: Mapping[Any, Any], reply_prefix: str) -> str | None:
 def command_id_of(fields: Mapping[Any, Any]) -> str:
     raw = fields.get("command_id", fields.get(b"command_id"))
     text = _text(raw) if raw is not None else ""
-    return text if ID_PATTERN.match(text) else ""
+    return text if ID_PATTERN.fullmatch(text) else ""
 
 
 def parse_entry(fields: Mapping[Any, Any], ctx: Context, reply_prefix: str) -> Envelope:
@@ -507,7 +513,7 @@ def parse_entry(fields: Mapping[Any, Any], ctx: Context, reply_prefix: str) -> E
     missing = [k for k in REQUIRED_ENTRY_FIELDS if k not in f]
     if missing:
         raise MissingField(f"entry lacks field(s): {', '.join(missing)}", fields=missing)
-    if not ID_PATTERN.match(f["command_id"]):
+    if not ID_PATTERN.fullmatch(f["command_id"]):
         raise MalformedCommand(
             "command_id must be 1-64 characters of letters, digits and ._:@- starting with a "
             "letter or digit",
@@ -517,7 +523,7 @@ def parse_entry(fields: Mapping[Any, Any], ctx: Context, reply_prefix: str) -> E
         raise MalformedCommand(
             f"reply_to must be {reply_prefix}<id> with an id like a command id", field="reply_to"
         )
-    if not ID_PATTERN.match(f["actor"]):
+    if not ID_PATTERN.fullmatch(f["actor"]):
         raise MalformedCommand("actor must be 1-64 characters like a command id", field="actor")
     reason = f.get("reason", "")
     if len(reason) > REASON_MAX or _CONTROL.search(reason):
@@ -525,7 +531,7 @@ def parse_entry(fields: Mapping[Any, Any], ctx: Context, reply_prefix: str) -> E
             f"reason must be at most {REASON_MAX} characters without control characters",
             field="reason",
         )
-    if not TYPE_PATTERN.match(f["type"]):
+    if not TYPE_PATTERN.fullmatch(f["type"]):
         raise UnknownCommandType(f"unknown command type {f['type'][:64]!r}", known=sorted(REGISTRY))
     if len(f["body"].encode()) > BODY_MAX:
         raise MalformedCommand(f"body is longer than {BODY_MAX} bytes", field="body")
