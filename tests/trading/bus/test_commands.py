@@ -73,8 +73,17 @@ def test_codec_when_each_type_is_encoded_then_decoding_gives_it_back(rig: Rig) -
     commands = [
         OpenAccount(9, "EUR", "professional"),
         Deposit(9, "JPY", 1_500, "ref-9"),
-        rig.submit(1, "x1", type="stop_limit", price="1.2", trigger_price="1.19", tif="gtd",
-                   expire_ns=2**62, max_slippage_ticks=3, side="sell"),  # fmt: skip
+        rig.submit(
+            1,
+            "x1",
+            type="stop_limit",
+            price="1.2",
+            trigger_price="1.19",
+            tif="gtd",
+            expire_ns=2**62,
+            max_slippage_ticks=3,
+            side="sell",
+        ),
         AmendOrder(1, order.order_id, qty=200, price=100_001),  # type: ignore[union-attr]
         CancelOrder(1, 77),
     ]
@@ -195,16 +204,30 @@ BAD_ENTRIES = [
     ("malformed_command", {"actor": "a" * 65}),
     ("malformed_command", {"reason": "r" * 257}),
     ("malformed_command", {"reply_to": "bourse:commands"}),
-    ("malformed_command", {"body": json.dumps({"account_id": 1, "amount": "1", "ref": "r",
-                                               "currency": "USD", "extra": 1})}),  # fmt: skip
-    ("malformed_command", {"body": json.dumps({"account_id": "1", "currency": "USD",
-                                               "amount": "1", "ref": "r"})}),  # fmt: skip
-    ("invalid_input", {"body": json.dumps({"account_id": 1, "currency": "USD",
-                                           "amount": 1.5, "ref": "r"})}),  # fmt: skip
-    ("invalid_input", {"body": json.dumps({"account_id": 1, "currency": "USD",
-                                           "amount": "1", "ref": "r" * 65})}),  # fmt: skip
-    ("invalid_input", {"body": json.dumps({"account_id": 2**64, "currency": "USD",
-                                           "amount": "1", "ref": "r"})}),  # fmt: skip
+    (
+        "malformed_command",
+        {
+            "body": json.dumps(
+                {"account_id": 1, "amount": "1", "ref": "r", "currency": "USD", "extra": 1}
+            )
+        },
+    ),
+    (
+        "malformed_command",
+        {"body": json.dumps({"account_id": "1", "currency": "USD", "amount": "1", "ref": "r"})},
+    ),
+    (
+        "invalid_input",
+        {"body": json.dumps({"account_id": 1, "currency": "USD", "amount": 1.5, "ref": "r"})},
+    ),
+    (
+        "invalid_input",
+        {"body": json.dumps({"account_id": 1, "currency": "USD", "amount": "1", "ref": "r" * 65})},
+    ),
+    (
+        "invalid_input",
+        {"body": json.dumps({"account_id": 2**64, "currency": "USD", "amount": "1", "ref": "r"})},
+    ),
     ("malformed_command", {"body": json.dumps({"pad": "x" * BODY_MAX})}),
 ]
 
@@ -225,12 +248,24 @@ def test_send_raw_when_the_body_is_bad_then_an_error_reply_and_nothing_changes(
 ) -> None:
     before = store_snapshot(rig.engine)
     replies = [
-        client.send_raw("SubmitOrder", {"account_id": 1, "client_order_id": "z", "symbol": "NOPE",
-                                        "side": "buy", "qty": "1"}),  # fmt: skip
-        client.send_raw("SubmitOrder", {"account_id": 1, "client_order_id": "z\n",
-                                        "symbol": "EUR/USD", "side": "buy", "qty": "1"}),  # fmt: skip
-        client.send_raw("SubmitOrder", {"account_id": 1, "client_order_id": "z",
-                                        "symbol": "EUR/USD", "side": "buy"}),  # fmt: skip
+        client.send_raw(
+            "SubmitOrder",
+            {"account_id": 1, "client_order_id": "z", "symbol": "NOPE", "side": "buy", "qty": "1"},
+        ),
+        client.send_raw(
+            "SubmitOrder",
+            {
+                "account_id": 1,
+                "client_order_id": "z\n",
+                "symbol": "EUR/USD",
+                "side": "buy",
+                "qty": "1",
+            },
+        ),
+        client.send_raw(
+            "SubmitOrder",
+            {"account_id": 1, "client_order_id": "z", "symbol": "EUR/USD", "side": "buy"},
+        ),
         client.send_raw("AmendOrder", {"account_id": 1, "order_id": 1, "qty": "1"}),
         client.send_raw("Nope", {}),
     ]
