@@ -60,7 +60,7 @@ def test_sigterm_when_commands_are_in_flight_then_they_are_answered_and_it_exits
                         side="buy" if i % 2 else "sell",
                         qty="0.01",
                     )
-                )  # fmt: skip
+                )
                 for i in range(300)
             ]
             futures = client.submit_many(orders)
