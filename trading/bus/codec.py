@@ -111,7 +111,7 @@ class Int(Kind):
 
 
 class Flag(Kind):
-    doc = "true | false"
+    doc = "`true` or `false`"
 
     def decode(self, name: str, value: Any, body: Mapping[str, Any], ctx: Context) -> Any:
         if not isinstance(value, bool):
@@ -125,9 +125,10 @@ class Text(Kind):
         max_len: int = 64,
         pattern: re.Pattern[str] | None = None,
         error: type[InvalidInput] = InvalidInput,
+        doc: str = "",
     ) -> None:
         self.max_len, self.pattern, self.error = max_len, pattern, error
-        self.doc = f"string, at most {max_len} characters, no control characters"
+        self.doc = doc or f"string, at most {max_len} characters, no control characters"
 
     def decode(self, name: str, value: Any, body: Mapping[str, Any], ctx: Context) -> Any:
         if not isinstance(value, str):
@@ -357,17 +358,24 @@ def _generic_encoder(fields: tuple[FieldSpec, ...]) -> Callable[[Any, Context], 
 
 _ORDER_FIELDS = (
     FieldSpec("account_id", Int(), True),
-    FieldSpec("client_order_id", Text(64, error=InvalidIdentifier), True),
+    FieldSpec(
+        "client_order_id",
+        Text(64, error=InvalidIdentifier, doc="1-64 of letters, digits and `._:-`; unique per "
+             "account"),
+        True,
+    ),  # fmt: skip
     FieldSpec("symbol", Symbol(), True),
-    FieldSpec("side", Text(8), True),
-    FieldSpec("type", Text(16), False),
+    FieldSpec("side", Text(8, doc='"buy" or "sell"'), True),
+    FieldSpec(
+        "type", Text(16, doc='"market" (default), "limit", "stop" or "stop_limit"'), False
+    ),
     FieldSpec("qty", Units("qty"), True),
     FieldSpec("price", Units("price"), False),
     FieldSpec("trigger_price", Units("price"), False),
-    FieldSpec("tif", Text(8), False),
+    FieldSpec("tif", Text(8, doc='"gtc" (default), "ioc", "fok", "day" or "gtd"'), False),
     FieldSpec("expire_ns", Int(doc="integer, UTC nanoseconds"), False),
     FieldSpec("reference_price", Units("price"), False),
-    FieldSpec("max_slippage_ticks", Int(0, 1_000_000), False),
+    FieldSpec("max_slippage_ticks", Int(0, 1_000_000, "integer, ticks, 0..1000000"), False),
 )
 _ORDER_INTS = ("account_id", "expire_ns", "max_slippage_ticks")
 _ORDER_TEXT = ("client_order_id", "symbol", "side", "type", "tif")
