@@ -360,15 +360,16 @@ _ORDER_FIELDS = (
     FieldSpec("account_id", Int(), True),
     FieldSpec(
         "client_order_id",
-        Text(64, error=InvalidIdentifier, doc="1-64 of letters, digits and `._:-`; unique per "
-             "account"),
+        Text(
+            64,
+            error=InvalidIdentifier,
+            doc="1-64 of letters, digits and `._:-`; unique per account",
+        ),
         True,
-    ),  # fmt: skip
+    ),
     FieldSpec("symbol", Symbol(), True),
     FieldSpec("side", Text(8, doc='"buy" or "sell"'), True),
-    FieldSpec(
-        "type", Text(16, doc='"market" (default), "limit", "stop" or "stop_limit"'), False
-    ),
+    FieldSpec("type", Text(16, doc='"market" (default), "limit", "stop" or "stop_limit"'), False),
     FieldSpec("qty", Units("qty"), True),
     FieldSpec("price", Units("price"), False),
     FieldSpec("trigger_price", Units("price"), False),

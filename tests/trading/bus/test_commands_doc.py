@@ -69,7 +69,10 @@ def test_doc_when_read_then_error_codes_are_exactly_the_error_tree() -> None:
 def test_doc_when_read_then_stream_and_key_names_are_the_code_s() -> None:
     names = {r[0] for r in _table(_sections()["Streams and keys"], "name")}
     assert names == {
-        bus.COMMANDS_STREAM, bus.GROUP, bus.REPLY_PREFIX + "<client id>", bus.DEAD_LETTERS
+        bus.COMMANDS_STREAM,
+        bus.GROUP,
+        bus.REPLY_PREFIX + "<client id>",
+        bus.DEAD_LETTERS,
     }
     text = DOC.read_text()
     assert f"{bus.REPLY_TTL_S} s" in text
