@@ -37,6 +37,7 @@ log = logging.getLogger(__name__)
 
 Raw = tuple[str, Mapping[str, Any]]  # (type name, body)
 DEFAULT_TIMEOUT_S = 10.0
+_DRAIN = 1_000  # replies taken per round trip after the first
 
 
 class _Sender:
@@ -212,19 +213,29 @@ class CommandClient(_Sender):
                 continue
             if got is None:
                 continue
-            text = got[1].decode() if isinstance(got[1], bytes) else got[1]
+            texts = [got[1]]
             try:
-                reply = Reply.from_json(text)
-            except (ValueError, KeyError) as exc:
-                log.error("unreadable reply dropped: %s", exc)
-                continue
-            with self._lock:
-                waiting = self._pending.get(reply.command_id)
-                fut = waiting.pop(0) if waiting else None
-                if waiting == []:
-                    del self._pending[reply.command_id]
-            if fut is not None:  # else: a late reply, its sender timed out
-                fut.set_result(reply)
+                # BLPOP hands over one reply; the rest already there come in one more trip.
+                more = cast("Any", self.client.lpop(self.reply_to, _DRAIN))
+            except redis.RedisError:
+                more = None
+            texts.extend(more or ())
+            for raw in texts:
+                self._deliver(raw.decode() if isinstance(raw, bytes) else raw)
+
+    def _deliver(self, text: str) -> None:
+        try:
+            reply = Reply.from_json(text)
+        except (ValueError, KeyError) as exc:
+            log.error("unreadable reply dropped: %s", exc)
+            return
+        with self._lock:
+            waiting = self._pending.get(reply.command_id)
+            fut = waiting.pop(0) if waiting else None
+            if waiting == []:
+                del self._pending[reply.command_id]
+        if fut is not None:  # else: a late reply, its sender timed out
+            fut.set_result(reply)
 
 
 class InMemoryCommandClient(_Sender):

@@ -382,14 +382,20 @@ _ORDER_INTS = ("account_id", "expire_ns", "max_slippage_ticks")
 _ORDER_TEXT = ("client_order_id", "symbol", "side", "type", "tif")
 
 
+# JSON types and bounds first; trading.validate checks the meaning.
+_ORDER_CHECKS = tuple(
+    (f.name, f.kind if f.name in _ORDER_INTS or f.name == "client_order_id" else Text(64))
+    for f in _ORDER_FIELDS
+    if f.name in _ORDER_INTS or f.name in _ORDER_TEXT
+)
+
+
 def _decode_order(body: Mapping[str, Any], ctx: Context) -> Command:
     _check_names(body, _ORDER_FIELDS)
     kwargs = {k: v for k, v in body.items() if v is not None}
-    for f in _ORDER_FIELDS:
-        # JSON types and bounds first; trading.validate checks the meaning.
-        if f.name in kwargs and (f.name in _ORDER_INTS or f.name in _ORDER_TEXT):
-            kind = f.kind if f.name in _ORDER_INTS or f.name == "client_order_id" else Text(64)
-            kind.decode(f.name, kwargs[f.name], body, ctx)
+    for name, kind in _ORDER_CHECKS:
+        if name in kwargs:
+            kind.decode(name, kwargs[name], body, ctx)
     return SubmitOrder(order_request(ctx.catalogue, **kwargs))
 
 
@@ -473,13 +479,9 @@ ENTRY_FIELDS = ("command_id", "type", "reply_to", "actor", "reason", "body")
 REQUIRED_ENTRY_FIELDS = ("command_id", "type", "reply_to", "actor", "body")
 
 
-def fingerprint(type_name: str, body_text: str) -> str:
+def fingerprint(type_name: str, body: Mapping[str, Any]) -> str:
     """sha256 of the type and the canonical body: what makes two sends the same command."""
-    try:
-        canonical = _CANONICAL(json.loads(body_text))
-    except ValueError:
-        canonical = body_text
-    return hashlib.sha256(f"{type_name}\n{canonical}".encode()).hexdigest()
+    return hashlib.sha256(f"{type_name}\n{_CANONICAL(body)}".encode()).hexdigest()
 
 
 def entry_fields(
@@ -561,7 +563,7 @@ def parse_entry(fields: Mapping[Any, Any], ctx: Context, reply_prefix: str) -> E
     return Envelope(
         command_id=f["command_id"],
         type=f["type"],
-        fingerprint=fingerprint(f["type"], f["body"]),
+        fingerprint=fingerprint(f["type"], body),
         command=command,
         actor=f["actor"],
         reason=reason,

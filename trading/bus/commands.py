@@ -2,7 +2,7 @@
 
 Clients ``XADD`` an entry to ``bourse:commands`` (fields ``trading.bus.codec.ENTRY_FIELDS``)
 and wait on their own reply list (``bourse:reply:<client id>``) with ``BLPOP``. The OMS host
-reads the stream in the consumer group ``oms``; it ``LPUSH``es each reply to its list (which
+reads the stream in the consumer group ``oms``; it ``RPUSH``es each reply to its list (which
 expires after ``REPLY_TTL_S`` unless read) only once the command's batch is durable, then
 ``XACK``s the entry. An entry read but not acknowledged before a crash stays pending in the
 group: the next host claims it (``XAUTOCLAIM``) and answers it again, from the command log
@@ -110,10 +110,13 @@ class CommandInbox:
         if not answers:
             return
         pipe = self.client.pipeline(transaction=False)
+        lists: set[str] = set()
         for a in answers:
             if a.reply_to is not None:
-                pipe.lpush(a.reply_to, a.text)
-                pipe.expire(a.reply_to, REPLY_TTL_S)
+                pipe.rpush(a.reply_to, a.text)
+                lists.add(a.reply_to)
+        for key in lists:
+            pipe.expire(key, REPLY_TTL_S)
         pipe.xack(self.stream, self.group, *[a.entry_id for a in answers])
         pipe.execute()
 
