@@ -139,7 +139,16 @@ class OMSService:
         if self._failed.is_set():
             self._resync()
         if self.log is not None:
-            items = self.log.admit(items)
+            try:
+                items = self.log.admit(items)
+            except Exception as exc:  # the store did not answer the lookup: nothing ran
+                error = StoreError(f"command log not read: {exc!r}")
+                for cmd, fut in items:
+                    fut.set_result(self.log.encode(cmd, error) if isinstance(cmd, Envelope)
+                                   else error)  # fmt: skip
+                if self.pipelined:
+                    self._slots.release()
+                return
             if not items:
                 if self.pipelined:
                     self._slots.release()

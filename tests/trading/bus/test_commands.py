@@ -284,3 +284,31 @@ def test_reply_when_error_then_unwrap_raises_the_class_of_its_code() -> None:
     with pytest.raises(InsufficientFunds) as info:
         reply.unwrap()
     assert info.value.details == {"x": 1}
+
+
+@pytest.mark.parametrize("pipelined", [True, False])
+def test_send_when_threads_send_every_id_twice_then_each_runs_once(
+    rig: Rig, pipelined: bool
+) -> None:
+    with keyed_service(rig.oms, max_batch=16, pipelined=pipelined) as svc:
+        client = InMemoryCommandClient(svc)
+        replies: dict[str, list[Reply]] = {}
+        lock = threading.Lock()
+
+        def run(account_id: int) -> None:
+            for i in range(0, 40, 4):
+                ids = [f"a{account_id}-{i + j}" for j in range(4)] * 2
+                cmds = [rig.submit(account_id, f"o{i + j}", qty="0.1") for j in range(4)] * 2
+                for r in client.send_many(cmds, 60, command_ids=ids):
+                    with lock:
+                        replies.setdefault(r.command_id, []).append(r)
+
+        threads = [threading.Thread(target=run, args=(a,)) for a in (1, 2)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    assert len(replies) == 80
+    assert all(len(rs) == 2 and rs[0].text == rs[1].text and rs[0].ok for rs in replies.values())
+    assert _count(rig, s.orders) == 80
+    assert _count(rig, s.command_log) == 80
