@@ -119,9 +119,11 @@ def _client_main(url: str, client_no: int, mode: str, n: int, start_at: float, o
             (_, fut), = client.submit_many([order])  # fmt: skip
             fut.add_done_callback(lambda _f, i=i: done.__setitem__(i, time.perf_counter_ns()))
             pending.append((sent, fut))
-        for i, (sent, fut) in enumerate(pending):
-            ok += fut.result(120).ok
-            lat_ms.append((done[i] - sent) / 1e6)
+        ok = sum(fut.result(120).ok for _, fut in pending)
+        # A future's waiters wake before its callbacks run: wait for the last stamps.
+        while len(done) < len(pending):
+            time.sleep(0.001)
+        lat_ms = [(done[i] - sent) / 1e6 for i, (sent, _) in enumerate(pending)]
     out.put({"client": client_no, "t0": t0, "t1": time.time(), "ok": ok, "lat_ms": lat_ms})
     client.close()
 
@@ -227,6 +229,8 @@ def _in_process_run(ctx: Context, store: str, url: str, sizes: dict[str, Any]) -
                 fut.add_done_callback(lambda _f, i=i: done.__setitem__(i, time.perf_counter_ns()))
                 futs.append(fut)
             lat_ok = sum(not isinstance(f.result(120), Exception) for f in futs)
+            while not all(done):  # the callbacks run just after the waiters wake
+                time.sleep(0.001)
         lat = [(d - s) / 1e6 for d, s in zip(done, sent, strict=True)]
         return {
             "orders": per * CLIENTS, "ok": sum(sum(x) for x in oks),
