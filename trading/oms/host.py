@@ -24,6 +24,7 @@ import queue
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import Future
 from typing import Any
 
 from trading.bus.codec import Context, command_id_of, parse_entry, reply_address, reply_text
@@ -114,8 +115,7 @@ class OMSHost:
         for t in threads:
             t.start()
         try:
-            for entry in self.inbox.reclaim(0, self.read_count):
-                self._take(entry)
+            self._take(self.inbox.reclaim(0, self.read_count))
             if ready is not None:
                 ready()
             next_reclaim = time.monotonic() + RECLAIM_EVERY_S
@@ -129,8 +129,7 @@ class OMSHost:
                     log.error("reading commands failed: %r; retrying", exc)
                     stop.wait(1.0)
                     continue
-                for entry in entries:
-                    self._take(entry)
+                self._take(entries)
         finally:
             self._followers_stop.set()
             for t in threads[:2]:
@@ -144,26 +143,36 @@ class OMSHost:
             log.info("host stopped: %d commands taken, %d refused, %d answered",
                      self.taken, self.refused, self.answered)  # fmt: skip
 
-    def _take(self, entry: Entry) -> None:
-        reply_to = reply_address(entry.fields, REPLY_PREFIX)
-        try:
-            envelope = parse_entry(entry.fields, self.ctx, REPLY_PREFIX)
-        except Exception as exc:  # a poison entry is answered and acknowledged, never retried
-            self.refused += 1
-            cid = command_id_of(entry.fields)
-            if not isinstance(exc, BourseError) or isinstance(exc, _WIRE_ERRORS) or not reply_to:
-                try:
-                    self.inbox.dead_letter(entry, repr(exc))
-                except Exception as dead:
-                    log.error("dead-lettering %s failed: %r", entry.entry_id, dead)
-            self._answers.put(Answer(entry.entry_id, reply_to, reply_text(cid, exc, self.ctx)))
-            return
-        self.taken += 1
-        fut = self.service.submit_keyed(envelope)
-        entry_id = entry.entry_id
-        fut.add_done_callback(
-            lambda f: self._answers.put(Answer(entry_id, reply_to, f.result()))
-        )  # fmt: skip
+    def _take(self, entries: list[Entry]) -> None:
+        """Decode a read's entries, then queue them together: the writer, woken by the first,
+        finds the rest already queued and takes them as one batch (one commit for all)."""
+        taken: list[tuple[Entry, str | None, Envelope]] = []
+        for entry in entries:
+            reply_to = reply_address(entry.fields, REPLY_PREFIX)
+            try:
+                taken.append((entry, reply_to, parse_entry(entry.fields, self.ctx, REPLY_PREFIX)))
+            except Exception as exc:  # a poison entry is answered and acknowledged, never retried
+                self._refuse(entry, reply_to, exc)
+        for entry, reply_to, envelope in taken:
+            self.taken += 1
+            fut = self.service.submit_keyed(envelope)
+            fut.add_done_callback(self._answerer(entry.entry_id, reply_to))
+
+    def _answerer(self, entry_id: str, reply_to: str | None) -> Callable[[Future[str]], None]:
+        def done(fut: Future[str]) -> None:
+            self._answers.put(Answer(entry_id, reply_to, fut.result()))
+
+        return done
+
+    def _refuse(self, entry: Entry, reply_to: str | None, exc: Exception) -> None:
+        self.refused += 1
+        cid = command_id_of(entry.fields)
+        if not isinstance(exc, BourseError) or isinstance(exc, _WIRE_ERRORS) or not reply_to:
+            try:
+                self.inbox.dead_letter(entry, repr(exc))
+            except Exception as dead:
+                log.error("dead-lettering %s failed: %r", entry.entry_id, dead)
+        self._answers.put(Answer(entry.entry_id, reply_to, reply_text(cid, exc, self.ctx)))
 
     def _answer_loop(self) -> None:
         done = False
