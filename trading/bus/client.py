@@ -26,8 +26,9 @@ from typing import Any, cast
 
 import redis
 
-from trading.bus.codec import Context, Reply, encode_command, entry_fields, parse_entry
+from trading.bus.codec import Context, encode_command
 from trading.bus.commands import COMMANDS_STREAM, REPLY_PREFIX, send_entries
+from trading.bus.wire import Reply, entry_fields, parse_entry
 from trading.commands import Command
 from trading.errors import BourseError, CommandTimeout
 from trading.instruments import Catalogue, default_catalogue

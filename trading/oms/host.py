@@ -27,9 +27,10 @@ from collections.abc import Callable
 from concurrent.futures import Future
 from typing import Any
 
-from trading.bus.codec import Context, command_id_of, parse_entry, reply_address, reply_text
+from trading.bus.codec import Context
 from trading.bus.commands import REPLY_PREFIX, Answer, CommandInbox, Entry
 from trading.bus.follow import FollowedQuoteBook, QuoteFollower
+from trading.bus.wire import command_id_of, parse_entry, reply_address, reply_text
 from trading.commands import ExpireDue, QuoteUpdate, Result
 from trading.errors import BourseError, MalformedCommand, MissingField, UnknownCommandType
 from trading.oms.commandlog import CommandLog, Envelope

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from trading.bus.codec import REGISTRY, Reply
+from trading.bus.codec import REGISTRY
+from trading.bus.wire import Reply
 from trading.commands import (
     AmendOrder,
     CancelOrder,

@@ -14,17 +14,9 @@ from sqlalchemy import func, select
 from tests.trading.builders import Rig, make_oms, make_rig, store_snapshot
 from tests.trading.bus.builders import run_every_type
 from trading.bus.client import InMemoryCommandClient
-from trading.bus.codec import (
-    BODY_MAX,
-    REGISTRY,
-    Context,
-    Reply,
-    decode_command,
-    encode_command,
-    entry_fields,
-    parse_entry,
-)
+from trading.bus.codec import BODY_MAX, REGISTRY, Context, decode_command, encode_command
 from trading.bus.commands import REPLY_PREFIX
+from trading.bus.wire import Reply, entry_fields, parse_entry
 from trading.commands import AmendOrder, CancelOrder, Deposit, OpenAccount, SubmitOrder
 from trading.errors import DuplicateCommandId, InsufficientFunds, NotFound
 from trading.oms.host import keyed_service

@@ -7,7 +7,8 @@ import re
 from pathlib import Path
 
 from trading.bus import commands as bus
-from trading.bus.codec import ENTRY_FIELDS, REGISTRY, REQUIRED_ENTRY_FIELDS, error_codes
+from trading.bus.codec import REGISTRY
+from trading.bus.wire import ENTRY_FIELDS, REQUIRED_ENTRY_FIELDS, error_codes
 
 DOC = Path(__file__).resolve().parents[3] / "docs" / "commands.md"
 

@@ -19,9 +19,9 @@ from sqlalchemy import func, select
 from tests.trading.builders import QUOTES, FakeClock, make_engine, store_snapshot
 from tests.trading.bus.builders import run_every_type
 from trading.bus.client import CommandClient
-from trading.bus.codec import Reply, entry_fields
 from trading.bus.commands import COMMANDS_STREAM, DEAD_LETTERS, GROUP, REPLY_PREFIX
 from trading.bus.follow import FollowedQuoteBook
+from trading.bus.wire import Reply, entry_fields
 from trading.commands import Deposit, OpenAccount
 from trading.config import OMSConfig
 from trading.instruments import default_catalogue

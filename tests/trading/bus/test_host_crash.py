@@ -19,7 +19,7 @@ from serving.cli import app
 from tests.trading.builders import make_engine
 from tests.trading.bus.hostproc import QuotePump, start_host, wait_ready
 from trading.bus.client import CommandClient
-from trading.bus.codec import Reply
+from trading.bus.wire import Reply
 from trading.commands import Deposit, OpenAccount, SubmitOrder
 from trading.instruments import default_catalogue
 from trading.store import schema as s
