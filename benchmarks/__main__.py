@@ -10,6 +10,8 @@ printed at the end. These are measurements: nothing here asserts a time.
   ticks_throughput  ticks/s through the tick dataflow, every filter on, beside a plain loop
   ticks_scaling     a Parquet replay through the tick pipeline on two processes against one
   ticks_latency     tick-to-Redis latency p50/p99 at a steady 100 k ticks/s from live feeds
+  bus               orders/s and ack p50/p99 at 1,000/s through the command bus to `bourse oms
+                    run`, beside the same orders through an in-process OMSService
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from benchmarks.common import RESULTS_DIR, STORES, Row, console, run_one
 
 BENCHMARKS = (
     "oms_throughput", "history", "latency", "ticks_throughput", "ticks_scaling", "ticks_latency",
+    "bus",
 )  # fmt: skip
 
 

@@ -25,6 +25,8 @@ outbox_app = typer.Typer(help="The event outbox.", no_args_is_help=True)
 app.add_typer(ledger_app, name="ledger")
 app.add_typer(audit_app, name="audit")
 app.add_typer(outbox_app, name="outbox")
+oms_app = typer.Typer(help="The order management system.", no_args_is_help=True)
+app.add_typer(oms_app, name="oms")
 pipelines_app = typer.Typer(help="Streaming dataflows (Bytewax).", no_args_is_help=True)
 app.add_typer(pipelines_app, name="pipelines")
 
@@ -77,13 +79,21 @@ def simulate(
     seed: Annotated[int, typer.Option(help="Seed: the same seed writes the same store.")] = 7,
 ) -> None:
     """Run a seeded, deterministic trading simulation on the store, then exit."""
+    from trading.errors import WriterLockHeld
     from trading.instruments import default_catalogue
     from trading.sim.simulation import run_simulation
+    from trading.store.lock import WriterLock
 
     settings = _settings(home, dsn)
     engine = _engine(settings, create=True)
+    lock = WriterLock(engine)
+    try:
+        lock.acquire()
+    except WriterLockHeld as exc:
+        console.print(f"[red]error[/red] {exc.code}: {exc.message}")
+        raise typer.Exit(3) from None
     started = time.perf_counter()
-    with Progress(
+    with lock, Progress(
         TextColumn("[bold]simulating"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
         console=console, transient=False,
     ) as progress:  # fmt: skip
@@ -110,6 +120,10 @@ def simulate(
     table.add_row("seconds", f"{elapsed:.2f}")
     out.print(table)
     _print_store_summary(engine)
+    if report.errors.get("store_error"):
+        console.print(f"[red]error[/red] store_error: {report.errors['store_error']} command(s) "
+                      "were not stored")  # fmt: skip
+        raise typer.Exit(1)
 
 
 def _print_store_summary(engine: Engine) -> None:
@@ -333,6 +347,28 @@ def outbox_relay(
     except KeyboardInterrupt:
         stop.set()
     out.print(f"published {relay.published} events")
+
+
+@oms_app.command("run")
+def oms_run(
+    home: HomeOpt = None,
+    dsn: DsnOpt = None,
+    redis_url: Annotated[
+        str | None, typer.Option("--redis-url", help="Redis: commands, quotes, events.")
+    ] = None,
+    partitions: Annotated[int, typer.Option(min=1, help="Event streams, by account.")] = 4,
+    expire_every: Annotated[
+        float, typer.Option("--expire-every", min=0.01, help="Seconds between expiry passes.")
+    ] = 1.0,
+) -> None:
+    """Run the OMS host: the single writer, serving the command bus until SIGTERM."""
+    from serving.oms_host import run_host
+
+    settings = _settings(home, dsn)
+    code = run_host(
+        settings, redis_url, partitions=partitions, expire_every_s=expire_every, console=console
+    )
+    raise typer.Exit(code)
 
 
 @pipelines_app.command("ticks")

@@ -40,7 +40,7 @@ def test_benchmarks_when_run_quick_on_sqlite_then_each_writes_json_with_positive
 
     # Assert
     assert code == 0
-    for name in ("oms_throughput", "history", "latency"):
+    for name in ("oms_throughput", "history", "latency", "bus"):
         data = json.loads((tmp_path / f"{name}.json").read_text())
         assert data["machine"]["nproc"] >= 1
         assert data["machine"]["sqlite"]

@@ -19,20 +19,26 @@ BourseError
  │    │    ├── InvalidIban
  │    │    └── DestinationNotRegistered (a withdrawal to no destination of the account's)
  │    ├── InvalidRollover      (a cut-off or financing input)
+ │    ├── MalformedCommand    (a bus entry that is not a command: bad JSON, bad field)
+ │    ├── UnknownCommandType
+ │    ├── MissingField
  │    ├── InvalidType       (a value of the wrong Python type; also a TypeError)
  │    └── MalformedData     (a quote or message that does not decode; also a ValueError)
  ├── ConfigError            (a catalogue, session calendar or component set up wrongly;
  │    │                      also a ValueError)
  │    └── CatalogueError    (trading.instruments)
  ├── ConflictError          (idempotency key reused with a different request)
+ │    └── DuplicateCommandId (a command id reused with another body)
  ├── InvalidStateTransition (an order move that the transition table forbids)
  ├── LedgerError            (an unbalanced transaction, a posting to a closed account)
  ├── InsufficientFunds
  ├── AccountHalted          (a halted account asked for what only an active one may do)
  ├── NotFound
  │    └── UnknownClient
+ ├── CommandTimeout         (the client's wait for a reply ran out: the outcome is unknown)
  ├── StoreError             (operating failures of the store)
- │    └── NoStore            (nothing to read: no file, no database, or not our schema)
+ │    ├── NoStore            (nothing to read: no file, no database, or not our schema)
+ │    └── WriterLockHeld     (another writer holds the store)
  └── BusError               (operating failures of the message bus)
       └── PublishError      (trading.oms.outbox: the bus did not take a batch)
 
@@ -134,8 +140,24 @@ class InvalidRollover(InvalidInput):
     code = "invalid_rollover"
 
 
+class MalformedCommand(InvalidInput):
+    code = "malformed_command"
+
+
+class UnknownCommandType(InvalidInput):
+    code = "unknown_command_type"
+
+
+class MissingField(InvalidInput):
+    code = "missing_field"
+
+
 class ConflictError(BourseError):
     code = "conflict"
+
+
+class DuplicateCommandId(ConflictError):
+    code = "duplicate_command_id"
 
 
 class InvalidStateTransition(BourseError):
@@ -184,3 +206,22 @@ class BusError(BourseError):
 
 class NoStore(StoreError):
     code = "no_store"
+
+
+class WriterLockHeld(StoreError):
+    code = "writer_lock_held"
+
+
+class CommandTimeout(BourseError):
+    code = "timeout"
+
+
+def error_classes() -> list[type[BourseError]]:
+    """Every error class of the tree, the root first (the wire's error codes)."""
+    found: list[type[BourseError]] = []
+    todo: list[type[BourseError]] = [BourseError]
+    while todo:
+        cls = todo.pop(0)
+        found.append(cls)
+        todo.extend(cls.__subclasses__())
+    return found

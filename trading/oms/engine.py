@@ -78,6 +78,10 @@ class Prepared:
     late: tuple[ExecutionReport, ...] = ()
 
 
+# before_commit(prepared, lo, hi): rows for commands[lo:hi] added to a part before it commits.
+Hook = Callable[["Prepared", int, int], None]
+
+
 class OMS:
     def __init__(
         self,
@@ -183,15 +187,23 @@ class OMS:
             raise result
         return result
 
-    def execute(self, commands: Sequence[Command]) -> list[Result]:
+    def execute(
+        self, commands: Sequence[Command], before_commit: Hook | None = None
+    ) -> list[Result]:
         """Run commands in order and commit all they produced in one transaction.
 
         If that fails, only the command(s) the store cannot hold answer ``StoreError``: the
         state is reloaded and each half of the group runs again, in order, in its own
-        transaction, down to single commands.
+        transaction, down to single commands. ``before_commit(prepared, lo, hi)`` may add
+        rows for ``commands[lo:hi]`` to each part before it commits (the command log).
         """
+        return self._execute(commands, 0, before_commit)
+
+    def _execute(self, commands: Sequence[Command], lo: int, hook: Hook | None) -> list[Result]:
         try:
             prepared = self.prepare(commands)
+            if hook is not None:
+                hook(prepared, lo, lo + len(commands))
             self.commit(prepared)
         except Exception as exc:
             # The memory may hold half a batch: the store is the truth.
@@ -202,11 +214,13 @@ class OMS:
                 # then fails no command, and the commands run again without it.
                 self.requeue(late)
                 self._store_late()
-                return self.execute(commands)
+                return self._execute(commands, lo, hook)
             if len(commands) == 1:
                 return [StoreError(f"command not stored: {exc!r}")]
             mid = len(commands) // 2
-            return self.execute(commands[:mid]) + self.execute(commands[mid:])
+            return self._execute(commands[:mid], lo, hook) + self._execute(
+                commands[mid:], lo + mid, hook
+            )
         self.retire_committed()
         return prepared.results
 

@@ -12,6 +12,12 @@ throughput — binding rows to sqlite3 holds the GIL, so the two threads mostly 
 and it raised tail latency (p99 at 1,000 orders/s: 65 ms pipelined, 12 ms serial). It is
 kept, tested, for stores whose commit waits on the network (PostgreSQL on another host).
 
+Commands from the bus come as ``Envelope``s (``submit_keyed``): a ``CommandLog`` drops from
+each batch the ids already executed or in flight, and adds the replies of the rest to the
+batch's rows before it commits, so a reply is stored with its effect; their futures resolve
+to the reply's JSON text. A command the store cannot hold stores no reply: it answers
+``store_error`` and a retry with its id runs it again.
+
 If a commit fails, every batch prepared after it is void (it was built on the failed
 one's state). None of their callers is answered yet: the committer sets their commands
 aside, the writer waits for the commits in flight, the OMS reloads its state from the
@@ -26,14 +32,18 @@ import gc
 import queue
 import threading
 from concurrent.futures import Future
+from typing import Any
 
 from trading.commands import Command, Result
+from trading.errors import StoreError
+from trading.oms.commandlog import CommandLog, Envelope
 from trading.oms.engine import OMS, Prepared
 from trading.venues.base import ExecutionReport
 
 _STOP = object()
 _WAKE = object()  # the committer wakes an idle writer to re-run failed batches
-Item = tuple[Command, "Future[Result]"]
+Item = tuple[Command | Envelope, "Future[Any]"]
+Replies = list[str | None] | None
 # Batches prepared but not yet committed: a bound, so memory and the loss on a failed
 # commit stay small.
 IN_FLIGHT_MAX = 2
@@ -46,14 +56,16 @@ class OMSService:
         max_batch: int | None = None,
         max_queue: int | None = None,
         pipelined: bool = False,
+        log: CommandLog | None = None,
     ) -> None:
         self.oms = oms
+        self.log = log
         self.max_batch = max_batch or oms.config.max_batch
         self.pipelined = pipelined
         self._queue: queue.Queue[Item | object] = queue.Queue(
             maxsize=max_queue or oms.config.max_queue
         )
-        self._commits: queue.Queue[tuple[Prepared, list[Item]] | object] = queue.Queue(
+        self._commits: queue.Queue[tuple[Prepared, list[Item], Replies] | object] = queue.Queue(
             maxsize=IN_FLIGHT_MAX
         )
         self._failed = threading.Event()
@@ -100,6 +112,15 @@ class OMSService:
         self._queue.put((command, fut), timeout=timeout)
         return fut
 
+    def submit_keyed(self, envelope: Envelope, timeout: float | None = None) -> Future[str]:
+        """Queue a bus command; its future resolves to the reply's JSON text, after the
+        reply is stored with the command's effect (or found stored already)."""
+        if self.log is None:
+            raise RuntimeError("submit_keyed needs an OMSService built with a CommandLog")
+        fut: Future[str] = Future()
+        self._queue.put((envelope, fut), timeout=timeout)
+        return fut
+
     # -- the writer: takes batches and runs them against memory ------------------------------
 
     def _take(self) -> tuple[list[Item], bool]:
@@ -133,22 +154,56 @@ class OMSService:
                 return
 
     def _run(self, items: list[Item]) -> None:
-        commands = [cmd for cmd, _ in items]
+        if self.log is not None:
+            try:
+                items = self.log.admit(items)
+            except Exception as exc:  # the store did not answer the lookup: nothing ran
+                self._settle(items, _failed(items, f"command log not read: {exc!r}"))
+                items = []
+            if not items:
+                if self.pipelined:
+                    self._slots.release()
+                return
         if not self.pipelined:
             self._execute(items)
             return
         try:
-            prepared = self.oms.prepare(commands)
+            prepared = self.oms.prepare(_commands(items))
+            replies = self._record(prepared, items)
         except Exception:  # a bug, not a business error: nothing of it is stored
             self._slots.release()
             self._rerun()
             self._execute(items)  # isolates the command that breaks
             return
-        self._commits.put((prepared, items))
+        self._commits.put((prepared, items, replies))
 
     def _execute(self, items: list[Item]) -> None:
-        _resolve(items, self.oms.execute([cmd for cmd, _ in items]))
+        """``OMS.execute``, which isolates a command the store cannot hold; each part it
+        commits carries the command log's rows of its own commands."""
+        replies: list[str | None] = [None] * len(items)
+
+        def record(prepared: Prepared, lo: int, hi: int) -> None:
+            got = self._record(prepared, items[lo:hi])
+            if got is not None:
+                replies[lo:hi] = got
+
+        results = self.oms.execute(_commands(items), before_commit=record)
+        for i, result in enumerate(results):
+            if isinstance(result, StoreError):
+                replies[i] = None  # not stored: a reply recorded by a failed part is void
+        self._settle(items, results, replies if self.log is not None else None)
         self._count(items)
+
+    def _record(self, prepared: Prepared, items: list[Item]) -> Replies:
+        if self.log is None:
+            return None
+        return self.log.record(prepared.batch, items, prepared.results)
+
+    def _settle(self, items: list[Item], results: list[Result], replies: Replies = None) -> None:
+        if self.log is None:
+            _resolve(items, results)
+        else:
+            self.log.settle(items, results, replies)
 
     def _rerun(self) -> None:
         """After a failed commit: let the commits in flight finish (each failed batch and
@@ -186,7 +241,7 @@ class OMSService:
                     with contextlib.suppress(queue.Full):
                         self._queue.put_nowait(_WAKE)
                     continue
-                _resolve(items, prepared.results)
+                self._settle(items, prepared.results, job[2])
                 self._count(items)
             finally:
                 if job is not _STOP:
@@ -202,6 +257,14 @@ class OMSService:
         self.commands += len(items)
 
 
+def _commands(items: list[Item]) -> list[Command]:
+    return [cmd.command if isinstance(cmd, Envelope) else cmd for cmd, _ in items]
+
+
 def _resolve(items: list[Item], results: list[Result]) -> None:
     for (_, fut), result in zip(items, results, strict=True):
         fut.set_result(result)
+
+
+def _failed(items: list[Item], message: str) -> list[Result]:
+    return [StoreError(message)] * len(items)

@@ -22,7 +22,7 @@ from trading.store import schema as s
 _APPEND_ORDER = (
     "clients", "accounts", "ledger_accounts", "ledger_txns", "postings", "executions",
     "exec_exceptions", "lot_closures", "deposits", "withdrawal_destinations", "eod_marks",
-    "financing", "outbox", "audit_log",
+    "financing", "outbox", "audit_log", "command_log",
 )  # fmt: skip
 # The tables written before the balances (the postings they cache and their parents).
 _BEFORE_BALANCES = 5

@@ -411,3 +411,19 @@ audit_head = Table(
     Column("seq", BigInteger, nullable=False),
     Column("hash", String(64), nullable=False),
 )
+
+command_log = Table(
+    "command_log",
+    metadata,
+    # A command taken from the bus, with the result it was answered: written in the same
+    # transaction as what the command did, so a command id executed once is answered the
+    # same on every redelivery, across restarts (trading/oms/commandlog.py).
+    Column("command_id", String(64), primary_key=True),
+    # sha256 of the command's type and canonical body: the same id with another body is
+    # refused (duplicate_command_id).
+    Column("fingerprint", String(64), nullable=False),
+    Column("type", String(64), nullable=False),
+    Column("actor", String(64), nullable=False),
+    Column("result", Text, nullable=False),
+    Column("ts_ns", BigInteger, nullable=False),
+)

@@ -1,0 +1,106 @@
+"""``bourse oms run``: wires the OMS host to the store and Redis, and runs it until SIGTERM.
+
+Startup fails with one line and a non-zero exit when the store or Redis is unreachable or
+another writer holds the store (``writer_lock_held``): a supervisor's log should say why at
+a glance, not in a traceback.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+import time
+from types import FrameType
+from typing import Any
+
+from rich.console import Console
+
+from serving.settings import Settings
+
+log = logging.getLogger("bourse.oms")
+
+EXIT_UNREACHABLE = 2
+EXIT_LOCKED = 3
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+
+
+def run_host(
+    settings: Settings,
+    redis_url: str | None,
+    *,
+    partitions: int = 4,
+    expire_every_s: float = 1.0,
+    console: Console,
+) -> int:
+    import redis
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from trading.bus.events import RedisStreamsPublisher
+    from trading.bus.follow import FollowedQuoteBook
+    from trading.config import OMSConfig
+    from trading.errors import WriterLockHeld
+    from trading.instruments import default_catalogue
+    from trading.oms.engine import OMS
+    from trading.oms.host import OMSHost
+    from trading.oms.outbox import OutboxRelay
+    from trading.store.engine import migrate, open_engine
+    from trading.store.lock import WriterLock
+    from trading.venues.bbook import BBookVenue
+
+    logging.basicConfig(level=logging.INFO, format=LOG_FORMAT)
+    url = redis_url or settings.redis_url
+    dsn = settings.store_dsn()
+    if not settings.dsn:
+        settings.home.mkdir(parents=True, exist_ok=True)
+    client = redis.Redis.from_url(url)
+    try:
+        client.ping()
+    except redis.RedisError as exc:
+        console.print(f"[red]error[/red] redis_unreachable: {url}: {exc}")
+        return EXIT_UNREACHABLE
+    try:
+        engine = open_engine(dsn)
+        lock = WriterLock(engine)
+        lock.acquire()
+    except WriterLockHeld as exc:
+        console.print(f"[red]error[/red] {exc.code}: {exc.message}")
+        return EXIT_LOCKED
+    except (SQLAlchemyError, OSError) as exc:
+        console.print(f"[red]error[/red] store_unreachable: {_one_line(exc)}")
+        return EXIT_UNREACHABLE
+    with lock:
+        try:
+            migrate(engine)
+            config = OMSConfig()
+            catalogue = default_catalogue()
+            book = FollowedQuoteBook(
+                client, max_age_ns=config.venue.max_quote_age_ms * 1_000_000, clock=time.time_ns
+            )
+            venue = BBookVenue(catalogue, book, config.fees, config.venue, time.time_ns)
+            oms = OMS(engine, catalogue, book, venue, config, time.time_ns, actor="oms")
+        except SQLAlchemyError as exc:
+            console.print(f"[red]error[/red] store_unreachable: {_one_line(exc)}")
+            return EXIT_UNREACHABLE
+        relay = OutboxRelay(engine, RedisStreamsPublisher(client, partitions=partitions),
+                            partitions=partitions)  # fmt: skip
+        host = OMSHost(oms, client, book=book, relay=relay, expire_every_s=expire_every_s)
+        stop = threading.Event()
+
+        def on_signal(signum: int, _frame: FrameType | None) -> None:
+            log.info("signal %d: draining", signum)
+            stop.set()
+
+        signal.signal(signal.SIGTERM, on_signal)
+        signal.signal(signal.SIGINT, on_signal)
+        log.info(
+            "oms host serving: store %s, redis %s, %d open orders",
+            engine.url.render_as_string(hide_password=True), url, oms.open_order_count,
+        )  # fmt: skip
+        host.run(stop, ready=lambda: log.info("ready"))
+        engine.dispose()
+    return 0
+
+
+def _one_line(exc: Any) -> str:
+    return str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
