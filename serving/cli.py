@@ -77,14 +77,26 @@ def simulate(
     accounts: Annotated[int, typer.Option(min=1, help="Client accounts to open.")] = 20,
     orders: Annotated[int, typer.Option(min=0, help="Client orders to submit.")] = 2_000,
     seed: Annotated[int, typer.Option(help="Seed: the same seed writes the same store.")] = 7,
+    add: Annotated[
+        bool,
+        typer.Option(
+            "--add", help="Run on a store that already holds data (by default that is refused)."
+        ),
+    ] = False,
 ) -> None:
-    """Run a seeded, deterministic trading simulation on the store, then exit."""
+    """Run a seeded, deterministic trading simulation on a fresh store, then exit.
+
+    Exit 2 when the store already holds data (unless --add) or cannot be reached; 3 when
+    another writer holds it; 1 when a command failed with a store error."""
+    from serving import checks
     from trading.errors import WriterLockHeld
     from trading.instruments import default_catalogue
     from trading.sim.simulation import run_simulation
     from trading.store.lock import WriterLock
 
     settings = _settings(home, dsn)
+    checks.require(checks.home_dir(settings.home), checks.store(settings.dsn, settings.home))
+    holds_data = checks.store_is_empty(settings.dsn, settings.home)
     engine = _engine(settings, create=True)
     lock = WriterLock(engine)
     try:
@@ -92,6 +104,9 @@ def simulate(
     except WriterLockHeld as exc:
         console.print(f"[red]error[/red] {exc.code}: {exc.message}")
         raise typer.Exit(3) from None
+    if holds_data and not add:
+        lock.release()
+        checks.fail(f"{holds_data}; or pass --add to simulate on top of it")
     started = time.perf_counter()
     with lock, Progress(
         TextColumn("[bold]simulating"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),

@@ -36,6 +36,18 @@ def _digest(db: Path) -> str:
     return h.hexdigest()
 
 
+def test_simulate_when_the_home_holds_a_store_then_refused_unless_added(tmp_path: Path) -> None:
+    _simulate(tmp_path, seed=5)
+    before = _digest(tmp_path / "bourse.db")
+    code, output = _run("simulate", "--home", str(tmp_path), "--orders", "20")
+    assert code == 2, output
+    assert "already holds a store" in output and "--add" in output
+    assert "Traceback" not in output
+    assert _digest(tmp_path / "bourse.db") == before
+    _simulate(tmp_path, 6, "--add")
+    assert _digest(tmp_path / "bourse.db") != before
+
+
 def test_simulate_when_same_seed_then_same_store(tmp_path: Path) -> None:
     _simulate(tmp_path / "a", seed=11)
     _simulate(tmp_path / "b", seed=11)

@@ -102,8 +102,8 @@ def test_second_writer_when_one_holds_the_store_then_it_refuses_in_one_line(
     finally:
         first.send_signal(signal.SIGTERM)
         assert first.wait(30) == 0
-    # Released at exit: the next writer starts.
-    sim = CliRunner().invoke(app, ["simulate", "--home", str(home), "--orders", "10",
+    # Released at exit: the next writer starts (on top of the host's store: --add).
+    sim = CliRunner().invoke(app, ["simulate", "--home", str(home), "--orders", "10", "--add",
                                    *(["--dsn", dsn] if dsn else [])])  # fmt: skip
     assert sim.exit_code == 0, sim.output
 
