@@ -464,3 +464,41 @@ def test_send_when_threads_send_every_id_twice_then_each_runs_once(
     assert all(len(rs) == 2 and rs[0].text == rs[1].text and rs[0].ok for rs in replies.values())
     assert _count(rig, s.orders) == 80
     assert _count(rig, s.command_log) == 80
+
+
+def test_funding_bad_input_when_sent_then_its_code_and_nothing_changes(
+    rig: Rig, client: InMemoryCommandClient
+) -> None:
+    other = rig.destination(2)  # account 2's: not a destination of account 1
+    card = {
+        "account_id": 1, "currency": "USD", "amount": "25.00", "method": "card",
+        "provider": "adyen", "provider_ref": "pay-1", "instrument_fingerprint": "tok_1",
+    }  # fmt: skip
+    assert client.send_raw("Deposit", card).ok
+    before = _unchanged(rig)
+    pan = "4111 1111 1111 1111"
+    visa = {"account_id": 1, "kind": "card", "label": "visa", "currency": "USD"}
+    replies = [
+        client.send(RequestWithdrawal(1, "USD", 1_000, 424242)),
+        client.send(RequestWithdrawal(1, "USD", 1_000, other)),
+        client.send_raw("Deposit", {**card, "amount": "26.00"}),  # the reference, other terms
+        client.send_raw("Deposit", {**card, "provider_ref": "p-2", "instrument_fingerprint": pan}),
+        client.send_raw("Deposit", {**card, "provider_ref": pan.replace(" ", "")}),
+        client.send_raw("AddDestination", {**visa, "instrument": pan}),
+    ]
+    assert [r.code for r in replies] == [
+        "destination_not_registered", "destination_not_registered", "conflict",
+        "card_number_refused", "card_number_refused", "card_number_refused",
+    ]  # fmt: skip
+    assert _unchanged(rig) == before
+    # The same deposit again is the same deposit: answered, not booked twice.
+    again = client.send_raw("Deposit", card)
+    assert again.ok and _unchanged(rig) == before
+
+
+def _unchanged(rig: Rig) -> dict[str, object]:
+    """The store but for the command log (the engine's refusals are logged, to answer their
+    retries the same)."""
+    snap = store_snapshot(rig.engine)
+    del snap["command_log"]
+    return snap
