@@ -373,7 +373,12 @@ def oms_run(
     ] = None,
     partitions: Annotated[int, typer.Option(min=1, help="Event streams, by account.")] = 4,
     expire_every: Annotated[
-        float, typer.Option("--expire-every", min=0.01, help="Seconds between expiry passes.")
+        float,
+        typer.Option(
+            "--expire-every",
+            min=0.01,
+            help="Seconds between timer passes: order expiry and the daily rollover.",
+        ),
     ] = 1.0,
 ) -> None:
     """Run the OMS host: the single writer, serving the command bus until SIGTERM."""

@@ -14,6 +14,7 @@ reply with the code ``timeout``: the command may still run, its reply then goes 
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import logging
 import threading
@@ -26,12 +27,13 @@ from typing import Any, cast
 
 import redis
 
-from trading.bus.codec import Context, encode_command
+from trading.bus.codec import Context, encode_command, entry_reason
 from trading.bus.commands import COMMANDS_STREAM, REPLY_PREFIX, send_entries
 from trading.bus.wire import Reply, entry_fields, parse_entry
 from trading.commands import Command
 from trading.errors import BourseError, CommandTimeout
 from trading.instruments import Catalogue, default_catalogue
+from trading.oms.host import host_context
 from trading.oms.service import OMSService
 
 log = logging.getLogger(__name__)
@@ -113,14 +115,16 @@ class _Sender:
             fut: Future[Reply] = Future()
             out.append((cid, fut))
             try:
+                why = reason
                 if isinstance(command, tuple):
                     type_name, body = command
                 else:
                     type_name, body = encode_command(command, self.ctx)
+                    why = reason or entry_reason(command)
             except BourseError as exc:
                 fut.set_result(Reply.failure(cid, exc))
                 continue
-            fields = entry_fields(cid, type_name, body, self.reply_to, self.actor, reason)
+            fields = entry_fields(cid, type_name, body, self.reply_to, self.actor, why)
             outgoing.append((cid, fields, fut))
         if outgoing:
             self._dispatch(outgoing)
@@ -251,11 +255,10 @@ class InMemoryCommandClient(_Sender):
         catalogue: Catalogue | None = None,
         client_id: str | None = None,
     ) -> None:
-        def symbol_of(order_id: int) -> str | None:
-            order = service.oms.open_order(order_id)
-            return order.symbol if order is not None else None
-
-        super().__init__(actor, catalogue or service.oms.catalogue, symbol_of, client_id)
+        super().__init__(actor, catalogue or service.oms.catalogue, None, client_id)
+        self.ctx = host_context(service.oms)
+        if catalogue is not None:
+            self.ctx = dataclasses.replace(self.ctx, catalogue=catalogue)
         self.service = service
 
     def _dispatch(self, outgoing: list[tuple[str, dict[str, str], Future[Reply]]]) -> None:

@@ -1,198 +1,83 @@
-"""The command wire format, without I/O: command types, their JSON bodies, and replies.
+"""The command wire format, without I/O: the command types on the wire and their JSON bodies.
 
 A command on the bus is a type name (the command's class name, ``"SubmitOrder"``) and a JSON
 object body in human units: quantities in lots, prices and amounts as decimal strings
-(``"1.5"``, ``"1.08512"``, ``"100.00"``), ids and nanosecond times as JSON integers. The
-host decodes a body into the integer command of ``trading.commands`` (orders through
-``trading.validate.order_request``), so bad input is refused at the edge with a specific code
-and changes nothing. A body field the type does not know is refused too: a misspelt
-``"prcie"`` must not pass as an order without a price.
+(``"1.5"``, ``"1.08512"``, ``"100.00"``), dates as ISO strings, enums as their values, ids
+and nanosecond times as JSON integers. The host decodes a body into the integer command of
+``trading.commands`` through the edge builders (orders: ``trading.validate.order_request``;
+clients, accounts, limits, funding, house closes: ``trading.bus.edge``), so bad input is
+refused with the code an in-process caller gets and changes nothing. A body field the type
+does not know is refused too: a misspelt ``"prcie"`` must not pass as an order without a
+price. Who asks and why travel in the entry (``trading.bus.registry.decode_command``).
 
-The registry is generic over the command dataclasses: ``register(Deposit, amount=Money(
-"currency"))`` derives the body from the dataclass's fields (integers, flags, text, enums
-from their annotations; money, prices and quantities named by a kind), so a new command type
-needs one registration line. docs/commands.md is the contract; a test keeps it in step.
-
-A reply (``trading.bus.wire``) is ``{"command_id", "ok": true, "result": {...}}`` or
-``{"command_id", "ok": false, "error": {"code", "message", "details": {...}}}`` with a code
-of the ``trading.errors`` tree.
+The registry (``trading.bus.registry``) derives each body from its dataclass, so a new
+command type needs one registration line here. docs/commands.md is the contract; a test
+keeps it in step. Replies are ``trading.bus.wire``'s.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import types
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
-from enum import StrEnum
-from typing import Any, Union, get_args, get_origin, get_type_hints
+from collections.abc import Mapping
+from typing import Any
 
+from trading.bus import edge
 from trading.bus.kinds import (
     BODY_MAX,
     REASON_MAX,
     Choice,
     Context,
     Currency,
-    Flag,
+    Dec,
     Int,
-    Kind,
+    IsoDate,
+    Lots,
     Money,
     Symbol,
     Text,
     Units,
     amend_symbol,
 )
+from trading.bus.registry import (
+    REGISTRY,
+    FieldSpec,
+    _generic_decoder,
+    _generic_encoder,
+    check_names,
+    decode_command,
+    derive_fields,
+    encode_command,
+    entry_reason,
+    register,
+    type_of,
+)
+from trading.clients import EMAIL_MAX, NAME_MAX, NATIONAL_ID_MAX, ClientKind
 from trading.commands import (
+    AddDestination,
     AmendOrder,
     CancelOrder,
+    ClosePosition,
     Command,
+    CreateClient,
     DecideWithdrawal,
     Deposit,
     HaltSymbol,
+    HoldWithdrawal,
     OpenAccount,
+    ReleaseWithdrawal,
     RequestWithdrawal,
     SetAccountState,
+    SetLimits,
     SubmitOrder,
 )
-from trading.errors import (
-    InvalidIdentifier,
-    InvalidOrder,
-    MalformedCommand,
-    MissingField,
-    UnknownCommandType,
-)
+from trading.errors import InvalidIdentifier, InvalidOrder
+from trading.funding import LABEL_MAX, PROVIDER_REF_MAX, DepositMethod, DestinationKind
+from trading.instruments import AccountType
 from trading.validate import order_request
 
-__all__ = ["BODY_MAX", "REGISTRY", "Context", "decode_command", "encode_command", "register"]
-
-# -- the registry -----------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class FieldSpec:
-    name: str
-    kind: Kind
-    required: bool
-    wire_only: bool = False  # on the wire for decoding, not a field of the command
-
-
-@dataclass(frozen=True, slots=True)
-class CommandSpec:
-    name: str
-    cls: type
-    fields: tuple[FieldSpec, ...]
-    decode: Callable[[Mapping[str, Any], Context], Command]
-    encode: Callable[[Any, Context], dict[str, Any]]
-
-
-REGISTRY: dict[str, CommandSpec] = {}
-
-
-def _infer(tp: Any) -> tuple[Kind, bool]:
-    """The kind of an annotated type, and whether ``None`` is allowed."""
-    optional = False
-    if get_origin(tp) in (Union, types.UnionType):
-        args = [a for a in get_args(tp) if a is not type(None)]
-        optional, tp = len(args) < len(get_args(tp)), args[0]
-    if tp is bool:
-        return Flag(), optional
-    if tp is int:
-        return Int(), optional
-    if tp is str:
-        return Text(), optional
-    if isinstance(tp, type) and issubclass(tp, StrEnum):
-        return Choice(tp), optional
-    raise TypeError(f"no wire kind for {tp!r}: name one in register()")
-
-
-def register(
-    cls: type,
-    *,
-    name: str | None = None,
-    wire_only: Mapping[str, Kind] | None = None,
-    decode: Callable[[Mapping[str, Any], Context], Command] | None = None,
-    encode: Callable[[Any, Context], dict[str, Any]] | None = None,
-    fields: tuple[FieldSpec, ...] | None = None,
-    **kinds: Kind,
-) -> CommandSpec:
-    """Put a command dataclass on the wire under ``name`` (default: its class name).
-
-    Each field's kind comes from ``kinds`` or its annotation; a field without a default is
-    required. ``wire_only`` fields travel in the body for decoding but are not the
-    command's. ``decode``/``encode``/``fields`` replace the generic ones (``SubmitOrder``).
-    """
-    type_name = name or cls.__name__
-    if type_name in REGISTRY:
-        raise ValueError(f"command type {type_name} registered twice")
-    if fields is None:
-        fields = derive_fields(cls, wire_only, kinds)
-    spec = CommandSpec(
-        type_name,
-        cls,
-        fields,
-        decode or _generic_decoder(cls, fields),
-        encode or _generic_encoder(fields),
-    )
-    REGISTRY[type_name] = spec
-    return spec
-
-
-def derive_fields(
-    cls: type, wire_only: Mapping[str, Kind] | None, kinds: Mapping[str, Kind]
-) -> tuple[FieldSpec, ...]:
-    hints = get_type_hints(cls)
-    specs = [FieldSpec(n, kind, True, True) for n, kind in (wire_only or {}).items()]
-    for f in dataclasses.fields(cls):
-        kind = kinds[f.name] if f.name in kinds else _infer(hints[f.name])[0]
-        has_default = (
-            f.default is not dataclasses.MISSING or f.default_factory is not dataclasses.MISSING
-        )
-        specs.append(FieldSpec(f.name, kind, not has_default))
-    return tuple(specs)
-
-
-def _check_names(body: Mapping[str, Any], fields: tuple[FieldSpec, ...]) -> None:
-    known = {f.name for f in fields}
-    unknown = sorted(set(body) - known)
-    if unknown:
-        raise MalformedCommand(f"unknown field(s): {', '.join(unknown)}", fields=unknown)
-    missing = [f.name for f in fields if f.required and body.get(f.name) is None]
-    if missing:
-        raise MissingField(f"missing field(s): {', '.join(missing)}", fields=missing)
-
-
-def _generic_decoder(
-    cls: type, fields: tuple[FieldSpec, ...]
-) -> Callable[[Mapping[str, Any], Context], Command]:
-    def decode(body: Mapping[str, Any], ctx: Context) -> Command:
-        _check_names(body, fields)
-        # wire-only fields first: the others may need them (an amend's symbol).
-        for f in fields:
-            if f.wire_only:
-                f.kind.decode(f.name, body[f.name], body, ctx)
-        values = {
-            f.name: f.kind.decode(f.name, body[f.name], body, ctx)
-            for f in fields
-            if not f.wire_only and body.get(f.name) is not None
-        }
-        return cls(**values)  # type: ignore[no-any-return]
-
-    return decode
-
-
-def _generic_encoder(fields: tuple[FieldSpec, ...]) -> Callable[[Any, Context], dict[str, Any]]:
-    def encode(cmd: Any, ctx: Context) -> dict[str, Any]:
-        body: dict[str, Any] = {}
-        for f in fields:
-            if f.wire_only:
-                continue
-            value = getattr(cmd, f.name)
-            if value is not None:
-                body[f.name] = f.kind.encode(value, cmd, ctx)
-        return body
-
-    return encode
-
+__all__ = [
+    "BODY_MAX", "REGISTRY", "Context", "decode_command", "encode_command", "entry_reason",
+    "register", "type_of",
+]  # fmt: skip
 
 # -- SubmitOrder: its body is the order request of trading.validate ------------------------------
 
@@ -231,7 +116,7 @@ _ORDER_CHECKS = tuple(
 
 
 def _decode_order(body: Mapping[str, Any], ctx: Context) -> Command:
-    _check_names(body, _ORDER_FIELDS)
+    check_names(body, _ORDER_FIELDS)
     kwargs = {k: v for k, v in body.items() if v is not None}
     for name, kind in _ORDER_CHECKS:
         if name in kwargs:
@@ -279,35 +164,36 @@ _AMEND_FIELDS = derive_fields(
 _amend_decoder = _generic_decoder(AmendOrder, _AMEND_FIELDS)
 _amend_encoder = _generic_encoder(_AMEND_FIELDS)
 
-# The wire's vocabulary: one line per command type.
-register(OpenAccount, currency=Currency(), tier=Text(32))
-register(Deposit, currency=Currency(), amount=Money("currency"), ref=Text(64))
-register(RequestWithdrawal, currency=Currency(), amount=Money("currency"))
-register(DecideWithdrawal, reason=Text(REASON_MAX))
+# The wire's vocabulary: one registration per command type. Rollover, ExpireDue, QuoteUpdate
+# and ApplyReports are the host's own (its clock, bourse:quotes, its venue): not on the wire.
+_LOTS = Dec('decimal string in lots, e.g. "50"')
+_REASON = Text(REASON_MAX, doc="why; the entry's `reason` when absent")
+register(CreateClient, build=edge.create_client, kind=Choice(ClientKind), name=Text(NAME_MAX),
+         country=Text(2, doc='ISO 3166-1 alpha-2 code, e.g. "FR"'), email=Text(EMAIL_MAX),
+         birth_date=IsoDate(), lei=Text(20, doc="LEI, 20 characters (entities)"),
+         national_id=Text(NATIONAL_ID_MAX, doc="MiFIR national client id (persons)"))  # fmt: skip
+register(OpenAccount, build=edge.open_account, currency=Currency(), tier=Text(32),
+         account_type=Choice(AccountType))  # fmt: skip
+register(SetLimits, build=edge.set_limits, leverage=Int(doc="integer, 1..the tier's cap"),
+         max_position_lots=_LOTS, max_order_lots=_LOTS,
+         max_order_notional=Dec('decimal string in the account currency, e.g. "250000"'),
+         max_orders_per_second=Int(doc="integer"))  # fmt: skip
+register(Deposit, build=edge.deposit, optional=("ref",), currency=Currency(),
+         amount=Money("currency"), ref=Text(64), method=Choice(DepositMethod),
+         instrument_fingerprint=Text(64, doc="the provider's token of the card or wallet"),
+         provider=Text(32), provider_ref=Text(PROVIDER_REF_MAX))  # fmt: skip
+register(AddDestination, build=edge.add_destination, kind=Choice(DestinationKind),
+         label=Text(LABEL_MAX), instrument=Text(64, doc="IBAN, card/wallet token or address"),
+         currency=Currency())  # fmt: skip
+register(RequestWithdrawal, build=edge.request_withdrawal, required=("destination_id",),
+         currency=Currency(), amount=Money("currency"))  # fmt: skip
+register(HoldWithdrawal, build=edge.hold_withdrawal, optional=("reason",), reason=_REASON)
+register(ReleaseWithdrawal, build=edge.release_withdrawal, optional=("reason",), reason=_REASON)
+register(DecideWithdrawal, build=edge.decide_withdrawal, reason=_REASON)
 register(SubmitOrder, decode=_decode_order, encode=_encode_order, fields=_ORDER_FIELDS)
 register(CancelOrder)
 register(AmendOrder, decode=_decode_amend, encode=_encode_amend, fields=_AMEND_FIELDS)
+register(ClosePosition, build=edge.close_position, optional=("qty", "reason"),
+         symbol=Symbol(), qty=Lots(), reason=_REASON)  # fmt: skip
 register(SetAccountState)
 register(HaltSymbol, symbol=Symbol())
-
-
-def type_of(command: Command) -> str:
-    for spec in REGISTRY.values():
-        if type(command) is spec.cls:
-            return spec.name
-    raise UnknownCommandType(f"{type(command).__name__} is not a bus command")
-
-
-def encode_command(command: Command, ctx: Context) -> tuple[str, dict[str, Any]]:
-    """A command as ``(type, body)`` in human units."""
-    name = type_of(command)
-    return name, REGISTRY[name].encode(command, ctx)
-
-
-def decode_command(type_name: str, body: Mapping[str, Any], ctx: Context) -> Command:
-    spec = REGISTRY.get(type_name)
-    if spec is None:
-        raise UnknownCommandType(
-            f"unknown command type {type_name!r}", known=sorted(REGISTRY)
-        )  # fmt: skip
-    return spec.decode(body, ctx)

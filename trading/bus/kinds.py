@@ -35,6 +35,10 @@ class Context:
 
     catalogue: Catalogue
     symbol_of: Callable[[int], str | None] | None = None
+    # The OMS's clock (a client's age is checked on its date) and the risk config's tiers;
+    # without them the engine alone checks the age and the tier.
+    clock: Callable[[], int] | None = None
+    tiers: frozenset[str] | None = None
 
 
 # -- field kinds ------------------------------------------------------------------------------
@@ -44,6 +48,9 @@ class Kind:
     """How one body field is spelled on the wire and read back."""
 
     doc = ""
+    # The JSON types a value may have, checked before an edge builder reads it (None: the
+    # builder checks: a decimal may come as a string or an integer, never as a float).
+    json_types: tuple[type, ...] | None = None
 
     def decode(self, name: str, value: Any, body: Mapping[str, Any], ctx: Context) -> Any:
         raise NotImplementedError
@@ -53,6 +60,8 @@ class Kind:
 
 
 class Int(Kind):
+    json_types = (int,)
+
     def __init__(self, low: int = 1, high: int = INT64_MAX, doc: str = "integer") -> None:
         self.low, self.high, self.doc = low, high, doc
 
@@ -68,6 +77,7 @@ class Int(Kind):
 
 class Flag(Kind):
     doc = "`true` or `false`"
+    json_types = (bool,)
 
     def decode(self, name: str, value: Any, body: Mapping[str, Any], ctx: Context) -> Any:
         if not isinstance(value, bool):
@@ -76,6 +86,8 @@ class Flag(Kind):
 
 
 class Text(Kind):
+    json_types = (str,)
+
     def __init__(
         self,
         max_len: int = 64,
@@ -100,6 +112,8 @@ class Text(Kind):
 
 
 class Choice(Kind):
+    json_types = (str,)
+
     def __init__(self, enum: type[StrEnum]) -> None:
         self.enum = enum
         self.doc = "one of " + ", ".join(f'"{m.value}"' for m in enum)
@@ -116,6 +130,7 @@ class Choice(Kind):
 
 class Currency(Kind):
     doc = 'currency code, e.g. "USD"'
+    json_types = (str,)
 
     def decode(self, name: str, value: Any, body: Mapping[str, Any], ctx: Context) -> Any:
         if not isinstance(value, str) or not is_currency(value):
@@ -125,6 +140,7 @@ class Currency(Kind):
 
 class Symbol(Kind):
     doc = 'symbol as the catalogue spells it, e.g. "EUR/USD"'
+    json_types = (str,)
 
     def decode(self, name: str, value: Any, body: Mapping[str, Any], ctx: Context) -> Any:
         if not isinstance(value, str):
@@ -179,3 +195,39 @@ class Units(Kind):
         inst = ctx.catalogue.get(amend_symbol(cmd, ctx))
         conv = inst.qty_from_int if self.what == "qty" else inst.price_from_int
         return str(conv(value))
+
+
+class IsoDate(Kind):
+    doc = 'ISO date string, "YYYY-MM-DD"'
+    json_types = (str,)
+
+    def encode(self, value: Any, cmd: Any, ctx: Context) -> Any:
+        return value.isoformat()
+
+
+class Dec(Kind):
+    """A decimal string carried as a ``Decimal`` by the command (a limit in lots or money)."""
+
+    def __init__(self, doc: str) -> None:
+        self.doc = doc
+
+    def encode(self, value: Any, cmd: Any, ctx: Context) -> Any:
+        return str(value)
+
+
+class Lots(Kind):
+    """A quantity in lots of the instrument the command's own ``symbol`` names."""
+
+    doc = 'decimal string in lots, e.g. "1.5"'
+
+    def encode(self, value: Any, cmd: Any, ctx: Context) -> Any:
+        return str(ctx.catalogue.get(cmd.symbol).qty_from_int(value))
+
+
+def check_json_type(name: str, value: Any, kind: Kind) -> None:
+    """``MalformedCommand`` for a value of the wrong JSON type (a string id, a numeric flag)."""
+    types_ = kind.json_types
+    if types_ is None:
+        return
+    if not isinstance(value, types_) or (isinstance(value, bool) and bool not in types_):
+        raise MalformedCommand(f"{name} has the wrong JSON type: {value!r}", field=name)

@@ -42,9 +42,11 @@ ENTRY_FIELDS = ("command_id", "type", "reply_to", "actor", "reason", "body")
 REQUIRED_ENTRY_FIELDS = ("command_id", "type", "reply_to", "actor", "body")
 
 
-def fingerprint(type_name: str, body: Mapping[str, Any]) -> str:
-    """sha256 of the type and the canonical body: what makes two sends the same command."""
-    return hashlib.sha256(f"{type_name}\n{CANONICAL(body)}".encode()).hexdigest()
+def fingerprint(type_name: str, body: Mapping[str, Any], reason: str = "") -> str:
+    """sha256 of the type, the canonical body and the reason (the command's too, and in the
+    audit log): what makes two sends the same command."""
+    text = f"{type_name}\n{CANONICAL(body)}" + (f"\n{reason}" if reason else "")
+    return hashlib.sha256(text.encode()).hexdigest()
 
 
 def entry_fields(
@@ -115,7 +117,7 @@ def parse_entry(fields: Mapping[Any, Any], ctx: Context, reply_prefix: str) -> E
         raise MalformedCommand(f"body is not JSON: {exc}", field="body") from None
     if not isinstance(body, dict):
         raise MalformedCommand("body must be a JSON object", field="body")
-    command = decode_command(f["type"], body, ctx)
+    command = decode_command(f["type"], body, ctx, actor=f["actor"], reason=reason)
     symbol = body.get("symbol") if isinstance(body.get("symbol"), str) else None
     if isinstance(command, SubmitOrder):
         symbol = command.request.symbol
@@ -126,7 +128,7 @@ def parse_entry(fields: Mapping[Any, Any], ctx: Context, reply_prefix: str) -> E
     return Envelope(
         command_id=f["command_id"],
         type=f["type"],
-        fingerprint=fingerprint(f["type"], body),
+        fingerprint=fingerprint(f["type"], body, reason),
         command=command,
         actor=f["actor"],
         reason=reason,

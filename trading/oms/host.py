@@ -9,7 +9,9 @@ Threads, around one ``OMSService`` (group commit):
   command's batch is durable (its future resolves after the commit);
 - the quote follower turns each ``bourse:quotes`` entry into a ``QuoteUpdate`` (resting
   limit and stop orders trigger) and keeps the host's quote book current;
-- the clock sends ``ExpireDue`` every ``expire_every_s``;
+- the clock sends ``ExpireDue`` and ``Rollover`` every ``expire_every_s``, both at the OMS's
+  clock (a rollover ahead of it is refused), so that day orders expire and each daily
+  cut-off's end-of-day marks and financing are posted within a tick of it;
 - the outbox relay publishes the events the batches wrote.
 
 ``stop`` (SIGTERM) drains: no new entry is read, every command already taken runs and is
@@ -31,7 +33,7 @@ from trading.bus.codec import Context
 from trading.bus.commands import REPLY_PREFIX, Answer, CommandInbox, Entry
 from trading.bus.follow import FollowedQuoteBook, QuoteFollower
 from trading.bus.wire import command_id_of, parse_entry, reply_address, reply_text
-from trading.commands import ExpireDue, QuoteUpdate, Result
+from trading.commands import ExpireDue, QuoteUpdate, Result, Rollover
 from trading.errors import BourseError, MalformedCommand, MissingField, UnknownCommandType
 from trading.oms.commandlog import CommandLog, Envelope
 from trading.oms.engine import OMS
@@ -45,6 +47,17 @@ RECLAIM_IDLE_MS = 60_000
 RECLAIM_EVERY_S = 30.0
 _ANSWER_BATCH = 1_000
 _WIRE_ERRORS = (MalformedCommand, MissingField, UnknownCommandType)
+
+
+def host_context(oms: OMS) -> Context:
+    """What decoding needs of this OMS: its catalogue, the symbol of an open order (an
+    amend's units), its clock (a client's age) and its risk tiers."""
+
+    def symbol_of(order_id: int) -> str | None:
+        order = oms.open_order(order_id)
+        return order.symbol if order is not None else None
+
+    return Context(oms.catalogue, symbol_of, oms.clock, frozenset(oms.config.risk.tiers))
 
 
 def keyed_service(oms: OMS, *, pipelined: bool = False, **kwargs: Any) -> OMSService:
@@ -82,12 +95,7 @@ class OMSHost:
         self.clock = clock or oms.clock
         self.service = keyed_service(oms)
         self.inbox = CommandInbox(redis_client, consumer)
-
-        def symbol_of(order_id: int) -> str | None:
-            order = oms.open_order(order_id)
-            return order.symbol if order is not None else None
-
-        self.ctx = Context(oms.catalogue, symbol_of)
+        self.ctx = host_context(oms)
         self._answers: queue.Queue[Answer | None] = queue.Queue()
         self._followers_stop = threading.Event()
         self.taken = 0
@@ -220,3 +228,4 @@ class OMSHost:
     def _expire_loop(self) -> None:
         while not self._followers_stop.wait(self.expire_every_s):
             self.service.submit(ExpireDue(self.clock()))
+            self.service.submit(Rollover(self.oms.clock()))

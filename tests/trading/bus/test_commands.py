@@ -3,26 +3,60 @@ entries and decoding as the Redis bus) on both stores."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import threading
 from collections.abc import Iterator
 from concurrent.futures import Future
+from decimal import Decimal
 
 import pytest
 from sqlalchemy import func, select
 
-from tests.trading.builders import Rig, make_oms, make_rig, store_snapshot
-from tests.trading.bus.builders import run_every_type
+from tests.trading.builders import Rig, destination_of, make_oms, make_rig, store_snapshot
+from tests.trading.bus.builders import person, run_every_type
 from trading.bus.client import InMemoryCommandClient
-from trading.bus.codec import BODY_MAX, REGISTRY, Context, decode_command, encode_command
+from trading.bus.codec import (
+    BODY_MAX,
+    REGISTRY,
+    Context,
+    decode_command,
+    encode_command,
+    entry_reason,
+)
 from trading.bus.commands import REPLY_PREFIX
 from trading.bus.wire import Reply, entry_fields, parse_entry
-from trading.commands import AmendOrder, CancelOrder, Deposit, OpenAccount, SubmitOrder
-from trading.errors import DuplicateCommandId, InsufficientFunds, NotFound
+from trading.clients import ClientKind
+from trading.commands import (
+    AddDestination,
+    AmendOrder,
+    CancelOrder,
+    ClosePosition,
+    CreateClient,
+    DecideWithdrawal,
+    Deposit,
+    HaltSymbol,
+    HoldWithdrawal,
+    OpenAccount,
+    ReleaseWithdrawal,
+    RequestWithdrawal,
+    SetLimits,
+    SubmitOrder,
+)
+from trading.errors import (
+    DuplicateCommandId,
+    InsufficientFunds,
+    InvalidText,
+    MalformedCommand,
+    NotFound,
+)
+from trading.funding import DestinationKind
+from trading.instruments import AccountType
 from trading.oms.host import keyed_service
 from trading.oms.service import OMSService
 from trading.orders import OrderStatus
 from trading.store import schema as s
+from trading.validate_funding import deposit
 
 
 @pytest.fixture
@@ -56,7 +90,66 @@ def test_every_command_type_when_sent_in_memory_then_each_runs_and_is_logged(
     assert replies["SubmitOrder"].unwrap()["qty"] == "0.01"
     assert replies["CancelOrder"].unwrap()["status"] == "canceled"
     assert replies["HaltSymbol"].unwrap() == {"ref": "symbol:EUR/USD", "detail": "halted"}
-    assert _count(rig, s.command_log) == len(REGISTRY)
+    assert replies["ClosePosition"].unwrap()["status"] == "filled"
+    assert _count(rig, s.command_log) == len(replies)
+    # Who asked is the bus client's actor on every record the commands wrote; the reasons
+    # are the commands' (in the body) or the entry's.
+    audit = _audit(rig)
+    assert audit["client.create"][0] == "tester"
+    assert audit["cash.withdrawal_held"] == ("tester", "source of funds check")
+    assert audit["order.cancel"] == ("tester", "client asked")
+    assert audit["symbol.halt"] == ("tester", "news")
+    assert audit["account.limits"] == ("tester", "onboarding")
+
+
+def _audit(rig: Rig) -> dict[str, tuple[str, str | None]]:
+    """The last audit record of each action: (actor, reason)."""
+    a = s.audit_log.c
+    with rig.engine.connect() as conn:
+        rows = conn.execute(select(a.action, a.actor, a.payload).order_by(a.seq)).all()
+    return {r.action: (r.actor, json.loads(r.payload).get("reason")) for r in rows}
+
+
+def test_actor_and_reason_when_the_entry_carries_them_then_the_command_and_audit_have_them(
+    rig: Rig, client: InMemoryCommandClient
+) -> None:
+    dest = rig.destination(1)
+    wid = client.send(RequestWithdrawal(1, "USD", 1_000, dest)).unwrap()["ref"].split(":")[1]
+    # No reason in the body: the entry's stands in for the hold's own.
+    held = client.send_raw("HoldWithdrawal", {"withdrawal_id": int(wid)}, reason="aml review")
+    assert held.unwrap() == {"ref": f"withdrawal:{wid}", "detail": "held"}
+    # A reason in the body is the command's; the entry's is not used for it.
+    released = client.send(ReleaseWithdrawal(int(wid), "cleared"), reason="ignored")
+    assert released.ok
+    cancel = client.send_raw("CancelOrder", {"account_id": 1, "order_id": 9}, reason="tidy")
+    assert cancel.code == NotFound.code
+    audit = _audit(rig)
+    assert audit["cash.withdrawal_held"] == ("tester", "aml review")
+    assert audit["cash.withdrawal_released"] == ("tester", "cleared")
+    assert audit["cash.withdrawal_request"][0] == "tester"
+    # The same command id with another reason is another command.
+    first = client.send(HaltSymbol("XAU/USD", True), command_id="h-1", reason="news")
+    other = client.send(HaltSymbol("XAU/USD", True), command_id="h-1", reason="other")
+    assert first.ok and other.code == DuplicateCommandId.code
+
+
+def test_entry_when_decoded_then_actor_and_reason_are_the_command_s_not_body_fields() -> None:
+    from trading.instruments import default_catalogue
+
+    ctx = Context(default_catalogue())
+    fields = entry_fields("c-1", "HaltSymbol", {"symbol": "EUR/USD", "halted": True},
+                          REPLY_PREFIX + "c", "risk-desk", "news")  # fmt: skip
+    env = parse_entry(fields, ctx, REPLY_PREFIX)
+    assert env.command == HaltSymbol("EUR/USD", True, actor="risk-desk", reason="news")
+    assert all(f.name not in ("actor", "reason") for f in REGISTRY["HaltSymbol"].fields)
+    bad = {**fields, "body": json.dumps({"symbol": "EUR/USD", "halted": True, "actor": "x"})}
+    with pytest.raises(MalformedCommand):
+        parse_entry(bad, ctx, REPLY_PREFIX)
+    with pytest.raises(InvalidText):  # the store's bounds: no surrounding space
+        parse_entry({**fields, "reason": " news"}, ctx, REPLY_PREFIX)
+
+
+WALLET = "bc1qar0srrr7xfkvy5l643lydnw9re59gtzzwf5mdq"
 
 
 def test_codec_when_each_type_is_encoded_then_decoding_gives_it_back(rig: Rig) -> None:
@@ -77,12 +170,37 @@ def test_codec_when_each_type_is_encoded_then_decoding_gives_it_back(rig: Rig) -
             side="sell",
         ),
         AmendOrder(1, order.order_id, qty=200, price=100_001),  # type: ignore[union-attr]
-        CancelOrder(1, 77),
+        CancelOrder(1, 77, reason="client asked"),
+        HaltSymbol("EUR/USD", False, reason="reopened"),
+        person(9),
+        CreateClient(
+            8, ClientKind.ENTITY, "Acme GmbH", "DE", "ops@acme.de", lei="529900T8BM49AURSDO55"
+        ),
+        OpenAccount(9, "EUR", "retail", 9, AccountType.CASH),
+        SetLimits(9, 20, Decimal("5.5"), Decimal("0.5"), Decimal("250000.25"), 7),
+        deposit(
+            account_id=9,
+            currency="EUR",
+            amount="10.50",
+            method="ewallet",
+            provider="paypal",
+            provider_ref="pp-1",
+            instrument_fingerprint="wallet:77",
+        ),
+        destination_of(9, "EUR"),
+        AddDestination(9, DestinationKind.CRYPTO, "cold", WALLET, "USD"),
+        RequestWithdrawal(9, "EUR", 1_050, 3),
+        HoldWithdrawal(4, "why"),
+        ReleaseWithdrawal(4, "because"),
+        DecideWithdrawal(4, False, "no"),
+        ClosePosition(9, "XAU/USD", 300, "stop-out"),
+        ClosePosition(9, "EUR/USD", None, "stop-out"),
     ]
     for cmd in commands:
         name, body = encode_command(cmd, ctx)
         json.dumps(body)  # JSON as it is, no custom types
-        assert decode_command(name, body, ctx) == cmd
+        back = decode_command(name, body, ctx, actor="tester", reason=entry_reason(cmd))
+        assert back == dataclasses.replace(cmd, actor="tester")
 
 
 def test_send_when_command_id_repeats_then_the_original_reply_and_one_effect(
@@ -184,6 +302,47 @@ def _entry(**over: str) -> dict[str, str]:
     return {k: v for k, v in fields.items() if v != "<drop>"}
 
 
+_CLIENT = {"client_id": 5, "kind": "person", "name": "Jean Dupont", "country": "FR",
+           "email": "jean@example.fr", "birth_date": "1980-01-01"}  # fmt: skip
+_CARD = {"account_id": 1, "currency": "USD", "amount": "10", "method": "card",
+         "provider": "adyen", "provider_ref": "p-1"}  # fmt: skip
+# The new command types refuse as their edge builders do: (type, body, code).
+NEW_TYPES_BAD = [
+    ("CreateClient", {**_CLIENT, "birth_date": "1980-13-01"}, "invalid_client"),
+    ("CreateClient", {**_CLIENT, "kind": "robot"}, "invalid_client"),
+    ("CreateClient", {**_CLIENT, "client_id": "5"}, "malformed_command"),
+    ("OpenAccount", {"account_id": 1, "account_type": "hedge"}, "invalid_account"),
+    ("OpenAccount", {"account_id": 1, "client_id": 0}, "invalid_identifier"),
+    ("SetLimits", {"account_id": 1, "leverage": 0}, "invalid_limits"),
+    ("SetLimits", {"account_id": 1, "max_order_lots": "lots"}, "invalid_limits"),
+    ("Deposit", {**_CARD, "instrument_fingerprint": "4111111111111111"}, "card_number_refused"),
+    ("Deposit", _CARD, "invalid_funding"),  # a card deposit names its card's token
+    ("Deposit", {**_CARD, "instrument_fingerprint": "t", "method": None}, "missing_field"),
+    ("Deposit", {**_CARD, "instrument_fingerprint": "t", "ref": "other"}, "invalid_funding"),
+    ("Deposit", {**_CARD, "instrument_fingerprint": "t", "amount": 1.5}, "invalid_input"),
+    (
+        "AddDestination",
+        {
+            "account_id": 1,
+            "kind": "bank",
+            "label": "b",
+            "instrument": "DE00370400440532013000",
+            "currency": "USD",
+        },
+        "invalid_iban",
+    ),
+    ("RequestWithdrawal", {"account_id": 1, "currency": "USD", "amount": "1"}, "missing_field"),
+    ("HoldWithdrawal", {"withdrawal_id": 1}, "invalid_text"),  # no reason in body nor entry
+    ("DecideWithdrawal", {"withdrawal_id": 1, "approve": "yes"}, "malformed_command"),
+    ("DecideWithdrawal", {"withdrawal_id": 1, "approve": False}, "invalid_text"),
+    (
+        "ClosePosition",
+        {"account_id": 1, "symbol": "EUR/USD", "qty": "0.015", "reason": "x"},
+        "invalid_quantity",
+    ),
+    ("Rollover", {"now_ns": 1}, "unknown_command_type"),
+]
+
 BAD_ENTRIES = [
     ("malformed_command", {"body": "{not json"}),
     ("malformed_command", {"body": "[1, 2]"}),
@@ -213,13 +372,14 @@ BAD_ENTRIES = [
         {"body": json.dumps({"account_id": 1, "currency": "USD", "amount": 1.5, "ref": "r"})},
     ),
     (
-        "invalid_input",
+        "invalid_text",
         {"body": json.dumps({"account_id": 1, "currency": "USD", "amount": "1", "ref": "r" * 65})},
     ),
     (
-        "invalid_input",
+        "invalid_identifier",
         {"body": json.dumps({"account_id": 2**64, "currency": "USD", "amount": "1", "ref": "r"})},
     ),
+    *[(c, {"type": t, "body": json.dumps(b)}) for t, b, c in NEW_TYPES_BAD],
     ("malformed_command", {"body": json.dumps({"pad": "x" * BODY_MAX})}),
 ]
 
@@ -304,3 +464,41 @@ def test_send_when_threads_send_every_id_twice_then_each_runs_once(
     assert all(len(rs) == 2 and rs[0].text == rs[1].text and rs[0].ok for rs in replies.values())
     assert _count(rig, s.orders) == 80
     assert _count(rig, s.command_log) == 80
+
+
+def test_funding_bad_input_when_sent_then_its_code_and_nothing_changes(
+    rig: Rig, client: InMemoryCommandClient
+) -> None:
+    other = rig.destination(2)  # account 2's: not a destination of account 1
+    card = {
+        "account_id": 1, "currency": "USD", "amount": "25.00", "method": "card",
+        "provider": "adyen", "provider_ref": "pay-1", "instrument_fingerprint": "tok_1",
+    }  # fmt: skip
+    assert client.send_raw("Deposit", card).ok
+    before = _unchanged(rig)
+    pan = "4111 1111 1111 1111"
+    visa = {"account_id": 1, "kind": "card", "label": "visa", "currency": "USD"}
+    replies = [
+        client.send(RequestWithdrawal(1, "USD", 1_000, 424242)),
+        client.send(RequestWithdrawal(1, "USD", 1_000, other)),
+        client.send_raw("Deposit", {**card, "amount": "26.00"}),  # the reference, other terms
+        client.send_raw("Deposit", {**card, "provider_ref": "p-2", "instrument_fingerprint": pan}),
+        client.send_raw("Deposit", {**card, "provider_ref": pan.replace(" ", "")}),
+        client.send_raw("AddDestination", {**visa, "instrument": pan}),
+    ]
+    assert [r.code for r in replies] == [
+        "destination_not_registered", "destination_not_registered", "conflict",
+        "card_number_refused", "card_number_refused", "card_number_refused",
+    ]  # fmt: skip
+    assert _unchanged(rig) == before
+    # The same deposit again is the same deposit: answered, not booked twice.
+    again = client.send_raw("Deposit", card)
+    assert again.ok and _unchanged(rig) == before
+
+
+def _unchanged(rig: Rig) -> dict[str, object]:
+    """The store but for the command log (the engine's refusals are logged, to answer their
+    retries the same)."""
+    snap = store_snapshot(rig.engine)
+    del snap["command_log"]
+    return snap

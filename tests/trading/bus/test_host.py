@@ -125,7 +125,10 @@ def test_bad_entries_when_sent_raw_then_each_answered_with_its_code_and_the_stre
             {**good, "command_id": "b4", "body": json.dumps({"x": "y" * 70_000})},
         ),
         ("malformed_command", {**good, "command_id": "b5", "actor": "a" * 200}),
-        ("invalid_input", {**good, "command_id": "b6", "body": json.dumps({"account_id": 2**70})}),
+        (
+            "invalid_identifier",
+            {**good, "command_id": "b6", "body": json.dumps({"account_id": 2**70})},
+        ),
     ]
     for code, fields in cases:
         assert _raw(served.redis, fields, reply_to).code == code, fields
@@ -208,3 +211,61 @@ def test_quote_stream_when_the_price_reaches_a_resting_limit_then_it_fills(
             break
         time.sleep(0.05)
     assert status == "filled"
+
+
+NS = 1_000_000_000
+MON_22 = 1_767_650_400 * NS  # Monday 2026-01-05 22:00 UTC: 17:00 New York, the FX cut-off
+
+
+def test_host_timer_when_the_clock_crosses_the_fx_cutoff_then_marks_and_financing_are_posted(
+    served: Served,
+) -> None:
+    c = served.client
+    assert c.send(OpenAccount(1), 30).ok
+    assert c.send(Deposit(1, "USD", 10_000_000, "d1"), 30).ok
+    request = order_request(served.oms.catalogue, account_id=1, client_order_id="long",
+                            symbol="EUR/USD", side="buy", qty="1")  # fmt: skip
+    from trading.commands import SubmitOrder
+
+    assert c.send(SubmitOrder(request), 30).unwrap()["status"] == "filled"
+    served.clock.now_ns = MON_22 - NS
+    served.quote("EUR/USD", "1.10100", "1.10110")
+    assert _wait_for(served, lambda conn: (_mark_of(conn, "EUR/USD") or 0) < MON_22)  # not due
+    served.clock.now_ns = MON_22 + NS  # the host's timer rolls at the OMS's clock
+
+    def rolled(conn: Any) -> bool:
+        return (
+            _mark_of(conn, "EUR/USD") == MON_22
+            and conn.execute(
+                select(func.count()).select_from(s.financing).where(s.financing.c.account_id == 1)
+            ).scalar_one()
+            == 1
+        )
+
+    assert _wait_for(served, rolled)
+    with served.oms.engine.connect() as conn:
+        audit = conn.execute(
+            select(s.audit_log.c.actor).where(s.audit_log.c.action == "rollover")
+        ).all()
+        eur = conn.execute(
+            select(s.financing.c.symbol, s.financing.c.mark).where(s.financing.c.account_id == 1)
+        ).one()
+    assert audit and all(a.actor == "oms" for a in audit)  # the host's own, not a client's
+    inst = served.oms.catalogue.get("EUR/USD")
+    assert eur == ("EUR/USD", inst.price_to_int(Decimal("1.10100")))
+
+
+def _mark_of(conn: Any, symbol: str) -> int | None:
+    m = s.eod_marks.c
+    return conn.execute(select(func.max(m.cutoff_ns)).where(m.symbol == symbol)).scalar_one()  # type: ignore[no-any-return]
+
+
+def _wait_for(served: Served, check: Any, timeout_s: float = 10.0) -> bool:
+    """``check(conn)`` true within the timeout, the host's timer ticking meanwhile."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        time.sleep(0.3)  # over a tick of the host's timer (0.2 s)
+        with served.oms.engine.connect() as conn:
+            if check(conn):
+                return True
+    return False
