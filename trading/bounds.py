@@ -41,7 +41,10 @@ def check_int(
 def control_character(text: str) -> str | None:
     """The first character of ``text`` a stored text must not hold, or None."""
     for char in text:
-        if unicodedata.category(char) in _REFUSED_CATEGORIES:
+        category = unicodedata.category(char)
+        # A space other than U+0020 (no-break, em, ideographic...) looks like one: "a b" and
+        # "a\u00a0b" would be two keys that read the same.
+        if category in _REFUSED_CATEGORIES or (category == "Zs" and char != " "):
             return char
     return None
 

@@ -12,10 +12,10 @@ fail the whole batch, every other client's commands with it.
 from __future__ import annotations
 
 import re
-import unicodedata
 from enum import StrEnum
 from typing import TypeVar
 
+from trading.bounds import check_text
 from trading.commands import (
     AmendOrder,
     CancelOrder,
@@ -32,7 +32,6 @@ from trading.errors import (
     InvalidOrder,
     InvalidPrice,
     InvalidSlippage,
-    InvalidText,
     UnknownSymbol,
 )
 from trading.instruments import MAX_STORED_INT, Catalogue, Instrument
@@ -77,19 +76,9 @@ def identifier(value: object, what: str) -> int:
 
 def text(value: object, what: str, max_length: int, *, empty: bool = False) -> str:
     """A client's free text: a string of at most ``max_length`` characters, none of them a
-    control or format character (a newline, a NUL, a bidi override)."""
-    if not isinstance(value, str):
-        raise InvalidText(f"{what} must be text, got {type(value).__name__}", field=what)
-    if not value and not empty:
-        raise InvalidText(f"{what} must not be empty", field=what)
-    if len(value) > max_length:
-        raise InvalidText(
-            f"{what} has {len(value)} characters, at most {max_length} are stored", field=what
-        )
-    bad = next((ch for ch in value if unicodedata.category(ch).startswith("C")), None)
-    if bad is not None:
-        raise InvalidText(f"{what} contains the control character {bad!r}", field=what)
-    return value
+    control, format or separator character, with no white space at either end (``"dup\n"``,
+    ``"dup "`` and ``"dup"`` must not become three keys): ``trading.bounds.check_text``."""
+    return check_text(value, what, max_length, min_len=0 if empty else 1)
 
 
 def currency(value: object) -> str:

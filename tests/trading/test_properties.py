@@ -486,7 +486,9 @@ class OMSMachine(RuleBasedStateMachine):
         if isinstance(result, InvalidOrder | InvalidStateTransition):
             self.expect_unchanged(before, f"a refused amend ({result.code})")
             if isinstance(result, InvalidOrder) and qty is not None:
-                assert qty <= order.filled_qty or inst.qty_from_int(qty) > 20, result
+                oms = self.rig.oms
+                allowed = oms._limits(oms._accounts[order.account_id]).max_order_lots
+                assert qty <= order.filled_qty or inst.qty_from_int(qty) > allowed, result
             return
         assert isinstance(result, OrderAck), result
 
