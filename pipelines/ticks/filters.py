@@ -504,8 +504,14 @@ def _duplicates(c: pl.DataFrame, feeds: list[_Feed]) -> pl.Series:
     later one in the order.
     """
     repeats = c.filter("_same").select("_f", "ts_ns").unique()
-    group = c.filter("_time_ok").join(
-        repeats, on=["_f", "ts_ns"], how="semi", maintain_order="left"
+    # The few rows at a repeated time, found on the key columns alone (a filter of every
+    # column of the batch costs more than the rest of this function).
+    group = (
+        c.lazy()
+        .select("_f", "_i", "_time_ok", *_KEY)
+        .filter(pl.col("_time_ok") & pl.col("ts_ns").is_in(repeats["ts_ns"].implode()))
+        .join(repeats.lazy(), on=["_f", "ts_ns"], how="semi", maintain_order="left")
+        .collect(engine="in-memory")
     )
     seen = set(repeats["_f"].to_list())
     edges = [
@@ -573,9 +579,9 @@ def _score(clean: pl.DataFrame, feeds: Sequence[_Scoring], cfg: FilterConfig) ->
     ``_seen``, ``_agree``, in the order of ``clean`` (by feed ``_f``, then row ``_i``).
 
     ``_thr``: how far a value may be from its reference (an integer); ``_cand``: further
-    from the previous block's median than that; ``_seen``: how many of the next
-    ``confirm_ticks`` clean values of its feed exist; ``_agree``: for a candidate, how many
-    of those stay near it (0 for the other values). Each feed's values follow its ``tail``.
+    from the previous block's median than that; for a candidate, ``_seen``: how many of the
+    next ``confirm_ticks`` clean values of its feed exist, and ``_agree``: how many of those
+    stay near it (both 0 for the other values: only a candidate's confirmations matter). Each feed's values follow its ``tail``.
     """
     if clean.height + sum(len(f.tail) for f in feeds) <= _SMALL:
         return _score_small(clean, feeds, cfg)
@@ -605,51 +611,73 @@ def _score(clean: pl.DataFrame, feeds: Sequence[_Scoring], cfg: FilterConfig) ->
         .with_row_index("_j")
         .with_columns(_block=(pl.col("_j").cast(pl.Int64) + base) // b)
     )
-    keys = ["_f", "_block"] if multi else ["_block"]
-    stats = values.group_by(keys).agg(
-        # Twice the median is an integer; so is twice the median of |2v - that|, i.e. 4 × MAD.
-        _med=(pl.col("_v").median() * 2).cast(pl.Int64),
-        _mad=(
-            (pl.col("_v") * 2 - (pl.col("_v").median() * 2).cast(pl.Int64)).abs().median() * 2
-        ).cast(pl.Int64),
+    # Blocks are runs of rows (a feed's values are consecutive), so a block's statistics
+    # are computed per run and spread back over it, and the previous block's are those of
+    # the row before the run: no join, no sort.
+    new = pl.col("_block") != pl.col("_block").shift(1)
+    if multi:
+        new = new | (pl.col("_f") != pl.col("_f").shift(1))
+    values = values.with_columns(_g=new.fill_null(True).cum_sum())
+    # Twice the median is an integer; so is twice the median of |2v - that|, i.e. 4 × MAD.
+    med = (pl.col("_v").median() * 2).cast(pl.Int64)
+    values = values.with_columns(_med=med.over("_g")).with_columns(
+        _mad=((pl.col("_v") * 2 - pl.col("_med")).abs().median() * 2)
+        .cast(pl.Int64)
+        .over("_g")
     )
-    prev = stats.with_columns(pl.col("_block") + 1).rename({"_med": "_pmed", "_mad": "_pmad"})
+    first = pl.col("_g") != pl.col("_g").shift(1)
+    same_feed = (pl.col("_f") == pl.col("_f").shift(1)) if multi else pl.lit(True)
+    # A feed's first block is its own reference.
+    prev_of = lambda c: pl.when(first.fill_null(True)).then(  # noqa: E731
+        pl.when(same_feed.fill_null(False))
+        .then(pl.coalesce(pl.col(c).shift(1), pl.col(c)))
+        .otherwise(pl.col(c))
+    ).forward_fill()
+    values = values.with_columns(_ref=prev_of("_med"), _pmad=prev_of("_mad")).with_columns(
+        _mad=pl.col("_pmad")
+    )
     v = pl.col("_v")
     mads = _per_feed([f.th.spike_mads for f in feeds])
     spike_floor = _per_feed([f.th.spike_floor_bps for f in feeds])
     fat_finger = _per_feed([f.th.fat_finger_bps for f in feeds])
     min_thr = _per_feed([4 * f.tick_int for f in feeds])
     floor_bps = pl.when(pl.col("_q")).then(spike_floor).otherwise(fat_finger)
-
-    def ahead(s: int) -> pl.Expr:  # the value s rows on, within the feed
-        if not multi:
-            return v.shift(-s)
-        return pl.when(pl.col("_f").shift(-s) == pl.col("_f")).then(v.shift(-s))
-
-    agree = [((ahead(s) - v).abs() <= pl.col("_thr")) for s in range(1, m + 1)]
-    return (
-        values.join(prev, on=keys, how="left")
-        .join(stats, on=keys, how="left")
-        .sort("_j")
-        .with_columns(_ref=pl.coalesce("_pmed", "_med"), _mad=pl.coalesce("_pmad", "_mad"))
-        .with_columns(
+    everything = (
+        values.with_columns(
             _thr=pl.max_horizontal(
                 pl.col("_mad") * (_MAD_TO_SIGMA * mads) // (4 * _SIGMA_SCALE),
                 pl.col("_ref") * floor_bps // 20_000,
                 min_thr,
             )
         )
-        .with_columns(
-            _cand=(v * 2 - pl.col("_ref")).abs() > pl.col("_thr") * 2,
-            # Only a candidate's confirmations matter (0 elsewhere, as in the Python path).
-            _agree=pl.when((v * 2 - pl.col("_ref")).abs() > pl.col("_thr") * 2)
-            .then(pl.sum_horizontal([a.fill_null(False) for a in agree]))
-            .otherwise(0),
-            _seen=pl.sum_horizontal([ahead(s).is_not_null() for s in range(1, m + 1)]),
-        )
-        .filter(pl.col("_i") >= 0)
-        .select("_f", "_i", "_v", "_thr", "_cand", "_seen", "_agree")
+        .with_columns(_cand=(v * 2 - pl.col("_ref")).abs() > pl.col("_thr") * 2)
+        .select("_f", "_i", "_v", "_thr", "_cand")
         .collect(engine="in-memory")
+    )
+    scored = everything.filter(pl.col("_i") >= 0)
+    def zeros() -> pl.Series:  # a new one each time: ``scatter`` writes in place
+        return pl.repeat(0, scored.height, dtype=pl.Int64, eager=True)
+
+    is_cand = scored.get_column("_cand")
+    if not is_cand.any():  # the usual batch: no value to confirm
+        return scored.with_columns(_seen=zeros(), _agree=zeros())
+    # Candidates are rare: their confirmations are counted on them alone, from the values
+    # (tails included) that follow each within its feed.
+    at = (everything.get_column("_cand") & (everything.get_column("_i") >= 0)).arg_true()
+    fs, vs = everything.get_column("_f"), everything.get_column("_v")
+    last = everything.height - 1
+    f0, v0 = fs.gather(at), vs.gather(at)
+    thr = everything.get_column("_thr").gather(at)
+    seen = pl.repeat(0, at.len(), dtype=pl.Int64, eager=True)
+    agree = seen
+    for s in range(1, m + 1):
+        j = (at.cast(pl.Int64) + s).clip(upper_bound=last)
+        there = (fs.gather(j) == f0) & (at.cast(pl.Int64) + s <= last)
+        seen = seen + there.cast(pl.Int64)
+        agree = agree + (there & ((vs.gather(j) - v0).abs() <= thr)).cast(pl.Int64)
+    rows = is_cand.arg_true()
+    return scored.with_columns(
+        _seen=zeros().scatter(rows, seen), _agree=zeros().scatter(rows, agree)
     )
 
 
@@ -734,12 +762,12 @@ def _score_feed(
         thrs = [thr_q if q else thr_t for q in kinds]
         cands = [abs(2 * v - ref) > 2 * t for v, t in zip(chunk, thrs, strict=True)]
         # m values follow each one but the last m; only a candidate's confirmations matter.
-        seen, agree = [m] * len(chunk), [0] * len(chunk)
-        for i in range(max(0, n - m - n_tail - lo), len(chunk)):
-            seen[i] = n - 1 - (n_tail + lo + i)
+        seen, agree = [0] * len(chunk), [0] * len(chunk)
         for i in itertools.compress(range(len(chunk)), cands):
             j, t = n_tail + lo + i, thrs[i]
-            agree[i] = sum(1 for x in values[j + 1 : j + 1 + m] if abs(x - values[j]) <= t)
+            nxt = values[j + 1 : j + 1 + m]
+            seen[i] = len(nxt)
+            agree[i] = sum(1 for x in nxt if abs(x - values[j]) <= t)
         out_thr += thrs
         out_cand += cands
         out_seen += seen
