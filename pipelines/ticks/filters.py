@@ -581,7 +581,8 @@ def _score(clean: pl.DataFrame, feeds: Sequence[_Scoring], cfg: FilterConfig) ->
     ``_thr``: how far a value may be from its reference (an integer); ``_cand``: further
     from the previous block's median than that; for a candidate, ``_seen``: how many of the
     next ``confirm_ticks`` clean values of its feed exist, and ``_agree``: how many of those
-    stay near it (both 0 for the other values: only a candidate's confirmations matter). Each feed's values follow its ``tail``.
+    stay near it (both 0 for the other values: only a candidate's confirmations matter).
+    Each feed's values follow its ``tail``.
     """
     if clean.height + sum(len(f.tail) for f in feeds) <= _SMALL:
         return _score_small(clean, feeds, cfg)
@@ -621,18 +622,16 @@ def _score(clean: pl.DataFrame, feeds: Sequence[_Scoring], cfg: FilterConfig) ->
     # Twice the median is an integer; so is twice the median of |2v - that|, i.e. 4 × MAD.
     med = (pl.col("_v").median() * 2).cast(pl.Int64)
     values = values.with_columns(_med=med.over("_g")).with_columns(
-        _mad=((pl.col("_v") * 2 - pl.col("_med")).abs().median() * 2)
-        .cast(pl.Int64)
-        .over("_g")
+        _mad=((pl.col("_v") * 2 - pl.col("_med")).abs().median() * 2).cast(pl.Int64).over("_g")
     )
     first = pl.col("_g") != pl.col("_g").shift(1)
     same_feed = (pl.col("_f") == pl.col("_f").shift(1)) if multi else pl.lit(True)
-    # A feed's first block is its own reference.
-    prev_of = lambda c: pl.when(first.fill_null(True)).then(  # noqa: E731
-        pl.when(same_feed.fill_null(False))
-        .then(pl.coalesce(pl.col(c).shift(1), pl.col(c)))
-        .otherwise(pl.col(c))
-    ).forward_fill()
+
+    def prev_of(c: str) -> pl.Expr:  # the previous block's; a feed's first block its own
+        own = pl.col(c)
+        at_start = pl.when(same_feed.fill_null(False)).then(pl.coalesce(own.shift(1), own))
+        return pl.when(first.fill_null(True)).then(at_start.otherwise(own)).forward_fill()
+
     values = values.with_columns(_ref=prev_of("_med"), _pmad=prev_of("_mad")).with_columns(
         _mad=pl.col("_pmad")
     )
@@ -655,6 +654,7 @@ def _score(clean: pl.DataFrame, feeds: Sequence[_Scoring], cfg: FilterConfig) ->
         .collect(engine="in-memory")
     )
     scored = everything.filter(pl.col("_i") >= 0)
+
     def zeros() -> pl.Series:  # a new one each time: ``scatter`` writes in place
         return pl.repeat(0, scored.height, dtype=pl.Int64, eager=True)
 
@@ -748,7 +748,7 @@ def _score_feed(
     b, m = cfg.block_rows, cfg.confirm_ticks
     out_thr, out_cand, out_seen, out_agree = out
     values = [*tail, *vals]
-    n_tail, n = len(tail), len(values)
+    n_tail = len(tail)
     k_mad = _MAD_TO_SIGMA * th.spike_mads
     prev = _block_stats(list(tail)) if tail else None
     for lo in range(0, len(vals), b):
