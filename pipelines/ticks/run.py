@@ -65,6 +65,7 @@ class RunSpec:
     config_path: str | None = None
     epoch_s: float = 1.0
     inject_rate: float = 0.0  # synthetic: the share of ticks spoiled with labelled bad ticks
+    lake_compression: str = str(lake.DEFAULT_COMPRESSION)  # ``lake.Compression.parse``
 
     def __post_init__(self) -> None:
         unknown = [s for s in self.sinks if s not in SINKS]
@@ -74,6 +75,7 @@ class RunSpec:
             raise ValueError("the redis sink needs a Redis URL")
         if self.batch_rows < 1:
             raise ValueError(f"batch_rows must be positive, got {self.batch_rows}")
+        lake.Compression.parse(self.lake_compression)  # a ValueError naming the codecs
         if self.synthetic:
             if not self.symbols:
                 raise ValueError("a synthetic source needs --symbols")
@@ -172,6 +174,7 @@ def make_flow(
         lake_root=spec.lake_root if "lake" in spec.sinks else None,
         stats_dir=spec.work_dir / "stats",
         redis_url=spec.redis_url if "redis" in spec.sinks else None,
+        lake_compression=lake.Compression.parse(spec.lake_compression),
     )
 
 
