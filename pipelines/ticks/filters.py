@@ -57,6 +57,9 @@ from trading.instruments import Instrument
 from trading.sessions import TradingSession
 
 _NS_PER_MINUTE = 60_000_000_000
+# Up to this many minutes between a feed's first and last event times in a batch, the
+# session is asked minute by minute across the span instead of row by row (``_closed_rows``).
+_SPAN_MINUTES = 32
 # Columns that make two records the same record.
 _KEY = ["ts_ns", "bid", "ask", "bid_size", "ask_size", "price", "qty", "trade_id"]
 _MIN_TS = -(2**63)
@@ -536,27 +539,39 @@ def _closed_rows(frame: pl.DataFrame, feeds: list[_Feed], cfg: FilterConfig) -> 
     once (the session caches the answer): the cost follows the rows, never the time span
     between them (one stray stamp decades away costs one more minute, not millions).
     """
-    parts = []
+    closed_by_feed: list[pl.Series | None] = []  # None: no row of the feed is closed
+    all_ts = frame.get_column("ts_ns")
     for f in feeds:
-        ts = frame["ts_ns"].slice(f.start, f.end - f.start)
+        closed_by_feed.append(None)
         if not cfg.check_sessions or f.session is None:
-            parts.append(pl.repeat(False, ts.len(), dtype=pl.Boolean, eager=True))
             continue
-        minutes = ts.filter(ts.is_between(MIN_TS_NS, MAX_TS_NS - 1)) // _NS_PER_MINUTE
+        ts = all_ts.slice(f.start, f.end - f.start)
         session = f.session
+        lo, hi = ts.min(), ts.max()
+        if isinstance(lo, int) and isinstance(hi, int) and MIN_TS_NS <= lo <= hi < MAX_TS_NS:
+            first, last = lo // _NS_PER_MINUTE, hi // _NS_PER_MINUTE
+            # A batch spans a few minutes at most, as a rule: when the session is open at
+            # every minute of the span, no row is closed, and no row need be looked at.
+            if last - first < _SPAN_MINUTES and all(
+                session.is_open_ns(m * _NS_PER_MINUTE) for m in range(first, last + 1)
+            ):
+                continue
+        minutes = ts.filter(ts.is_between(MIN_TS_NS, MAX_TS_NS - 1)) // _NS_PER_MINUTE
         closed = [
             m for m in minutes.unique().to_list() if not session.is_open_ns(m * _NS_PER_MINUTE)
         ]
-        if not closed:
-            parts.append(pl.repeat(False, ts.len(), dtype=pl.Boolean, eager=True))
-            continue
-        parts.append(
-            (ts // _NS_PER_MINUTE)
-            .is_in(pl.Series(closed, dtype=pl.Int64).implode())
-            .fill_null(False)
-        )
-    if all(not p.any() for p in parts):
+        if closed:
+            closed_by_feed[-1] = (
+                (ts // _NS_PER_MINUTE)
+                .is_in(pl.Series(closed, dtype=pl.Int64).implode())
+                .fill_null(False)
+            )
+    if all(c is None for c in closed_by_feed):
         return pl.lit(False).alias("_closed")
+    parts = [
+        pl.repeat(False, f.end - f.start, dtype=pl.Boolean, eager=True) if c is None else c
+        for f, c in zip(feeds, closed_by_feed, strict=True)
+    ]
     return pl.lit(pl.concat(parts) if len(parts) > 1 else parts[0]).alias("_closed")
 
 
