@@ -44,6 +44,10 @@ ENV_SPEC = "BOURSE_TICKS_SPEC"
 ENV_PROCESS = "BOURSE_TICKS_PROCESS"
 ENV_PROCESSES = "BOURSE_TICKS_PROCESSES"
 ENV_ADDRESSES = "BOURSE_TICKS_ADDRESSES"
+# The files' feeds as the launcher discovered them (JSON), so that each process of a
+# cluster does not sniff, digest and read the heads of every file again at its start.
+ENV_FEEDS = "BOURSE_TICKS_FEEDS"
+_MAX_ENV_CHARS = 100_000  # Linux takes at most 128 KiB in one environment string
 SINKS = ("lake", "redis")
 # Monday 2026-01-05 00:00 UTC: a synthetic run's default start, inside the FX week.
 DEFAULT_SYNTHETIC_START_NS = 1_767_571_200_000_000_000
@@ -182,7 +186,16 @@ def flow_from_env() -> Dataflow:
     """The flow of one cluster process, from the spec and index its launcher put in env."""
     spec = RunSpec.from_json(os.environ[ENV_SPEC])
     process = int(os.environ.get(ENV_PROCESS, "0"))
-    flow = make_flow(spec, process=process, processes=int(os.environ.get(ENV_PROCESSES, "1")))
+    feeds = None
+    if os.environ.get(ENV_FEEDS):
+        catalogue = default_catalogue()
+        feeds = [
+            FileReplay(formats.FileFeed(**{**doc, "path": Path(doc["path"])}), catalogue,
+                       spec.batch_rows)
+            for doc in json.loads(os.environ[ENV_FEEDS])
+        ]  # fmt: skip
+    processes = int(os.environ.get(ENV_PROCESSES, "1"))
+    flow = make_flow(spec, process=process, processes=processes, feeds=feeds)
     addresses = os.environ.get(ENV_ADDRESSES, "")
     if addresses:
         _wait_for_lower_ranks(process, addresses.split(";"))
@@ -364,7 +377,7 @@ def _execute(
             recovery_config=RecoveryConfig(str(recovery)),  # type: ignore[no-untyped-call]
         )
     else:
-        _run_cluster(spec, processes, recovery)
+        _run_cluster(spec, processes, recovery, feeds)
 
 
 def _free_ports(n: int) -> list[int]:
@@ -378,10 +391,21 @@ def _free_ports(n: int) -> list[int]:
             s.close()
 
 
-def _run_cluster(spec: RunSpec, processes: int, recovery: Path) -> None:
+def _run_cluster(
+    spec: RunSpec,
+    processes: int,
+    recovery: Path,
+    feeds: list[FileReplay] | list[SyntheticReplay],
+) -> None:
     addresses = ";".join(f"127.0.0.1:{p}" for p in _free_ports(processes))
     env = {**os.environ, ENV_SPEC: spec.to_json(), ENV_PROCESSES: str(processes),
            ENV_ADDRESSES: addresses}  # fmt: skip
+    env.pop(ENV_FEEDS, None)
+    files = [f.feed for f in feeds if isinstance(f, FileReplay)]
+    if files and len(files) == len(feeds):
+        text = json.dumps([{**dataclasses.asdict(f), "path": str(f.path)} for f in files])
+        if len(text) < _MAX_ENV_CHARS:  # else each process discovers the files itself
+            env[ENV_FEEDS] = text
     # Each process runs one worker; Polars' own thread pool would otherwise take every
     # core in every process and the processes would fight over them.
     env.setdefault("POLARS_MAX_THREADS", str(max(1, (os.cpu_count() or 1) // processes)))
