@@ -34,7 +34,7 @@ from typing import Any
 from bytewax.dataflow import Dataflow
 from bytewax.recovery import RecoveryConfig, init_db_dir
 
-from pipelines.ticks import formats, lake, synthetic
+from pipelines.ticks import formats, lake
 from pipelines.ticks.config import FilterConfig
 from pipelines.ticks.flow import build_flow, stats_path
 from pipelines.ticks.sources import FileReplay, SyntheticReplay, TickSource
@@ -321,6 +321,8 @@ def injected(spec: RunSpec) -> tuple[int, int | None]:
     rejected = sorted((spec.lake_root / lake.REJECTED_DIR).glob("date=*/instrument=*/*.parquet"))
     if "lake" not in spec.sinks:
         return labels.height, None
+    from pipelines.ticks import synthetic
+
     source = synthetic.source_name(spec.seed)
     got = (
         pl.scan_parquet(rejected)
