@@ -34,6 +34,16 @@ BENCHMARKS = (
 )  # fmt: skip
 
 
+def _counts(text: str) -> tuple[int, ...]:
+    try:
+        values = tuple(int(v) for v in text.split(",") if v.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a list of process counts: {text!r}") from None
+    if not values or min(values) < 1:
+        raise argparse.ArgumentTypeError(f"process counts must be at least 1: {text!r}")
+    return tuple(sorted(set(values)))
+
+
 def _parse(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(
         prog="python -m benchmarks", description=__doc__,
@@ -50,6 +60,15 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     )  # fmt: skip
     p.add_argument("--runs", type=int, default=3, help="runs per figure (median of them; >= 3)")
     p.add_argument("--out", type=Path, default=RESULTS_DIR, help="where the JSON files go")
+    p.add_argument(
+        "--processes", type=_counts, default=None, metavar="P[,P...]",
+        help="ticks_scaling: the process counts to compare (default 1,2; env "
+        "BOURSE_BENCH_PROCESSES)",
+    )  # fmt: skip
+    p.add_argument(
+        "--ticks", type=int, default=None, metavar="N",
+        help="ticks_scaling: the input size in ticks (default 8,000,000; env BOURSE_BENCH_TICKS)",
+    )  # fmt: skip
     args = p.parse_args(argv)
     if args.runs < 1:
         p.error("--runs must be at least 1")

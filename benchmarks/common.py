@@ -376,6 +376,9 @@ class Context:
     store_pool: Stores
     # True when --store was given: benchmarks that default to SQLite only then obey it.
     explicit_stores: bool = False
+    # Options of one benchmark (``ticks_scaling``: ``processes``, ``ticks``); None: its default.
+    processes: tuple[int, ...] | None = None
+    ticks: int | None = None
     # Other work on the machine skews the figures: the load when the benchmark began.
     load_at_start: tuple[float, ...] = field(default_factory=os.getloadavg)
 
@@ -423,6 +426,7 @@ def run_one(name: str, args: Any) -> list[Row]:
         quick=args.quick, stores=tuple(dict.fromkeys(args.stores or STORES)), runs=args.runs,
         out_dir=args.out, log=lambda line: out.print(line, highlight=False),
         store_pool=pool, explicit_stores=bool(args.stores),
+        processes=getattr(args, "processes", None), ticks=getattr(args, "ticks", None),
     )  # fmt: skip
     try:
         module = importlib.import_module(f"benchmarks.{name}")

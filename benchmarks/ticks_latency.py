@@ -23,7 +23,9 @@ counted. Figures are medians over runs of each run's percentiles.
 from __future__ import annotations
 
 import datetime as dt
+import multiprocessing
 import time
+from concurrent.futures import ProcessPoolExecutor
 from decimal import Decimal
 from typing import Any
 
@@ -51,7 +53,11 @@ VENUES = ("a", "b")
 LAYOUTS: dict[str, list[tuple[str, str]]] = {
     "10_feeds": [(v, s) for v in VENUES for s in START],
     "2_feeds": [("a", "BTC/USDT"), ("a", "ETH/USDT")],
+    "10_feeds_2_processes": [(v, s) for v in VENUES for s in START],
 }
+# Layouts run on more than one process (each a one-worker flow over its share of the feeds).
+PROCESSES = {"10_feeds_2_processes": 2}
+START_DELAY_S = 3.0  # time for spawned interpreters to import before the feeds start
 PCTS = (50, 90, 99, 99.9)
 STREAM_MAXLEN = 100_000
 EPOCH = dt.timedelta(seconds=1)
@@ -114,16 +120,27 @@ def nearest_rank(sorted_ms: pl.Series, q: float) -> float:
     return float(sorted_ms[rank - 1])
 
 
-def _one_run(url: str, sizes: dict[str, Any], layout: str, seed: int) -> dict[str, Any]:
+def _paced_run(
+    url: str,
+    sizes: dict[str, Any],
+    pairs: list[tuple[str, str]],
+    seed: int,
+    offset: int,
+    start_at_ns: int | None = None,
+) -> dict[str, Any]:
+    """One worker's flow over ``pairs`` (feeds ``offset`` on of the layout); its latencies
+    in ns, publish times and batch sizes. ``start_at_ns``: wait for that wall time, so that
+    processes started apart begin their feeds together."""
     catalogue = default_catalogue()
     duration = sizes["warmup_s"] + sizes["seconds"]
-    pairs = LAYOUTS[layout]
-    rate = sizes["ticks_per_s"] / len(pairs)
+    rate = sizes["ticks_per_s"] / sizes["feeds"]
     feeds = [
         PacedFeed(catalogue, symbol, rate, Decimal(START[symbol]), key=f"paced-{venue}|{symbol}",
-                  seed=seed * 100 + k, duration_s=duration)
+                  seed=seed * 100 + offset + k, duration_s=duration)
         for k, (venue, symbol) in enumerate(pairs)
     ]  # fmt: skip
+    if start_at_ns is not None:
+        time.sleep(max(0.0, (start_at_ns - time.time_ns()) / 1e9))
     start_ns = time.time_ns()
     rec = _Recorder(start_ns + int(sizes["warmup_s"] * 1e9))
     flow = build_flow(
@@ -132,24 +149,54 @@ def _one_run(url: str, sizes: dict[str, Any], layout: str, seed: int) -> dict[st
     )  # fmt: skip
     wall0 = time.perf_counter()
     cli_main(flow, epoch_interval=EPOCH)  # type: ignore[no-untyped-call]
-    wall = time.perf_counter() - wall0
     lat = pl.concat(rec.latencies_ns) if rec.latencies_ns else pl.Series([], dtype=pl.Int64)
+    return {
+        "latencies_ns": lat.to_list(),
+        "publish_ms": rec.publish_ms,
+        "batch_rows": rec.batch_rows,
+        "rejected": rec.rejected,
+        "sent": sum(f.sent for f in feeds),
+        "wall_s": time.perf_counter() - wall0,
+    }
+
+
+def _one_run(url: str, sizes: dict[str, Any], layout: str, seed: int) -> dict[str, Any]:
+    pairs = LAYOUTS[layout]
+    procs = PROCESSES.get(layout, 1)
+    sizes = {**sizes, "feeds": len(pairs)}
+    if procs == 1:
+        parts = [_paced_run(url, sizes, pairs, seed, 0)]
+    else:
+        # Each process screens its own share of the feeds, as the workers of a cluster do
+        # (a live batch is screened where it was read): independent one-worker flows,
+        # started together once both interpreters are up.
+        share = [pairs[k::procs] for k in range(procs)]
+        start_at = time.time_ns() + int(START_DELAY_S * 1e9)
+        spawn = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(max_workers=procs, mp_context=spawn) as pool:
+            futures = [
+                pool.submit(_paced_run, url, sizes, share[k], seed, k * 10, start_at)
+                for k in range(procs)
+            ]
+            parts = [f.result() for f in futures]
+    lat = pl.Series([x for p in parts for x in p["latencies_ns"]], dtype=pl.Int64)
     ms = (lat / 1e6).sort()
     n = ms.len()
-    sent = sum(f.sent for f in feeds)
-    publish_ms = pl.Series(rec.publish_ms).sort()
+    publish_ms = pl.Series([x for p in parts for x in p["publish_ms"]]).sort()
+    batch_rows = [x for p in parts for x in p["batch_rows"]]
     return {
+        "processes": procs,
         "ticks_measured": n,
-        "ticks_sent": sent,
-        "rejected": rec.rejected,
+        "ticks_sent": sum(p["sent"] for p in parts),
+        "rejected": sum(p["rejected"] for p in parts),
         "achieved_ticks_per_s": round(n / sizes["seconds"], 1),
-        "wall_s": round(wall, 3),
+        "wall_s": round(max(p["wall_s"] for p in parts), 3),
         "latency_ms": {f"p{q:g}": round(nearest_rank(ms, q), 3) for q in PCTS}
         | {"max": round(float(ms[-1]), 3), "mean": round(float(ms.mean()), 3)},  # type: ignore[arg-type]
         "publish_ms": {"p50": round(nearest_rank(publish_ms, 50), 3),
                        "p99": round(nearest_rank(publish_ms, 99), 3)},
-        "sink_batches": len(rec.batch_rows),
-        "mean_batch_rows": round(sum(rec.batch_rows) / max(1, len(rec.batch_rows)), 1),
+        "sink_batches": len(batch_rows),
+        "mean_batch_rows": round(sum(batch_rows) / max(1, len(batch_rows)), 1),
     }  # fmt: skip
 
 

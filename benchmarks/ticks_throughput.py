@@ -20,7 +20,7 @@ Timed, interleaved run by run:
   no stats), run in this process with ``bytewax.testing.run_main`` (one worker);
 - ``plain_loop``: the same work without Bytewax: for each feed, ``filters.screen`` on each
   batch in turn, then a final call, as ``ScreenLogic`` does;
-- ``dataflow_lake``: the dataflow with the lake sink on (zstd Parquet, fsynced, in a temp
+- ``dataflow_lake``: the dataflow with the lake sink on (zstd:1 Parquet, fsynced, in a temp
   dir): what a replay costs end to end, bar reading the files.
 
 Both paths must agree on the accepted and rejected counts, reason by reason; the JSON keeps

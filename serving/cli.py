@@ -429,6 +429,14 @@ def pipelines_ticks(
             "bad ticks of every kind, to see the screening at work.",
         ),
     ] = 0.0,
+    lake_compression: Annotated[
+        str,
+        typer.Option(
+            "--lake-compression",
+            help="The lake's Parquet codec: zstd[:level], lz4, snappy or uncompressed "
+            "(docs/lake.md says why zstd:1 is the default).",
+        ),
+    ] = "zstd:1",
 ) -> None:
     """Normalize, filter and publish ticks; print accepted and rejected counts by reason."""
     from pipelines.ticks.formats import FeedError, select_files
@@ -452,6 +460,7 @@ def pipelines_ticks(
             batch_rows=batch_rows,
             config_path=str(config) if config else None,
             inject_rate=inject,
+            lake_compression=lake_compression,
         )
         if "redis" in spec.sinks and spec.redis_url:
             checks.require(checks.redis(spec.redis_url))

@@ -57,3 +57,57 @@ def test_benchmarks_when_run_quick_on_sqlite_then_each_writes_json_with_positive
     assert throughput["oms_group"]["orders_per_s"]["median"] > 0
     assert throughput["filled_fraction"] > 0.5
     assert len(throughput["oms_group"]["orders_per_s"]["runs"]) == 3
+
+
+@pytest.mark.parametrize(
+    ("argv", "env", "expected"),
+    [
+        ([], {}, ((1, 2), 8_000_000)),
+        (["--processes", "4,2", "--ticks", "16000000"], {}, ((1, 2, 4), 16_000_000)),
+        ([], {"BOURSE_BENCH_PROCESSES": "8", "BOURSE_BENCH_TICKS": "1000000"}, ((1, 8), 1_000_000)),
+    ],
+)
+def test_ticks_scaling_when_options_given_then_counts_and_size_follow(
+    monkeypatch: pytest.MonkeyPatch,
+    argv: list[str],
+    env: dict[str, str],
+    expected: tuple[tuple[int, ...], int],
+) -> None:
+    from benchmarks.__main__ import _parse
+    from benchmarks.common import Context
+    from benchmarks.ticks_scaling import options
+
+    # Arrange
+    for k, v in env.items():
+        monkeypatch.setenv(k, v)
+    args = _parse(["--only", "ticks_scaling", *argv])
+    ctx = Context(quick=False, stores=(), runs=1, out_dir=Path("."), log=print,
+                  store_pool=None, processes=args.processes, ticks=args.ticks)  # type: ignore[arg-type]  # fmt: skip
+    # Act / Assert
+    assert options(ctx) == expected
+
+
+def test_ticks_scaling_when_four_processes_then_every_count_gets_an_even_share() -> None:
+    from benchmarks.ticks_scaling import _sizes, balanced_names
+    from benchmarks.ticks_throughput import SYMBOLS
+    from pipelines.ticks.routing import worker_for
+
+    # Arrange
+    sizes = _sizes(False, (1, 2, 4), 16_000_000)
+    symbols = tuple(SYMBOLS[k % len(SYMBOLS)] for k in range(sizes["files"]))
+    # Act
+    names = balanced_names(symbols, 4)
+    # Assert: 8 files of 2 M ticks, 2 per process of 4 and 4 per process of 2
+    assert (sizes["files"], sizes["rows_per_file"]) == (8, 2_000_000)
+    for p in (2, 4):
+        owners = [worker_for(f"{name}|{symbol}", p) for name, symbol in names.items()]
+        assert sorted(owners.count(k) for k in range(p)) == [8 // p] * p
+
+
+def test_benchmarks_when_process_counts_are_bad_then_an_argument_error() -> None:
+    from benchmarks.__main__ import _parse
+
+    with pytest.raises(SystemExit):
+        _parse(["--processes", "0,2"])
+    with pytest.raises(SystemExit):
+        _parse(["--processes", "two"])

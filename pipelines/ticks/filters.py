@@ -57,6 +57,9 @@ from trading.instruments import Instrument
 from trading.sessions import TradingSession
 
 _NS_PER_MINUTE = 60_000_000_000
+# Up to this many minutes between a feed's first and last event times in a batch, the
+# session is asked minute by minute across the span instead of row by row (``_closed_rows``).
+_SPAN_MINUTES = 32
 # Columns that make two records the same record.
 _KEY = ["ts_ns", "bid", "ask", "bid_size", "ask_size", "price", "qty", "trade_id"]
 _MIN_TS = -(2**63)
@@ -274,17 +277,16 @@ def _screen(
             (pl.col("_time_ok") & (pl.col("ts_ns") == before)).alias("_same"),
         )
         .with_columns(_ooo=(pl.col("_time_ok") & (pl.col("ts_ns") < pl.col("_prev_max"))) | early)
-        .with_columns(reason=reason)
+        .with_columns(_code=reason)
         .collect(engine="in-memory")
     )
+    # ``_i`` is the row's position in ``c``: later verdicts are written into the codes.
+    code = c.get_column("_code")
     if c["_same"].any():
         dup = _duplicates(c, feeds)
-        c = c.with_columns(
-            reason=pl.when(pl.col("_i").is_in(dup.implode()))
-            .then(pl.lit(Reason.DUPLICATE.value, REASON_DTYPE))
-            .otherwise(pl.col("reason"))
-        )  # fmt: skip
-    is_clean = c.get_column("reason").is_null()
+        if not dup.is_empty():
+            code = code.scatter(dup, _CODES[Reason.DUPLICATE])
+    is_clean = code.is_null()
     clean = pl.DataFrame([
         c.get_column("_f").filter(is_clean),
         c.get_column("_i").filter(is_clean).cast(pl.Int64),
@@ -310,18 +312,13 @@ def _screen(
             bad = cand.filter((pl.col("_seen") >= m) & (pl.col("_agree") * 2 <= m))
     kept = scored
     if not bad.is_empty():
-        is_bad = pl.col("_i").is_in(bad["_i"].implode())
-        c = c.with_columns(
-            reason=pl.when(is_bad)
-            .then(
-                pl.when(pl.col("kind") == "quote")
-                .then(pl.lit(Reason.SPIKE.value))
-                .otherwise(pl.lit(Reason.FAT_FINGER.value))
-                .cast(REASON_DTYPE)
-            )
-            .otherwise(pl.col("reason"))
+        quote = (c.get_column("kind") == "quote").gather(bad["_i"]).to_list()
+        spike, fat = _CODES[Reason.SPIKE], _CODES[Reason.FAT_FINGER]
+        code = code.scatter(
+            bad["_i"], pl.Series([spike if q else fat for q in quote], dtype=pl.UInt8)
         )
-        kept = scored.filter(~is_bad)
+        kept = scored.filter(~pl.col("_i").is_in(bad["_i"].implode()))
+    c = c.with_columns(reason=_REASON_NAMES.gather(code))
     done = c
     if hold:
         held = functools.reduce(
@@ -477,22 +474,34 @@ def _flag_exprs(
         pl.when(is_q).then(bid + ask).otherwise(price * 2).alias("_v"),
         (~(badts | missing | nonpos | crossed | locked | future)).alias("_time_ok"),
     ]
+    # The reason as its code in ``REASON_DTYPE`` (a small integer): a chain of string or
+    # enum literals costs ten times more per row, and rejects are about 1% of the rows.
     reason = (
-        pl.when("_badts").then(pl.lit(Reason.MALFORMED.value))
-        .when("_missing").then(pl.lit(Reason.MISSING_PRICE.value))
-        .when("_nonpos").then(pl.lit(Reason.NON_POSITIVE.value))
-        .when("_crossed").then(pl.lit(Reason.CROSSED.value))
-        .when("_locked").then(pl.lit(Reason.LOCKED.value))
-        .when("_ooo").then(pl.lit(Reason.OUT_OF_ORDER.value))
-        .when("_future").then(pl.lit(Reason.FUTURE.value))
-        .when("_stale").then(pl.lit(Reason.STALE.value))
-        .when("_closed").then(pl.lit(Reason.SESSION_CLOSED.value))
-        .when("_halted").then(pl.lit(Reason.HALTED.value))
-        .when("_wide").then(pl.lit(Reason.WIDE_SPREAD.value))
-        .when("_huge").then(pl.lit(Reason.FAT_FINGER.value))
-        .cast(REASON_DTYPE)
+        pl.when("_badts").then(_code(Reason.MALFORMED))
+        .when("_missing").then(_code(Reason.MISSING_PRICE))
+        .when("_nonpos").then(_code(Reason.NON_POSITIVE))
+        .when("_crossed").then(_code(Reason.CROSSED))
+        .when("_locked").then(_code(Reason.LOCKED))
+        .when("_ooo").then(_code(Reason.OUT_OF_ORDER))
+        .when("_future").then(_code(Reason.FUTURE))
+        .when("_stale").then(_code(Reason.STALE))
+        .when("_closed").then(_code(Reason.SESSION_CLOSED))
+        .when("_halted").then(_code(Reason.HALTED))
+        .when("_wide").then(_code(Reason.WIDE_SPREAD))
+        .when("_huge").then(_code(Reason.FAT_FINGER))
     )  # fmt: skip
     return flags, reason
+
+
+# Each reason's name, at its code's position (``REASON_DTYPE``'s categories in order).
+_REASON_NAMES = pl.Series("reason", list(REASON_DTYPE.categories), dtype=REASON_DTYPE)
+
+
+_CODES = {r: _REASON_NAMES.to_list().index(r.value) for r in Reason}
+
+
+def _code(reason: Reason) -> pl.Expr:
+    return pl.lit(_CODES[reason], pl.UInt8)
 
 
 def _duplicates(c: pl.DataFrame, feeds: list[_Feed]) -> pl.Series:
@@ -504,8 +513,14 @@ def _duplicates(c: pl.DataFrame, feeds: list[_Feed]) -> pl.Series:
     later one in the order.
     """
     repeats = c.filter("_same").select("_f", "ts_ns").unique()
-    group = c.filter("_time_ok").join(
-        repeats, on=["_f", "ts_ns"], how="semi", maintain_order="left"
+    # The few rows at a repeated time, found on the key columns alone (a filter of every
+    # column of the batch costs more than the rest of this function).
+    group = (
+        c.lazy()
+        .select("_f", "_i", "_time_ok", *_KEY)
+        .filter(pl.col("_time_ok") & pl.col("ts_ns").is_in(repeats["ts_ns"].implode()))
+        .join(repeats.lazy(), on=["_f", "ts_ns"], how="semi", maintain_order="left")
+        .collect(engine="in-memory")
     )
     seen = set(repeats["_f"].to_list())
     edges = [
@@ -524,27 +539,39 @@ def _closed_rows(frame: pl.DataFrame, feeds: list[_Feed], cfg: FilterConfig) -> 
     once (the session caches the answer): the cost follows the rows, never the time span
     between them (one stray stamp decades away costs one more minute, not millions).
     """
-    parts = []
+    closed_by_feed: list[pl.Series | None] = []  # None: no row of the feed is closed
+    all_ts = frame.get_column("ts_ns")
     for f in feeds:
-        ts = frame["ts_ns"].slice(f.start, f.end - f.start)
+        closed_by_feed.append(None)
         if not cfg.check_sessions or f.session is None:
-            parts.append(pl.repeat(False, ts.len(), dtype=pl.Boolean, eager=True))
             continue
-        minutes = ts.filter(ts.is_between(MIN_TS_NS, MAX_TS_NS - 1)) // _NS_PER_MINUTE
+        ts = all_ts.slice(f.start, f.end - f.start)
         session = f.session
+        lo, hi = ts.min(), ts.max()
+        if isinstance(lo, int) and isinstance(hi, int) and MIN_TS_NS <= lo <= hi < MAX_TS_NS:
+            first, last = lo // _NS_PER_MINUTE, hi // _NS_PER_MINUTE
+            # A batch spans a few minutes at most, as a rule: when the session is open at
+            # every minute of the span, no row is closed, and no row need be looked at.
+            if last - first < _SPAN_MINUTES and all(
+                session.is_open_ns(m * _NS_PER_MINUTE) for m in range(first, last + 1)
+            ):
+                continue
+        minutes = ts.filter(ts.is_between(MIN_TS_NS, MAX_TS_NS - 1)) // _NS_PER_MINUTE
         closed = [
             m for m in minutes.unique().to_list() if not session.is_open_ns(m * _NS_PER_MINUTE)
         ]
-        if not closed:
-            parts.append(pl.repeat(False, ts.len(), dtype=pl.Boolean, eager=True))
-            continue
-        parts.append(
-            (ts // _NS_PER_MINUTE)
-            .is_in(pl.Series(closed, dtype=pl.Int64).implode())
-            .fill_null(False)
-        )
-    if all(not p.any() for p in parts):
+        if closed:
+            closed_by_feed[-1] = (
+                (ts // _NS_PER_MINUTE)
+                .is_in(pl.Series(closed, dtype=pl.Int64).implode())
+                .fill_null(False)
+            )
+    if all(c is None for c in closed_by_feed):
         return pl.lit(False).alias("_closed")
+    parts = [
+        pl.repeat(False, f.end - f.start, dtype=pl.Boolean, eager=True) if c is None else c
+        for f, c in zip(feeds, closed_by_feed, strict=True)
+    ]
     return pl.lit(pl.concat(parts) if len(parts) > 1 else parts[0]).alias("_closed")
 
 
@@ -573,9 +600,10 @@ def _score(clean: pl.DataFrame, feeds: Sequence[_Scoring], cfg: FilterConfig) ->
     ``_seen``, ``_agree``, in the order of ``clean`` (by feed ``_f``, then row ``_i``).
 
     ``_thr``: how far a value may be from its reference (an integer); ``_cand``: further
-    from the previous block's median than that; ``_seen``: how many of the next
-    ``confirm_ticks`` clean values of its feed exist; ``_agree``: for a candidate, how many
-    of those stay near it (0 for the other values). Each feed's values follow its ``tail``.
+    from the previous block's median than that; for a candidate, ``_seen``: how many of the
+    next ``confirm_ticks`` clean values of its feed exist, and ``_agree``: how many of those
+    stay near it (both 0 for the other values: only a candidate's confirmations matter).
+    Each feed's values follow its ``tail``.
     """
     if clean.height + sum(len(f.tail) for f in feeds) <= _SMALL:
         return _score_small(clean, feeds, cfg)
@@ -605,51 +633,72 @@ def _score(clean: pl.DataFrame, feeds: Sequence[_Scoring], cfg: FilterConfig) ->
         .with_row_index("_j")
         .with_columns(_block=(pl.col("_j").cast(pl.Int64) + base) // b)
     )
-    keys = ["_f", "_block"] if multi else ["_block"]
-    stats = values.group_by(keys).agg(
-        # Twice the median is an integer; so is twice the median of |2v - that|, i.e. 4 × MAD.
-        _med=(pl.col("_v").median() * 2).cast(pl.Int64),
-        _mad=(
-            (pl.col("_v") * 2 - (pl.col("_v").median() * 2).cast(pl.Int64)).abs().median() * 2
-        ).cast(pl.Int64),
+    # Blocks are runs of rows (a feed's values are consecutive), so a block's statistics
+    # are computed per run and spread back over it, and the previous block's are those of
+    # the row before the run: no join, no sort.
+    new = pl.col("_block") != pl.col("_block").shift(1)
+    if multi:
+        new = new | (pl.col("_f") != pl.col("_f").shift(1))
+    values = values.with_columns(_g=new.fill_null(True).cum_sum())
+    # Twice the median is an integer; so is twice the median of |2v - that|, i.e. 4 × MAD.
+    med = (pl.col("_v").median() * 2).cast(pl.Int64)
+    values = values.with_columns(_med=med.over("_g")).with_columns(
+        _mad=((pl.col("_v") * 2 - pl.col("_med")).abs().median() * 2).cast(pl.Int64).over("_g")
     )
-    prev = stats.with_columns(pl.col("_block") + 1).rename({"_med": "_pmed", "_mad": "_pmad"})
+    first = pl.col("_g") != pl.col("_g").shift(1)
+    same_feed = (pl.col("_f") == pl.col("_f").shift(1)) if multi else pl.lit(True)
+
+    def prev_of(c: str) -> pl.Expr:  # the previous block's; a feed's first block its own
+        own = pl.col(c)
+        at_start = pl.when(same_feed.fill_null(False)).then(pl.coalesce(own.shift(1), own))
+        return pl.when(first.fill_null(True)).then(at_start.otherwise(own)).forward_fill()
+
+    values = values.with_columns(_ref=prev_of("_med"), _pmad=prev_of("_mad")).with_columns(
+        _mad=pl.col("_pmad")
+    )
     v = pl.col("_v")
     mads = _per_feed([f.th.spike_mads for f in feeds])
     spike_floor = _per_feed([f.th.spike_floor_bps for f in feeds])
     fat_finger = _per_feed([f.th.fat_finger_bps for f in feeds])
     min_thr = _per_feed([4 * f.tick_int for f in feeds])
     floor_bps = pl.when(pl.col("_q")).then(spike_floor).otherwise(fat_finger)
-
-    def ahead(s: int) -> pl.Expr:  # the value s rows on, within the feed
-        if not multi:
-            return v.shift(-s)
-        return pl.when(pl.col("_f").shift(-s) == pl.col("_f")).then(v.shift(-s))
-
-    agree = [((ahead(s) - v).abs() <= pl.col("_thr")) for s in range(1, m + 1)]
-    return (
-        values.join(prev, on=keys, how="left")
-        .join(stats, on=keys, how="left")
-        .sort("_j")
-        .with_columns(_ref=pl.coalesce("_pmed", "_med"), _mad=pl.coalesce("_pmad", "_mad"))
-        .with_columns(
+    everything = (
+        values.with_columns(
             _thr=pl.max_horizontal(
                 pl.col("_mad") * (_MAD_TO_SIGMA * mads) // (4 * _SIGMA_SCALE),
                 pl.col("_ref") * floor_bps // 20_000,
                 min_thr,
             )
         )
-        .with_columns(
-            _cand=(v * 2 - pl.col("_ref")).abs() > pl.col("_thr") * 2,
-            # Only a candidate's confirmations matter (0 elsewhere, as in the Python path).
-            _agree=pl.when((v * 2 - pl.col("_ref")).abs() > pl.col("_thr") * 2)
-            .then(pl.sum_horizontal([a.fill_null(False) for a in agree]))
-            .otherwise(0),
-            _seen=pl.sum_horizontal([ahead(s).is_not_null() for s in range(1, m + 1)]),
-        )
-        .filter(pl.col("_i") >= 0)
-        .select("_f", "_i", "_v", "_thr", "_cand", "_seen", "_agree")
+        .with_columns(_cand=(v * 2 - pl.col("_ref")).abs() > pl.col("_thr") * 2)
+        .select("_f", "_i", "_v", "_thr", "_cand")
         .collect(engine="in-memory")
+    )
+    scored = everything.filter(pl.col("_i") >= 0)
+
+    def zeros() -> pl.Series:  # a new one each time: ``scatter`` writes in place
+        return pl.repeat(0, scored.height, dtype=pl.Int64, eager=True)
+
+    is_cand = scored.get_column("_cand")
+    if not is_cand.any():  # the usual batch: no value to confirm
+        return scored.with_columns(_seen=zeros(), _agree=zeros())
+    # Candidates are rare: their confirmations are counted on them alone, from the values
+    # (tails included) that follow each within its feed.
+    at = (everything.get_column("_cand") & (everything.get_column("_i") >= 0)).arg_true()
+    fs, vs = everything.get_column("_f"), everything.get_column("_v")
+    last = everything.height - 1
+    f0, v0 = fs.gather(at), vs.gather(at)
+    thr = everything.get_column("_thr").gather(at)
+    seen = pl.repeat(0, at.len(), dtype=pl.Int64, eager=True)
+    agree = seen
+    for s in range(1, m + 1):
+        j = (at.cast(pl.Int64) + s).clip(upper_bound=last)
+        there = (fs.gather(j) == f0) & (at.cast(pl.Int64) + s <= last)
+        seen = seen + there.cast(pl.Int64)
+        agree = agree + (there & ((vs.gather(j) - v0).abs() <= thr)).cast(pl.Int64)
+    rows = is_cand.arg_true()
+    return scored.with_columns(
+        _seen=zeros().scatter(rows, seen), _agree=zeros().scatter(rows, agree)
     )
 
 
@@ -720,7 +769,7 @@ def _score_feed(
     b, m = cfg.block_rows, cfg.confirm_ticks
     out_thr, out_cand, out_seen, out_agree = out
     values = [*tail, *vals]
-    n_tail, n = len(tail), len(values)
+    n_tail = len(tail)
     k_mad = _MAD_TO_SIGMA * th.spike_mads
     prev = _block_stats(list(tail)) if tail else None
     for lo in range(0, len(vals), b):
@@ -734,12 +783,12 @@ def _score_feed(
         thrs = [thr_q if q else thr_t for q in kinds]
         cands = [abs(2 * v - ref) > 2 * t for v, t in zip(chunk, thrs, strict=True)]
         # m values follow each one but the last m; only a candidate's confirmations matter.
-        seen, agree = [m] * len(chunk), [0] * len(chunk)
-        for i in range(max(0, n - m - n_tail - lo), len(chunk)):
-            seen[i] = n - 1 - (n_tail + lo + i)
+        seen, agree = [0] * len(chunk), [0] * len(chunk)
         for i in itertools.compress(range(len(chunk)), cands):
             j, t = n_tail + lo + i, thrs[i]
-            agree[i] = sum(1 for x in values[j + 1 : j + 1 + m] if abs(x - values[j]) <= t)
+            nxt = values[j + 1 : j + 1 + m]
+            seen[i] = len(nxt)
+            agree[i] = sum(1 for x in nxt if abs(x - values[j]) <= t)
         out_thr += thrs
         out_cand += cands
         out_seen += seen

@@ -22,6 +22,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -35,7 +36,7 @@ from bytewax.outputs import DynamicSink, StatelessSinkPartition
 
 from pipelines.ticks.config import FilterConfig
 from pipelines.ticks.filters import FeedState, screen, screen_many
-from pipelines.ticks.lake import Lake, safe_name
+from pipelines.ticks.lake import DEFAULT_COMPRESSION, Compression, Lake, safe_name
 from pipelines.ticks.sources import LiveBatch, LiveTickSource, RawItem
 from trading.instruments import Catalogue, Instrument
 from trading.sessions import TradingSession
@@ -186,20 +187,31 @@ class LiveScreenLogic(StatefulBatchLogic[LiveBatch, Screened | FeedStats, _LiveS
 
 
 class _LakePartition(StatelessSinkPartition[Screened]):
-    def __init__(self, root: Path) -> None:
-        self._lake = Lake(root)
+    def __init__(self, root: Path, compression: Compression) -> None:
+        self._lake = Lake(root, compression)
+        # Polars writes Parquet without the GIL: the items of one call (several feeds'
+        # batches) are written side by side. The call returns once all are on disk, so a
+        # recovery snapshot never gets ahead of the lake.
+        self._pool = ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1))
 
     def write_batch(self, items: list[Screened]) -> None:
-        for item in items:
-            self._lake.write(item.accepted, item.rejected)
+        if len(items) == 1:
+            self._lake.write(items[0].accepted, items[0].rejected)
+            return
+        for done in [self._pool.submit(self._lake.write, i.accepted, i.rejected) for i in items]:
+            done.result()
+
+    def close(self) -> None:
+        self._pool.shutdown()
 
 
 class LakeSink(DynamicSink[Screened]):
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, compression: Compression = DEFAULT_COMPRESSION) -> None:
         self._root = root
+        self._compression = compression
 
     def build(self, step_id: str, worker_index: int, worker_count: int) -> _LakePartition:
-        return _LakePartition(self._root)
+        return _LakePartition(self._root, self._compression)
 
 
 def stats_path(stats_dir: Path, key: str) -> Path:
@@ -236,13 +248,14 @@ def build_flow(
     stats_dir: Path | None,
     redis_url: str | None = None,
     extra_sinks: Sequence[tuple[str, DynamicSink[Screened]]] = (),
+    lake_compression: Compression = DEFAULT_COMPRESSION,
 ) -> Dataflow:
     """The tick dataflow over ``source``: a replay (``TickSource``) screened feed by feed,
     or live feeds (``LiveTickSource``), which ``build_live_flow`` screens together."""
     if isinstance(source, LiveTickSource):
         return build_live_flow(
             source, catalogue, cfg, lake_root=lake_root, redis_url=redis_url,
-            stats_dir=stats_dir, extra_sinks=extra_sinks,
+            stats_dir=stats_dir, extra_sinks=extra_sinks, lake_compression=lake_compression,
         )  # fmt: skip
     flow = Dataflow("ticks")
     raw = op.input("feeds", flow, source)
@@ -251,7 +264,7 @@ def build_flow(
         return ScreenLogic(catalogue, cfg, resume)
 
     screened = op.stateful_batch("screen", raw, builder)
-    _outputs(screened, lake_root, stats_dir, redis_url, extra_sinks)
+    _outputs(screened, lake_root, stats_dir, redis_url, extra_sinks, lake_compression)
     return flow
 
 
@@ -264,6 +277,7 @@ def build_live_flow(
     redis_url: str | None,
     stats_dir: Path | None = None,
     extra_sinks: Sequence[tuple[str, DynamicSink[Screened]]] = (),
+    lake_compression: Compression = DEFAULT_COMPRESSION,
 ) -> Dataflow:
     """Live feeds, each worker's screened together once per poll cycle (``LiveScreenLogic``),
     into the same sinks as a replay."""
@@ -274,7 +288,7 @@ def build_live_flow(
         return LiveScreenLogic(catalogue, cfg, resume)
 
     screened = op.stateful_batch("screen", raw, builder)
-    _outputs(screened, lake_root, stats_dir, redis_url, extra_sinks)
+    _outputs(screened, lake_root, stats_dir, redis_url, extra_sinks, lake_compression)
     return flow
 
 
@@ -284,11 +298,12 @@ def _outputs(
     stats_dir: Path | None,
     redis_url: str | None,
     extra_sinks: Sequence[tuple[str, DynamicSink[Screened]]],
+    lake_compression: Compression = DEFAULT_COMPRESSION,
 ) -> None:
     values = op.key_rm("values", screened)
     batches = op.filter_map("batches", values, _only_screened)
     if lake_root is not None:
-        op.output("lake", batches, LakeSink(lake_root))
+        op.output("lake", batches, LakeSink(lake_root, lake_compression))
     if redis_url is not None:
         from pipelines.ticks.redis_sink import RedisQuoteSink
 

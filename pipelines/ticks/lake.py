@@ -17,6 +17,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
 
 import polars as pl
@@ -27,6 +28,41 @@ ACCEPTED_DIR = "ticks"
 REJECTED_DIR = "ticks_rejected"
 UNKNOWN = "unknown"
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+CODECS = ("zstd", "lz4", "snappy", "uncompressed")
+
+
+@dataclass(frozen=True, slots=True)
+class Compression:
+    """How the lake's Parquet files are compressed (``docs/lake.md``: the figures behind the
+    default). Every codec here is one that pyarrow, DuckDB, Spark and Polars read."""
+
+    codec: str = "zstd"
+    level: int | None = 1  # zstd only: 1 to 22
+
+    def __post_init__(self) -> None:
+        if self.codec not in CODECS:
+            raise ValueError(f"unknown lake compression {self.codec!r}; known: {', '.join(CODECS)}")
+        if self.level is not None and (self.codec != "zstd" or not 1 <= self.level <= 22):
+            raise ValueError(f"a compression level is for zstd only, 1 to 22: {self}")
+
+    @classmethod
+    def parse(cls, text: str) -> Compression:
+        """``zstd``, ``zstd:3``, ``lz4``, ``snappy`` or ``uncompressed``."""
+        codec, _, level = text.strip().lower().partition(":")
+        if not level:
+            return cls(codec, 1 if codec == "zstd" else None)
+        try:
+            return cls(codec, int(level))
+        except ValueError as exc:
+            if "invalid literal" in str(exc):
+                raise ValueError(f"not a compression level: {level!r}") from None
+            raise
+
+    def __str__(self) -> str:
+        return self.codec if self.level is None else f"{self.codec}:{self.level}"
+
+
+DEFAULT_COMPRESSION = Compression()
 
 
 def with_day(frame: pl.DataFrame) -> pl.DataFrame:
@@ -37,26 +73,45 @@ def safe_name(text: str) -> str:
     return _UNSAFE.sub("_", text).strip("_") or UNKNOWN
 
 
-def write_partitioned(root: Path, frame: pl.DataFrame, *, source: str) -> list[Path]:
+def write_partitioned(
+    root: Path, frame: pl.DataFrame, *, source: str, compression: Compression = DEFAULT_COMPRESSION
+) -> list[Path]:
     """Write ``frame`` (lake or rejected schema, ``day`` set) one file per day and symbol."""
     if frame.is_empty():
         return []
     written = []
-    for (day, symbol), part in frame.group_by("day", "symbol", maintain_order=True):
+    for day, symbol, part in _by_day_and_symbol(frame):
         day_dir = UNKNOWN if day is None else str(day)
         inst_dir = UNKNOWN if symbol is None else partition_name(str(symbol))
         first, last = int(part["source_seq"].min()), int(part["source_seq"].max())  # type: ignore[arg-type]
         name = f"{safe_name(source)}-{first:012d}-{last:012d}.parquet"
         path = root / f"date={day_dir}" / f"instrument={inst_dir}" / name
-        _write_atomically(part, path)
+        _write_atomically(part, path, compression)
         written.append(path)
     return written
 
 
-def _write_atomically(frame: pl.DataFrame, path: Path) -> None:
+def _by_day_and_symbol(frame: pl.DataFrame) -> Iterable[tuple[object, object, pl.DataFrame]]:
+    # A replay's batch is nearly always one day of one symbol: then the frame is the part,
+    # without the copy a group_by makes.
+    day, symbol = frame.get_column("day"), frame.get_column("symbol")
+    whole = day.null_count() == 0 and symbol.null_count() == 0
+    if whole and day.min() == day.max() and symbol.n_unique() == 1:
+        yield day[0], symbol[0], frame
+        return
+    for (d, s), part in frame.group_by("day", "symbol", maintain_order=True):
+        yield d, s, part
+
+
+def _write_atomically(frame: pl.DataFrame, path: Path, compression: Compression) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp")
-    frame.write_parquet(tmp, compression="zstd", statistics=True)
+    frame.write_parquet(
+        tmp,
+        compression=compression.codec,  # type: ignore[arg-type]
+        compression_level=compression.level,
+        statistics=True,
+    )
     with open(tmp, "rb") as fh:
         os.fsync(fh.fileno())
     os.replace(tmp, path)
@@ -85,9 +140,10 @@ def remove_source(root: Path, source: str) -> int:
 class Lake:
     """Writes screened batches under ``root``; one instance per worker."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, compression: Compression = DEFAULT_COMPRESSION) -> None:
         self.accepted_root = root / ACCEPTED_DIR
         self.rejected_root = root / REJECTED_DIR
+        self.compression = compression
 
     def write(self, accepted: pl.DataFrame, rejected: pl.DataFrame) -> None:
         for frame, root, schema in (
@@ -97,8 +153,13 @@ class Lake:
             if frame.is_empty():
                 continue
             dated = with_day(frame).select(*schema)
-            for source, part in dated.group_by("source", maintain_order=True):
-                write_partitioned(root, part, source=str(source[0]))
+            sources = dated.get_column("source")
+            if sources.null_count() == 0 and sources.n_unique() == 1:
+                parts: Iterable[tuple[object, pl.DataFrame]] = [(sources[0], dated)]
+            else:
+                parts = ((s[0], p) for s, p in dated.group_by("source", maintain_order=True))
+            for source, part in parts:
+                write_partitioned(root, part, source=str(source), compression=self.compression)
 
 
 def read(root: Path, *, rejected: bool = False) -> pl.DataFrame:

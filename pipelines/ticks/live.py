@@ -35,6 +35,7 @@ _NS_PER_S = 1_000_000_000
 
 
 _MASK = (1 << 64) - 1
+_INT_COLUMNS = ("ts_ns", "recv_ns", "bid", "ask", "bid_size", "ask_size", "source_seq")
 
 
 class PacedFeed:
@@ -70,6 +71,7 @@ class PacedFeed:
         self._clock = clock
         self._t0: int | None = None
         self._sent = 0  # quotes handed over so far
+        self._constants = self._constant_rows(1_024)
         self._no_rejects = pl.DataFrame(
             schema={c: t for c, t in REJECTED_SCHEMA.items() if c != "day"}
         )
@@ -138,21 +140,23 @@ class PacedFeed:
             ask_size.append((21 - level) * size)
         self._mid = mid
         n = len(seqs)
+        ints = pl.DataFrame(
+            {"ts_ns": ts, "recv_ns": ts, "bid": bid, "ask": ask, "bid_size": bid_size,
+             "ask_size": ask_size, "source_seq": seqs},
+            schema=dict.fromkeys(_INT_COLUMNS, pl.Int64()),
+        )  # fmt: skip
+        # The columns that are the same on every quote come from a frame built once (a
+        # list of n strings per column cost as much as the quotes themselves).
+        if self._constants.height < n:
+            self._constants = self._constant_rows(max(n, 2 * self._constants.height))
+        const = self._constants.head(n)
         return pl.DataFrame(
-            {
-                "symbol": [self._symbol] * n,
-                "kind": ["quote"] * n,
-                "ts_ns": ts,
-                "recv_ns": ts,
-                "bid": bid,
-                "ask": ask,
-                "bid_size": bid_size,
-                "ask_size": ask_size,
-                "price": [None] * n,
-                "qty": [None] * n,
-                "trade_id": [None] * n,
-                "source": [self._key] * n,
-                "source_seq": seqs,
-            },
-            schema=TICK_SCHEMA,
+            [(ints if c in _INT_COLUMNS else const).get_column(c) for c in TICK_SCHEMA]
+        )
+
+    def _constant_rows(self, n: int) -> pl.DataFrame:
+        values = {"symbol": self._symbol, "kind": "quote", "source": self._key}
+        return pl.DataFrame(
+            {c: [values.get(c)] * n for c in TICK_SCHEMA if c not in _INT_COLUMNS},
+            schema={c: t for c, t in TICK_SCHEMA.items() if c not in _INT_COLUMNS},
         )

@@ -34,7 +34,7 @@ from typing import Any
 from bytewax.dataflow import Dataflow
 from bytewax.recovery import RecoveryConfig, init_db_dir
 
-from pipelines.ticks import formats, lake, synthetic
+from pipelines.ticks import formats, lake
 from pipelines.ticks.config import FilterConfig
 from pipelines.ticks.flow import build_flow, stats_path
 from pipelines.ticks.sources import FileReplay, SyntheticReplay, TickSource
@@ -44,6 +44,10 @@ ENV_SPEC = "BOURSE_TICKS_SPEC"
 ENV_PROCESS = "BOURSE_TICKS_PROCESS"
 ENV_PROCESSES = "BOURSE_TICKS_PROCESSES"
 ENV_ADDRESSES = "BOURSE_TICKS_ADDRESSES"
+# The files' feeds as the launcher discovered them (JSON), so that each process of a
+# cluster does not sniff, digest and read the heads of every file again at its start.
+ENV_FEEDS = "BOURSE_TICKS_FEEDS"
+_MAX_ENV_CHARS = 100_000  # Linux takes at most 128 KiB in one environment string
 SINKS = ("lake", "redis")
 # Monday 2026-01-05 00:00 UTC: a synthetic run's default start, inside the FX week.
 DEFAULT_SYNTHETIC_START_NS = 1_767_571_200_000_000_000
@@ -65,6 +69,7 @@ class RunSpec:
     config_path: str | None = None
     epoch_s: float = 1.0
     inject_rate: float = 0.0  # synthetic: the share of ticks spoiled with labelled bad ticks
+    lake_compression: str = str(lake.DEFAULT_COMPRESSION)  # ``lake.Compression.parse``
 
     def __post_init__(self) -> None:
         unknown = [s for s in self.sinks if s not in SINKS]
@@ -74,6 +79,7 @@ class RunSpec:
             raise ValueError("the redis sink needs a Redis URL")
         if self.batch_rows < 1:
             raise ValueError(f"batch_rows must be positive, got {self.batch_rows}")
+        lake.Compression.parse(self.lake_compression)  # a ValueError naming the codecs
         if self.synthetic:
             if not self.symbols:
                 raise ValueError("a synthetic source needs --symbols")
@@ -172,6 +178,7 @@ def make_flow(
         lake_root=spec.lake_root if "lake" in spec.sinks else None,
         stats_dir=spec.work_dir / "stats",
         redis_url=spec.redis_url if "redis" in spec.sinks else None,
+        lake_compression=lake.Compression.parse(spec.lake_compression),
     )
 
 
@@ -179,7 +186,16 @@ def flow_from_env() -> Dataflow:
     """The flow of one cluster process, from the spec and index its launcher put in env."""
     spec = RunSpec.from_json(os.environ[ENV_SPEC])
     process = int(os.environ.get(ENV_PROCESS, "0"))
-    flow = make_flow(spec, process=process, processes=int(os.environ.get(ENV_PROCESSES, "1")))
+    feeds = None
+    if os.environ.get(ENV_FEEDS):
+        catalogue = default_catalogue()
+        feeds = [
+            FileReplay(formats.FileFeed(**{**doc, "path": Path(doc["path"])}), catalogue,
+                       spec.batch_rows)
+            for doc in json.loads(os.environ[ENV_FEEDS])
+        ]  # fmt: skip
+    processes = int(os.environ.get(ENV_PROCESSES, "1"))
+    flow = make_flow(spec, process=process, processes=processes, feeds=feeds)
     addresses = os.environ.get(ENV_ADDRESSES, "")
     if addresses:
         _wait_for_lower_ranks(process, addresses.split(";"))
@@ -305,6 +321,8 @@ def injected(spec: RunSpec) -> tuple[int, int | None]:
     rejected = sorted((spec.lake_root / lake.REJECTED_DIR).glob("date=*/instrument=*/*.parquet"))
     if "lake" not in spec.sinks:
         return labels.height, None
+    from pipelines.ticks import synthetic
+
     source = synthetic.source_name(spec.seed)
     got = (
         pl.scan_parquet(rejected)
@@ -361,7 +379,7 @@ def _execute(
             recovery_config=RecoveryConfig(str(recovery)),  # type: ignore[no-untyped-call]
         )
     else:
-        _run_cluster(spec, processes, recovery)
+        _run_cluster(spec, processes, recovery, feeds)
 
 
 def _free_ports(n: int) -> list[int]:
@@ -375,10 +393,21 @@ def _free_ports(n: int) -> list[int]:
             s.close()
 
 
-def _run_cluster(spec: RunSpec, processes: int, recovery: Path) -> None:
+def _run_cluster(
+    spec: RunSpec,
+    processes: int,
+    recovery: Path,
+    feeds: list[FileReplay] | list[SyntheticReplay],
+) -> None:
     addresses = ";".join(f"127.0.0.1:{p}" for p in _free_ports(processes))
     env = {**os.environ, ENV_SPEC: spec.to_json(), ENV_PROCESSES: str(processes),
            ENV_ADDRESSES: addresses}  # fmt: skip
+    env.pop(ENV_FEEDS, None)
+    files = [f.feed for f in feeds if isinstance(f, FileReplay)]
+    if files and len(files) == len(feeds):
+        text = json.dumps([{**dataclasses.asdict(f), "path": str(f.path)} for f in files])
+        if len(text) < _MAX_ENV_CHARS:  # else each process discovers the files itself
+            env[ENV_FEEDS] = text
     # Each process runs one worker; Polars' own thread pool would otherwise take every
     # core in every process and the processes would fight over them.
     env.setdefault("POLARS_MAX_THREADS", str(max(1, (os.cpu_count() or 1) // processes)))

@@ -30,7 +30,7 @@ from bytewax.inputs import (
     StatelessSourcePartition,
 )
 
-from pipelines.ticks import anomalies, formats, synthetic
+from pipelines.ticks import formats
 from pipelines.ticks.lake import safe_name
 from pipelines.ticks.routing import balanced_routes, worker_for
 from pipelines.ticks.schema import REJECTED_SCHEMA
@@ -120,6 +120,8 @@ class SyntheticReplay:
 
     @property
     def source(self) -> str:
+        from pipelines.ticks import synthetic  # a replay of files never needs it
+
         return synthetic.source_name(self.seed)
 
     @property
@@ -127,6 +129,8 @@ class SyntheticReplay:
         return self.n_ticks
 
     def batches(self, resume: Any | None) -> Iterator[tuple[RawItem, Any]]:
+        from pipelines.ticks import synthetic
+
         for frame, next_seq, state in synthetic.synthetic_batches(
             self.catalogue,
             self.symbol,
@@ -142,6 +146,8 @@ class SyntheticReplay:
     def _spoil(self, frame: pl.DataFrame) -> pl.DataFrame:
         """The batch with labelled bad ticks; a function of the batch alone, so a resumed
         run spoils the same rows."""
+        from pipelines.ticks import anomalies
+
         first = int(frame["source_seq"][0])
         kinds = anomalies.STREAM_KINDS + (anomalies.START_KINDS if first == 0 else ())
         try:

@@ -50,6 +50,27 @@ def test_cli_ticks_when_a_directory_then_every_file_of_the_format(tmp_path: Path
 
 
 @pytest.mark.parametrize(
+    ("given", "codec"), [("zstd:1", "ZSTD"), ("snappy", "SNAPPY"), ("lz4", "LZ4")]
+)
+def test_cli_ticks_when_a_lake_compression_is_given_then_the_files_use_it_and_read_back(
+    tmp_path: Path, given: str, codec: str
+) -> None:
+    import pyarrow.parquet as pq
+
+    # Act
+    args = ["--source", str(TRUEFX), "--format", "truefx", "--lake-compression", given]
+    result = runner.invoke(app, ["pipelines", "ticks", "--home", str(tmp_path), *args])
+    # Assert: written with that codec, and read back whole by Polars and by pyarrow
+    assert result.exit_code == 0, result.output
+    files = sorted((tmp_path / "lake" / lake.ACCEPTED_DIR).rglob("*.parquet"))
+    assert files
+    meta = pq.ParquetFile(files[0]).metadata
+    assert meta.row_group(0).column(0).compression.startswith(codec)
+    assert lake.read(tmp_path / "lake").height == 999
+    assert sum(pq.read_table(f).num_rows for f in files) == 999
+
+
+@pytest.mark.parametrize(
     ("args", "message"),
     [
         (["--source", "nowhere.csv", "--format", "histdata"], "nowhere.csv"),
@@ -65,6 +86,14 @@ def test_cli_ticks_when_a_directory_then_every_file_of_the_format(tmp_path: Path
         (
             ["--source", "synthetic", "--symbols", "EURUSD", "--ticks", "5", "--inject", "0.5"],
             "--inject must be within [0, 0.05]",
+        ),
+        (
+            ["--source", str(TRUEFX), "--format", "truefx", "--lake-compression", "brotli"],
+            "unknown lake compression 'brotli'",
+        ),
+        (
+            ["--source", str(TRUEFX), "--format", "truefx", "--lake-compression", "snappy:3"],
+            "a compression level is for zstd only",
         ),
     ],
 )
