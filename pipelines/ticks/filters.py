@@ -11,16 +11,12 @@ the price checks (missing, non-positive, crossed, locked), then the feed's time 
 (duplicate, out of order, future, stale), then the market's state (session closed, halted),
 then the bounds (spread, trade size), and last the statistical checks.
 
-The statistical check compares a quote's mid (or a trade's price) with the median of the
-previous block of ``block_rows`` clean values, and flags it when it is further away than
-``spike_mads`` robust deviations (1.4826 × the block's median absolute deviation) and than
-a floor in basis points. A flagged value is a bad tick unless most of the next
-``confirm_ticks`` values confirm it: when the market really jumps, the ticks after the jump
-stay near the new level and the jump is accepted, even when one of them is itself a bad
-tick. A flagged value near the end of a batch waits for
+The statistical check (``pipelines.ticks.scores``) flags a value far from the median of the
+previous block of clean values; a flagged value is a bad tick unless most of the next
+``confirm_ticks`` values confirm it. A flagged value near the end of a batch waits for
 the next batch (it and the rows after it are held in the state as ``pending``), so a
-decision never depends on where a batch happened to end. Block medians instead of a rolling
-median keep the pass at a few tens of nanoseconds per tick.
+decision never depends on where a batch happened to end. The row checks and reason codes
+are in ``pipelines.ticks.checks``.
 
 ``screen_many`` screens the batches of several feeds (of any symbols) in one pass: their
 rows are concatenated with a feed index ``_f``, thresholds become per-feed columns, the
@@ -33,35 +29,33 @@ called on each feed (``tests/pipelines/test_filters.py`` holds them equal); ``sc
 
 from __future__ import annotations
 
-import bisect
 import functools
 import itertools
 import operator
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 
 import polars as pl
 
 from pipelines.ticks import clock
-from pipelines.ticks.config import FilterConfig, Thresholds
-from pipelines.ticks.schema import (
-    MAX_TS_NS,
-    MIN_TS_NS,
-    REASON_DTYPE,
-    SIZE_SCALE,
-    TICK_SCHEMA,
-    Reason,
-    empty_ticks,
+from pipelines.ticks.checks import (
+    _CODES,
+    _KEY,
+    _REASON_NAMES,
+    _bounds,
+    _by_feed,
+    _closed_rows,
+    _duplicates,
+    _flag_exprs,
+    _in_spans,
+    _one,
 )
+from pipelines.ticks.config import FilterConfig
+from pipelines.ticks.schema import REASON_DTYPE, SIZE_SCALE, TICK_SCHEMA, Reason, empty_ticks
+from pipelines.ticks.scores import _score, _Scoring
 from trading.instruments import Instrument
 from trading.sessions import TradingSession
 
-_NS_PER_MINUTE = 60_000_000_000
-# Up to this many minutes between a feed's first and last event times in a batch, the
-# session is asked minute by minute across the span instead of row by row (``_closed_rows``).
-_SPAN_MINUTES = 32
-# Columns that make two records the same record.
-_KEY = ["ts_ns", "bid", "ask", "bid_size", "ask_size", "price", "qty", "trade_id"]
 _MIN_TS = -(2**63)
 
 
@@ -411,394 +405,6 @@ def _results(
             rejected.slice(rej_at[k], rej_at[k + 1] - rej_at[k]),
         )
     return out
-
-
-def _bounds(feed: pl.Series, n: int) -> list[int]:
-    """Where each of ``n`` feeds starts in ``feed`` (sorted feed indexes), and the end."""
-    if feed.len() <= 4_096:  # tens of microseconds at most, where search_sorted costs 50-100
-        values = feed.to_list()
-        return [*(bisect.bisect_left(values, k) for k in range(n)), len(values)]
-    at = feed.search_sorted(pl.Series(range(n), dtype=feed.dtype), side="left").to_list()
-    return [*at, feed.len()]
-
-
-def _one(values: list[int]) -> int | None:
-    """The value all feeds share, or None when they differ."""
-    return values[0] if all(v == values[0] for v in values) else None
-
-
-def _by_feed(values: list[int]) -> pl.Expr:
-    """A per-feed value on every row, by the row's feed index ``_f``."""
-    return pl.lit(pl.Series(values, dtype=pl.Int64)).gather(pl.col("_f"))
-
-
-@functools.cache
-def _flag_exprs(
-    max_spread_bps: int | None, qty_cap: int | None, future_tolerance_ns: int, stale_after_ns: int
-) -> tuple[list[pl.Expr], pl.Expr]:
-    """The row checks and the reason chain, built once per set of thresholds.
-
-    A threshold given as None differs between the feeds of the batch: it is read from the
-    per-feed column ``_spread_bps`` or ``_qty_cap``.
-    """
-    spread_bps = pl.col("_spread_bps") if max_spread_bps is None else pl.lit(max_spread_bps)
-    cap = pl.col("_qty_cap") if qty_cap is None else pl.lit(qty_cap)
-    is_q = pl.col("kind") == "quote"
-    bid, ask, price, qty = pl.col("bid"), pl.col("ask"), pl.col("price"), pl.col("qty")
-    ts, recv = pl.col("ts_ns"), pl.col("recv_ns")
-    missing = (
-        pl.when(is_q).then(bid.is_null() | ask.is_null()).otherwise(price.is_null() | qty.is_null())
-    )
-    nonpos = (
-        pl.when(is_q)
-        .then((bid <= 0) | (ask <= 0) | (pl.col("bid_size") <= 0) | (pl.col("ask_size") <= 0))
-        .otherwise((price <= 0) | (qty <= 0))
-        .fill_null(False)
-    )
-    crossed = (is_q & (bid > ask)).fill_null(False)
-    locked = (is_q & (bid == ask)).fill_null(False)
-    future = (ts > recv + future_tolerance_ns).fill_null(True)
-    # A stamp outside the plausible window is no time at all: malformed, before any session
-    # logic or arithmetic sees it.
-    badts = ~ts.is_between(MIN_TS_NS, MAX_TS_NS - 1).fill_null(False)
-    flags = [
-        badts.alias("_badts"),
-        missing.alias("_missing"),
-        nonpos.alias("_nonpos"),
-        crossed.alias("_crossed"),
-        locked.alias("_locked"),
-        future.alias("_future"),
-        (recv - ts > stale_after_ns).fill_null(False).alias("_stale"),
-        (is_q & ((ask - bid) * 20_000 > (ask + bid) * spread_bps)).alias("_wide"),
-        (~is_q & (qty > cap)).alias("_huge"),
-        pl.when(is_q).then(bid + ask).otherwise(price * 2).alias("_v"),
-        (~(badts | missing | nonpos | crossed | locked | future)).alias("_time_ok"),
-    ]
-    # The reason as its code in ``REASON_DTYPE`` (a small integer): a chain of string or
-    # enum literals costs ten times more per row, and rejects are about 1% of the rows.
-    reason = (
-        pl.when("_badts").then(_code(Reason.MALFORMED))
-        .when("_missing").then(_code(Reason.MISSING_PRICE))
-        .when("_nonpos").then(_code(Reason.NON_POSITIVE))
-        .when("_crossed").then(_code(Reason.CROSSED))
-        .when("_locked").then(_code(Reason.LOCKED))
-        .when("_ooo").then(_code(Reason.OUT_OF_ORDER))
-        .when("_future").then(_code(Reason.FUTURE))
-        .when("_stale").then(_code(Reason.STALE))
-        .when("_closed").then(_code(Reason.SESSION_CLOSED))
-        .when("_halted").then(_code(Reason.HALTED))
-        .when("_wide").then(_code(Reason.WIDE_SPREAD))
-        .when("_huge").then(_code(Reason.FAT_FINGER))
-    )  # fmt: skip
-    return flags, reason
-
-
-# Each reason's name, at its code's position (``REASON_DTYPE``'s categories in order).
-_REASON_NAMES = pl.Series("reason", list(REASON_DTYPE.categories), dtype=REASON_DTYPE)
-
-
-_CODES = {r: _REASON_NAMES.to_list().index(r.value) for r in Reason}
-
-
-def _code(reason: Reason) -> pl.Expr:
-    return pl.lit(_CODES[reason], pl.UInt8)
-
-
-def _duplicates(c: pl.DataFrame, feeds: list[_Feed]) -> pl.Series:
-    """The rows (``_i``) that repeat a record their feed already saw at the same event time.
-
-    Only rows sharing an event time with the row before them (or with the feed's last
-    time, ``_same``) can repeat one, so the hashing runs on those few rows alone. A
-    duplicate passed the price checks (``_same`` implies it), so its reason replaces any
-    later one in the order.
-    """
-    repeats = c.filter("_same").select("_f", "ts_ns").unique()
-    # The few rows at a repeated time, found on the key columns alone (a filter of every
-    # column of the batch costs more than the rest of this function).
-    group = (
-        c.lazy()
-        .select("_f", "_i", "_time_ok", *_KEY)
-        .filter(pl.col("_time_ok") & pl.col("ts_ns").is_in(repeats["ts_ns"].implode()))
-        .join(repeats.lazy(), on=["_f", "ts_ns"], how="semi", maintain_order="left")
-        .collect(engine="in-memory")
-    )
-    seen = set(repeats["_f"].to_list())
-    edges = [
-        f.state.edge.select(pl.lit(k, pl.UInt32).alias("_f"), pl.lit(-1, pl.Int64).alias("_i"),
-                            *_KEY)
-        for k, f in enumerate(feeds) if k in seen and not f.state.edge.is_empty()
-    ]  # fmt: skip
-    both = pl.concat([*edges, group.select("_f", pl.col("_i").cast(pl.Int64), *_KEY)])
-    return both.filter(~pl.struct("_f", *_KEY).is_first_distinct() & (pl.col("_i") >= 0))["_i"]
-
-
-def _closed_rows(frame: pl.DataFrame, feeds: list[_Feed], cfg: FilterConfig) -> pl.Expr:
-    """``_closed``: whether each row's feed's session is closed at its event time.
-
-    Sessions change state on whole minutes, so each distinct minute of the batch is asked
-    once (the session caches the answer): the cost follows the rows, never the time span
-    between them (one stray stamp decades away costs one more minute, not millions).
-    """
-    closed_by_feed: list[pl.Series | None] = []  # None: no row of the feed is closed
-    all_ts = frame.get_column("ts_ns")
-    for f in feeds:
-        closed_by_feed.append(None)
-        if not cfg.check_sessions or f.session is None:
-            continue
-        ts = all_ts.slice(f.start, f.end - f.start)
-        session = f.session
-        lo, hi = ts.min(), ts.max()
-        if isinstance(lo, int) and isinstance(hi, int) and MIN_TS_NS <= lo <= hi < MAX_TS_NS:
-            first, last = lo // _NS_PER_MINUTE, hi // _NS_PER_MINUTE
-            # A batch spans a few minutes at most, as a rule: when the session is open at
-            # every minute of the span, no row is closed, and no row need be looked at.
-            if last - first < _SPAN_MINUTES and all(
-                session.is_open_ns(m * _NS_PER_MINUTE) for m in range(first, last + 1)
-            ):
-                continue
-        minutes = ts.filter(ts.is_between(MIN_TS_NS, MAX_TS_NS - 1)) // _NS_PER_MINUTE
-        closed = [
-            m for m in minutes.unique().to_list() if not session.is_open_ns(m * _NS_PER_MINUTE)
-        ]
-        if closed:
-            closed_by_feed[-1] = (
-                (ts // _NS_PER_MINUTE)
-                .is_in(pl.Series(closed, dtype=pl.Int64).implode())
-                .fill_null(False)
-            )
-    if all(c is None for c in closed_by_feed):
-        return pl.lit(False).alias("_closed")
-    parts = [
-        pl.repeat(False, f.end - f.start, dtype=pl.Boolean, eager=True) if c is None else c
-        for f, c in zip(feeds, closed_by_feed, strict=True)
-    ]
-    return pl.lit(pl.concat(parts) if len(parts) > 1 else parts[0]).alias("_closed")
-
-
-def _in_spans(spans_by_feed: Sequence[Sequence[tuple[int, int]]], multi: bool) -> pl.Expr:
-    """Whether each row's event time is inside one of its feed's ``[start, end)`` spans."""
-    ts = pl.col("ts_ns")
-    expr = pl.lit(False)
-    for k, spans in enumerate(spans_by_feed):
-        for start, end in spans:
-            inside = (ts >= start) & (ts < end)
-            expr = expr | ((pl.col("_f") == k) & inside if multi else inside)
-    return expr
-
-
-@dataclass(frozen=True, slots=True)
-class _Scoring:
-    """What one feed's outlier scores depend on besides its clean values."""
-
-    tail: tuple[int, ...]
-    th: Thresholds
-    tick_int: int
-
-
-def _score(clean: pl.DataFrame, feeds: Sequence[_Scoring], cfg: FilterConfig) -> pl.DataFrame:
-    """The clean rows with their outlier scores: ``_f``, ``_i``, ``_v``, ``_thr``, ``_cand``,
-    ``_seen``, ``_agree``, in the order of ``clean`` (by feed ``_f``, then row ``_i``).
-
-    ``_thr``: how far a value may be from its reference (an integer); ``_cand``: further
-    from the previous block's median than that; for a candidate, ``_seen``: how many of the
-    next ``confirm_ticks`` clean values of its feed exist, and ``_agree``: how many of those
-    stay near it (both 0 for the other values: only a candidate's confirmations matter).
-    Each feed's values follow its ``tail``.
-    """
-    if clean.height + sum(len(f.tail) for f in feeds) <= _SMALL:
-        return _score_small(clean, feeds, cfg)
-    b, m = cfg.block_rows, cfg.confirm_ticks
-    multi = len(feeds) > 1
-    head = pl.DataFrame(
-        {"_f": [k for k, f in enumerate(feeds) for _ in f.tail],
-         "_i": [-1] * sum(len(f.tail) for f in feeds),
-         "_v": [x for f in feeds for x in f.tail]},
-        schema={"_f": pl.UInt32, "_i": pl.Int64, "_v": pl.Int64},
-    ).with_columns(_q=pl.lit(True))  # fmt: skip
-    # Each feed's tail, then its clean values: slices of the two frames, in feed order.
-    clean_at, head_at = _bounds(clean["_f"], len(feeds)), _bounds(head["_f"], len(feeds))
-    parts = []
-    for k in range(len(feeds)):
-        parts.append(head.slice(head_at[k], head_at[k + 1] - head_at[k]))
-        parts.append(clean.slice(clean_at[k], clean_at[k + 1] - clean_at[k]))
-    # A feed's j-th value (tail included) is in block (j + b - len(tail)) // b: the tail
-    # fills the end of block 0; ``_base`` is b - len(tail) less the row the feed starts at.
-    bases = []
-    for k, f in enumerate(feeds):
-        bases.append(b - len(f.tail) - (head_at[k] + clean_at[k]))
-    base = _per_feed(bases)
-    values = (
-        pl.concat([p for p in parts if not p.is_empty()] or [head])
-        .lazy()
-        .with_row_index("_j")
-        .with_columns(_block=(pl.col("_j").cast(pl.Int64) + base) // b)
-    )
-    # Blocks are runs of rows (a feed's values are consecutive), so a block's statistics
-    # are computed per run and spread back over it, and the previous block's are those of
-    # the row before the run: no join, no sort.
-    new = pl.col("_block") != pl.col("_block").shift(1)
-    if multi:
-        new = new | (pl.col("_f") != pl.col("_f").shift(1))
-    values = values.with_columns(_g=new.fill_null(True).cum_sum())
-    # Twice the median is an integer; so is twice the median of |2v - that|, i.e. 4 × MAD.
-    med = (pl.col("_v").median() * 2).cast(pl.Int64)
-    values = values.with_columns(_med=med.over("_g")).with_columns(
-        _mad=((pl.col("_v") * 2 - pl.col("_med")).abs().median() * 2).cast(pl.Int64).over("_g")
-    )
-    first = pl.col("_g") != pl.col("_g").shift(1)
-    same_feed = (pl.col("_f") == pl.col("_f").shift(1)) if multi else pl.lit(True)
-
-    def prev_of(c: str) -> pl.Expr:  # the previous block's; a feed's first block its own
-        own = pl.col(c)
-        at_start = pl.when(same_feed.fill_null(False)).then(pl.coalesce(own.shift(1), own))
-        return pl.when(first.fill_null(True)).then(at_start.otherwise(own)).forward_fill()
-
-    values = values.with_columns(_ref=prev_of("_med"), _pmad=prev_of("_mad")).with_columns(
-        _mad=pl.col("_pmad")
-    )
-    v = pl.col("_v")
-    mads = _per_feed([f.th.spike_mads for f in feeds])
-    spike_floor = _per_feed([f.th.spike_floor_bps for f in feeds])
-    fat_finger = _per_feed([f.th.fat_finger_bps for f in feeds])
-    min_thr = _per_feed([4 * f.tick_int for f in feeds])
-    floor_bps = pl.when(pl.col("_q")).then(spike_floor).otherwise(fat_finger)
-    everything = (
-        values.with_columns(
-            _thr=pl.max_horizontal(
-                pl.col("_mad") * (_MAD_TO_SIGMA * mads) // (4 * _SIGMA_SCALE),
-                pl.col("_ref") * floor_bps // 20_000,
-                min_thr,
-            )
-        )
-        .with_columns(_cand=(v * 2 - pl.col("_ref")).abs() > pl.col("_thr") * 2)
-        .select("_f", "_i", "_v", "_thr", "_cand")
-        .collect(engine="in-memory")
-    )
-    scored = everything.filter(pl.col("_i") >= 0)
-
-    def zeros() -> pl.Series:  # a new one each time: ``scatter`` writes in place
-        return pl.repeat(0, scored.height, dtype=pl.Int64, eager=True)
-
-    is_cand = scored.get_column("_cand")
-    if not is_cand.any():  # the usual batch: no value to confirm
-        return scored.with_columns(_seen=zeros(), _agree=zeros())
-    # Candidates are rare: their confirmations are counted on them alone, from the values
-    # (tails included) that follow each within its feed.
-    at = (everything.get_column("_cand") & (everything.get_column("_i") >= 0)).arg_true()
-    fs, vs = everything.get_column("_f"), everything.get_column("_v")
-    last = everything.height - 1
-    f0, v0 = fs.gather(at), vs.gather(at)
-    thr = everything.get_column("_thr").gather(at)
-    seen = pl.repeat(0, at.len(), dtype=pl.Int64, eager=True)
-    agree = seen
-    for s in range(1, m + 1):
-        j = (at.cast(pl.Int64) + s).clip(upper_bound=last)
-        there = (fs.gather(j) == f0) & (at.cast(pl.Int64) + s <= last)
-        seen = seen + there.cast(pl.Int64)
-        agree = agree + (there & ((vs.gather(j) - v0).abs() <= thr)).cast(pl.Int64)
-    rows = is_cand.arg_true()
-    return scored.with_columns(
-        _seen=zeros().scatter(rows, seen), _agree=zeros().scatter(rows, agree)
-    )
-
-
-def _per_feed(values: list[int]) -> pl.Expr:
-    """A literal when every feed has the same value, else the row's feed's value."""
-    one = _one(values)
-    return pl.lit(one, pl.Int64) if one is not None else _by_feed(values)
-
-
-# 1.4826 × MAD estimates a normal sigma; kept as a ratio of integers so that the scores are
-# exact integers on both paths below.
-_MAD_TO_SIGMA, _SIGMA_SCALE = 14_826, 10_000
-
-
-def _twice_median(xs: list[int]) -> int:
-    ordered = sorted(xs)
-    mid = len(ordered) // 2
-    return 2 * ordered[mid] if len(ordered) % 2 else ordered[mid - 1] + ordered[mid]
-
-
-# Up to this many values (all feeds' clean values and tails), the scores are computed in
-# Python: a live batch of a few ticks then costs microseconds instead of a query plan's
-# fixed cost. Python takes about 0.4 us a value and the plan 3-6 ms whatever the size up
-# to some ten thousand values, so they cross near 10,000 on one feed and further on ten
-# (measured on one feed of 1,000 to 8,000 rows and ten feeds of 10 to 800 rows each); a
-# batch of many spike candidates costs Python more, hence some margin. The two paths give
-# the same scores (``tests/pipelines/test_filters.py`` compares them).
-_SMALL = 8_192
-# The scores' columns, filled feed after feed: thr, cand, seen, agree.
-_Scores = tuple[list[int], list[bool], list[int], list[int]]
-
-
-def _score_small(clean: pl.DataFrame, feeds: Sequence[_Scoring], cfg: FilterConfig) -> pl.DataFrame:
-    fs, idx = clean["_f"].to_list(), clean["_i"].to_list()
-    vals, quote = clean["_v"].to_list(), clean["_q"].to_list()
-    cols: _Scores = ([], [], [], [])
-    lo = 0
-    for k, feed in enumerate(feeds):
-        hi = lo
-        while hi < len(fs) and fs[hi] == k:
-            hi += 1
-        _score_feed(vals[lo:hi], quote[lo:hi], feed, cfg, cols)
-        lo = hi
-    thr, cand, seen, agree = cols
-    return pl.DataFrame(
-        {"_f": fs, "_i": idx, "_v": vals, "_thr": thr, "_cand": cand, "_seen": seen,
-         "_agree": agree},
-        schema={"_f": pl.UInt32, "_i": pl.Int64, "_v": pl.Int64, "_thr": pl.Int64,
-                "_cand": pl.Boolean, "_seen": pl.Int64, "_agree": pl.Int64},
-    )  # fmt: skip
-
-
-def _score_feed(
-    vals: list[int],
-    quote: list[bool],
-    feed: _Scoring,
-    cfg: FilterConfig,
-    out: _Scores,
-) -> None:
-    """One feed's scores, appended to ``out`` (thr, cand, seen, agree).
-
-    The tail fills block 0 (it is at most ``block_rows`` long) and clean value ``pos`` is
-    in block ``pos // b + 1``, so the values go block by block, each against the block
-    before it (the first against itself when there is no tail); a block's thresholds are
-    one per kind.
-    """
-    th, tail = feed.th, feed.tail
-    b, m = cfg.block_rows, cfg.confirm_ticks
-    out_thr, out_cand, out_seen, out_agree = out
-    values = [*tail, *vals]
-    n_tail = len(tail)
-    k_mad = _MAD_TO_SIGMA * th.spike_mads
-    prev = _block_stats(list(tail)) if tail else None
-    for lo in range(0, len(vals), b):
-        chunk, kinds = vals[lo : lo + b], quote[lo : lo + b]
-        own = _block_stats(chunk)
-        ref, mad = prev or own
-        prev = own
-        spread = mad * k_mad // (4 * _SIGMA_SCALE)
-        thr_q = max(spread, ref * th.spike_floor_bps // 20_000, 4 * feed.tick_int)
-        thr_t = max(spread, ref * th.fat_finger_bps // 20_000, 4 * feed.tick_int)
-        thrs = [thr_q if q else thr_t for q in kinds]
-        cands = [abs(2 * v - ref) > 2 * t for v, t in zip(chunk, thrs, strict=True)]
-        # m values follow each one but the last m; only a candidate's confirmations matter.
-        seen, agree = [0] * len(chunk), [0] * len(chunk)
-        for i in itertools.compress(range(len(chunk)), cands):
-            j, t = n_tail + lo + i, thrs[i]
-            nxt = values[j + 1 : j + 1 + m]
-            seen[i] = len(nxt)
-            agree[i] = sum(1 for x in nxt if abs(x - values[j]) <= t)
-        out_thr += thrs
-        out_cand += cands
-        out_seen += seen
-        out_agree += agree
-
-
-def _block_stats(xs: list[int]) -> tuple[int, int]:
-    """Twice the median of ``xs``, and twice the median of |2x - that| (4 × MAD)."""
-    med2 = _twice_median(xs)
-    return med2, _twice_median([abs(2 * x - med2) for x in xs])
 
 
 def _with_reason(frame: pl.DataFrame, reason: str | None) -> pl.DataFrame:

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pipelines.ticks import filters
+from pipelines.ticks import scores
 from pipelines.ticks.anomalies import ALL, CLOCK_KINDS, START_KINDS, inject
 from pipelines.ticks.config import FilterConfig
 from pipelines.ticks.filters import FeedState, Screened, screen
@@ -196,8 +196,8 @@ def test_clock_when_a_spoiled_feed_is_cut_into_any_batches_then_the_decisions_ar
     # Arrange: 1,500 rows with 3 % bad ticks, stamp errors among them
     frame = _vendor("eurusd-quotes-histdata-2020-01.csv", "histdata").head(1_500)
     spoiled, _ = inject(frame, EUR, rate=0.03, seed=seed, kinds=[*CLOCK_KINDS, "spike", "crossed"])
-    old = filters._SMALL
-    filters._SMALL = 0 if vectorized else old
+    old = scores._SMALL
+    scores._SMALL = 0 if vectorized else old
     try:
         whole = screen(FeedState(), spoiled, EUR, CFG, SESSION, final=True)
         state, accepted, rejected = FeedState(), [], []
@@ -208,7 +208,7 @@ def test_clock_when_a_spoiled_feed_is_cut_into_any_batches_then_the_decisions_ar
             rejected.append(part.rejected)
         last = screen(state, spoiled.head(0), EUR, CFG, SESSION, final=True)
     finally:
-        filters._SMALL = old
+        scores._SMALL = old
     # Assert
     assert pl.concat([*accepted, last.accepted]).equals(whole.accepted)
     assert pl.concat([*rejected, last.rejected]).equals(whole.rejected)

@@ -414,15 +414,15 @@ def _assert_same(got: Screened, want: Screened) -> None:
 def test_screen_many_when_feeds_are_screened_together_then_each_equals_screen_alone(
     specs: list[dict[str, object]], halted: bool, vectorized: bool
 ) -> None:
-    from pipelines.ticks import filters
+    from pipelines.ticks import scores
 
     # The scores of small batches are computed in Python; force the Polars path half the time.
-    old = filters._SMALL
-    filters._SMALL = 0 if vectorized else old
+    old = scores._SMALL
+    scores._SMALL = 0 if vectorized else old
     try:
         _screen_many_equals_screen(specs, halted)
     finally:
-        filters._SMALL = old
+        scores._SMALL = old
 
 
 def _screen_many_equals_screen(specs: list[dict[str, object]], halted: bool) -> None:
@@ -558,21 +558,21 @@ def test_score_when_small_then_the_python_path_equals_the_polars_path(
     feeds: list[tuple[int, list[int], bool]], tails: list[list[int]], symbols: list[str]
 ) -> None:
     # Arrange: one to three feeds' clean rows, each after its own tail and thresholds
-    from pipelines.ticks import filters
+    from pipelines.ticks import scores
 
     clean = _clean(feeds)
     scoring = [
-        filters._Scoring(tuple(tails[k]), CFG.thresholds(CAT.get(s)), CAT.get(s).tick_int)
+        scores._Scoring(tuple(tails[k]), CFG.thresholds(CAT.get(s)), CAT.get(s).tick_int)
         for k, s in enumerate(symbols[: len(feeds)])
     ]
     # Act
-    small = filters._score(clean, scoring, CFG)
-    old = filters._SMALL
-    filters._SMALL = 0
+    small = scores._score(clean, scoring, CFG)
+    old = scores._SMALL
+    scores._SMALL = 0
     try:
-        vectorized = filters._score(clean, scoring, CFG)
+        vectorized = scores._score(clean, scoring, CFG)
     finally:
-        filters._SMALL = old
+        scores._SMALL = old
     # Assert
     assert small.height == clean.height
     assert small.equals(vectorized.cast(small.schema))
