@@ -11,7 +11,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from pipelines.ticks import formats
+from pipelines.ticks import formats_csv
 from pipelines.ticks.formats import (
     FORMATS,
     REJECT_SCHEMA,
@@ -287,7 +287,7 @@ def test_csv_reader_when_blocks_are_tiny_then_same_batches_as_one_block(
     feed = only_feed(HISTDATA, "histdata", cat)
     whole = list(read_batches(feed, cat, start_seq=1_000, batch_rows=700))
 
-    monkeypatch.setattr(formats, "_BLOCK_BYTES", 97)  # lines straddle every block
+    monkeypatch.setattr(formats_csv, "_BLOCK_BYTES", 97)  # lines straddle every block
     tiny = list(read_batches(feed, cat, start_seq=1_000, batch_rows=700))
 
     assert len(tiny) == len(whole)
