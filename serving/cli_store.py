@@ -37,8 +37,8 @@ def simulate(
     Exit 2 when the store already holds data (unless --add) or cannot be reached; 3 when
     another writer holds it; 1 when a command failed with a store error."""
     from serving import checks
+    from trading.catalogue import default_catalogue
     from trading.errors import WriterLockHeld
-    from trading.instruments import default_catalogue
     from trading.sim.simulation import run_simulation
     from trading.store.lock import WriterLock
 
@@ -162,7 +162,7 @@ def ledger_export(
         console.print(f"[red]unknown format {format!r}[/red]: supported: beancount")
         raise typer.Exit(2)
     from serving import checks
-    from trading.instruments import default_catalogue
+    from trading.catalogue import default_catalogue
     from trading.store.export_beancount import export_beancount
 
     settings = settings_for(home, dsn)

@@ -53,7 +53,7 @@ from pipelines.ticks.schema import (
     Reason,
     empty_ticks,
 )
-from trading.instruments import Instrument
+from trading.instrument import Instrument
 from trading.sessions import TradingSession
 
 _NS_PER_MINUTE = 60_000_000_000

@@ -84,8 +84,9 @@ from pipelines.ticks.schema import (
     Reason,
     conform,
 )
+from trading.catalogue import Catalogue
 from trading.errors import UnknownSymbol
-from trading.instruments import Catalogue, Instrument
+from trading.instrument import Instrument
 
 __all__ = [
     "FORMATS",
