@@ -42,9 +42,9 @@ from tests.servers import start_redis
 from tests.trading.bus.hostproc import QuotePump, start_host, wait_ready
 from trading.bus.client import CommandClient
 from trading.bus.follow import FollowedQuoteBook
+from trading.catalogue import default_catalogue
 from trading.commands import Deposit, OpenAccount, SubmitOrder
 from trading.config import OMSConfig
-from trading.instruments import default_catalogue
 from trading.oms.engine import OMS
 from trading.oms.service import OMSService
 from trading.store.engine import migrate, open_engine

@@ -40,7 +40,7 @@ from pipelines.ticks.flow import Screened, build_flow
 from pipelines.ticks.live import PacedFeed
 from pipelines.ticks.redis_sink import publish
 from pipelines.ticks.sources import LiveTickSource
-from trading.instruments import default_catalogue
+from trading.catalogue import default_catalogue
 
 NAME = "ticks_latency"
 START = {

@@ -48,7 +48,7 @@ from pipelines.ticks.run import RunReport, RunSpec
 from pipelines.ticks.run import run as run_pipeline
 from pipelines.ticks.schema import partition_name
 from pipelines.ticks.sources import TickSource
-from trading.instruments import Catalogue, default_catalogue
+from trading.catalogue import Catalogue, default_catalogue
 
 NAME = "ticks_scaling"
 PROCESSES = (1, 2)

@@ -52,7 +52,7 @@ from pipelines.ticks.filters import FeedState, screen
 from pipelines.ticks.flow import Screened, build_flow
 from pipelines.ticks.schema import REJECTED_SCHEMA, SIZE_SCALE, conform
 from pipelines.ticks.sources import RawItem
-from trading.instruments import Catalogue, default_catalogue
+from trading.catalogue import Catalogue, default_catalogue
 
 NAME = "ticks_throughput"
 # Monday 2026-01-05 10:00 UTC: inside the FX session.

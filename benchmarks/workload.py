@@ -24,9 +24,9 @@ from typing import Any
 
 from sqlalchemy import Engine
 
+from trading.catalogue import Catalogue, default_catalogue
 from trading.commands import Command, Deposit, OpenAccount, QuoteUpdate, SubmitOrder
 from trading.config import OMSConfig, RiskConfig, TierLimits
-from trading.instruments import Catalogue, default_catalogue
 from trading.oms.engine import OMS
 from trading.quotes import InMemoryQuoteBook, Quote
 from trading.validate import order_request

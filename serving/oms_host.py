@@ -38,9 +38,9 @@ def run_host(
 
     from trading.bus.events import RedisStreamsPublisher
     from trading.bus.follow import FollowedQuoteBook
+    from trading.catalogue import default_catalogue
     from trading.config import OMSConfig
     from trading.errors import WriterLockHeld
-    from trading.instruments import default_catalogue
     from trading.oms.engine import OMS
     from trading.oms.host import OMSHost
     from trading.oms.outbox import OutboxRelay

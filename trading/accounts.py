@@ -25,7 +25,7 @@ from typing import Final
 
 from trading.config import TierLimits
 from trading.errors import InvalidLimits
-from trading.instruments import AccountType, Instrument
+from trading.instrument import AccountType, Instrument
 
 __all__ = [
     "MAX_LEVERAGE",

@@ -18,7 +18,7 @@ from decimal import Decimal
 
 from trading.clients import ClientKind
 from trading.funding import DepositMethod, DestinationKind
-from trading.instruments import AccountType
+from trading.instrument import AccountType
 from trading.orders import OrderRequest, OrderStatus
 from trading.quotes import Quote
 from trading.risk import AccountState

@@ -26,7 +26,7 @@ BourseError
  │    └── MalformedData     (a quote or message that does not decode; also a ValueError)
  ├── ConfigError            (a catalogue, session calendar or component set up wrongly;
  │    │                      also a ValueError)
- │    └── CatalogueError    (trading.instruments)
+ │    └── CatalogueError    (trading.catalogue)
  ├── ConflictError          (idempotency key reused with a different request)
  │    └── DuplicateCommandId (a command id reused with another body)
  ├── InvalidStateTransition (an order move that the transition table forbids)

@@ -17,7 +17,7 @@ from decimal import ROUND_HALF_EVEN, Decimal
 
 from trading import ledger as L
 from trading.config import FeeSchedule
-from trading.instruments import Instrument
+from trading.instrument import Instrument
 from trading.money import notional_in, to_minor
 from trading.positions import Lot, Position
 from trading.risk import commission, margin_held

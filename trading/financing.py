@@ -26,7 +26,7 @@ from typing import Final
 from trading import ledger as L
 from trading.bounds import INT64_MAX
 from trading.errors import InvalidRollover
-from trading.instruments import Instrument
+from trading.instrument import Instrument
 from trading.money import exponent
 from trading.quotes import Quote
 

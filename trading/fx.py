@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from trading.instruments import Catalogue
+from trading.catalogue import Catalogue
 from trading.quotes import QuoteSource
 
 _TWO = Decimal(2)

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 from trading.errors import InvalidInput
 
 if TYPE_CHECKING:
-    from trading.instruments import Instrument
+    from trading.instrument import Instrument
 
 # ISO 4217 exponents, plus the crypto units the catalogue quotes in.
 MINOR_UNIT_EXPONENT: dict[str, int] = {

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Protocol
 
 from trading.accounts import effective_leverage, short_allowed
 from trading.config import FeeSchedule, TierLimits
-from trading.instruments import AccountType, Instrument
+from trading.instrument import AccountType, Instrument
 from trading.money import from_minor, notional_in, to_minor
 from trading.orders import OrderType
 from trading.positions import Position

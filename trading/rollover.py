@@ -28,8 +28,9 @@ from dataclasses import dataclass
 from typing import Final
 from zoneinfo import ZoneInfo
 
+from trading.catalogue import Catalogue
 from trading.errors import InvalidRollover
-from trading.instruments import AssetClass, Catalogue, Instrument
+from trading.instrument import AssetClass, Instrument
 from trading.sessions import TradingSession
 
 __all__ = [

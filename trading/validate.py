@@ -16,6 +16,7 @@ from enum import StrEnum
 from typing import TypeVar
 
 from trading.bounds import check_text
+from trading.catalogue import Catalogue
 from trading.commands import (
     AmendOrder,
     CancelOrder,
@@ -34,7 +35,7 @@ from trading.errors import (
     InvalidSlippage,
     UnknownSymbol,
 )
-from trading.instruments import MAX_STORED_INT, Catalogue, Instrument
+from trading.instrument import MAX_STORED_INT, Instrument
 from trading.money import exponent, parse_decimal, to_minor_exact
 from trading.orders import OrderRequest, OrderType, Side, TimeInForce
 

@@ -13,6 +13,7 @@ from decimal import Decimal
 
 from trading.accounts import MAX_LEVERAGE, LimitOverrides, check_overrides
 from trading.bounds import INT64_MAX, check_actor, check_id, check_reason
+from trading.catalogue import Catalogue
 from trading.clients import Client, ClientKind, check_client
 from trading.commands import ClosePosition, CreateClient, OpenAccount, SetLimits
 from trading.errors import (
@@ -23,7 +24,7 @@ from trading.errors import (
     InvalidQuantity,
     UnknownSymbol,
 )
-from trading.instruments import AccountType, Catalogue
+from trading.instrument import AccountType
 from trading.money import is_currency, parse_decimal
 
 

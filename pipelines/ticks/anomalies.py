@@ -65,7 +65,7 @@ from collections.abc import Sequence
 import polars as pl
 
 from pipelines.ticks.schema import REASON_DTYPE, TICK_SCHEMA, Kind, Reason
-from trading.instruments import Instrument
+from trading.instrument import Instrument
 
 QUOTE_KINDS: tuple[str, ...] = (
     "spike", "crossed", "locked", "non_positive", "missing_price", "duplicate",

@@ -32,7 +32,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 
-from trading.instruments import AssetClass, Catalogue, Instrument
+from trading.catalogue import Catalogue
+from trading.instrument import AssetClass, Instrument
 
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 

@@ -53,7 +53,7 @@ from pipelines.ticks.checks import (
 from pipelines.ticks.config import FilterConfig
 from pipelines.ticks.schema import REASON_DTYPE, SIZE_SCALE, TICK_SCHEMA, Reason, empty_ticks
 from pipelines.ticks.scores import _score, _Scoring
-from trading.instruments import Instrument
+from trading.instrument import Instrument
 from trading.sessions import TradingSession
 
 _MIN_TS = -(2**63)

@@ -38,7 +38,8 @@ from pipelines.ticks.config import FilterConfig
 from pipelines.ticks.filters import FeedState, screen, screen_many
 from pipelines.ticks.lake import DEFAULT_COMPRESSION, Compression, Lake, safe_name
 from pipelines.ticks.sources import LiveBatch, LiveTickSource, RawItem
-from trading.instruments import Catalogue, Instrument
+from trading.catalogue import Catalogue
+from trading.instrument import Instrument
 from trading.sessions import TradingSession
 
 

@@ -97,8 +97,9 @@ from pipelines.ticks.normalize import (
     _merge,
     _split,
 )
+from trading.catalogue import Catalogue
 from trading.errors import UnknownSymbol
-from trading.instruments import Catalogue, Instrument
+from trading.instrument import Instrument
 
 __all__ = [
     "FORMATS",

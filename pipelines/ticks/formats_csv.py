@@ -20,7 +20,7 @@ from pipelines.ticks.normalize import (
     _text_given,
 )
 from pipelines.ticks.schema import MAX_TS_NS, MIN_TS_NS, TS_WINDOW
-from trading.instruments import Instrument
+from trading.instrument import Instrument
 
 _BLOCK_BYTES: Final = 1 << 24  # CSV read size; a block is cut at its last newline
 _EST_OFFSET_NS: Final = 5 * 3600 * 1_000_000_000  # HistData: EST without DST = UTC-5

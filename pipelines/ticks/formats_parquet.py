@@ -25,7 +25,8 @@ from pipelines.ticks.normalize import (
     _split,
 )
 from pipelines.ticks.schema import MAX_TS_NS, MIN_TS_NS, TICK_SCHEMA, TS_WINDOW
-from trading.instruments import Catalogue, Instrument
+from trading.catalogue import Catalogue
+from trading.instrument import Instrument
 
 _REQUIRED_COLUMNS: Final[dict[str, tuple[str, ...]]] = {
     "binance-quotes": ("timestamp", "bid", "ask"),

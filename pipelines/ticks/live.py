@@ -29,7 +29,7 @@ import polars as pl
 
 from pipelines.ticks.schema import REJECTED_SCHEMA, SIZE_SCALE, TICK_SCHEMA
 from pipelines.ticks.sources import RawItem
-from trading.instruments import Catalogue
+from trading.catalogue import Catalogue
 
 _NS_PER_S = 1_000_000_000
 

@@ -22,8 +22,9 @@ from pipelines.ticks.schema import (
     Reason,
     conform,
 )
+from trading.catalogue import Catalogue
 from trading.errors import UnknownSymbol
-from trading.instruments import Catalogue, Instrument
+from trading.instrument import Instrument
 
 # A batch's rejects: the lake's rejected-tick columns but its partition day.
 REJECT_SCHEMA: dict[str, pl.DataType] = {c: t for c, t in REJECTED_SCHEMA.items() if c != "day"}

@@ -25,7 +25,7 @@ import redis
 from bytewax.outputs import DynamicSink, StatelessSinkPartition
 
 from pipelines.ticks.schema import SIZE_SCALE, Kind, size_to_qty_units
-from trading.instruments import Catalogue, default_catalogue
+from trading.catalogue import Catalogue, default_catalogue
 from trading.quotes import (
     QUOTES_STREAM,
     LastTrade,

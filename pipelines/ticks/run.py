@@ -38,7 +38,7 @@ from pipelines.ticks import formats, lake
 from pipelines.ticks.config import FilterConfig
 from pipelines.ticks.flow import build_flow, stats_path
 from pipelines.ticks.sources import FileReplay, SyntheticReplay, TickSource
-from trading.instruments import Catalogue, default_catalogue
+from trading.catalogue import Catalogue, default_catalogue
 
 ENV_SPEC = "BOURSE_TICKS_SPEC"
 ENV_PROCESS = "BOURSE_TICKS_PROCESS"

@@ -34,7 +34,7 @@ from pipelines.ticks import formats
 from pipelines.ticks.lake import safe_name
 from pipelines.ticks.routing import balanced_routes, worker_for
 from pipelines.ticks.schema import REJECTED_SCHEMA
-from trading.instruments import Catalogue
+from trading.catalogue import Catalogue
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,7 +17,7 @@ from collections.abc import Iterator
 import polars as pl
 
 from pipelines.ticks.schema import Kind, conform
-from trading.instruments import Catalogue
+from trading.catalogue import Catalogue
 from trading.sim.pricefeed import TickGenerator, TickProfile, WalkState
 
 

@@ -24,7 +24,7 @@ from pipelines.ticks.filters import FeedState, screen
 from pipelines.ticks.formats import discover, read_batches
 from pipelines.ticks.schema import REASON_DTYPE, TICK_SCHEMA
 from pipelines.ticks.synthetic import synthetic_batches
-from trading.instruments import Catalogue, default_catalogue
+from trading.catalogue import Catalogue, default_catalogue
 
 MARKET = Path(__file__).parent.parent / "data" / "market"
 MONDAY_NS = 1_767_600_000_000_000_000  # 2026-01-05 08:00 UTC

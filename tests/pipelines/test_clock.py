@@ -17,7 +17,7 @@ from pipelines.ticks.filters import FeedState, Screened, screen
 from pipelines.ticks.formats import discover, read_batches
 from pipelines.ticks.synthetic import synthetic_batches
 from tests.pipelines.builders import MS, T0, quotes, walk
-from trading.instruments import default_catalogue
+from trading.catalogue import default_catalogue
 
 CAT = default_catalogue()
 EUR = CAT.get("EUR/USD")

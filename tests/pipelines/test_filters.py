@@ -13,7 +13,8 @@ from hypothesis import strategies as st
 from pipelines.ticks.config import FilterConfig
 from pipelines.ticks.filters import FeedState, Screened, screen, screen_many
 from tests.pipelines.builders import MS, T0, quotes, trades, walk
-from trading.instruments import Instrument, default_catalogue
+from trading.catalogue import default_catalogue
+from trading.instrument import Instrument
 
 CAT = default_catalogue()
 EUR = CAT.get("EUR/USD")

@@ -24,7 +24,8 @@ from pipelines.ticks.formats import (
     source_name,
 )
 from pipelines.ticks.schema import SIZE_SCALE, TICK_SCHEMA
-from trading.instruments import Catalogue, Instrument, default_catalogue
+from trading.catalogue import Catalogue, default_catalogue
+from trading.instrument import Instrument
 
 MARKET = Path(__file__).resolve().parent.parent / "data" / "market"
 HISTDATA = MARKET / "eurusd-quotes-histdata-2020-01.csv"

@@ -25,7 +25,7 @@ from pipelines.ticks.routing import worker_for
 from pipelines.ticks.schema import REJECTED_SCHEMA, TICK_SCHEMA
 from pipelines.ticks.sources import LiveBatch, LiveTickSource, RawItem, live_route
 from tests.pipelines.builders import quotes, walk
-from trading.instruments import default_catalogue
+from trading.catalogue import default_catalogue
 from trading.quotes import quote_from_fields, quote_key
 
 CAT = default_catalogue()

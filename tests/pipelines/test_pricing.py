@@ -15,9 +15,9 @@ from tests.pipelines.test_flow import HISTDATA
 from tests.trading.builders import FakeClock
 from tests.trading.bus.test_quotes import buy
 from trading.bus.quotes import RedisQuoteBook
+from trading.catalogue import default_catalogue
 from trading.commands import Deposit, OpenAccount, OrderAck
 from trading.config import OMSConfig
-from trading.instruments import default_catalogue
 from trading.oms.engine import OMS
 from trading.orders import OrderStatus
 from trading.store.engine import migrate, open_engine

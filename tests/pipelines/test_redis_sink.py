@@ -17,7 +17,7 @@ from bytewax.testing import TestingSource, run_main
 
 from pipelines.ticks.redis_sink import Published, RedisQuoteSink, publish
 from pipelines.ticks.schema import SIZE_SCALE, TICK_SCHEMA, conform
-from trading.instruments import default_catalogue
+from trading.catalogue import default_catalogue
 from trading.quotes import (
     QUOTES_STREAM,
     LastTrade,

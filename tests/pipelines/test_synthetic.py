@@ -12,7 +12,7 @@ from pipelines.ticks.config import FilterConfig
 from pipelines.ticks.filters import FeedState, screen
 from pipelines.ticks.schema import TICK_SCHEMA
 from pipelines.ticks.synthetic import synthetic_batches
-from trading.instruments import Catalogue, default_catalogue
+from trading.catalogue import Catalogue, default_catalogue
 from trading.sim.pricefeed import TICK_PROFILES
 
 MONDAY_NS = 1_767_600_000_000_000_000  # 2026-01-05 08:00 UTC

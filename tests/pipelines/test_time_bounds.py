@@ -13,7 +13,7 @@ from pipelines.ticks.filters import FeedState, screen
 from pipelines.ticks.formats import discover, read_batches
 from pipelines.ticks.schema import MAX_TS_NS, MIN_TS_NS
 from tests.pipelines.builders import T0, quotes, walk
-from trading.instruments import default_catalogue
+from trading.catalogue import default_catalogue
 
 CAT = default_catalogue()
 EUR = CAT.get("EUR/USD")

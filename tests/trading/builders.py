@@ -14,10 +14,10 @@ from typing import Any
 
 from sqlalchemy import Engine, func, select
 
+from trading.catalogue import Catalogue, default_catalogue
 from trading.commands import AddDestination, Deposit, Done, OpenAccount, QuoteUpdate, SubmitOrder
 from trading.config import OMSConfig
 from trading.funding import DestinationKind, iban_of
-from trading.instruments import Catalogue, default_catalogue
 from trading.oms.engine import OMS
 from trading.orders import OrderRequest
 from trading.quotes import InMemoryQuoteBook, Quote

@@ -15,9 +15,10 @@ from trading.accounts import (
     finances_positions,
     short_allowed,
 )
+from trading.catalogue import default_catalogue
 from trading.config import RiskConfig, TierLimits
 from trading.errors import InvalidLimits
-from trading.instruments import AccountType, default_catalogue
+from trading.instrument import AccountType
 
 CATALOGUE = default_catalogue()
 RETAIL = RiskConfig().tiers["retail"]

@@ -8,10 +8,10 @@ from decimal import Decimal as D
 from sqlalchemy import insert, select
 
 from trading import commands as C
+from trading.catalogue import default_catalogue
 from trading.clients import ClientKind
 from trading.financing import compute_financing, eod_mark
 from trading.funding import DepositMethod, DestinationKind
-from trading.instruments import default_catalogue
 from trading.quotes import Quote
 from trading.store import domain_rows as R
 from trading.store import schema as s

@@ -29,9 +29,9 @@ from sqlalchemy import Engine, func, select, update
 
 import trading.store.export_beancount as xb
 from tests.trading.builders import FakeClock, Rig, make_rig
+from trading.catalogue import default_catalogue
 from trading.commands import DecideWithdrawal, Deposit, OpenAccount, OrderAck, RequestWithdrawal
 from trading.errors import LedgerError
-from trading.instruments import default_catalogue
 from trading.ledger import commodity_of
 from trading.orders import OrderStatus
 from trading.store import schema as s

@@ -6,9 +6,10 @@ import itertools
 from decimal import ROUND_HALF_EVEN, Decimal
 
 from trading import ledger as L
+from trading.catalogue import default_catalogue
 from trading.config import FeeSchedule
 from trading.fills import Fill, book_fill
-from trading.instruments import Instrument, default_catalogue
+from trading.instrument import Instrument
 from trading.money import to_minor
 from trading.orders import Side
 from trading.positions import Position

@@ -9,6 +9,7 @@ from decimal import Decimal as D
 import pytest
 
 from trading import ledger as L
+from trading.catalogue import default_catalogue
 from trading.errors import InvalidRollover
 from trading.financing import (
     compute_financing,
@@ -17,7 +18,6 @@ from trading.financing import (
     financing_entry,
     financing_ref,
 )
-from trading.instruments import default_catalogue
 from trading.quotes import Quote
 
 CATALOGUE = default_catalogue()

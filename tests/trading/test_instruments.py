@@ -1,4 +1,5 @@
-"""Specification of trading.instruments: the symbol catalogue and the price/quantity grids."""
+"""Specification of trading.instrument and trading.catalogue: the symbol catalogue and the
+price/quantity grids."""
 
 from __future__ import annotations
 
@@ -20,15 +21,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from trading.catalogue import Catalogue, CatalogueError, default_catalogue
 from trading.errors import InvalidInput, InvalidPrice, InvalidQuantity, UnknownSymbol
-from trading.instruments import (
-    AccountType,
-    AssetClass,
-    Catalogue,
-    CatalogueError,
-    Instrument,
-    default_catalogue,
-)
+from trading.instrument import AccountType, AssetClass, Instrument
 
 CATALOGUE = default_catalogue()
 ROUNDINGS = [

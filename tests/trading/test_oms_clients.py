@@ -25,7 +25,7 @@ from trading.commands import (
     SetLimits,
 )
 from trading.errors import ConflictError, InvalidClient, InvalidLimits, NotFound, UnknownClient
-from trading.instruments import AccountType
+from trading.instrument import AccountType
 from trading.orders import OrderStatus
 from trading.risk import AccountState
 from trading.store import schema as s

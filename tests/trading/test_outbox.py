@@ -20,6 +20,7 @@ import pytest
 from sqlalchemy import Engine, select
 
 from tests.trading.builders import destination_of
+from trading.catalogue import default_catalogue
 from trading.commands import (
     AmendOrder,
     CancelOrder,
@@ -44,7 +45,6 @@ from trading.commands import (
 from trading.config import OMSConfig
 from trading.events import EventDeduper, OutboxEvent, partition_of
 from trading.funding import DepositMethod
-from trading.instruments import default_catalogue
 from trading.oms.engine import OMS
 from trading.oms.outbox import InMemoryPublisher, OutboxRelay, PublishError
 from trading.orders import OrderStatus

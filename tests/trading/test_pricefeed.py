@@ -11,7 +11,7 @@ import statistics
 
 import pytest
 
-from trading.instruments import Catalogue, default_catalogue
+from trading.catalogue import Catalogue, default_catalogue
 from trading.sim.pricefeed import (
     BURST,
     CALM,

@@ -18,8 +18,8 @@ from sqlalchemy import Engine, select
 
 from trading import ledger as L
 from trading.bus.events import HOUSE, stream_name
+from trading.catalogue import default_catalogue
 from trading.events import HOUSE_ACCOUNT, EventDeduper, OutboxEvent, payload_of
-from trading.instruments import default_catalogue
 from trading.oms.outbox import InMemoryPublisher, OutboxRelay
 from trading.sim.simulation import run_simulation
 from trading.store import schema as s

@@ -7,8 +7,9 @@ from decimal import ROUND_HALF_EVEN, Decimal
 
 import pytest
 
+from trading.catalogue import default_catalogue
 from trading.config import FeeSchedule, TierLimits
-from trading.instruments import AccountType, Instrument, default_catalogue
+from trading.instrument import AccountType, Instrument
 from trading.money import to_minor
 from trading.orders import OrderRequest, OrderType, Side
 from trading.positions import Lot, Position

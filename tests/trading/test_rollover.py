@@ -8,8 +8,8 @@ import datetime as dt
 
 import pytest
 
+from trading.catalogue import default_catalogue
 from trading.errors import InvalidRollover
-from trading.instruments import default_catalogue
 from trading.rollover import Cutoff, cutoffs_between, nights_between, spot_date
 
 CATALOGUE = default_catalogue()

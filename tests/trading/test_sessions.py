@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from trading.instruments import default_catalogue
+from trading.catalogue import default_catalogue
 from trading.sessions import TradingSession
 
 CATALOGUE = default_catalogue()

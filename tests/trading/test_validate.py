@@ -10,8 +10,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from trading import validate
+from trading.catalogue import default_catalogue
 from trading.errors import InvalidInput
-from trading.instruments import default_catalogue
 
 CATALOGUE = default_catalogue()
 INT64 = 2**63 - 1

@@ -10,10 +10,11 @@ from decimal import Decimal as D
 import pytest
 
 from trading import commands as C
+from trading.catalogue import default_catalogue
 from trading.clients import ClientKind
 from trading.errors import BourseError
 from trading.funding import DepositMethod, DestinationKind
-from trading.instruments import AccountType, default_catalogue
+from trading.instrument import AccountType
 from trading.validate_accounts import close_position, create_client, open_account, set_limits
 from trading.validate_funding import (
     MAX_AMOUNT_MINOR,

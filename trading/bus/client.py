@@ -30,9 +30,9 @@ import redis
 from trading.bus.codec import Context, encode_command, entry_reason
 from trading.bus.commands import COMMANDS_STREAM, REPLY_PREFIX, send_entries
 from trading.bus.wire import Reply, entry_fields, parse_entry
+from trading.catalogue import Catalogue, default_catalogue
 from trading.commands import Command
 from trading.errors import BourseError, CommandTimeout
-from trading.instruments import Catalogue, default_catalogue
 from trading.oms.host import host_context
 from trading.oms.service import OMSService
 

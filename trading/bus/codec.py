@@ -71,7 +71,7 @@ from trading.commands import (
 )
 from trading.errors import InvalidIdentifier, InvalidOrder
 from trading.funding import LABEL_MAX, PROVIDER_REF_MAX, DepositMethod, DestinationKind
-from trading.instruments import AccountType
+from trading.instrument import AccountType
 from trading.validate import order_request
 
 __all__ = [

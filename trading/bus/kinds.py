@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
+from trading.catalogue import Catalogue
 from trading.errors import InvalidInput, MalformedCommand
-from trading.instruments import Catalogue
 from trading.money import format_minor, is_currency, parse_decimal, to_minor_exact
 
 ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:@\-]{0,63}$")

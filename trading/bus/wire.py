@@ -25,6 +25,7 @@ from trading.bus.kinds import (
     TYPE_PATTERN,
     Context,
 )
+from trading.catalogue import Catalogue
 from trading.commands import CancelOrder, Done, OrderAck, Result, SubmitOrder
 from trading.errors import (
     BourseError,
@@ -33,7 +34,6 @@ from trading.errors import (
     UnknownCommandType,
     error_classes,
 )
-from trading.instruments import Catalogue
 from trading.oms.commandlog import Envelope
 
 # -- entries: what a client puts on the stream ------------------------------------------------

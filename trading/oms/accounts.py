@@ -26,7 +26,7 @@ from trading.commands import (
 )
 from trading.config import RiskConfig
 from trading.errors import ConflictError, InvalidInput, UnknownClient
-from trading.instruments import AccountType
+from trading.instrument import AccountType
 from trading.money import exponent
 from trading.oms.handlers import Handler, Known, _Account
 from trading.risk import AccountState

@@ -31,11 +31,12 @@ from typing import Any
 from sqlalchemy import Engine, select
 
 from trading import ledger as L
+from trading.catalogue import Catalogue
 from trading.commands import ApplyReports, Command, Deposit, Done, OrderAck, Result, SubmitOrder
 from trading.config import OMSConfig, TierLimits
 from trading.errors import BourseError, InvalidInput, NotFound, StoreError
 from trading.fx import FxRates
-from trading.instruments import Catalogue, Instrument
+from trading.instrument import Instrument
 from trading.oms import accounts, cash, house, orders, rollover
 from trading.oms.handlers import Handler, Known, _Account
 from trading.oms.journal import Journal

@@ -16,7 +16,7 @@ from trading.accounts import LimitOverrides
 from trading.commands import Result
 from trading.config import TierLimits
 from trading.funding import WithdrawalStatus
-from trading.instruments import AccountType
+from trading.instrument import AccountType
 from trading.positions import Position
 from trading.risk import AccountState
 

@@ -34,7 +34,7 @@ from trading.commands import Done, Rollover
 from trading.errors import InvalidRollover
 from trading.events import HOUSE_ACCOUNT
 from trading.financing import EodMark, compute_financing, eod_mark, financing_entry
-from trading.instruments import AccountType
+from trading.instrument import AccountType
 from trading.oms.handlers import Handler, Known
 from trading.rollover import Cutoff, due_cutoffs
 from trading.store import schema as s

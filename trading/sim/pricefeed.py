@@ -20,8 +20,9 @@ from decimal import Decimal
 from itertools import accumulate
 from statistics import NormalDist
 
+from trading.catalogue import Catalogue
 from trading.errors import ConfigError
-from trading.instruments import AssetClass, Catalogue, Instrument
+from trading.instrument import AssetClass, Instrument
 from trading.quotes import Quote
 from trading.sessions import TradingSession
 

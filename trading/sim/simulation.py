@@ -20,6 +20,7 @@ from typing import Any
 
 from sqlalchemy import Engine
 
+from trading.catalogue import Catalogue
 from trading.commands import (
     AddDestination,
     AmendOrder,
@@ -41,7 +42,7 @@ from trading.commands import (
 from trading.config import OMSConfig
 from trading.errors import BourseError
 from trading.funding import DestinationKind, iban_of
-from trading.instruments import AccountType, Catalogue
+from trading.instrument import AccountType
 from trading.oms.engine import OMS
 from trading.orders import OrderRequest, OrderType, Side, TimeInForce
 from trading.quotes import InMemoryQuoteBook

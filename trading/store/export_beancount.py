@@ -61,8 +61,9 @@ from typing import Any, Final, TextIO
 
 from sqlalchemy import Connection, and_, func, select
 
+from trading.catalogue import Catalogue
 from trading.errors import LedgerError
-from trading.instruments import Catalogue, Instrument
+from trading.instrument import Instrument
 from trading.ledger import commodity_of
 from trading.money import format_minor, is_currency
 from trading.store import schema as s

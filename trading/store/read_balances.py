@@ -16,9 +16,9 @@ from decimal import ROUND_HALF_EVEN, Decimal
 
 from sqlalchemy import Connection, and_, func, or_, select
 
+from trading.catalogue import Catalogue
 from trading.errors import NotFound
 from trading.fx import FxRates
-from trading.instruments import Catalogue
 from trading.money import exponent
 from trading.quotes import Quote
 from trading.store import schema as s

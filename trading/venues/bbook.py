@@ -14,8 +14,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from trading.catalogue import Catalogue
 from trading.config import FeeSchedule, VenueConfig
-from trading.instruments import Catalogue
 from trading.orders import Order, OrderType, Side, TimeInForce
 from trading.quotes import Quote, QuoteSource
 from trading.venues.base import ExecKind, ExecutionReport, ReportHandler

@@ -10,6 +10,7 @@ from decimal import Decimal
 from tests.trading.builders import destination_of
 from trading.bus.codec import REGISTRY
 from trading.bus.wire import Reply
+from trading.catalogue import Catalogue
 from trading.clients import ClientKind
 from trading.commands import (
     AmendOrder,
@@ -27,7 +28,7 @@ from trading.commands import (
     SetLimits,
     SubmitOrder,
 )
-from trading.instruments import AccountType, Catalogue
+from trading.instrument import AccountType
 from trading.risk import AccountState
 from trading.validate import order_request
 from trading.validate_funding import deposit

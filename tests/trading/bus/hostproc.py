@@ -15,7 +15,7 @@ from typing import Any
 
 import redis
 
-from trading.instruments import default_catalogue
+from trading.catalogue import default_catalogue
 from trading.quotes import QUOTES_STREAM, Quote, quote_key, quote_to_fields
 
 REPO = Path(__file__).resolve().parents[3]

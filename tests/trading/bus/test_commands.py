@@ -51,7 +51,7 @@ from trading.errors import (
     NotFound,
 )
 from trading.funding import DestinationKind
-from trading.instruments import AccountType
+from trading.instrument import AccountType
 from trading.oms.host import keyed_service
 from trading.oms.service import OMSService
 from trading.orders import OrderStatus
@@ -134,7 +134,7 @@ def test_actor_and_reason_when_the_entry_carries_them_then_the_command_and_audit
 
 
 def test_entry_when_decoded_then_actor_and_reason_are_the_command_s_not_body_fields() -> None:
-    from trading.instruments import default_catalogue
+    from trading.catalogue import default_catalogue
 
     ctx = Context(default_catalogue())
     fields = entry_fields("c-1", "HaltSymbol", {"symbol": "EUR/USD", "halted": True},
@@ -388,7 +388,7 @@ BAD_ENTRIES = [
 def test_parse_entry_when_the_entry_is_bad_then_a_specific_code(
     code: str, over: dict[str, str]
 ) -> None:
-    from trading.instruments import default_catalogue
+    from trading.catalogue import default_catalogue
 
     with pytest.raises(Exception) as info:
         parse_entry(_entry(**over), Context(default_catalogue()), REPLY_PREFIX)

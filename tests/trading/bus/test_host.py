@@ -22,9 +22,9 @@ from trading.bus.client import CommandClient
 from trading.bus.commands import COMMANDS_STREAM, DEAD_LETTERS, GROUP, REPLY_PREFIX
 from trading.bus.follow import FollowedQuoteBook
 from trading.bus.wire import Reply, entry_fields
+from trading.catalogue import default_catalogue
 from trading.commands import Deposit, OpenAccount
 from trading.config import OMSConfig
-from trading.instruments import default_catalogue
 from trading.oms.engine import OMS
 from trading.oms.host import OMSHost
 from trading.quotes import QUOTES_STREAM, Quote, quote_key, quote_to_fields

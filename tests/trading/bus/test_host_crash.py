@@ -20,8 +20,8 @@ from tests.trading.builders import make_engine
 from tests.trading.bus.hostproc import QuotePump, start_host, wait_ready
 from trading.bus.client import CommandClient
 from trading.bus.wire import Reply
+from trading.catalogue import default_catalogue
 from trading.commands import Deposit, OpenAccount, SubmitOrder
-from trading.instruments import default_catalogue
 from trading.store import schema as s
 from trading.validate import order_request
 

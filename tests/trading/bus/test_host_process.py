@@ -16,9 +16,9 @@ from serving.cli import app
 from tests.trading.builders import make_engine
 from tests.trading.bus.hostproc import QuotePump, host_command, start_host, wait_ready
 from trading.bus.client import CommandClient
+from trading.catalogue import default_catalogue
 from trading.commands import Deposit, OpenAccount, SubmitOrder
 from trading.errors import WriterLockHeld
-from trading.instruments import default_catalogue
 from trading.store import schema as s
 from trading.store.lock import WriterLock
 from trading.validate import order_request

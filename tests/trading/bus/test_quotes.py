@@ -17,9 +17,9 @@ from pipelines.ticks.redis_sink import publish
 from tests.pipelines.test_redis_sink import T0_NS, quotes, tick_frame
 from tests.trading.builders import FakeClock
 from trading.bus.quotes import RedisQuoteBook, read_quotes, stream_last_id
+from trading.catalogue import default_catalogue
 from trading.commands import Deposit, OpenAccount, OrderAck, SubmitOrder
 from trading.config import OMSConfig
-from trading.instruments import default_catalogue
 from trading.oms.engine import OMS
 from trading.orders import OrderStatus
 from trading.quotes import (

@@ -1,0 +1,38 @@
+"""``bourse oms``: the order management system's host."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from serving.cli_shared import DsnOpt, HomeOpt, console, settings_for
+
+oms_app = typer.Typer(help="The order management system.", no_args_is_help=True)
+
+
+@oms_app.command("run")
+def oms_run(
+    home: HomeOpt = None,
+    dsn: DsnOpt = None,
+    redis_url: Annotated[
+        str | None, typer.Option("--redis-url", help="Redis: commands, quotes, events.")
+    ] = None,
+    partitions: Annotated[int, typer.Option(min=1, help="Event streams, by account.")] = 4,
+    expire_every: Annotated[
+        float,
+        typer.Option(
+            "--expire-every",
+            min=0.01,
+            help="Seconds between timer passes: order expiry and the daily rollover.",
+        ),
+    ] = 1.0,
+) -> None:
+    """Run the OMS host: the single writer, serving the command bus until SIGTERM."""
+    from serving.oms_host import run_host
+
+    settings = settings_for(home, dsn)
+    code = run_host(
+        settings, redis_url, partitions=partitions, expire_every_s=expire_every, console=console
+    )
+    raise typer.Exit(code)

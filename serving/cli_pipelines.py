@@ -1,0 +1,128 @@
+"""``bourse pipelines``: the streaming dataflows."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.markup import escape
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from serving.cli_shared import HomeOpt, console, out, settings_for
+
+pipelines_app = typer.Typer(help="Streaming dataflows (Bytewax).", no_args_is_help=True)
+
+
+@pipelines_app.command("ticks")
+def pipelines_ticks(
+    source: Annotated[
+        str, typer.Option("--source", help="A vendor file or directory, or 'synthetic'.")
+    ],
+    home: HomeOpt = None,
+    fmt: Annotated[
+        str | None,
+        typer.Option(
+            "--format",
+            help="histdata | truefx | binance-quotes | binance-trades | parquet (files only).",
+        ),
+    ] = None,
+    sink: Annotated[str, typer.Option("--sink", help="Comma-separated: lake, redis.")] = "lake",
+    processes: Annotated[int, typer.Option("--processes", min=1, help="Bytewax processes.")] = 1,
+    symbols: Annotated[
+        str | None, typer.Option("--symbols", help="Synthetic: comma-separated symbols.")
+    ] = None,
+    ticks: Annotated[int, typer.Option("--ticks", min=0, help="Synthetic: ticks per symbol.")] = 0,
+    seed: Annotated[int, typer.Option("--seed", help="Synthetic: the generator's seed.")] = 0,
+    symbol: Annotated[
+        str | None, typer.Option("--symbol", help="Files: the symbol, when the name has none.")
+    ] = None,
+    redis_url: Annotated[
+        str | None, typer.Option("--redis-url", help="Redis for the quote snapshot and stream.")
+    ] = None,
+    config: Annotated[
+        Path | None, typer.Option("--config", help="Filter thresholds (TOML).")
+    ] = None,
+    batch_rows: Annotated[int, typer.Option("--batch-rows", min=1)] = 100_000,
+    inject: Annotated[
+        float,
+        typer.Option(
+            "--inject",
+            help="Synthetic: spoil about this share of the ticks (at most 0.05) with labelled "
+            "bad ticks of every kind, to see the screening at work.",
+        ),
+    ] = 0.0,
+    lake_compression: Annotated[
+        str,
+        typer.Option(
+            "--lake-compression",
+            help="The lake's Parquet codec: zstd[:level], lz4, snappy or uncompressed "
+            "(docs/lake.md says why zstd:1 is the default).",
+        ),
+    ] = "zstd:1",
+) -> None:
+    """Normalize, filter and publish ticks; print accepted and rejected counts by reason."""
+    from pipelines.ticks.formats import FeedError, select_files
+    from pipelines.ticks.run import RunSpec, expected_records, run
+    from serving import checks
+    from trading.errors import InvalidInput
+
+    settings = settings_for(home, None)
+    checks.require(checks.home_dir(settings.home))
+    try:
+        spec = RunSpec(
+            home=str(settings.home.resolve()),
+            source=source if source == "synthetic" else str(Path(source).resolve()),
+            fmt=fmt,
+            symbol=symbol,
+            symbols=tuple(s.strip() for s in (symbols or "").split(",") if s.strip()),
+            ticks=ticks,
+            seed=seed,
+            sinks=tuple(s.strip() for s in sink.split(",") if s.strip()),
+            redis_url=redis_url or settings.redis_url,
+            batch_rows=batch_rows,
+            config_path=str(config) if config else None,
+            inject_rate=inject,
+            lake_compression=lake_compression,
+        )
+        if "redis" in spec.sinks and spec.redis_url:
+            checks.require(checks.redis(spec.redis_url))
+        if not spec.synthetic and spec.fmt is not None and Path(spec.source).is_dir():
+            _, skipped = select_files(Path(spec.source), spec.fmt)
+            for path, why in skipped:
+                console.print(f"[yellow]skipped[/yellow] {escape(f'{path.name}: {why}')}")
+        with Progress(TextColumn("[bold]screening ticks"), BarColumn(),
+                      MofNCompleteColumn(), TimeElapsedColumn(), console=console,
+                      transient=True) as progress:  # fmt: skip
+            task = progress.add_task("", total=expected_records(spec))
+
+            def advance(done: int) -> None:
+                progress.update(task, completed=done)
+
+            report = run(spec, processes=processes, on_progress=advance)
+    except (FeedError, ValueError, InvalidInput) as exc:
+        checks.fail(str(exc))
+    table = Table(title="ticks", show_footer=True)
+    table.add_column("outcome", footer="total")
+    total = report.accepted + report.rejected
+    table.add_column("ticks", justify="right", footer=f"{total:,}")
+    table.add_row("accepted", f"{report.accepted:,}")
+    table.add_row("rejected", f"{report.rejected:,}")
+    for reason, n in sorted(report.counts.items(), key=lambda kv: -kv[1]):
+        if reason != "accepted":
+            table.add_row(f"rejected: {reason}", f"{n:,}")
+    out.print(table)
+    rate = total / report.elapsed_s if report.elapsed_s > 0 else 0.0
+    resumed = " (resumed after an interruption)" if report.resumed else ""
+    out.print(f"{total:,} ticks in {report.elapsed_s:.2f} s ({rate:,.0f}/s){resumed}; "
+              f"lake: {report.lake_root}")  # fmt: skip
+    for key in report.feeds_missing_stats:
+        out.print(f"[yellow]no ticks from {key}[/yellow]")
+    if spec.inject_rate:
+        from pipelines.ticks.run import injected
+
+        n, caught = injected(spec)
+        found = "" if caught is None else f", {caught:,} of them rejected for the labelled reason"
+        out.print(f"{n:,} labelled bad ticks injected{found}; labels: "
+                  f"{escape(str(spec.labels_dir))}")  # fmt: skip
