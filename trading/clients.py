@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Final
 
-from trading.bounds import check_text, control_character
+from trading.bounds import INT64_MAX, check_text, control_character
 from trading.checksums import mod97
 from trading.countries import is_country
 from trading.errors import InvalidClient
@@ -193,7 +193,7 @@ def check_national_id(value: object, birth_date: dt.date | None) -> str:
 
 def check_client(client: Client, as_of: dt.date) -> Client:
     """``client`` with its e-mail domain lower-cased, if every field is valid for its kind."""
-    if type(client.client_id) is not int or not 0 < client.client_id < 2**63:
+    if type(client.client_id) is not int or not 0 < client.client_id <= INT64_MAX:
         raise _fail("client_id", f"must be a positive 64-bit integer, got {client.client_id!r}")
     try:
         kind = ClientKind(client.kind)

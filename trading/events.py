@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from trading.errors import ConfigError
+from trading.fields import text_of
 
 # The pseudo-account of events about no client account (symbol halts, end-of-day marks,
 # rollover runs): client account ids are positive, so 0 is never a client's. Its events have
@@ -57,13 +58,9 @@ def event_fields(event: OutboxEvent) -> dict[str, str | int]:
     }
 
 
-def _text(value: bytes | str) -> str:
-    return value.decode() if isinstance(value, bytes) else value
-
-
 def event_from_fields(fields: Mapping[Any, Any]) -> OutboxEvent:
     """Parse a stream entry's fields (bytes or str, as the client decodes them)."""
-    f = {_text(k): _text(v) for k, v in fields.items()}
+    f = {text_of(k): text_of(v) for k, v in fields.items()}
     return OutboxEvent(
         event_id=int(f["event_id"]),
         account_id=int(f["account_id"]),

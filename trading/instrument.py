@@ -24,6 +24,7 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Final
 
+from trading.bounds import INT64_MAX
 from trading.errors import ConfigError, InvalidPrice, InvalidQuantity, InvalidType
 from trading.exact_decimal import (
     EXACT,
@@ -36,7 +37,7 @@ from trading.exact_decimal import (
     scaled_fraction,
 )
 
-MAX_STORED_INT: Final = 2**63 - 1
+MAX_STORED_INT: Final = INT64_MAX
 """The largest scaled price or quantity: storage columns are signed 64-bit integers."""
 
 _SYMBOL_RE: Final = re.compile(r"^[A-Z0-9]+(?:/[A-Z0-9]+)?$")

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from trading.errors import MalformedData
+from trading.fields import text_of
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,13 +128,9 @@ def quote_to_fields(
     }
 
 
-def _text(value: bytes | str) -> str:
-    return value.decode() if isinstance(value, bytes) else value
-
-
 def _decoded(what: str, fields: RawFields) -> dict[str, str]:
     try:
-        return {_text(k): _text(v) for k, v in fields.items()}
+        return {text_of(k): text_of(v) for k, v in fields.items()}
     except UnicodeDecodeError as error:
         raise MalformedData(f"malformed {what}: not UTF-8 ({error})") from None
 

@@ -19,6 +19,8 @@ from typing import Any, NamedTuple, cast
 
 import redis
 
+from trading.fields import text_of
+
 log = logging.getLogger(__name__)
 
 COMMANDS_STREAM = "bourse:commands"
@@ -40,10 +42,6 @@ class Answer(NamedTuple):
     entry_id: str
     reply_to: str | None
     text: str
-
-
-def _text(value: bytes | str) -> str:
-    return value.decode() if isinstance(value, bytes) else value
 
 
 class CommandInbox:
@@ -80,12 +78,12 @@ class CommandInbox:
             reply: list[Any] = self.client.xautoclaim(
                 self.stream, self.group, self.consumer, min_idle_ms, start, count=count
             )
-            start = _text(reply[0])
+            start = text_of(reply[0])
             for entry_id, fields in reply[1]:
                 if fields is None:  # trimmed away while pending
                     self.client.xack(self.stream, self.group, entry_id)
                     continue
-                entries.append(Entry(_text(entry_id), fields))
+                entries.append(Entry(text_of(entry_id), fields))
             if len(reply) > 2 and reply[2]:
                 self.client.xack(self.stream, self.group, *reply[2])
             if start == "0-0":
@@ -99,7 +97,7 @@ class CommandInbox:
             ),
         )
         return [
-            Entry(_text(entry_id), fields)
+            Entry(text_of(entry_id), fields)
             for _name, items in reply or []
             for entry_id, fields in items
             if fields is not None
@@ -121,7 +119,9 @@ class CommandInbox:
         pipe.execute()
 
     def dead_letter(self, entry: Entry, reason: str) -> None:
-        fields: dict[str, str] = {_text(k)[:64]: _text(v)[:4096] for k, v in entry.fields.items()}
+        fields: dict[str, str] = {
+            text_of(k)[:64]: text_of(v)[:4096] for k, v in entry.fields.items()
+        }
         fields["dead_reason"] = reason[:512]
         fields["dead_entry_id"] = entry.entry_id
         self.client.xadd(
@@ -147,4 +147,4 @@ def send_entries(
         n += 1
     ids = pipe.execute()
     assert len(ids) == n, ("XADD replies", len(ids), n)
-    return [_text(i) for i in ids]
+    return [text_of(i) for i in ids]

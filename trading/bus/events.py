@@ -22,16 +22,13 @@ from typing import Any, Final, Literal, NamedTuple, cast
 import redis
 
 from trading.events import HOUSE_ACCOUNT, OutboxEvent, event_fields, event_from_fields, partition_of
+from trading.fields import text_of
 
 DEFAULT_PREFIX = "bourse:events"
 # The house stream's name in place of a partition number: ``read_events(client, HOUSE)``.
 HOUSE: Final = "house"
 
 Partition = int | Literal["house"]
-
-
-def _text(value: bytes | str) -> str:
-    return value.decode() if isinstance(value, bytes) else value
 
 
 def stream_name(partition: Partition, stream_prefix: str = DEFAULT_PREFIX) -> str:
@@ -133,5 +130,5 @@ def read_events(
     entries: list[StreamEntry] = []
     for _name, items in reply or []:
         for entry_id, fields in items:
-            entries.append(StreamEntry(_text(entry_id), event_from_fields(fields)))
+            entries.append(StreamEntry(text_of(entry_id), event_from_fields(fields)))
     return entries

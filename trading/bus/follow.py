@@ -23,13 +23,10 @@ from typing import Any, cast
 import redis
 
 from trading.bus.quotes import RedisQuoteBook, stream_last_id
+from trading.fields import text_of
 from trading.quotes import QUOTES_STREAM, Quote, quote_from_fields
 
 log = logging.getLogger(__name__)
-
-
-def _text(value: bytes | str) -> str:
-    return value.decode() if isinstance(value, bytes) else value
 
 
 class FollowedQuoteBook:
@@ -73,9 +70,9 @@ class QuoteFollower:
         quotes: list[Quote] = []
         for _name, items in reply or []:
             for entry_id, fields in items:
-                self.last_id = _text(entry_id)
+                self.last_id = text_of(entry_id)
                 try:
-                    text = {_text(k): _text(v) for k, v in fields.items()}
+                    text = {text_of(k): text_of(v) for k, v in fields.items()}
                     quotes.append(quote_from_fields(text["symbol"], text))
                 except (KeyError, ValueError, UnicodeDecodeError) as exc:
                     self.malformed += 1

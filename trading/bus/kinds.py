@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
+from trading.bounds import INT64_MAX
 from trading.catalogue import Catalogue
 from trading.errors import InvalidInput, MalformedCommand
 from trading.money import format_minor, is_currency, parse_decimal, to_minor_exact
@@ -21,7 +22,6 @@ ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:@\-]{0,63}$")
 TYPE_PATTERN = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,63}$")
 REASON_MAX = 256
 BODY_MAX = 65_536  # bytes of body JSON
-INT64_MAX = 2**63 - 1
 CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 JSON = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode

@@ -21,6 +21,7 @@ from typing import Any, NamedTuple, cast
 
 import redis
 
+from trading.fields import text_of
 from trading.quotes import QUOTES_STREAM, Quote, quote_from_fields, quote_key
 
 log = logging.getLogger(__name__)
@@ -107,18 +108,14 @@ def read_quotes(
     entries: list[QuoteEntry] = []
     for _name, items in reply or []:
         for entry_id, fields in items:
-            text = {_text(k): _text(v) for k, v in fields.items()}
+            text = {text_of(k): text_of(v) for k, v in fields.items()}
             if "symbol" not in text:
-                raise ValueError(f"malformed quote stream entry {_text(entry_id)}: no symbol")
-            entries.append(QuoteEntry(_text(entry_id), quote_from_fields(text["symbol"], text)))
+                raise ValueError(f"malformed quote stream entry {text_of(entry_id)}: no symbol")
+            entries.append(QuoteEntry(text_of(entry_id), quote_from_fields(text["symbol"], text)))
     return entries
 
 
 def stream_last_id(client: redis.Redis, *, stream: str = QUOTES_STREAM) -> str:
     """The id of the newest stream entry, ``"0-0"`` when the stream is empty or absent."""
     reply = cast("list[Any]", client.xrevrange(stream, count=1))
-    return _text(reply[0][0]) if reply else "0-0"
-
-
-def _text(value: bytes | str) -> str:
-    return value.decode() if isinstance(value, bytes) else value
+    return text_of(reply[0][0]) if reply else "0-0"

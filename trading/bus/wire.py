@@ -34,6 +34,7 @@ from trading.errors import (
     UnknownCommandType,
     error_classes,
 )
+from trading.fields import text_of
 from trading.oms.commandlog import Envelope
 
 # -- entries: what a client puts on the stream ------------------------------------------------
@@ -62,16 +63,12 @@ def entry_fields(
     return fields
 
 
-def _text(value: bytes | str) -> str:
-    return value.decode("utf-8", "replace") if isinstance(value, bytes) else value
-
-
 def reply_address(fields: Mapping[Any, Any], reply_prefix: str) -> str | None:
     """The entry's reply address when it is one the host may write to, else ``None``."""
     raw = fields.get("reply_to", fields.get(b"reply_to"))
     if raw is None:
         return None
-    text = _text(raw)
+    text = text_of(raw, "replace")
     if not text.startswith(reply_prefix) or not ID_PATTERN.fullmatch(text[len(reply_prefix) :]):
         return None
     return text
@@ -79,13 +76,13 @@ def reply_address(fields: Mapping[Any, Any], reply_prefix: str) -> str | None:
 
 def command_id_of(fields: Mapping[Any, Any]) -> str:
     raw = fields.get("command_id", fields.get(b"command_id"))
-    text = _text(raw) if raw is not None else ""
+    text = text_of(raw, "replace") if raw is not None else ""
     return text if ID_PATTERN.fullmatch(text) else ""
 
 
 def parse_entry(fields: Mapping[Any, Any], ctx: Context, reply_prefix: str) -> Envelope:
     """A stream entry into the command it carries; raises a wire error (``BourseError``)."""
-    f = {_text(k): _text(v) for k, v in fields.items()}
+    f = {text_of(k, "replace"): text_of(v, "replace") for k, v in fields.items()}
     missing = [k for k in REQUIRED_ENTRY_FIELDS if k not in f]
     if missing:
         raise MissingField(f"entry lacks field(s): {', '.join(missing)}", fields=missing)
