@@ -29,9 +29,11 @@ def oms_run(
     ] = 1.0,
 ) -> None:
     """Run the OMS host: the single writer, serving the command bus until SIGTERM."""
+    from serving import checks
     from serving.oms_host import run_host
 
     settings = settings_for(home, dsn)
+    checks.require(checks.home_dir(settings.home) if not settings.dsn else None)
     code = run_host(
         settings, redis_url, partitions=partitions, expire_every_s=expire_every, console=console
     )

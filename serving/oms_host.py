@@ -51,14 +51,14 @@ def run_host(
     logging.basicConfig(level=logging.INFO, format=LOG_FORMAT)
     url = redis_url or settings.redis_url
     dsn = settings.store_dsn()
-    if not settings.dsn:
-        settings.home.mkdir(parents=True, exist_ok=True)
     client = redis.Redis.from_url(url)
     try:
         client.ping()
     except redis.RedisError as exc:
         console.print(f"[red]error[/red] redis_unreachable: {url}: {exc}")
         return EXIT_UNREACHABLE
+    if not settings.dsn:  # only once Redis answered: a refused start leaves nothing behind
+        settings.home.mkdir(parents=True, exist_ok=True)
     try:
         engine = open_engine(dsn)
         lock = WriterLock(engine)

@@ -123,10 +123,24 @@ def test_writer_lock_when_taken_twice_then_the_second_raises_until_released(
 
 
 def test_oms_run_when_redis_is_unreachable_then_one_line_and_exit_2(tmp_path: Path) -> None:
-    done = _run(host_command(tmp_path, None, "redis://127.0.0.1:1/0"))
+    home = tmp_path / "home"
+    done = _run(host_command(home, None, "redis://127.0.0.1:1/0"))
     assert done.returncode == 2
     assert "redis_unreachable" in done.stderr
     assert "Traceback" not in done.stderr + done.stdout
+    assert not home.exists()  # a refused start leaves nothing behind
+
+
+def test_oms_run_when_home_is_a_file_then_one_line_and_exit_2(
+    tmp_path: Path, redis_url: str
+) -> None:
+    home = tmp_path / "afile"
+    home.write_text("not a directory")
+    done = _run(host_command(home, None, redis_url))
+    assert done.returncode == 2, done
+    assert "is a file, not a directory" in done.stdout + done.stderr
+    assert "Traceback" not in done.stderr + done.stdout
+    assert home.read_text() == "not a directory"
 
 
 def test_oms_run_when_the_store_is_unreachable_then_one_line_and_exit_2(
