@@ -8,8 +8,6 @@ texts fit their columns and hold no control character; card numbers are refused.
 
 from __future__ import annotations
 
-from typing import Final
-
 from trading.bounds import check_actor, check_id, check_int, check_reason
 from trading.commands import (
     AddDestination,
@@ -31,8 +29,7 @@ from trading.funding import (
     check_provider_ref,
 )
 from trading.money import is_currency, parse_decimal, to_minor_exact
-
-MAX_AMOUNT_MINOR: Final = 10**15
+from trading.validate import MAX_AMOUNT_MINOR
 
 
 def amount_minor(value: object, currency: str) -> int:
