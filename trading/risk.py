@@ -181,6 +181,14 @@ def margin_held(
     return to_minor(notional_in(instrument, abs(qty), price, rate) / lev, currency, ROUND_CEILING)
 
 
+def position_pnl(inst: Instrument, net: int, cost: int, quote: Quote, rate: Decimal) -> Decimal:
+    """Exact unrealized PnL of a net position (``cost`` = signed sum of remaining × open
+    price) in the account currency, major units: a long marked at the bid, a short at the
+    ask, converted at ``rate`` (account currency per unit of the quote currency)."""
+    mark = quote.bid if net > 0 else quote.ask
+    return Decimal(net * mark - cost) * inst.unit_value * rate
+
+
 def unrealized(
     positions: Iterable[Position],
     currency: str,
@@ -191,7 +199,7 @@ def unrealized(
     """Unrealized PnL of open positions in ``currency`` minor units.
 
     Longs are marked at the bid, shorts at the ask; a position with no quote or no
-    conversion rate counts as zero.
+    conversion rate counts as zero. The sum is exact and rounded once.
     """
     total = Decimal(0)
     for pos in positions:
@@ -202,14 +210,32 @@ def unrealized(
         r = rate(inst.quote, currency)
         if q is None or r is None:
             continue
-        mark = q.bid if pos.net > 0 else q.ask
-        total += Decimal(pos.net * mark - pos.cost) * inst.unit_value * r
+        total += position_pnl(inst, pos.net, pos.cost, q, r)
     return to_minor(total, currency, ROUND_HALF_EVEN)
 
 
 def free_margin(cash: int, unrealized_pnl: int) -> int:
     """Free margin in minor units: free cash plus unrealized PnL (margin held is not cash)."""
     return cash + unrealized_pnl
+
+
+def equity(cash: int, margin_held: int, unrealized_pnl: int) -> int:
+    """Equity in minor units: free cash, the margin held (still the client's money) and the
+    open PnL."""
+    return cash + margin_held + unrealized_pnl
+
+
+_LEVEL_PLACES = Decimal("0.0001")
+
+
+def margin_level(equity_minor: int, margin_held: int) -> Decimal | None:
+    """Equity over used margin, in percent to four places (half even); None when no margin
+    is used (nothing can be called or stopped out)."""
+    if margin_held <= 0:
+        return None
+    return (Decimal(equity_minor) * 100 / Decimal(margin_held)).quantize(
+        _LEVEL_PLACES, ROUND_HALF_EVEN
+    )
 
 
 def opening_qty(net: int, signed: int) -> int:

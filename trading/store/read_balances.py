@@ -19,8 +19,9 @@ from sqlalchemy import Connection, and_, func, or_, select
 from trading.catalogue import Catalogue
 from trading.errors import NotFound
 from trading.fx import FxRates
-from trading.money import exponent
+from trading.money import to_minor
 from trading.quotes import Quote
+from trading.risk import equity, free_margin, position_pnl
 from trading.store import schema as s
 
 Marks = Callable[[str], Quote | None]
@@ -166,11 +167,8 @@ def unrealized(
         if quote is None or rate is None:
             unmarked.append(pos.symbol)
             continue
-        mark = quote.bid if pos.net > 0 else quote.ask
-        factor = inst.contract_size / (inst.qty_scale * inst.price_scale)
-        total += Decimal(pos.net * mark - pos.cost) * factor * rate
-    minor = int(total.scaleb(exponent(currency)).quantize(Decimal(1), ROUND_HALF_EVEN))
-    return minor, tuple(unmarked)
+        total += position_pnl(inst, pos.net, pos.cost, quote, rate)
+    return to_minor(total, currency, ROUND_HALF_EVEN), tuple(unmarked)
 
 
 def account_snapshot(
@@ -193,8 +191,8 @@ def account_snapshot(
     positions = open_positions(conn, account_id, as_of_ns)
     pnl, unmarked = unrealized(catalogue, positions, currency, marks)
     own = next((b for b in cash if b.currency == currency), CurrencyBalance(currency, 0, 0, 0))
-    equity = own.cash + own.margin_held + pnl
+    total = equity(own.cash, own.margin_held, pnl)
     return AccountSnapshot(
         account_id, currency, as_of_ns, tuple(cash), tuple(positions), own.margin_held, pnl,
-        equity, equity - own.margin_held, unmarked,
+        total, free_margin(own.cash, pnl), unmarked,
     )  # fmt: skip
