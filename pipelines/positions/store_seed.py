@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from sqlalchemy import Connection, Engine, func, select
+from sqlalchemy import ColumnElement, Connection, Engine, func, select
 
 from pipelines.positions.book import AccountBook, Holding
 from trading.store import schema as s
@@ -28,12 +28,13 @@ def load_books(
     """The books of ``account_ids``, or of every account in ``partition`` (``(p, P)``:
     ``account_id % P == p``), as the store holds them now. Accounts the store does not
     know are absent from the answer."""
-    with engine.connect() as conn:
+    ids = None if account_ids is None else sorted(set(account_ids))
+    with engine.connect() as raw:
+        conn = raw
         if engine.dialect.name == "postgresql":
-            conn = conn.execution_options(isolation_level="REPEATABLE READ")
+            conn = raw.execution_options(isolation_level="REPEATABLE READ")
         with conn.begin():
-            return _load(conn, None if account_ids is None else sorted(set(account_ids)),
-                         partition)  # fmt: skip
+            return _load(conn, ids, partition)
 
 
 def _load(
@@ -41,7 +42,7 @@ def _load(
 ) -> dict[int, AccountBook]:
     a = s.accounts
 
-    def only(column):  # type: ignore[no-untyped-def]
+    def only(column: ColumnElement[int]) -> ColumnElement[bool]:
         if ids is not None:
             return column.in_(ids)
         if partition is not None:
@@ -81,17 +82,17 @@ def _load(
         # Client money is the house's liability: its balances are negative.
         getattr(book, kind)[commodity] = -int(amount)
     lots = s.lots
-    for r in conn.execute(
+    for lot in conn.execute(
         select(lots.c.account_id, lots.c.symbol, lots.c.lot_id, lots.c.remaining,
                lots.c.price, lots.c.margin)
         .where(only(lots.c.account_id), lots.c.closed_ns.is_(None), lots.c.remaining != 0)
         .order_by(lots.c.lot_id)
     ):  # fmt: skip
-        book = books.get(r.account_id)
+        book = books.get(lot.account_id)
         if book is None:
             continue
-        holding = book.holdings.setdefault(r.symbol, Holding())
-        holding.lots[r.lot_id] = [int(r.remaining), int(r.price), int(r.margin)]
-        holding.net += int(r.remaining)
-        holding.cost += int(r.remaining) * int(r.price)
+        holding = book.holdings.setdefault(lot.symbol, Holding())
+        holding.lots[lot.lot_id] = [int(lot.remaining), int(lot.price), int(lot.margin)]
+        holding.net += int(lot.remaining)
+        holding.cost += int(lot.remaining) * int(lot.price)
     return books
