@@ -10,7 +10,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from serving.cli_shared import HomeOpt, console, out, settings_for
+from serving.cli_shared import DsnOpt, HomeOpt, console, out, settings_for
 
 pipelines_app = typer.Typer(help="Streaming dataflows (Bytewax).", no_args_is_help=True)
 
@@ -126,3 +126,78 @@ def pipelines_ticks(
         found = "" if caught is None else f", {caught:,} of them rejected for the labelled reason"
         out.print(f"{n:,} labelled bad ticks injected{found}; labels: "
                   f"{escape(str(spec.labels_dir))}")  # fmt: skip
+
+
+@pipelines_app.command("positions")
+def pipelines_positions(
+    home: HomeOpt = None,
+    dsn: DsnOpt = None,
+    redis_url: Annotated[
+        str | None, typer.Option("--redis-url", help="Redis: the event and quote streams.")
+    ] = None,
+    processes: Annotated[int, typer.Option("--processes", min=1, help="Bytewax processes.")] = 1,
+    partitions: Annotated[
+        int, typer.Option("--partitions", min=1, help="The relay's event stream partitions.")
+    ] = 4,
+    until_idle: Annotated[
+        bool,
+        typer.Option(
+            "--until-idle",
+            help="Process every event and quote available, write a final snapshot to the "
+            "lake, and exit.",
+        ),
+    ] = False,
+    send_closes: Annotated[
+        bool | None,
+        typer.Option(
+            "--send-closes/--no-send-closes",
+            help="Send a stop-out's closes to the OMS (default: yes, except with --until-idle).",
+        ),
+    ] = None,
+    config: Annotated[
+        Path | None, typer.Option("--config", help="Margin levels and house limits (TOML).")
+    ] = None,
+) -> None:
+    """Live positions, PnL, margin and house exposure; margin calls and stop-outs."""
+    import time
+
+    from pipelines.positions.config import load_config
+    from pipelines.positions.run import run_positions
+    from pipelines.positions.spec import PositionsSpec
+    from serving import checks
+    from trading.errors import ConfigError
+
+    settings = settings_for(home, dsn)
+    url = redis_url or settings.redis_url
+    checks.require(checks.home_dir(settings.home))
+    checks.require(checks.redis(url))
+    store_dsn = settings.store_dsn()
+    has_store = bool(settings.dsn) or (settings.home / "bourse.db").is_file()
+    if settings.dsn:
+        checks.require(checks.store(settings.dsn, settings.home))
+    try:
+        load_config(config)
+        spec = PositionsSpec(
+            home=str(settings.home.resolve()),
+            redis_url=url,
+            dsn=store_dsn if has_store else None,
+            partitions=partitions,
+            until_idle=until_idle,
+            send_closes=(not until_idle) if send_closes is None else send_closes,
+            config_path=str(config.resolve()) if config else None,
+            final_ns=time.time_ns(),
+        )
+    except (ConfigError, ValueError) as exc:
+        checks.fail(str(exc))
+    if not has_store:
+        console.print("[yellow]no store in --home: an account the streams cannot tell in full "
+                      "is not rebuilt[/yellow]")  # fmt: skip
+    if not until_idle:
+        console.print("following the event streams; Ctrl-C stops")
+    try:
+        elapsed = run_positions(spec, processes)
+    except KeyboardInterrupt:
+        raise typer.Exit(0) from None
+    except RuntimeError as exc:
+        checks.fail(str(exc))
+    out.print(f"positions: done in {elapsed:.2f} s; lake: {spec.lake_root}")

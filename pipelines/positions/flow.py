@@ -1,0 +1,204 @@
+"""The positions dataflow: OMS events -> books per shard -> marks, stop-outs, exposure.
+
+```
+events (one partition per stream) -> route by account shard -> books (stateful, per shard)
+    -> closes ------------------------------------------> the command bus (ClosePosition)
+    -> shard totals -> house (stateful, one key) -> exposure rows, limit alerts
+    -> account and position rows, alerts, dead letters -> Redis (docs/risk.md)
+    -> snapshots ----------------------------------------> the lake (positions/, accounts/)
+```
+
+Quotes do not travel through the dataflow: each process follows the quote stream into one
+``QuoteMap`` (``process.py``), and every shard re-marks from it on a short timer, so a
+quote reaches every process that holds the symbol while the recovery snapshots hold only
+what events changed (a book's snapshot is pickled once, and reused until it changes).
+"""
+
+from __future__ import annotations
+
+import pickle
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import bytewax.operators as op
+from bytewax.dataflow import Dataflow
+from bytewax.operators import StatefulBatchLogic
+
+from pipelines.positions.exposure import HouseBook
+from pipelines.positions.lake import LakeSnapshotSink
+from pipelines.positions.lake import Snapshot as LakeSnapshot
+from pipelines.positions.process import CloseSink, process_context
+from pipelines.positions.records import CloseOrder
+from pipelines.positions.redis_out import RiskRedisSink
+from pipelines.positions.shard import SHARDS, Shard, ShardState, ShardTotals, Snapshot, shard_of
+from pipelines.positions.sources import EventBatch, EventStreams
+from pipelines.positions.spec import PositionsSpec
+
+TICK = timedelta(milliseconds=100)
+
+
+@dataclass(frozen=True, slots=True)
+class Item:
+    kind: str  # "events", "trimmed", "dead"
+    payload: Any
+    shard: str  # the key it is routed by (a stateful builder is not told its key)
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _ns(moment: datetime) -> int:
+    return int(moment.timestamp() * 1_000_000) * 1_000
+
+
+def route(batch: EventBatch, partitions: int) -> list[tuple[str, Item]]:
+    out: list[tuple[str, Item]] = []
+    if batch.trimmed and batch.partition != "house":
+        part = int(batch.partition)
+        out += [(f"s{k:02d}", Item("trimmed", (part, partitions, batch.stream), f"s{k:02d}"))
+                for k in range(SHARDS)]  # fmt: skip
+    by_shard: dict[str, list[Any]] = {}
+    for stream_id, event in batch.entries:
+        if event.account_id == 0:
+            continue
+        by_shard.setdefault(shard_of(event.account_id), []).append(
+            (batch.stream, stream_id, event)
+        )
+    out += [(key, Item("events", entries, key)) for key, entries in by_shard.items()]
+    for dead in batch.dead:
+        key = shard_of(dead.account_id or 0)
+        out.append((key, Item("dead", dead, key)))
+    return out
+
+
+class BooksLogic(StatefulBatchLogic[Item, Any, bytes]):
+    """One shard's books: events in, marked rows, alerts and closes out."""
+
+    def __init__(self, spec: PositionsSpec, resume: bytes | None) -> None:
+        self.ctx = process_context(spec)
+        state: ShardState | None = pickle.loads(resume) if resume is not None else None  # noqa: S301
+        self.shard = Shard(state, self.ctx.shard)
+        self.spec = spec
+        self.snap: bytes | None = resume
+        self.version = 0
+        self.snapped = 0
+        self.next_ns = _ns(_now())
+
+    def on_batch(self, values: list[Item]) -> tuple[Iterable[Any], bool]:
+        now = _ns(_now())
+        out: list[Any] = []
+        for item in values:
+            self.shard.state.name = item.shard
+            if item.kind == "events":
+                out += self.shard.on_events(item.payload, now)
+            elif item.kind == "trimmed":
+                part, parts, stream = item.payload
+                out += self.shard.on_trimmed(part, parts, stream, now)
+            else:
+                out.append(item.payload)
+        self.version += 1
+        return out, StatefulBatchLogic.RETAIN
+
+    def on_notify(self) -> tuple[Iterable[Any], bool]:
+        now = _ns(_now())
+        out = list(self.shard.on_quotes(now))
+        if out:
+            self.version += 1
+        every = int(self.ctx.shard.config.snapshot_s * 1e9)
+        if not self.spec.until_idle and now >= self.next_ns:
+            boundary = now - now % every
+            if self.next_ns:
+                out.append(self.shard.snapshot(boundary, now))
+            self.next_ns = boundary + every
+        return out, StatefulBatchLogic.RETAIN
+
+    def on_eof(self) -> tuple[Iterable[Any], bool]:
+        if not self.spec.until_idle:
+            return [], StatefulBatchLogic.RETAIN
+        self.ctx.follower.wait()
+        now = _ns(_now())
+        out = list(self.shard.on_quotes(now))
+        out.append(self.shard.snapshot(self.spec.final_ns, now))
+        out.append(self.shard.all_totals())
+        self.version += 1
+        return out, StatefulBatchLogic.RETAIN
+
+    def notify_at(self) -> datetime | None:
+        return _now() + TICK
+
+    def snapshot(self) -> bytes:
+        if self.snap is None or self.snapped != self.version:
+            self.snap = pickle.dumps(self.shard.state, protocol=pickle.HIGHEST_PROTOCOL)
+            self.snapped = self.version
+        return self.snap
+
+
+class HouseLogic(StatefulBatchLogic[ShardTotals, Any, bytes]):
+    """The house's exposure: every shard's totals per symbol, valued and limited."""
+
+    def __init__(self, spec: PositionsSpec, resume: bytes | None) -> None:
+        self.ctx = process_context(spec)
+        self.spec = spec
+        self.book: HouseBook = pickle.loads(resume) if resume is not None else HouseBook()  # noqa: S301
+        self.final: list[ShardTotals] = []
+
+    def _mark(self, everything: bool = False) -> list[Any]:
+        rows, currencies, alerts = self.book.mark(
+            self.ctx.catalogue, dict(self.ctx.quotes.quotes), self.ctx.shard.config,
+            _ns(_now()), everything=everything,
+        )  # fmt: skip
+        return [*rows, *currencies, *alerts]
+
+    def on_batch(self, values: list[ShardTotals]) -> tuple[Iterable[Any], bool]:
+        for totals in values:
+            self.book.apply(totals.shard, totals.totals)
+        return self._mark(), StatefulBatchLogic.RETAIN
+
+    def on_notify(self) -> tuple[Iterable[Any], bool]:
+        return self._mark(), StatefulBatchLogic.RETAIN
+
+    def on_eof(self) -> tuple[Iterable[Any], bool]:
+        if not self.spec.until_idle:
+            return [], StatefulBatchLogic.RETAIN
+        self.ctx.follower.wait()
+        rows, currencies, alerts = self.book.mark(
+            self.ctx.catalogue, dict(self.ctx.quotes.quotes), self.ctx.shard.config,
+            _ns(_now()), everything=True,
+        )  # fmt: skip
+        snap = LakeSnapshot(self.spec.final_ns, "house", (), (), tuple(rows), tuple(currencies))
+        return [*rows, *currencies, *alerts, snap], StatefulBatchLogic.RETAIN
+
+    def notify_at(self) -> datetime | None:
+        return _now() + TICK
+
+    def snapshot(self) -> bytes:
+        return pickle.dumps(self.book, protocol=pickle.HIGHEST_PROTOCOL)
+
+
+def _lake(item: Any) -> LakeSnapshot:
+    if isinstance(item, Snapshot):
+        return LakeSnapshot(item.snapshot_ns, item.part, item.positions, item.accounts, (), ())
+    return item  # type: ignore[no-any-return]
+
+
+def build_flow(spec: PositionsSpec) -> Dataflow:
+    flow = Dataflow("positions")
+    source = EventStreams(spec.redis_url, spec.partitions, until_idle=spec.until_idle)
+    batches = op.input("events", flow, source)
+    keyed = op.flat_map("route", batches, lambda b: route(b, spec.partitions))
+    books = op.stateful_batch("books", keyed, lambda resume: BooksLogic(spec, resume))
+    outs = op.map("unkey", books, lambda kv: kv[1])
+    closes = op.branch("closes", outs, lambda x: isinstance(x, CloseOrder))
+    totals = op.branch("totals", closes.falses, lambda x: isinstance(x, ShardTotals))
+    house_in = op.key_on("to-house", totals.trues, lambda _: "house")
+    house = op.stateful_batch("house", house_in, lambda resume: HouseLogic(spec, resume))
+    house_out = op.map("unkey-house", house, lambda kv: kv[1])
+    rows = op.merge("rows", totals.falses, house_out)
+    snaps = op.branch("snapshots", rows, lambda x: isinstance(x, Snapshot | LakeSnapshot))
+    op.output("lake", op.map("to-lake", snaps.trues, _lake), LakeSnapshotSink(spec.lake_root))
+    op.output("redis", snaps.falses, RiskRedisSink(spec.redis_url))
+    op.output("bus", closes.trues, CloseSink(spec))
+    return flow

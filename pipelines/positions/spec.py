@@ -1,0 +1,43 @@
+"""A positions run, described as plain data (JSON), so that every process of a cluster
+builds the same flow from it."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True, slots=True)
+class PositionsSpec:
+    home: str
+    redis_url: str
+    dsn: str | None = None  # the store to rebuild accounts from; None: no rebuilds
+    partitions: int = 4  # the relay's event stream partitions
+    until_idle: bool = False
+    send_closes: bool = True
+    config_path: str | None = None
+    final_ns: int = 0  # --until-idle: the snapshot_ns of the final snapshot
+    epoch_s: int = 1
+
+    def __post_init__(self) -> None:
+        if self.partitions < 1:
+            raise ValueError(f"partitions must be positive, got {self.partitions}")
+        if self.epoch_s < 1:
+            raise ValueError(f"epoch_s must be a whole number of seconds >= 1, got {self.epoch_s}")
+
+    def to_json(self) -> str:
+        return json.dumps(dataclasses.asdict(self), sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> PositionsSpec:
+        return cls(**json.loads(text))
+
+    @property
+    def lake_root(self) -> Path:
+        return Path(self.home) / "lake"
+
+    @property
+    def work_dir(self) -> Path:
+        return Path(self.home) / "pipelines" / "positions"
