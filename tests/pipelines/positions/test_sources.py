@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -13,6 +14,7 @@ import redis
 from bytewax import operators as op
 from bytewax.dataflow import Dataflow
 from bytewax.inputs import FixedPartitionedSource, StatefulSourcePartition
+from bytewax.recovery import RecoveryConfig, init_db_dir
 from bytewax.testing import TestingSink, run_main
 
 from pipelines.positions.sources import (
@@ -361,3 +363,37 @@ def test_quotes_when_resumed_behind_the_trimming_then_started_again_from_the_sna
 
     assert p.restarted
     assert drain(p) == [QuoteBatch({EUR: Quote(EUR, 110_103, 110_113, 103)}, True)]
+
+
+# --- Bytewax recovery -----------------------------------------------------------------------
+
+
+def run_recovered(source: FixedPartitionedSource[Any, str], db: Path) -> list[Any]:
+    out: list[Any] = []
+    flow = Dataflow("sources")
+    op.output("out", op.input("in", flow, source), TestingSink(out))
+    run_main(flow, epoch_interval=timedelta(0), recovery_config=RecoveryConfig(str(db)))
+    return out
+
+
+def test_recovery_when_the_flow_runs_again_then_each_source_goes_on_from_its_state(
+    redis_url: str, client: redis.Redis, tmp_path: Path
+) -> None:
+    ev_db, q_db = tmp_path / "events", tmp_path / "quotes"
+    for db in (ev_db, q_db):
+        db.mkdir()
+        init_db_dir(db, 1)
+    set_quote(client, Quote(EUR, 110_000, 110_010, 100))
+    publish(client, [ev(4, s, s) for s in (1, 2, 3)])
+
+    events_1 = run_recovered(EventStreams(redis_url, 1, until_idle=True), ev_db)
+    quotes_1 = run_recovered(QuoteStream(redis_url, [EUR], until_idle=True), q_db)
+    publish(client, [ev(4, s, s) for s in (4, 5)])
+    stream_quote(client, Quote(EUR, 110_001, 110_011, 101))
+    events_2 = run_recovered(EventStreams(redis_url, 1, until_idle=True), ev_db)
+    quotes_2 = run_recovered(QuoteStream(redis_url, [EUR], until_idle=True), q_db)
+
+    assert [e.account_seq for e in events_of(events_1)] == [1, 2, 3]
+    assert [e.account_seq for e in events_of(events_2)] == [4, 5]
+    assert quotes_1 == [QuoteBatch({EUR: Quote(EUR, 110_000, 110_010, 100)}, True)]
+    assert quotes_2 == [QuoteBatch({EUR: Quote(EUR, 110_001, 110_011, 101)}, False)]
