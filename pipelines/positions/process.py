@@ -19,7 +19,7 @@ from pipelines.positions.config import PositionsConfig, load_config
 from pipelines.positions.marks import Marker, QuoteMap
 from pipelines.positions.records import CloseOrder
 from pipelines.positions.shard import Context
-from pipelines.positions.sources import QuoteStream
+from pipelines.positions.sources_quotes import QuoteStream
 from pipelines.positions.spec import PositionsSpec
 from pipelines.positions.store_seed import load_books
 from trading.catalogue import Catalogue, default_catalogue
