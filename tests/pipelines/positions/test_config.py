@@ -44,7 +44,7 @@ def test_no_file_when_loaded_then_defaults() -> None:
 
 
 def test_partial_levels_when_loaded_then_the_rest_keeps_its_default(tmp_path: Path) -> None:
-    cfg = _load(tmp_path, '[levels.margin]\ncall = 120\n[flow]\nsnapshot_s = 0.5\n')
+    cfg = _load(tmp_path, "[levels.margin]\ncall = 120\n[flow]\nsnapshot_s = 0.5\n")
 
     assert cfg.levels["margin"] == MarginLevels(Decimal(120), Decimal(50))
     assert cfg.levels["cash"] == MarginLevels()
@@ -66,7 +66,7 @@ def test_config_when_pickled_then_equal() -> None:
 @pytest.mark.parametrize(
     ("text", "named"),
     [
-        ('[levels.margin]\ncall = 100.0\n', "levels.margin.call"),
+        ("[levels.margin]\ncall = 100.0\n", "levels.margin.call"),
         ('[limits.symbols]\n"EUR/USD" = 5e6\n', "limits.symbols.EUR/USD"),
         ('[limits.currencies]\nEUR = "ten"\n', "limits.currencies.EUR"),
         ('[limits.currencies]\nEUR = "0"\n', "limits.currencies.EUR"),
@@ -74,7 +74,7 @@ def test_config_when_pickled_then_equal() -> None:
         ('[limits.currencies]\nXYZ = "5"\n', "limits.currencies.XYZ"),
         ('[limits.symbols]\n"FOO/BAR" = "5"\n', "limits.symbols.FOO/BAR"),
         ('[limits.symbols]\n"EUR/USD" = "5"\nEURUSD = "6"\n', "limits.symbols.EURUSD"),
-        ('[limits]\nsymbol = {}\n', "limits.symbol"),
+        ("[limits]\nsymbol = {}\n", "limits.symbol"),
         ('[house]\ncurrency = "XYZ"\n', "house.currency"),
         ('[house]\ncurrency = "USD"\ncolour = "red"\n', "house.colour"),
         ('[levels.margin]\ncall = "50"\nstop_out = "50"\n', "levels.margin"),
@@ -82,12 +82,12 @@ def test_config_when_pickled_then_equal() -> None:
         ('[levels.margin]\nstop_out = "0"\n', "levels.margin"),
         ('[levels.margin]\nstop = "40"\n', "levels.margin.stop"),
         ('[levels.pro]\ncall = "100"\n', "levels.pro"),
-        ('[levels.margin]\ncall = true\n', "levels.margin.call"),
-        ('[flow]\nsnapshot_s = 0\n', "flow.snapshot_s"),
+        ("[levels.margin]\ncall = true\n", "levels.margin.call"),
+        ("[flow]\nsnapshot_s = 0\n", "flow.snapshot_s"),
         ('[flow]\nclose_timeout_s = "30"\n', "flow.close_timeout_s"),
-        ('[flow]\nsnapshot = 1\n', "flow.snapshot"),
+        ("[flow]\nsnapshot = 1\n", "flow.snapshot"),
         ('[levls.margin]\ncall = "100"\n', "levls"),
-        ('levels = 3\n', "levels"),
+        ("levels = 3\n", "levels"),
     ],
 )
 def test_bad_file_when_loaded_then_config_error_names_the_key(
@@ -114,7 +114,7 @@ def test_levels_when_built_directly_then_checked() -> None:
         MarginLevels(call=Decimal(50), stop_out=Decimal(60))
     with pytest.raises(ConfigError, match="call"):
         MarginLevels(call=100, stop_out=Decimal(50))  # type: ignore[arg-type]
-    with pytest.raises(ConfigError, match="house.currency"):
+    with pytest.raises(ConfigError, match=r"house\.currency"):
         PositionsConfig(house_currency="ABC")
-    with pytest.raises(ConfigError, match="limits.symbols.EUR/USD"):
+    with pytest.raises(ConfigError, match=r"limits\.symbols\.EUR/USD"):
         PositionsConfig(symbol_limits={"EUR/USD": Decimal(0)})
