@@ -23,6 +23,7 @@ from typing import Final
 from pipelines.positions.config import PositionsConfig
 from pipelines.positions.records import Alert, AlertKind, CurrencyExposureRow, ExposureRow
 from trading.catalogue import Catalogue
+from trading.errors import InvalidInput
 from trading.fx import FxRates
 from trading.instrument import AssetClass
 from trading.money import format_minor, to_minor
@@ -61,10 +62,16 @@ class HouseBook:
     def apply(self, shard: str, symbol_totals: Mapping[str, Totals]) -> None:
         """Replace ``shard``'s totals for the symbols given ((0, 0, 0): none left there);
         the shard's other symbols keep theirs."""
+        for symbol, totals in symbol_totals.items():
+            if len(totals) != 3 or any(type(n) is not int or n < 0 for n in totals):
+                # Checked before any change: a bad shard report changes nothing.
+                raise InvalidInput(
+                    f"shard {shard}: {symbol}: totals must be three non-negative integers, "
+                    f"got {totals!r}",
+                    symbol=symbol,
+                )
         book = self.shards.setdefault(shard, {})
         for symbol, (long_qty, short_qty, accounts) in symbol_totals.items():
-            if long_qty < 0 or short_qty < 0 or accounts < 0:
-                raise ValueError(f"{shard}: {symbol}: totals must not be negative")
             if long_qty or short_qty or accounts:
                 book[symbol] = (long_qty, short_qty, accounts)
             else:
