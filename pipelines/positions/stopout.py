@@ -83,7 +83,9 @@ def effective_level(acct: AccountRow) -> Decimal | None:
 
 def margin_state(level: Decimal | None, levels: MarginLevels, st: StopOut) -> MarginState:
     """The ``MarginState`` an ``AccountRow`` shows: STOP_OUT while an episode runs (or the
-    level is under stop-out), MARGIN_CALL at or under the call level, else OK."""
+    level is under stop-out), MARGIN_CALL at or under the call level, else OK. ``level`` is
+    ``effective_level`` (None on a cash account); call it after ``evaluate`` so that the row
+    shows the state the evaluation left."""
     if st.active or (level is not None and level <= levels.stop_out):
         return MarginState.STOP_OUT
     if level is not None and level <= levels.call:
@@ -192,7 +194,11 @@ def on_close_refused(
     st: StopOut, account_id: int, cid: str, reason: str, ts_ns: int
 ) -> list[Alert]:
     """The OMS refused the pending close as a command (an error reply, no order event: the
-    position was already flat, the account unknown): the close failed, as if denied."""
+    position was already flat, the account unknown): the close failed, as if denied.
+
+    Not for ``duplicate_command_id`` nor a replayed answer: the id was sent before (a resumed
+    flow deciding again) and that close's own events will tell its outcome.
+    """
     if cid != st.pending:
         return []
     body = {"initiator": "house", "house_reason": f"stop-out {cid}:", "symbol": st.pending_symbol,
