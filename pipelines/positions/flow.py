@@ -25,13 +25,13 @@ from typing import Any
 import bytewax.operators as op
 from bytewax.dataflow import Dataflow
 from bytewax.operators import StatefulBatchLogic
-
-from pipelines.positions.exposure import HouseBook
 from pipelines.positions.lake import LakeSnapshotSink
 from pipelines.positions.lake import Snapshot as LakeSnapshot
+from pipelines.positions.redis_out import RiskRedisSink
+
+from pipelines.positions.exposure import HouseBook
 from pipelines.positions.process import CloseSink, process_context
 from pipelines.positions.records import CloseOrder
-from pipelines.positions.redis_out import RiskRedisSink
 from pipelines.positions.shard import SHARDS, Shard, ShardState, ShardTotals, Snapshot, shard_of
 from pipelines.positions.sources import EventBatch, EventStreams
 from pipelines.positions.spec import PositionsSpec

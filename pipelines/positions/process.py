@@ -5,9 +5,9 @@ from, and the command client that sends a stop-out's closes."""
 from __future__ import annotations
 
 import threading
-from pathlib import Path
 from collections.abc import Iterable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import redis
@@ -53,7 +53,7 @@ class QuoteFollower:
                     return
                 for batch in batches:
                     self.quotes.quotes.update(batch.quotes)
-        except BaseException as exc:  # noqa: BLE001 - reported by wait(); the flow goes on
+        except BaseException as exc:
             self.error = exc
         finally:
             self.done.set()
@@ -97,7 +97,7 @@ def process_context(spec: PositionsSpec) -> ProcessContext:
                 None if spec.config_path is None else Path(spec.config_path)
             )
             quotes = QuoteMap()
-            follower = QuoteFollower(spec, sorted(catalogue.symbols()), quotes)
+            follower = QuoteFollower(spec, sorted(catalogue.symbols), quotes)
             rebuild = _rebuilder(spec.dsn) if spec.dsn else None
             shard = Context(catalogue, Marker(catalogue, quotes), config, rebuild,
                             spec.send_closes)  # fmt: skip

@@ -13,10 +13,10 @@ import json
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any, Union
+from typing import Any
 
 from pipelines.positions.book import AccountBook, BadEvent, OutOfStep, apply
-from pipelines.positions.config import MarginLevels, PositionsConfig
+from pipelines.positions.config import PositionsConfig
 from pipelines.positions.marks import Marker
 from pipelines.positions.records import (
     AccountRow,
@@ -55,7 +55,7 @@ class Snapshot:
     accounts: tuple[AccountRow, ...]
 
 
-Out = Union[AccountRow, PositionRow, Alert, DeadLetter, CloseOrder, ShardTotals, Snapshot]
+Out = AccountRow | PositionRow | Alert | DeadLetter | CloseOrder | ShardTotals | Snapshot
 
 
 @dataclass(slots=True)
@@ -249,13 +249,13 @@ class Shard:
         if not book.currency:
             return out
         st = self.state.stopouts.get(aid)
-        levels = self.ctx.config.levels.get(book.account_type, MarginLevels())
+        levels = self.ctx.config.levels_for(book.account_type)
         row = marker.account(book, now_ns, positions=marked)
         if row.margin_level is not None or (st is not None and (st.active or st.called)):
             st = self.state.stopouts.setdefault(aid, StopOut()) if st is None else st
-            timeout_ns = int(self.ctx.config.close_timeout_s * 1e9)
+            timeout_ns = self.ctx.config.close_timeout_ns
             alerts, closes = evaluate(row, [r for r, _ in marked], levels, st, now_ns,
-                                      timeout_ns)  # fmt: skip
+                                      timeout_ns, self.ctx.catalogue)  # fmt: skip
             out += alerts
             for close in closes:
                 if self.ctx.send_closes:
@@ -318,7 +318,7 @@ class Shard:
             if book.currency:
                 st = self.state.stopouts.get(aid) or StopOut()
                 row = marker.account(book, now_ns, positions=marked)
-                levels = self.ctx.config.levels.get(book.account_type, MarginLevels())
+                levels = self.ctx.config.levels_for(book.account_type)
                 accounts.append(_with_state(row, margin_state(row.margin_level, levels, st)))
         return Snapshot(snapshot_ns, self.state.name, tuple(positions), tuple(accounts))
 
