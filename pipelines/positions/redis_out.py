@@ -216,8 +216,13 @@ def _known(cls: type[Any], obj: dict[str, Any]) -> dict[str, Any]:
 
 
 def _load_house(client: redis.Redis) -> _HouseView:
-    def rows(key: str, cls: type[Any]) -> dict[str, Any]:
-        raw: dict[bytes, bytes] = client.hgetall(key)  # type: ignore[assignment]
+    """The stored exposure rows, in one round trip (when the partition starts)."""
+    pipe = client.pipeline(transaction=False)
+    pipe.hgetall(EXPOSURE)
+    pipe.hgetall(CURRENCY_EXPOSURE)
+    symbols_raw, currencies_raw = pipe.execute()
+
+    def rows(raw: dict[bytes, bytes], cls: type[Any]) -> dict[str, Any]:
         out = {}
         for name, data in raw.items():
             obj = _known(cls, json.loads(data))
@@ -226,21 +231,22 @@ def _load_house(client: redis.Redis) -> _HouseView:
             out[text_of(name)] = cls(**obj)
         return out
 
-    return _HouseView(rows(EXPOSURE, ExposureRow), rows(CURRENCY_EXPOSURE, CurrencyExposureRow))
+    return _HouseView(rows(symbols_raw, ExposureRow), rows(currencies_raw, CurrencyExposureRow))
 
 
 class _RiskRedisPartition(StatelessSinkPartition[RiskItem]):
     def __init__(self, sink: RiskRedisSink) -> None:
         self.sink = sink
         self.client = redis.Redis.from_url(sink.redis_url)
-        self.house: _HouseView | None = None
+        self.house = _load_house(self.client)
 
     def write_batch(self, items: list[RiskItem]) -> None:
         if not items:
             return
         s = self.sink
         pipe = self.client.pipeline(transaction=True)
-        house_moved = False
+        symbols: dict[str, ExposureRow] = {}  # into self.house once the batch is written
+        currencies: dict[str, CurrencyExposureRow] = {}
 
         def change(kind: str, key: object, ts_ns: int, data: str) -> None:
             entry = {"kind": kind, "key": str(key), "ts_ns": str(ts_ns), "data": data}
@@ -262,20 +268,16 @@ class _RiskRedisPartition(StatelessSinkPartition[RiskItem]):
                 else:
                     pipe.hset(positions_key(item.account_id), item.symbol, data)
                 change(KIND_POSITION, item.account_id, item.ts_ns, data)
-            elif isinstance(item, ExposureRow | CurrencyExposureRow):
-                house_moved = True
-                if self.house is None:  # before MULTI: this partition's first house row
-                    self.house = _load_house(self.client)
-                if isinstance(item, ExposureRow):
-                    data = _json(exposure_obj(item))
-                    self.house.symbols[item.symbol] = item
-                    pipe.hset(EXPOSURE, item.symbol, data)
-                    change(KIND_EXPOSURE, item.symbol, item.ts_ns, data)
-                else:
-                    data = _json(currency_obj(item))
-                    self.house.currencies[item.currency] = item
-                    pipe.hset(CURRENCY_EXPOSURE, item.currency, data)
-                    change(KIND_CURRENCY, item.currency, item.ts_ns, data)
+            elif isinstance(item, ExposureRow):
+                data = _json(exposure_obj(item))
+                symbols[item.symbol] = item
+                pipe.hset(EXPOSURE, item.symbol, data)
+                change(KIND_EXPOSURE, item.symbol, item.ts_ns, data)
+            elif isinstance(item, CurrencyExposureRow):
+                data = _json(currency_obj(item))
+                currencies[item.currency] = item
+                pipe.hset(CURRENCY_EXPOSURE, item.currency, data)
+                change(KIND_CURRENCY, item.currency, item.ts_ns, data)
             elif isinstance(item, Alert):
                 pipe.xadd(ALERTS_STREAM, alert_fields(item), maxlen=s.alerts_maxlen,  # type: ignore[arg-type]
                           approximate=True)  # fmt: skip
@@ -284,11 +286,14 @@ class _RiskRedisPartition(StatelessSinkPartition[RiskItem]):
                           approximate=True)  # fmt: skip
             else:
                 raise TypeError(f"RiskRedisSink cannot write {type(item).__name__}: {item!r}")
-        if house_moved and self.house is not None:
-            house = house_fields(s.house_currency, self.house.symbols.values(),
-                                 self.house.currencies.values())  # fmt: skip
+        if symbols or currencies:
+            all_symbols = {**self.house.symbols, **symbols}
+            all_currencies = {**self.house.currencies, **currencies}
+            house = house_fields(s.house_currency, all_symbols.values(), all_currencies.values())
             pipe.hset(HOUSE, mapping=house)  # type: ignore[arg-type]
         pipe.execute()
+        self.house.symbols.update(symbols)
+        self.house.currencies.update(currencies)
 
     def close(self) -> None:
         self.client.close()

@@ -22,6 +22,8 @@ from pipelines.positions.redis_out import (
     EXPOSURE,
     HOUSE,
     KIND_ACCOUNT,
+    KIND_CURRENCY,
+    KIND_EXPOSURE,
     KIND_POSITION,
     MARGIN_LEVELS,
     account_key,
@@ -159,7 +161,8 @@ def read_changes(
             f["data"] = decode_account(json.loads(f["data"]))
         elif f["kind"] == KIND_POSITION:
             f["data"] = decode_position(f["data"])
-        else:
+        elif f["kind"] in (KIND_EXPOSURE, KIND_CURRENCY):
             f["data"] = decode_exposure(f["data"])
+        # a kind added later: its data stays text
         out.append((sid, f))
     return out

@@ -143,8 +143,11 @@ def test_empty_snapshot_when_written_then_files_with_the_schema_and_no_rows(
 
 
 def test_snapshot_when_closed_position_given_then_it_is_not_written(tmp_path: Path) -> None:
-    write_snapshot(tmp_path, S1, "p0", [position(1, "EUR/USD", 0), position(1, "US500", 3)], [])
-    assert latest_snapshot(tmp_path)[0]["symbol"].to_list() == ["US500"]
+    unmarked = position(1, "US500", 3, mark=None, unrealized=None)
+    write_snapshot(tmp_path, S1, "p0", [position(1, "EUR/USD", 0), unmarked], [])
+    positions = latest_snapshot(tmp_path)[0]
+    assert positions.select("symbol", "mark", "unrealized").rows() == [("US500", None, None)]
+    assert positions.schema == POSITIONS_SCHEMA  # nulls keep the int64 columns
 
 
 def test_paths_when_near_midnight_then_the_utc_day_of_the_snapshot(tmp_path: Path) -> None:

@@ -251,3 +251,21 @@ def test_sink_when_given_something_else_then_type_error_and_nothing_written(
 def test_house_when_no_exposure_written_then_absent(client: redis.Redis, redis_url: str) -> None:
     run_sink(redis_url, [account(1)])
     assert not client.exists(HOUSE)
+
+
+def test_write_batch_when_called_then_one_transaction_and_nothing_else(
+    client: redis.Redis, redis_url: str
+) -> None:
+    part = RiskRedisSink(redis_url).build("out", 0, 1)  # reads the stored house once, here
+    client.config_resetstat()
+    batch: list[RiskItem] = [
+        account(1), position(1), exposure("EUR/USD", 10), currency("EUR", "1", 11),
+        Alert(AlertKind.REBUILD, T0_NS, "r"),
+    ]  # fmt: skip
+    part.write_batch(batch)
+    part.write_batch([account(2)])
+    part.close()
+    stats = client.info("commandstats")
+    assert stats["cmdstat_multi"]["calls"] == 2 and stats["cmdstat_exec"]["calls"] == 2
+    assert "cmdstat_hgetall" not in stats and "cmdstat_hget" not in stats
+    assert read_house(client)["value"] == "10"
