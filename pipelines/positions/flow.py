@@ -25,13 +25,13 @@ from typing import Any
 import bytewax.operators as op
 from bytewax.dataflow import Dataflow
 from bytewax.operators import StatefulBatchLogic
-from pipelines.positions.lake import LakeSnapshotSink
-from pipelines.positions.lake import Snapshot as LakeSnapshot
-from pipelines.positions.redis_out import RiskRedisSink
 
 from pipelines.positions.exposure import HouseBook
+from pipelines.positions.lake import LakeSnapshotSink
+from pipelines.positions.lake import Snapshot as LakeSnapshot
 from pipelines.positions.process import CloseSink, process_context
 from pipelines.positions.records import CloseOrder
+from pipelines.positions.redis_out import RiskRedisSink
 from pipelines.positions.shard import SHARDS, Shard, ShardState, ShardTotals, Snapshot, shard_of
 from pipelines.positions.sources import EventBatch, EventStreams
 from pipelines.positions.spec import PositionsSpec
@@ -64,9 +64,7 @@ def route(batch: EventBatch, partitions: int) -> list[tuple[str, Item]]:
     for stream_id, event in batch.entries:
         if event.account_id == 0:
             continue
-        by_shard.setdefault(shard_of(event.account_id), []).append(
-            (batch.stream, stream_id, event)
-        )
+        by_shard.setdefault(shard_of(event.account_id), []).append((batch.stream, stream_id, event))
     out += [(key, Item("events", entries, key)) for key, entries in by_shard.items()]
     for dead in batch.dead:
         key = shard_of(dead.account_id or 0)
