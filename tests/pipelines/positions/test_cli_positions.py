@@ -10,13 +10,16 @@ from pathlib import Path
 
 import polars as pl
 import pytest
+import redis
+from sqlalchemy import select
 from typer.testing import CliRunner
 
+from pipelines.positions import redis_read
 from serving.cli import app
 from trading.catalogue import default_catalogue
+from trading.store import schema as s
 from trading.store.engine import open_readonly
 from trading.store.read_balances import account_snapshot
-from trading.store.read_clients import accounts as list_accounts
 
 runner = CliRunner()
 
@@ -38,7 +41,7 @@ def _store(home: Path) -> tuple[dict[tuple[int, str], int], dict[int, tuple[int,
     positions: dict[tuple[int, str], int] = {}
     money: dict[int, tuple[int, int, int]] = {}
     with engine.connect() as conn:
-        for account_id in list_accounts(conn):
+        for account_id in conn.execute(select(s.accounts.c.account_id)).scalars():
             snap = account_snapshot(conn, catalogue, account_id, lambda _s: None)
             own = next(b for b in snap.balances if b.currency == snap.currency)
             money[account_id] = (own.cash, own.margin_held, own.withdrawal_pending)
@@ -58,6 +61,9 @@ def test_positions_when_until_idle_after_a_simulation_then_the_lake_equals_the_s
     output = _ok(["pipelines", "positions", "--home", str(home), "--redis-url", redis_url,
                   "--until-idle", "--processes", str(processes)])  # fmt: skip
     assert "positions: done" in output
+    # The books came from the events: nothing was read again from the store.
+    alerts = redis_read.read_alerts(redis.Redis.from_url(redis_url), "0", 10_000)
+    assert not [a for _, a in alerts if a["kind"] in ("rebuild", "dead_letter")]
     positions, money = _store(home)
     assert positions and len(money) == 12
     lake_pos = _latest(home / "lake", "positions")

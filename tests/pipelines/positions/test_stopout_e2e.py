@@ -79,7 +79,8 @@ def test_stop_out_when_the_level_falls_under_then_one_close_through_the_bus_and_
     body = json.loads(closes[0][b"body"])
     assert body["account_id"] == 9 and body["symbol"] == "EUR/USD"
     assert closes[0][b"command_id"] == b"stopout-9-1-1"
-    assert b"margin level" in closes[0][b"reason"] and b"bid 1.07500" in closes[0][b"reason"]
+    assert body["reason"].startswith("stop-out stopout-9-1-1: margin level ")
+    assert "at bid 1.07500" in body["reason"]
     kinds = _alerts(sv)
     assert "margin_call" in kinds and "stop_out_started" in kinds
     assert "stop_out_close_sent" in kinds
