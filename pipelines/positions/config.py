@@ -68,7 +68,7 @@ class PositionsConfig:
     symbol_limits: dict[str, Decimal] = field(default_factory=dict)
     # |house net amount value| per currency, in the house currency, major units.
     currency_limits: dict[str, Decimal] = field(default_factory=dict)
-    snapshot_s: float = 1.0  # lake snapshot interval
+    snapshot_s: float = 60.0  # lake snapshot interval: each one marks every account
     # A stop-out close with no outcome after this long is given up; the next evaluation may
     # send the next step (a close refused before any order event never reports back).
     close_timeout_s: float = 30.0
@@ -186,7 +186,7 @@ def config_from_mapping(
         house_currency=currency,
         symbol_limits=symbol_limits,
         currency_limits=currency_limits,
-        snapshot_s=_seconds(flow.get("snapshot_s", 1.0), "flow.snapshot_s", source),
+        snapshot_s=_seconds(flow.get("snapshot_s", 60.0), "flow.snapshot_s", source),
         close_timeout_s=_seconds(flow.get("close_timeout_s", 30.0), "flow.close_timeout_s", source),
     )
 

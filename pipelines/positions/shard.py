@@ -83,7 +83,10 @@ class Shard:
         self.holders: dict[str, set[int]] = {}
         self.totals: dict[str, list[int]] = {}  # symbol -> [long, short, accounts]
         self.seen: dict[str, object] = {}  # the quote each symbol was last marked at
-        self.next_snapshot_ns = 0
+        # (quote currency, account currency) -> the accounts that convert between them
+        self.converting: dict[tuple[str, str], set[int]] = {}
+        self._deps: dict[tuple[str, str], frozenset[str]] = {}
+        self.watch = {a for a, st in self.state.stopouts.items() if st.active}
         self.duplicates = 0
         self.rebuilds = 0
         for book in self.state.books.values():
@@ -103,7 +106,24 @@ class Shard:
                 self.holders.setdefault(symbol, set()).add(book.account_id)
             else:
                 self.holders.get(symbol, set()).discard(book.account_id)
+            quote = self.ctx.catalogue.get(symbol).quote
+            if book.currency and quote != book.currency:
+                pair = self.converting.setdefault((quote, book.currency), set())
+                if add:
+                    pair.add(book.account_id)
+                else:
+                    pair.discard(book.account_id)
         return set(book.holdings)
+
+    def _rate_symbols(self, pair: tuple[str, str]) -> frozenset[str]:
+        """The symbols whose quotes a conversion rate is made of (as ``FxRates`` finds it:
+        direct, inverted, or through USD)."""
+        deps = self._deps.get(pair)
+        if deps is None:
+            a, b = pair
+            names = (f"{a}/{b}", f"{b}/{a}", f"{a}/USD", f"USD/{a}", f"{b}/USD", f"USD/{b}")
+            deps = self._deps[pair] = frozenset(n for n in names if n in self.ctx.catalogue)
+        return deps
 
     def _totals(self, symbols: Iterable[str]) -> ShardTotals:
         out = {}
@@ -184,8 +204,21 @@ class Shard:
         symbols.update(applied.symbols)
         moved.update(applied.symbols)
         if applied.house_order:
-            st = self.state.stopouts.setdefault(aid, StopOut())
+            st = self.state.stopouts.get(aid) or StopOut()
             out += on_house_order(st, aid, event.type, body, event.ts_ns)
+            self._keep(aid, st)
+
+    def _keep(self, aid: int, st: StopOut) -> None:
+        """Hold an account's stop-out state while it says anything, and watch it while a
+        stop-out is active."""
+        if st == _CLEAN:
+            self.state.stopouts.pop(aid, None)
+        else:
+            self.state.stopouts[aid] = st
+        if st.active:
+            self.watch.add(aid)
+        else:
+            self.watch.discard(aid)
 
     def _rebuild(
         self,
@@ -251,8 +284,10 @@ class Shard:
         st = self.state.stopouts.get(aid)
         levels = self.ctx.config.levels_for(book.account_type)
         row = marker.account(book, now_ns, positions=marked)
-        if row.margin_level is not None or (st is not None and (st.active or st.called)):
-            st = self.state.stopouts.setdefault(aid, StopOut()) if st is None else st
+        if row.margin_level is not None or st is not None:
+            if st is None:
+                # Kept only once it holds something: most accounts never near a call.
+                st = StopOut()
             timeout_ns = self.ctx.config.close_timeout_ns
             alerts, closes = evaluate(row, [r for r, _ in marked], levels, st, now_ns,
                                       timeout_ns, self.ctx.catalogue)  # fmt: skip
@@ -265,6 +300,7 @@ class Shard:
                     out.append(Alert(AlertKind.STOP_OUT_CLOSE_FAILED, now_ns,
                                      f"{close.reason} (not sent: this run sends no closes)",
                                      account_id=aid, symbol=close.symbol))  # fmt: skip
+            self._keep(aid, st)
         state = margin_state(row.margin_level, levels, st or StopOut())
         if state is not row.margin_state:
             row = _with_state(row, state)
@@ -284,14 +320,10 @@ class Shard:
         for sym in changed:
             for aid in self.holders.get(sym, ()):
                 affected.setdefault(aid, set()).add(sym)
-        fx_moved = any(self.ctx.catalogue.get(s).asset_class.value in ("fx", "metal", "crypto")
-                       for s in changed if s in self.ctx.catalogue)  # fmt: skip
-        if fx_moved:
-            for aid, book in self.state.books.items():
-                if aid not in affected and any(
-                    self.ctx.catalogue.get(s).quote != book.currency for s in book.holdings
-                ):
-                    affected[aid] = set(book.holdings)
+        for pair, accounts in self.converting.items():
+            if accounts and self._rate_symbols(pair) & changed:
+                for aid in accounts:
+                    affected.setdefault(aid, set())
         out: list[Out] = []
         for aid, symbols in affected.items():
             out += self._mark(aid, symbols, now_ns)
@@ -302,8 +334,8 @@ class Shard:
         close that never answers times out."""
         out: list[Out] = []
         done = set(skip)
-        for aid, st in self.state.stopouts.items():
-            if st.active and aid not in done and aid in self.state.books:
+        for aid in sorted(self.watch - done):
+            if aid in self.state.books:
                 out += self._mark(aid, set(), now_ns)
         return out
 
@@ -324,6 +356,9 @@ class Shard:
 
     def all_totals(self) -> ShardTotals:
         return self._totals(sorted(self.totals))
+
+
+_CLEAN = StopOut()
 
 
 def _with_state(row: AccountRow, state: Any) -> AccountRow:

@@ -29,7 +29,7 @@ def test_example_when_loaded_then_every_section_is_read() -> None:
     assert cfg.symbol_limits["EUR/USD"] == Decimal(5_000_000)
     assert cfg.symbol_limits["US500"] == Decimal(1_000_000)
     assert cfg.currency_limits["EUR"] == Decimal(10_000_000)
-    assert cfg.snapshot_s == 1.0
+    assert cfg.snapshot_s == 60.0
     assert cfg.close_timeout_s == 30.0
     assert cfg.close_timeout_ns == 30_000_000_000
 
@@ -40,7 +40,7 @@ def test_no_file_when_loaded_then_defaults() -> None:
     assert cfg.levels_for("margin") == MarginLevels(Decimal(100), Decimal(50))
     assert cfg.levels_for("cash") == MarginLevels(Decimal(100), Decimal(50))
     assert (cfg.house_currency, cfg.symbol_limits, cfg.currency_limits) == ("USD", {}, {})
-    assert (cfg.snapshot_s, cfg.close_timeout_s) == (1.0, 30.0)
+    assert (cfg.snapshot_s, cfg.close_timeout_s) == (60.0, 30.0)
 
 
 def test_partial_levels_when_loaded_then_the_rest_keeps_its_default(tmp_path: Path) -> None:
