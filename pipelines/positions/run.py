@@ -11,7 +11,6 @@ from __future__ import annotations
 import datetime as dt
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -20,6 +19,7 @@ from pathlib import Path
 from bytewax.dataflow import Dataflow
 from bytewax.recovery import RecoveryConfig, init_db_dir
 
+from pipelines.cluster import free_ports
 from pipelines.positions.spec import PositionsSpec
 
 ENV_SPEC = "BOURSE_POSITIONS_SPEC"
@@ -61,19 +61,8 @@ def run_positions(spec: PositionsSpec, processes: int = 1) -> float:
     return time.perf_counter() - started
 
 
-def _free_ports(n: int) -> list[int]:
-    socks = [socket.socket() for _ in range(n)]
-    try:
-        for s in socks:
-            s.bind(("127.0.0.1", 0))
-        return [s.getsockname()[1] for s in socks]
-    finally:
-        for s in socks:
-            s.close()
-
-
 def _run_cluster(spec: PositionsSpec, processes: int, recovery: Path) -> None:
-    addresses = ";".join(f"127.0.0.1:{p}" for p in _free_ports(processes))
+    addresses = ";".join(f"127.0.0.1:{p}" for p in free_ports(processes))
     env = {**os.environ, ENV_SPEC: spec.to_json()}
     procs = []
     for k in range(processes):

@@ -20,7 +20,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -34,6 +33,7 @@ from typing import Any
 from bytewax.dataflow import Dataflow
 from bytewax.recovery import RecoveryConfig, init_db_dir
 
+from pipelines.cluster import free_ports
 from pipelines.ticks import formats, lake
 from pipelines.ticks.config import FilterConfig
 from pipelines.ticks.flow import build_flow, stats_path
@@ -382,24 +382,13 @@ def _execute(
         _run_cluster(spec, processes, recovery, feeds)
 
 
-def _free_ports(n: int) -> list[int]:
-    socks = [socket.socket() for _ in range(n)]
-    try:
-        for s in socks:
-            s.bind(("127.0.0.1", 0))
-        return [s.getsockname()[1] for s in socks]
-    finally:
-        for s in socks:
-            s.close()
-
-
 def _run_cluster(
     spec: RunSpec,
     processes: int,
     recovery: Path,
     feeds: list[FileReplay] | list[SyntheticReplay],
 ) -> None:
-    addresses = ";".join(f"127.0.0.1:{p}" for p in _free_ports(processes))
+    addresses = ";".join(f"127.0.0.1:{p}" for p in free_ports(processes))
     env = {**os.environ, ENV_SPEC: spec.to_json(), ENV_PROCESSES: str(processes),
            ENV_ADDRESSES: addresses}  # fmt: skip
     env.pop(ENV_FEEDS, None)
