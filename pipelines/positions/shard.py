@@ -86,6 +86,7 @@ class Shard:
         # (quote currency, account currency) -> the accounts that convert between them
         self.converting: dict[tuple[str, str], set[int]] = {}
         self._deps: dict[tuple[str, str], frozenset[str]] = {}
+        self._quotes_ccy: dict[str, str] = {}
         self.watch = {a for a, st in self.state.stopouts.items() if st.active}
         self.duplicates = 0
         self.rebuilds = 0
@@ -94,26 +95,38 @@ class Shard:
 
     # -- indexes ---------------------------------------------------------------------------
 
-    def _index(self, book: AccountBook, *, add: bool) -> set[str]:
+    def _index(self, book: AccountBook, *, add: bool, only: str | None = None) -> set[str]:
+        """Add a book to the indexes, or take it out: the totals per symbol, the holders of
+        each symbol, and the conversions it needs. ``only``: just that symbol's part (a
+        fill moves one symbol)."""
         sign = 1 if add else -1
+        aid = book.account_id
         for symbol, holding in book.holdings.items():
-            if not holding.net:
+            if not holding.net or (only is not None and symbol != only):
                 continue
             t = self.totals.setdefault(symbol, [0, 0, 0])
             t[0 if holding.net > 0 else 1] += sign * abs(holding.net)
             t[2] += sign
             if add:
-                self.holders.setdefault(symbol, set()).add(book.account_id)
+                self.holders.setdefault(symbol, set()).add(aid)
             else:
-                self.holders.get(symbol, set()).discard(book.account_id)
-            quote = self.ctx.catalogue.get(symbol).quote
-            if book.currency and quote != book.currency:
-                pair = self.converting.setdefault((quote, book.currency), set())
-                if add:
-                    pair.add(book.account_id)
-                else:
-                    pair.discard(book.account_id)
+                self.holders.get(symbol, set()).discard(aid)
+        # Which conversions the account needs follows from all it holds, whatever moved.
+        ccy = book.currency
+        needs = {(q, ccy) for q in map(self._quote_of, book.holdings) if ccy and q != ccy}
+        if add:
+            for pair in needs:
+                self.converting.setdefault(pair, set()).add(aid)
+        else:
+            for pair in needs:
+                self.converting.get(pair, set()).discard(aid)
         return set(book.holdings)
+
+    def _quote_of(self, symbol: str) -> str:
+        quote = self._quotes_ccy.get(symbol)
+        if quote is None:
+            quote = self._quotes_ccy[symbol] = self.ctx.catalogue.get(symbol).quote
+        return quote
 
     def _rate_symbols(self, pair: tuple[str, str]) -> frozenset[str]:
         """The symbols whose quotes a conversion rate is made of (as ``FxRates`` finds it:
@@ -179,12 +192,12 @@ class Shard:
                 raise BadEvent("the payload is not a JSON object")
             symbol = body.get("symbol") if "exec_id" in body else None
             if symbol:
-                self._index(book, add=False)
+                self._index(book, add=False, only=symbol)
             try:
                 applied = apply(book, event, body)
             finally:
                 if symbol:
-                    self._index(book, add=True)
+                    self._index(book, add=True, only=symbol)
         except (BadEvent, ValueError) as exc:
             book.last_seq = seq
             reason = f"{type(exc).__name__}: {exc}"[:300]
