@@ -222,6 +222,24 @@ class Shard:
                          "account(s) from the store", details={"rebuilt": "true"}))  # fmt: skip
         return True
 
+    def on_dead(self, dead: DeadLetter, now_ns: int) -> list[Out]:
+        """An entry the source could not read as an event: set aside with its alert, like
+        one the book refuses, and its account (when the entry named one) read again."""
+        out: list[Out] = [dead]
+        aid = dead.account_id
+        out.append(Alert(AlertKind.DEAD_LETTER, now_ns, f"entry {dead.stream_id} of "
+                         f"{dead.stream} set aside: {dead.reason}", account_id=aid))  # fmt: skip
+        if not aid:
+            return out
+        dirty: dict[int, set[str]] = {}
+        moved: set[str] = set()
+        self._rebuild([aid], f"account {aid}: an entry was set aside", now_ns, dirty, moved, out)
+        for account_id, symbols in dirty.items():
+            out += self._mark(account_id, symbols, now_ns)
+        if moved:
+            out.append(self._totals(moved))
+        return out
+
     def on_trimmed(self, partition: int, partitions: int, stream: str, now_ns: int) -> list[Out]:
         out: list[Out] = []
         dirty: dict[int, set[str]] = {}
