@@ -197,9 +197,12 @@ class Shard:
         out: list[Out],
         partition: tuple[int, int] | None = None,
     ) -> bool:
+        # A desk filters alerts by account: one account's rebuild names it.
+        one = ids[0] if ids is not None and len(ids) == 1 and partition is None else None
         if self.ctx.rebuild is None:
             out.append(Alert(AlertKind.REBUILD, now_ns, f"{why}; no store to rebuild from: "
-                             "going on from the events", details={"rebuilt": "false"}))  # fmt: skip
+                             "going on from the events", account_id=one,
+                             details={"rebuilt": "false"}))  # fmt: skip
             return False
         books = self.ctx.rebuild(ids, partition)
         if partition is not None:
@@ -219,7 +222,9 @@ class Shard:
                 dirty.setdefault(aid, set()).update(old.holdings)
         self.rebuilds += 1
         out.append(Alert(AlertKind.REBUILD, now_ns, f"{why}: rebuilt {len(ids or ())} "
-                         "account(s) from the store", details={"rebuilt": "true"}))  # fmt: skip
+                         "account(s) from the store", account_id=one,
+                         details={"rebuilt": "true",
+                                  "accounts": ",".join(map(str, ids or ()))}))  # fmt: skip
         return True
 
     def on_dead(self, dead: DeadLetter, now_ns: int) -> list[Out]:
