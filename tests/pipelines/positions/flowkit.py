@@ -87,9 +87,17 @@ def fill_open(
     return event(account_id, seq, "order.filled", body)
 
 
-def run(home: Path, redis_url: str, dsn: str | None, *, final_ns: int = 1, **kw: Any) -> None:
+def run(
+    home: Path,
+    redis_url: str,
+    dsn: str | None,
+    *,
+    final_ns: int = 1,
+    send_closes: bool = False,
+    **kw: Any,
+) -> None:
     spec = PositionsSpec(home=str(home), redis_url=redis_url, dsn=dsn, until_idle=True,
-                         send_closes=False, final_ns=final_ns, **kw)  # fmt: skip
+                         send_closes=send_closes, final_ns=final_ns, **kw)  # fmt: skip
     run_positions(spec)
 
 
