@@ -96,7 +96,7 @@ class BooksLogic(StatefulBatchLogic[Item, Any, bytes]):
                 part, parts, stream = item.payload
                 out += self.shard.on_trimmed(part, parts, stream, now)
             else:
-                out.append(item.payload)
+                out += self.shard.on_dead(item.payload, now)
         self.version += 1
         return out, StatefulBatchLogic.RETAIN
 

@@ -243,9 +243,12 @@ class Shard:
         out: list[Out],
         partition: tuple[int, int] | None = None,
     ) -> bool:
+        # A desk filters alerts by account: one account's rebuild names it.
+        one = ids[0] if ids is not None and len(ids) == 1 and partition is None else None
         if self.ctx.rebuild is None:
             out.append(Alert(AlertKind.REBUILD, now_ns, f"{why}; no store to rebuild from: "
-                             "going on from the events", details={"rebuilt": "false"}))  # fmt: skip
+                             "going on from the events", account_id=one,
+                             details={"rebuilt": "false"}))  # fmt: skip
             return False
         books = self.ctx.rebuild(ids, partition)
         if partition is not None:
@@ -265,8 +268,28 @@ class Shard:
                 dirty.setdefault(aid, set()).update(old.holdings)
         self.rebuilds += 1
         out.append(Alert(AlertKind.REBUILD, now_ns, f"{why}: rebuilt {len(ids or ())} "
-                         "account(s) from the store", details={"rebuilt": "true"}))  # fmt: skip
+                         "account(s) from the store", account_id=one,
+                         details={"rebuilt": "true",
+                                  "accounts": ",".join(map(str, ids or ()))}))  # fmt: skip
         return True
+
+    def on_dead(self, dead: DeadLetter, now_ns: int) -> list[Out]:
+        """An entry the source could not read as an event: set aside with its alert, like
+        one the book refuses, and its account (when the entry named one) read again."""
+        out: list[Out] = [dead]
+        aid = dead.account_id
+        out.append(Alert(AlertKind.DEAD_LETTER, now_ns, f"entry {dead.stream_id} of "
+                         f"{dead.stream} set aside: {dead.reason}", account_id=aid))  # fmt: skip
+        if not aid:
+            return out
+        dirty: dict[int, set[str]] = {}
+        moved: set[str] = set()
+        self._rebuild([aid], f"account {aid}: an entry was set aside", now_ns, dirty, moved, out)
+        for account_id, symbols in dirty.items():
+            out += self._mark(account_id, symbols, now_ns)
+        if moved:
+            out.append(self._totals(moved))
+        return out
 
     def on_trimmed(self, partition: int, partitions: int, stream: str, now_ns: int) -> list[Out]:
         out: list[Out] = []
