@@ -267,6 +267,8 @@ class Shard:
             if old is not None:
                 dirty.setdefault(aid, set()).update(old.holdings)
         self.rebuilds += 1
+        if partition is not None and not ids:
+            return True  # a trimmed partition holds none of this shard's accounts: say nothing
         out.append(Alert(AlertKind.REBUILD, now_ns, f"{why}: rebuilt {len(ids or ())} "
                          "account(s) from the store", account_id=one,
                          details={"rebuilt": "true",
