@@ -41,6 +41,7 @@ API_CODES: dict[str, int] = {
     "conflict": 409,
     "username_taken": 409,
     "invalid_input": 422,
+    "invalid_totp": 422,  # a TOTP code that is wrong, expired or already used
     "locked_out": 429,  # too many failed logins in a row: Retry-After says until when
     "rate_limited": 429,
     "error": 500,
@@ -113,7 +114,7 @@ def status_of(code: str) -> int:
 
 
 def from_error(exc: errors.BourseError) -> Problem:
-    details = {k: v for k, v in exc.details.items() if _plain(v)}
+    details: dict[str, Any] = {k: v for k, v in exc.details.items() if _plain(v)}
     status = status_of(exc.code)
     # An unexpected failure's text is for the log, not for the caller.
     detail = exc.message if status < 500 or exc.code != "error" else "unexpected failure"

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 import redis
 from argon2 import PasswordHasher
+from fastapi import Request
 from sqlalchemy import Engine
 
 from serving.settings import Settings
@@ -34,3 +35,9 @@ class ApiState:
         self.reader.dispose()
         self.writer.dispose()
         self.redis.close()
+
+
+def get_state(request: Request) -> ApiState:
+    """The running app's state (a dependency)."""
+    state: ApiState = request.app.state.api
+    return state
