@@ -55,15 +55,7 @@ def register(body: RegisterIn, request: Request, state: StateDep) -> RegisterOut
     why = password_problem(body.password, username, state.settings.api_password_min_length)
     if why:
         raise Problem.of("invalid_input", f"password: {why}", field="password")
-    ids = IdAllocator(state.redis)
-    user_id = ids.next("user", state.writer, s.users.c.user_id)
-    try:
-        users.add(
-            state.writer, user_id=user_id, username=username, email=body.email,
-            password_hash=state.hasher.hash(body.password), role="client", now_ns=state.clock(),
-        )  # fmt: skip
-    except IntegrityError:
-        raise Problem.of("username_taken", f"the username {username!r} is taken") from None
+    user_id = _reserve(state, username, body.email, state.hasher.hash(body.password))
     try:
         client_id = _create(state, user_id, "client", s.clients.c.client_id, lambda cid: {
             "client_id": cid, "kind": "person", "name": body.name,
@@ -80,6 +72,23 @@ def register(body: RegisterIn, request: Request, state: StateDep) -> RegisterOut
     return RegisterOut(
         user_id=user_id, username=username, client_id=client_id, account_id=account_id
     )
+
+
+def _reserve(state: ApiState, username: str, email: str, password_hash: str) -> int:
+    """Inserts the user with no client yet; its id."""
+    for _ in range(_ID_TRIES):
+        user_id = IdAllocator(state.redis).next("user", state.writer, s.users.c.user_id)
+        try:
+            users.add(
+                state.writer, user_id=user_id, username=username, email=email,
+                password_hash=password_hash, role="client", now_ns=state.clock(),
+            )  # fmt: skip
+            return user_id
+        except IntegrityError:
+            if users.by_username(state.writer, username) is not None:
+                raise Problem.of("username_taken", f"the username {username!r} is taken") from None
+            # else the id was taken (a staff user made from the CLI meanwhile): draw again
+    raise Problem.of("conflict", "no free user id found: try again")
 
 
 def _create(state: ApiState, user_id: int, kind: str, column: Any, body: Any) -> int:
