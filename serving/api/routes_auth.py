@@ -31,6 +31,7 @@ from serving.api.ratelimit import RateLimiter
 from serving.api.schemas import LoginIn, LoginOut, RegisterIn, RegisterOut, UserOut
 from serving.api.sessions import Session
 from serving.api.state import ApiState, get_state
+from trading.clients import concat_id
 from trading.store import schema as s
 
 router = APIRouter(prefix="/auth", tags=["auth"])
@@ -60,7 +61,7 @@ def register(body: RegisterIn, request: Request, state: StateDep) -> RegisterOut
         client_id = _create(state, user_id, "client", s.clients.c.client_id, lambda cid: {
             "client_id": cid, "kind": "person", "name": body.name,
             "country": body.country.upper(), "email": body.email,
-            "birth_date": body.birth_date.isoformat(),
+            "birth_date": body.birth_date.isoformat(), "national_id": _national_id(body),
         })  # fmt: skip
         account_id = _create(state, user_id, "account", s.accounts.c.account_id, lambda aid: {
             "account_id": aid, "currency": body.currency.upper(), "client_id": client_id,
@@ -72,6 +73,14 @@ def register(body: RegisterIn, request: Request, state: StateDep) -> RegisterOut
     return RegisterOut(
         user_id=user_id, username=username, client_id=client_id, account_id=account_id
     )
+
+
+def _national_id(body: RegisterIn) -> str:
+    """The one given, or the CONCAT code (the first word of the name is the first name)."""
+    if body.national_id:
+        return body.national_id
+    first, _, surname = body.name.strip().partition(" ")
+    return concat_id(body.country.upper(), body.birth_date, first, surname or first)
 
 
 def _reserve(state: ApiState, username: str, email: str, password_hash: str) -> int:

@@ -20,6 +20,12 @@ class RegisterIn(_In):
     name: str = Field(min_length=1, max_length=200, description="the legal name")
     country: str = Field(min_length=2, max_length=2, description="ISO 3166-1 alpha-2")
     birth_date: dt.date
+    national_id: str | None = Field(
+        default=None,
+        max_length=35,
+        description="MiFIR national client identifier with its country prefix; absent: the "
+        "CONCAT code made from the country, the birth date and the name",
+    )
     currency: str = Field(default="USD", min_length=3, max_length=8)
 
 
