@@ -7,7 +7,7 @@
     /openapi.json     the OpenAPI schema
 
 Every route under ``/v1`` but the probes counts against its caller's IP rate limit; the
-routers of the resources (``PROTECTED``) take the caller from ``deps.CurrentUser``. The app
+routers of the resources (``ROUTERS``, each with its ``/v1`` prefix) take the caller from ``deps.CurrentUser``. The app
 opens its clients in its lifespan: Redis; the store's read side (``open_readonly``: the
 store must exist and be migrated, by the OMS); a writer engine for the API's own tables
 (users, devices); the command bus, as actor ``api`` (each command names its user).
@@ -32,6 +32,9 @@ from serving.settings import Settings
 from trading.bus.client import CommandClient
 
 API_VERSION = "1"
+V1 = "/v1"
+# The resources' routers, in the order the schema lists them; each with its ``/v1`` prefix.
+ROUTERS: tuple[APIRouter, ...] = (routes_auth.router, routes_security.router)
 
 
 def open_state(settings: Settings) -> ApiState:
@@ -67,18 +70,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     problems.install(app)
     metrics.install(app)
 
-    probes = APIRouter(tags=["probes"])
+    probes = APIRouter(prefix=V1, tags=["probes"])
     probes.add_api_route("/health", health, methods=["GET"])
     probes.add_api_route("/ready", ready, methods=["GET"])
-
-    api = APIRouter(dependencies=[Depends(limit_ip)])
-    api.include_router(routes_auth.router)
-    api.include_router(routes_security.router)
-
-    v1 = APIRouter(prefix="/v1")
-    v1.include_router(probes)
-    v1.include_router(api)
-    app.include_router(v1)
+    app.include_router(probes)
+    # Each router carries its whole path (``/v1/...``): the route a request matched then
+    # names its template for the metrics.
+    for router in ROUTERS:
+        app.include_router(router, dependencies=[Depends(limit_ip)])
     return app
 
 

@@ -34,7 +34,7 @@ from serving.api.state import ApiState, get_state
 from trading.clients import concat_id
 from trading.store import schema as s
 
-router = APIRouter(prefix="/auth", tags=["auth"])
+router = APIRouter(prefix="/v1/auth", tags=["auth"])
 
 StateDep = Annotated[ApiState, Depends(get_state)]
 _ID_TRIES = 3  # a client or account id found taken (made outside the API) is drawn again

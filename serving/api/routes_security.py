@@ -20,7 +20,7 @@ from serving.api.schemas import CodeIn, DeviceOut, EnrollOut, MfaOut, SessionOut
 from serving.api.sessions import Session
 from serving.api.state import ApiState, get_state
 
-router = APIRouter(prefix="/auth", tags=["auth"])
+router = APIRouter(prefix="/v1/auth", tags=["auth"])
 
 StateDep = Annotated[ApiState, Depends(get_state)]
 UserDep = Annotated[Session, Depends(current_user)]

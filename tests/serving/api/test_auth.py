@@ -40,7 +40,11 @@ def test_register_when_valid_then_client_account_and_user_exist_and_me_answers(
         ).one()
         hashed = conn.execute(select(s.users.c.password_hash)).scalar_one()
     assert account.client_id == made["client_id"] and account.currency == "USD"
-    assert (client.name, client.country, client.email) == ("Alice Martin", "FR", "alice@example.com")
+    assert (client.name, client.country, client.email) == (
+        "Alice Martin",
+        "FR",
+        "alice@example.com",
+    )
     assert hashed.startswith("$argon2id$") and PASSWORD not in hashed
 
 
