@@ -182,8 +182,8 @@ def test_devices_when_logged_in_from_two_then_both_listed_with_ip_and_country(
 ) -> None:
     register(api)
     session(api, device="phone-1")
-    api.post("/v1/auth/login", json={"username": "alice", "password": PASSWORD,
-                                     "device_id": "laptop-1"}, headers={"X-Country": "DE"})  # fmt: skip
+    body = {"username": "alice", "password": PASSWORD, "device_id": "laptop-1"}
+    api.post("/v1/auth/login", json=body, headers={"X-Country": "DE"})
     headers = session(api, device="phone-1")
     devices = api.get("/v1/auth/devices", headers=headers).json()
     assert [d["device_id"] for d in devices] == ["phone-1", "laptop-1"]

@@ -3,9 +3,8 @@ roles."""
 
 from __future__ import annotations
 
-from typing import Annotated
-
 import time
+from typing import Annotated
 
 import pyotp
 from fastapi import APIRouter, Depends, FastAPI
