@@ -8,9 +8,10 @@
 
 Every route under ``/v1`` but the probes counts against its caller's IP rate limit; the
 routers of the resources (``ROUTERS``, each with its ``/v1`` prefix) take the caller from
-``deps.CurrentUser``. The app opens its clients in its lifespan: Redis; the store's read side (``open_readonly``: the
-store must exist and be migrated, by the OMS); a writer engine for the API's own tables
-(users, devices); the command bus, as actor ``api`` (each command names its user).
+``deps.CurrentUser``. The app opens its clients in its lifespan: Redis; the store's read
+side (``open_readonly``: the store must exist and be migrated, by the OMS); a writer engine
+for the API's own tables (users, devices); the command bus, as actor ``api`` (each command
+names its user).
 """
 
 from __future__ import annotations
