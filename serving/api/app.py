@@ -71,14 +71,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     problems.install(app)
     metrics.install(app)
 
-    probes = APIRouter(prefix=V1, tags=["probes"])
+    probes = APIRouter(prefix=V1, tags=["probes"], responses=problems.responses(503))
     probes.add_api_route("/health", health, methods=["GET"])
     probes.add_api_route("/ready", ready, methods=["GET"])
     app.include_router(probes)
     # Each router carries its whole path (``/v1/...``): the route a request matched then
     # names its template for the metrics.
     for router in ROUTERS:
-        app.include_router(router, dependencies=[Depends(limit_ip)])
+        app.include_router(router, dependencies=[Depends(limit_ip)], responses=problems.COMMON)
     return app
 
 

@@ -20,6 +20,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from trading import errors
@@ -60,6 +61,32 @@ _CORE_STATUS: tuple[tuple[type[errors.BourseError], int], ...] = (
     (errors.StoreError, 503),
     (errors.BusError, 503),
 )
+
+
+class ProblemOut(BaseModel):
+    """The body of every error (more members may carry details, e.g. ``field``)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    type: str
+    title: str
+    status: int
+    detail: str
+    code: str
+    instance: str
+
+
+def responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI ``responses`` for the problems a route may answer."""
+    schema = ProblemOut.model_json_schema()
+    return {
+        status: {"content": {MEDIA_TYPE: {"schema": schema}}, "description": "a problem"}
+        for status in statuses
+    }
+
+
+# What any route of the API may answer besides its success.
+COMMON = responses(401, 422, 429, 500, 503)
 
 
 class Problem(Exception):
