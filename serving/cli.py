@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import typer
 
+from serving.cli_api import admin_app, serve
 from serving.cli_oms import oms_app
 from serving.cli_pipelines import pipelines_app
 from serving.cli_store import audit_app, ledger_app, outbox_app, simulate
@@ -20,6 +21,8 @@ app.add_typer(audit_app, name="audit")
 app.add_typer(outbox_app, name="outbox")
 app.add_typer(oms_app, name="oms")
 app.add_typer(pipelines_app, name="pipelines")
+app.command()(serve)
+app.add_typer(admin_app, name="admin")
 
 
 def main() -> None:

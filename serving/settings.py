@@ -19,5 +19,30 @@ class Settings(BaseSettings):
     redis_url: str = "redis://127.0.0.1:6379/0"
     environment: str = "development"
 
+    # The API (``bourse serve``); each is ``BOURSE_API_...`` in the environment.
+    # A session ends after this long without a request (refreshed on each use), and this
+    # long after its login whatever its use.
+    api_session_idle_s: float = 900.0
+    api_session_max_s: float = 12 * 3600.0
+    # Failed logins in a row that lock a user out, and for how long.
+    api_lockout_failures: int = 5
+    api_lockout_s: float = 900.0
+    api_password_min_length: int = 12
+    # Fixed-window rate limits: requests per window, per user (an authenticated request),
+    # per IP (every request), and log-ins and registrations per IP.
+    api_rate_window_s: int = 60
+    api_rate_per_user: int = 600
+    api_rate_per_ip: int = 1200
+    api_rate_login_per_ip: int = 30
+    # Headers the deployment's proxy sets: the caller's country (ISO 3166-1 alpha-2) and,
+    # when not empty, the caller's IP (else the peer address is used).
+    api_country_header: str = "X-Country"
+    api_ip_header: str = ""
+    # The login activity stream is trimmed (approximately) to this many entries.
+    api_activity_maxlen: int = 1_000_000
+    api_totp_issuer: str = "Bourse"
+    # The wait for the OMS's reply to a command sent through the bus.
+    api_command_timeout_s: float = 10.0
+
     def store_dsn(self) -> str:
         return self.dsn or sqlite_dsn(self.home)

@@ -69,9 +69,10 @@ class _Sender:
         *,
         command_id: str | None = None,
         reason: str = "",
+        actor: str | None = None,
     ) -> Reply:
         ids = [command_id] if command_id is not None else None
-        return self.send_many([command], timeout, command_ids=ids, reason=reason)[0]
+        return self.send_many([command], timeout, command_ids=ids, reason=reason, actor=actor)[0]
 
     def send_raw(
         self,
@@ -81,9 +82,12 @@ class _Sender:
         *,
         command_id: str | None = None,
         reason: str = "",
+        actor: str | None = None,
     ) -> Reply:
         ids = [command_id] if command_id is not None else None
-        return self.send_many([(type_name, body)], timeout, command_ids=ids, reason=reason)[0]
+        return self.send_many(
+            [(type_name, body)], timeout, command_ids=ids, reason=reason, actor=actor
+        )[0]
 
     def send_many(
         self,
@@ -92,9 +96,10 @@ class _Sender:
         *,
         command_ids: Sequence[str] | None = None,
         reason: str = "",
+        actor: str | None = None,
     ) -> list[Reply]:
         """Send all, then wait for all (``timeout`` for the whole lot); replies in order."""
-        futures = self.submit_many(commands, command_ids=command_ids, reason=reason)
+        futures = self.submit_many(commands, command_ids=command_ids, reason=reason, actor=actor)
         deadline = time.monotonic() + timeout
         return [self._wait(cid, fut, deadline) for cid, fut in futures]
 
@@ -104,8 +109,11 @@ class _Sender:
         *,
         command_ids: Sequence[str] | None = None,
         reason: str = "",
+        actor: str | None = None,
     ) -> list[tuple[str, Future[Reply]]]:
-        """Send without waiting: ``(command id, future of the reply)`` per command."""
+        """Send without waiting: ``(command id, future of the reply)`` per command.
+        ``actor`` names who asks for these commands alone (the API sends for many users
+        through one client); absent, the client's own."""
         if command_ids is not None and len(command_ids) != len(commands):
             raise ValueError("one command id per command")
         out: list[tuple[str, Future[Reply]]] = []
@@ -124,7 +132,7 @@ class _Sender:
             except BourseError as exc:
                 fut.set_result(Reply.failure(cid, exc))
                 continue
-            fields = entry_fields(cid, type_name, body, self.reply_to, self.actor, why)
+            fields = entry_fields(cid, type_name, body, self.reply_to, actor or self.actor, why)
             outgoing.append((cid, fields, fut))
         if outgoing:
             self._dispatch(outgoing)

@@ -23,6 +23,8 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 
+from trading.store import schema_users
+
 metadata = MetaData()
 
 clients = Table(
@@ -427,3 +429,6 @@ command_log = Table(
     Column("result", Text, nullable=False),
     Column("ts_ns", BigInteger, nullable=False),
 )
+
+# The API's own tables join the same metadata (one migration history); see the module.
+users, devices = schema_users.define(metadata)

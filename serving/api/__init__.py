@@ -1,0 +1,1 @@
+"""The REST API (FastAPI): ``serving.api.app.create_app``."""
