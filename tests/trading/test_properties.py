@@ -503,6 +503,12 @@ class OMSMachine(RuleBasedStateMachine):
         else:
             cmd = CancelOrder(order.account_id, order.order_id)
         results = self.run(cmd, cmd)
+        first = results[0]
+        if amend and isinstance(first, InvalidOrder) and "allowed per order" in str(first):
+            # The account's own per-order limit (SetLimits) refuses the larger size, the
+            # same way both times.
+            assert isinstance(results[1], InvalidOrder) and str(results[1]) == str(first)
+            return
         assert not any(isinstance(r, InvalidOrder) for r in results), results
 
     # -- execution reports from an outside venue ------------------------------------------------
