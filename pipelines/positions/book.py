@@ -38,6 +38,11 @@ class Holding:
     # lot_id -> [remaining (signed), open price, margin held]; insertion order is FIFO order
     lots: dict[int, list[int]] = field(default_factory=dict)
 
+    def __reduce__(self) -> tuple[type[Holding], tuple[int, int, dict[int, list[int]]]]:
+        # Positional state pickles about three times faster than a slotted dataclass's
+        # default (a dict of its slots per object), and books are pickled at every epoch.
+        return (Holding, (self.net, self.cost, self.lots))
+
 
 @dataclass(slots=True)
 class AccountBook:
@@ -51,6 +56,11 @@ class AccountBook:
     margin: dict[str, int] = field(default_factory=dict)
     pending: dict[str, int] = field(default_factory=dict)
     holdings: dict[str, Holding] = field(default_factory=dict)
+
+    def __reduce__(self) -> tuple[type[AccountBook], tuple[Any, ...]]:
+        return (AccountBook, (self.account_id, self.currency, self.account_type, self.tier,
+                              self.state, self.last_seq, self.cash, self.margin, self.pending,
+                              self.holdings))  # fmt: skip
 
     @property
     def used_margin(self) -> int:

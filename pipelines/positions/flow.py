@@ -25,6 +25,7 @@ from typing import Any
 import bytewax.operators as op
 from bytewax.dataflow import Dataflow
 from bytewax.operators import StatefulBatchLogic
+from bytewax.outputs import DynamicSink, StatelessSinkPartition
 
 from pipelines.positions.exposure import HouseBook
 from pipelines.positions.lake import LakeSnapshotSink
@@ -37,6 +38,7 @@ from pipelines.positions.sources import EventBatch, EventStreams
 from pipelines.positions.spec import PositionsSpec
 
 TICK = timedelta(milliseconds=100)
+_APART = (CloseOrder, ShardTotals, Snapshot, LakeSnapshot)  # routed on their own
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,12 +74,54 @@ def route(batch: EventBatch, partitions: int) -> list[tuple[str, Item]]:
     return out
 
 
+@dataclass(frozen=True, slots=True)
+class Rows:
+    """The Redis sink's records of one step call, as one item: a dataflow moves an item
+    through each operator at a cost, and a batch of events makes hundreds of rows."""
+
+    items: list[Any]
+
+
+def _pack(out: list[Any]) -> list[Any]:
+    rows = [x for x in out if not isinstance(x, _APART)]
+    rest = [x for x in out if isinstance(x, _APART)]
+    return [Rows(rows), *rest] if rows else rest
+
+
+class _FlatPart(StatelessSinkPartition[Rows]):
+    def __init__(self, inner: StatelessSinkPartition[Any]) -> None:
+        self.inner = inner
+
+    def write_batch(self, items: list[Rows]) -> None:
+        self.inner.write_batch([x for rows in items for x in rows.items])
+
+    def close(self) -> None:
+        self.inner.close()
+
+
+class RowsSink(DynamicSink[Rows]):
+    """The Redis sink, taking ``Rows``."""
+
+    def __init__(self, inner: DynamicSink[Any]) -> None:
+        self.inner = inner
+
+    def build(self, step_id: str, worker_index: int, worker_count: int) -> _FlatPart:
+        return _FlatPart(self.inner.build(step_id, worker_index, worker_count))
+
+
 class BooksLogic(StatefulBatchLogic[Item, Any, bytes]):
     """One shard's books: events in, marked rows, alerts and closes out."""
 
     def __init__(self, spec: PositionsSpec, resume: bytes | None) -> None:
         self.ctx = process_context(spec)
-        state: ShardState | None = pickle.loads(resume) if resume is not None else None  # noqa: S301
+        # Each book is pickled on its own and kept until it moves again: an epoch's
+        # snapshot costs what moved in it, not the whole shard.
+        self.blobs: dict[int, bytes] = {}
+        state = None
+        if resume is not None:
+            name, self.blobs, stopouts = pickle.loads(resume)  # noqa: S301 - our own snapshot
+            books = {aid: pickle.loads(blob) for aid, blob in self.blobs.items()}  # noqa: S301
+            state = ShardState(name, books, pickle.loads(stopouts))  # noqa: S301
         self.shard = Shard(state, self.ctx.shard)
         self.spec = spec
         self.snap: bytes | None = resume
@@ -98,7 +142,7 @@ class BooksLogic(StatefulBatchLogic[Item, Any, bytes]):
             else:
                 out += self.shard.on_dead(item.payload, now)
         self.version += 1
-        return out, StatefulBatchLogic.RETAIN
+        return _pack(out), StatefulBatchLogic.RETAIN
 
     def on_notify(self) -> tuple[Iterable[Any], bool]:
         now = _ns(_now())
@@ -111,7 +155,7 @@ class BooksLogic(StatefulBatchLogic[Item, Any, bytes]):
             if self.next_ns:
                 out.append(self.shard.snapshot(boundary, now))
             self.next_ns = boundary + every
-        return out, StatefulBatchLogic.RETAIN
+        return _pack(out), StatefulBatchLogic.RETAIN
 
     def on_eof(self) -> tuple[Iterable[Any], bool]:
         if not self.spec.until_idle:
@@ -122,14 +166,24 @@ class BooksLogic(StatefulBatchLogic[Item, Any, bytes]):
         out.append(self.shard.snapshot(self.spec.final_ns, now))
         out.append(self.shard.all_totals())
         self.version += 1
-        return out, StatefulBatchLogic.RETAIN
+        return _pack(out), StatefulBatchLogic.RETAIN
 
     def notify_at(self) -> datetime | None:
         return _now() + TICK
 
     def snapshot(self) -> bytes:
         if self.snap is None or self.snapped != self.version:
-            self.snap = pickle.dumps(self.shard.state, protocol=pickle.HIGHEST_PROTOCOL)
+            books = self.shard.state.books
+            for aid in self.shard.changed:
+                book = books.get(aid)
+                if book is None:
+                    self.blobs.pop(aid, None)
+                else:
+                    self.blobs[aid] = pickle.dumps(book, protocol=pickle.HIGHEST_PROTOCOL)
+            self.shard.changed.clear()
+            stopouts = pickle.dumps(self.shard.state.stopouts, protocol=pickle.HIGHEST_PROTOCOL)
+            self.snap = pickle.dumps((self.shard.state.name, self.blobs, stopouts),
+                                     protocol=pickle.HIGHEST_PROTOCOL)  # fmt: skip
             self.snapped = self.version
         return self.snap
 
@@ -153,10 +207,10 @@ class HouseLogic(StatefulBatchLogic[ShardTotals, Any, bytes]):
     def on_batch(self, values: list[ShardTotals]) -> tuple[Iterable[Any], bool]:
         for totals in values:
             self.book.apply(totals.shard, totals.totals)
-        return self._mark(), StatefulBatchLogic.RETAIN
+        return _pack(self._mark()), StatefulBatchLogic.RETAIN
 
     def on_notify(self) -> tuple[Iterable[Any], bool]:
-        return self._mark(), StatefulBatchLogic.RETAIN
+        return _pack(self._mark()), StatefulBatchLogic.RETAIN
 
     def on_eof(self) -> tuple[Iterable[Any], bool]:
         if not self.spec.until_idle:
@@ -167,7 +221,7 @@ class HouseLogic(StatefulBatchLogic[ShardTotals, Any, bytes]):
             _ns(_now()), everything=True,
         )  # fmt: skip
         snap = LakeSnapshot(self.spec.final_ns, "house", (), (), tuple(rows), tuple(currencies))
-        return [*rows, *currencies, *alerts, snap], StatefulBatchLogic.RETAIN
+        return _pack([*rows, *currencies, *alerts, snap]), StatefulBatchLogic.RETAIN
 
     def notify_at(self) -> datetime | None:
         return _now() + TICK
@@ -197,6 +251,6 @@ def build_flow(spec: PositionsSpec) -> Dataflow:
     rows = op.merge("rows", totals.falses, house_out)
     snaps = op.branch("snapshots", rows, lambda x: isinstance(x, Snapshot | LakeSnapshot))
     op.output("lake", op.map("to-lake", snaps.trues, _lake), LakeSnapshotSink(spec.lake_root))
-    op.output("redis", snaps.falses, RiskRedisSink(spec.redis_url))
+    op.output("redis", snaps.falses, RowsSink(RiskRedisSink(spec.redis_url)))
     op.output("bus", closes.trues, CloseSink(spec))
     return flow

@@ -88,6 +88,9 @@ class Shard:
         self._deps: dict[tuple[str, str], frozenset[str]] = {}
         self._quotes_ccy: dict[str, str] = {}
         self.watch = {a for a, st in self.state.stopouts.items() if st.active}
+        self.changed: set[int] = set()  # accounts whose book moved since the last snapshot
+        # (account, symbol) -> (what it was marked from, the marking): see ``_marked``
+        self.marks: dict[tuple[int, str], tuple[Any, tuple[PositionRow, Decimal | None]]] = {}
         self.duplicates = 0
         self.rebuilds = 0
         for book in self.state.books.values():
@@ -177,6 +180,7 @@ class Shard:
         if seq <= last:
             self.duplicates += 1
             return
+        self.changed.add(aid)
         if seq != last + 1:
             why = f"account {aid}: event {seq} follows {last}; events were lost to this flow"
             if self._rebuild([aid], why, now_ns, dirty, moved, out):
@@ -256,6 +260,7 @@ class Shard:
             ids = sorted(set(books) | {a for a in self.state.books if a % partition[1] ==
                                        partition[0]})  # fmt: skip
         for aid in ids or ():
+            self.changed.add(aid)
             old = self.state.books.pop(aid, None)
             if old is not None:
                 moved.update(self._index(old, add=False))
@@ -313,10 +318,12 @@ class Shard:
             return [PositionRow(aid, s, 0, 0, Decimal(0), (), "", 0, None, None, now_ns)
                     for s in sorted(symbols)]  # fmt: skip
         marker = self.ctx.marker
-        marked = [marker.position(book, s, h, now_ns) for s, h in book.holdings.items()]
+        marked = self._marked(book, symbols, now_ns)
         out: list[Out] = [row for row, _ in marked if row.symbol in symbols]
-        out += [PositionRow(aid, s, 0, 0, Decimal(0), (), book.currency, 0, None, None, now_ns)
-                for s in sorted(symbols - set(book.holdings))]  # fmt: skip
+        for s in sorted(symbols - set(book.holdings)):
+            self.marks.pop((aid, s), None)
+            out.append(PositionRow(aid, s, 0, 0, Decimal(0), (), book.currency, 0, None, None,
+                                   now_ns))  # fmt: skip
         if not book.currency:
             return out
         st = self.state.stopouts.get(aid)
@@ -345,6 +352,30 @@ class Shard:
         out.append(row)
         return out
 
+    def _marked(
+        self, book: AccountBook, fresh: set[str], now_ns: int
+    ) -> list[tuple[PositionRow, Decimal | None]]:
+        """Every position of the book marked; a position whose holding, quote and
+        conversion quotes are what they were at its last marking (and not in ``fresh``)
+        keeps that marking: an event moves one symbol, not the nine others."""
+        quotes = self.ctx.marker.quotes.quotes
+        ccy = book.currency
+        out = []
+        for sym, h in book.holdings.items():
+            quote_ccy = self._quote_of(sym)
+            rate_quotes = () if quote_ccy == ccy else tuple(
+                quotes.get(x) for x in self._rate_symbols((quote_ccy, ccy))
+            )  # fmt: skip
+            key = (h.net, h.cost, len(h.lots), quotes.get(sym), rate_quotes)
+            cached = self.marks.get((book.account_id, sym))
+            if cached is not None and sym not in fresh and cached[0] == key:
+                out.append(cached[1])
+                continue
+            marked = self.ctx.marker.position(book, sym, h, now_ns)
+            self.marks[(book.account_id, sym)] = (key, marked)
+            out.append(marked)
+        return out
+
     def on_quotes(self, now_ns: int) -> list[Out]:
         """Re-mark the accounts whose marks or conversion rates the new quotes moved."""
         # A copy: the process's quote follower adds to the map from its own thread.
@@ -361,7 +392,10 @@ class Shard:
         for pair, accounts in self.converting.items():
             if accounts and self._rate_symbols(pair) & changed:
                 for aid in accounts:
-                    affected.setdefault(aid, set())
+                    held = self.state.books[aid].holdings
+                    affected.setdefault(aid, set()).update(
+                        s for s in held if self._quote_of(s) == pair[0]
+                    )
         out: list[Out] = []
         for aid, symbols in affected.items():
             out += self._mark(aid, symbols, now_ns)
