@@ -62,7 +62,7 @@ def options(ctx: Context) -> tuple[int, ...]:
 
 
 def _sizes(quick: bool) -> dict[str, int]:
-    return {"accounts": 1_000} if quick else {"accounts": 24_000}
+    return {"accounts": 1_000} if quick else {"accounts": 6_000}
 
 
 # -- what each process of the cluster runs ---------------------------------------------------
