@@ -67,8 +67,11 @@ _RUNNER = (
 
 def _sizes(quick: bool) -> dict[str, Any]:
     env = os.environ.get("BOURSE_BENCH_ACCOUNTS")  # e.g. fewer where 100 k cannot keep up
-    if env:
-        return {**_sizes(quick), "accounts": int(env)}
+    sizes = _default_sizes(quick)
+    return {**sizes, "accounts": int(env)} if env else sizes
+
+
+def _default_sizes(quick: bool) -> dict[str, Any]:
     if quick:
         return {"accounts": 1_000, "quotes_per_s": 10_000, "fills_per_s": 10_000,
                 "seconds": 1.0, "drain_s": 30.0, "seed_s": 120.0}  # fmt: skip
