@@ -12,6 +12,10 @@ printed at the end. These are measurements: nothing here asserts a time.
   ticks_latency     tick-to-Redis latency p50/p99 at a steady 100 k ticks/s from live feeds
   bus               orders/s and ack p50/p99 at 1,000/s through the command bus to `bourse oms
                     run`, beside the same orders through an in-process OMSService
+  positions_throughput  fills/s through the positions flow's books (recovery on) beside a
+                    plain loop, with a profile of the loop
+  positions_latency quote-to-margin-level and fill-to-exposure p50/p99 through `run_positions`
+  positions_scaling the positions throughput flow on 1, 2 and 4 processes (`--processes`)
 """
 
 from __future__ import annotations
@@ -30,7 +34,7 @@ from benchmarks.common import RESULTS_DIR, STORES, Row, console, run_one
 
 BENCHMARKS = (
     "oms_throughput", "history", "latency", "ticks_throughput", "ticks_scaling", "ticks_latency",
-    "bus",
+    "bus", "positions_throughput", "positions_latency", "positions_scaling",
 )  # fmt: skip
 
 
@@ -62,8 +66,8 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--out", type=Path, default=RESULTS_DIR, help="where the JSON files go")
     p.add_argument(
         "--processes", type=_counts, default=None, metavar="P[,P...]",
-        help="ticks_scaling: the process counts to compare (default 1,2; env "
-        "BOURSE_BENCH_PROCESSES)",
+        help="ticks_scaling, positions_scaling: the process counts to compare (default 1,2 and "
+        "1,2,4; env BOURSE_BENCH_PROCESSES)",
     )  # fmt: skip
     p.add_argument(
         "--ticks", type=int, default=None, metavar="N",

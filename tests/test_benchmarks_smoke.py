@@ -48,11 +48,18 @@ def test_benchmarks_when_run_quick_on_sqlite_then_each_writes_json_with_positive
         numbers = _numbers(data["stores"]["sqlite"])
         assert numbers, name
         assert all(n > 0 for n in numbers), (name, [n for n in numbers if n <= 0])
-    for name in ("ticks_throughput", "ticks_scaling", "ticks_latency"):
+    for name in ("ticks_throughput", "ticks_scaling", "ticks_latency", "positions_throughput",
+                 "positions_latency", "positions_scaling"):  # fmt: skip
         data = json.loads((tmp_path / f"{name}.json").read_text())
         numbers = _numbers(data["figures"])
         assert numbers, name
         assert all(n > 0 for n in numbers), (name, [n for n in numbers if n <= 0])
+    positions = json.loads((tmp_path / "positions_throughput.json").read_text())["figures"]
+    assert positions["dataflow"]["outcome"]["dead_letters"] == 0
+    assert len(positions["profile_plain_loop"]["top_by_own_time"]) == 10
+    latency = json.loads((tmp_path / "positions_latency.json").read_text())["figures"]
+    assert latency["quote_to_margin"]["sent"] > 0
+    assert latency["fill_to_exposure"]["sent"] > 0
     throughput = json.loads((tmp_path / "oms_throughput.json").read_text())["stores"]["sqlite"]
     assert throughput["oms_group"]["orders_per_s"]["median"] > 0
     assert throughput["filled_fraction"] > 0.5
@@ -111,3 +118,40 @@ def test_benchmarks_when_process_counts_are_bad_then_an_argument_error() -> None
         _parse(["--processes", "0,2"])
     with pytest.raises(SystemExit):
         _parse(["--processes", "two"])
+
+
+def test_positions_workload_when_applied_by_the_books_then_no_dead_letter_and_lots_close() -> None:
+    from benchmarks import positions_workload as wl
+    from trading.catalogue import default_catalogue
+
+    # Arrange
+    catalogue = default_catalogue()
+    work = wl.build(40)
+    # Act
+    shards, tally = wl.plain_loop(work, wl.shard_context(catalogue, wl.quotes(catalogue)))
+    # Assert: every event applied; half of the first CLOSES lots closed; 20 long, 20 short
+    assert (work.events, work.fills) == (40 * 14, 40 * 12)
+    assert tally.summary()["dead_letters"] == 0
+    full = sum(qty for _p, qty in wl.SYMBOLS.values())
+    closed = sum(qty // 2 for _p, qty in list(wl.SYMBOLS.values())[: wl.CLOSES])
+    assert tally.summary()["long_qty"] == tally.summary()["short_qty"] == 20 * (full - closed)
+    books = [b for s in shards.values() for b in s.state.books.values()]
+    assert len(books) == 40 and all(b.last_seq == 14 for b in books)
+
+
+@pytest.mark.parametrize(
+    ("argv", "expected"), [([], (1, 2, 4)), (["--processes", "2,8"], (1, 2, 8))]
+)
+def test_positions_scaling_when_processes_given_then_they_are_measured(
+    argv: list[str], expected: tuple[int, ...]
+) -> None:
+    from benchmarks.__main__ import _parse
+    from benchmarks.common import Context
+    from benchmarks.positions_scaling import options
+
+    # Arrange
+    args = _parse(["--only", "positions_scaling", *argv])
+    ctx = Context(quick=False, stores=(), runs=1, out_dir=Path("."), log=print,
+                  store_pool=None, processes=args.processes)  # type: ignore[arg-type]  # fmt: skip
+    # Act / Assert
+    assert options(ctx) == expected
