@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from pipelines.positions.config import PositionsConfig
-from pipelines.positions.flow import route
+from pipelines.positions.flow import Rows, route
 from pipelines.positions.marks import Marker, QuoteMap
 from pipelines.positions.records import DeadLetter
 from pipelines.positions.shard import Context, Shard, ShardTotals
@@ -161,6 +161,10 @@ class Tally:
         return cls(Counter(), {})
 
     def add(self, item: Any) -> None:
+        if isinstance(item, Rows):  # the flow hands its Redis rows on as one item
+            for row in item.items:
+                self.add(row)
+            return
         self.items[type(item).__name__] += 1
         if isinstance(item, DeadLetter):
             self.items["dead:" + item.reason[:60]] += 1

@@ -114,8 +114,17 @@ class Shard:
                 self.holders.setdefault(symbol, set()).add(aid)
             else:
                 self.holders.get(symbol, set()).discard(aid)
-        # Which conversions the account needs follows from all it holds, whatever moved.
         ccy = book.currency
+        if only is not None:
+            # One symbol moved: only its conversion can have come or gone.
+            quote = self._quote_of(only) if add and ccy else ccy
+            if quote != ccy:
+                holders = self.converting.setdefault((quote, ccy), set())
+                if any(self._quote_of(s) == quote for s in book.holdings):
+                    holders.add(aid)
+                else:
+                    holders.discard(aid)
+            return set(book.holdings)
         needs = {(q, ccy) for q in map(self._quote_of, book.holdings) if ccy and q != ccy}
         if add:
             for pair in needs:
@@ -195,6 +204,10 @@ class Shard:
             if not isinstance(body, dict):
                 raise BadEvent("the payload is not a JSON object")
             symbol = body.get("symbol") if "exec_id" in body else None
+            if symbol is not None and (
+                not isinstance(symbol, str) or symbol not in self.ctx.catalogue
+            ):
+                raise BadEvent(f"a fill in {str(symbol)[:40]!r}, which the catalogue does not know")
             if symbol:
                 self._index(book, add=False, only=symbol)
             try:

@@ -8,7 +8,7 @@ from decimal import Decimal
 
 from pipelines.positions.config import PositionsConfig
 from pipelines.positions.marks import Marker, QuoteMap
-from pipelines.positions.records import AccountRow, Alert, AlertKind, PositionRow
+from pipelines.positions.records import AccountRow, Alert, AlertKind, DeadLetter, PositionRow
 from pipelines.positions.shard import Context, Shard, ShardTotals
 from trading.catalogue import default_catalogue
 from trading.events import OutboxEvent
@@ -89,3 +89,15 @@ def test_on_events_when_a_gap_and_no_store_then_an_alert_and_the_events_applied(
     assert alerts[0].kind is AlertKind.REBUILD and alerts[0].details == {"rebuilt": "false"}
     assert AlertKind.STOP_OUT_STARTED in [a.kind for a in alerts]
     assert shard.state.books[5].holdings["EUR/USD"].net == 100
+
+
+def test_on_events_when_a_fill_names_an_unknown_symbol_then_dead_lettered() -> None:
+    shard = _shard(QuoteMap())
+    events = _events(5, "USD", "EUR/USD", 100, 110_000)
+    stream, sid, fill = events[2]
+    body = json.loads(fill.payload) | {"symbol": "NOPE/XYZ"}
+    bad = OutboxEvent(fill.event_id, 5, 3, fill.type, None, 3, json.dumps(body))
+    out = shard.on_events([*events[:2], (stream, sid, bad)], 1)
+    dead = [d for d in out if isinstance(d, DeadLetter)]
+    assert len(dead) == 1 and "catalogue does not know" in dead[0].reason
+    assert shard.state.books[5].holdings == {} and shard.state.books[5].last_seq == 3
