@@ -41,7 +41,7 @@ from bytewax.recovery import init_db_dir
 from benchmarks import positions_workload as wl
 from benchmarks.common import Context, Row, summarize, write_result
 from benchmarks.positions_throughput import books_flow, seed_quotes
-from pipelines.positions.run import RECOVERY_PARTS, _free_ports
+from pipelines.positions.run import RECOVERY_PARTS
 from pipelines.positions.sources import EventBatch
 from pipelines.positions.spec import PositionsSpec
 from trading.catalogue import default_catalogue
@@ -145,7 +145,7 @@ def run_cluster(data: Path, spec: PositionsSpec, processes: int, recovery: Path)
     init_db_dir(recovery, RECOVERY_PARTS)  # type: ignore[no-untyped-call]
     for old in data.glob("tally-*.json"):
         old.unlink()
-    addresses = ";".join(f"127.0.0.1:{p}" for p in _free_ports(processes))
+    addresses = ";".join(f"127.0.0.1:{p}" for p in free_ports(processes))
     env = {**os.environ, ENV_SPEC: spec.to_json(), ENV_DATA: str(data)}
     t0 = time.perf_counter()
     procs = [
