@@ -41,6 +41,7 @@ from bytewax.recovery import init_db_dir
 from benchmarks import positions_workload as wl
 from benchmarks.common import Context, Row, summarize, write_result
 from benchmarks.positions_throughput import books_flow, seed_quotes
+from pipelines.cluster import free_ports
 from pipelines.positions.run import RECOVERY_PARTS
 from pipelines.positions.sources import EventBatch
 from pipelines.positions.spec import PositionsSpec
