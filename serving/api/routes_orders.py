@@ -160,7 +160,12 @@ def _ack(reply_result: dict[str, Any]) -> OrderAckOut:
 
 
 def _send(
-    state: Any, user: Any, type_name: str, body: dict[str, Any], command_id: str | None
+    state: Any,
+    user: Any,
+    type_name: str,
+    body: dict[str, Any],
+    command_id: str | None,
+    order: OrderView | None = None,
 ) -> dict[str, Any]:
     reply = state.bus.send_raw(
         type_name,
@@ -173,6 +178,10 @@ def _send(
         return reply.result or {}
     if reply.code == "duplicate_command_id":
         raise idempotency_conflict()
+    if order is not None and reply.code == "not_found":
+        # The order exists (read just before): the OMS no longer holds it open.
+        raise Problem(409, "invalid_transition", f"order {order.order_id} is no longer open",
+                      order_id=order.order_id)  # fmt: skip
     raise from_reply(reply)
 
 
@@ -267,9 +276,9 @@ def get_order(account_id: int, order_id: int, user: CurrentUser, state: StateDep
 @router.delete("/{order_id}", response_model=OrderAckOut, responses=_NOT_FOUND)
 def cancel_order(account_id: int, order_id: int, user: CurrentUser, state: StateDep) -> OrderAckOut:
     """Cancel a working order; one that can no longer be is 409 ``invalid_transition``."""
-    _owned_order(state, user, account_id, order_id)
+    found = _owned_order(state, user, account_id, order_id)
     body = {"account_id": account_id, "order_id": order_id}
-    return OrderAckOut(**_pick(_send(state, user, "CancelOrder", body, None)))
+    return OrderAckOut(**_pick(_send(state, user, "CancelOrder", body, None, found)))
 
 
 @router.patch("/{order_id}", response_model=OrderAckOut, responses=_NOT_FOUND)
@@ -286,7 +295,7 @@ def amend_order(
         "order_id": order_id,
         **body.model_dump(exclude_none=True),
     }
-    return OrderAckOut(**_pick(_send(state, user, "AmendOrder", wire, None)))
+    return OrderAckOut(**_pick(_send(state, user, "AmendOrder", wire, None, found)))
 
 
 def _pick(result: dict[str, Any]) -> dict[str, Any]:

@@ -87,7 +87,11 @@ def time_ns(t: dt.datetime | None) -> int | None:
     if t is None:
         return None
     aware = t if t.tzinfo is not None else t.replace(tzinfo=dt.UTC)
-    return int(aware.timestamp()) * 10**9 + aware.microsecond * 1000
+    ns = int(aware.timestamp()) * 10**9 + aware.microsecond * 1000
+    if not 0 <= ns < 2**63:  # the store's times are 64-bit nanoseconds since 1970
+        raise Problem.of("invalid_input", f"time out of range: {t.isoformat()}",
+                         location="query")  # fmt: skip
+    return ns
 
 
 def percent_text(level: Decimal | None) -> str | None:
