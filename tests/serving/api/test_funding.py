@@ -28,8 +28,10 @@ def test_deposit_when_the_provider_calls_back_twice_then_credited_once(
                    json={"currency": "USD", "amount": "250.00"})  # fmt: skip
     assert res.status_code == 201, res.text
     payment = res.json()
-    assert payment["status"] == "pending" and payment["amount"] == {"amount": "250.00",
-                                                                   "currency": "USD"}
+    assert payment["status"] == "pending" and payment["amount"] == {
+        "amount": "250.00",
+        "currency": "USD",
+    }
     body, headers = provider.callback(payment["payment_id"], provider_ref="psp-77")
     first = api.post("/v1/payments/callback", content=body, headers=headers)
     again = api.post("/v1/payments/callback", content=body, headers=headers)

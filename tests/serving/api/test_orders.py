@@ -68,7 +68,7 @@ def test_list_when_paged_then_every_order_once_newest_first_under_opaque_cursors
         assert cursor.startswith("c1.") and str(seen[-1]) not in cursor
     assert seen == sorted(made, reverse=True)
     res = api.get(alice.url("/orders"), params={"cursor": "123"}, headers=alice.headers)
-    assert_problem(res, 422, "invalid_input")["field"] == "cursor"
+    assert assert_problem(res, 422, "invalid_input")["field"] == "cursor"
 
 
 def test_list_when_filtered_by_status_and_symbol_then_only_those(
