@@ -43,6 +43,11 @@ class Settings(BaseSettings):
     api_totp_issuer: str = "Bourse"
     # The wait for the OMS's reply to a command sent through the bus.
     api_command_timeout_s: float = 10.0
+    # The simulated payment provider: its name on deposits, the secret its callbacks are
+    # signed with (HMAC-SHA256 of the body), and how long a started payment is kept.
+    api_payment_provider: str = "simpay"
+    api_payment_secret: str = "dev-only-payment-secret"  # noqa: S105 - set it in production
+    api_payment_ttl_s: int = 7 * 24 * 3600
 
     def store_dsn(self) -> str:
         return self.dsn or sqlite_dsn(self.home)

@@ -24,7 +24,17 @@ import redis
 from fastapi import APIRouter, Depends, FastAPI
 from sqlalchemy import text
 
-from serving.api import metrics, problems, routes_auth, routes_security
+from serving.api import (
+    metrics,
+    problems,
+    routes_accounts,
+    routes_auth,
+    routes_funding,
+    routes_market,
+    routes_orders,
+    routes_positions,
+    routes_security,
+)
 from serving.api.auth import limit_ip
 from serving.api.deps import StateDep
 from serving.api.problems import Problem
@@ -35,7 +45,16 @@ from trading.bus.client import CommandClient
 API_VERSION = "1"
 V1 = "/v1"
 # The resources' routers, in the order the schema lists them; each with its ``/v1`` prefix.
-ROUTERS: tuple[APIRouter, ...] = (routes_auth.router, routes_security.router)
+ROUTERS: tuple[APIRouter, ...] = (
+    routes_auth.router,
+    routes_security.router,
+    routes_accounts.router,
+    routes_orders.router,
+    routes_positions.router,
+    routes_funding.router,
+    routes_funding.callbacks,
+    routes_market.router,
+)
 
 
 def open_state(settings: Settings) -> ApiState:

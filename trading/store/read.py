@@ -174,29 +174,26 @@ def orders_page(
         where.append(o.c.order_id < int(_cursor_parts(cursor, 1)[0]))
     n = _limit(limit)
     rows = conn.execute(select(o).where(*where).order_by(o.c.order_id.desc()).limit(n + 1)).all()
-    items = tuple(
-        OrderView(
-            r.order_id,
-            r.account_id,
-            r.client_order_id,
-            r.symbol,
-            Side(r.side),
-            OrderType(r.type),
-            TimeInForce(r.tif),
-            r.qty,
-            r.price,
-            r.trigger_price,
-            r.expire_ns,
-            OrderStatus(r.status),
-            r.filled_qty,
-            r.filled_notional,
-            r.reason,
-            r.created_ns,
-            r.updated_ns,
-        )
-        for r in rows[:n]
-    )
+    items = tuple(_order_view(r) for r in rows[:n])
     return Page(items, str(items[-1].order_id) if len(rows) > n else None)
+
+
+def _order_view(r: Any) -> OrderView:
+    return OrderView(
+        r.order_id, r.account_id, r.client_order_id, r.symbol, Side(r.side), OrderType(r.type),
+        TimeInForce(r.tif), r.qty, r.price, r.trigger_price, r.expire_ns,
+        OrderStatus(r.status), r.filled_qty, r.filled_notional, r.reason, r.created_ns,
+        r.updated_ns,
+    )  # fmt: skip
+
+
+def order(conn: Connection, account_id: int, order_id: int) -> OrderView | None:
+    """One order of the account, or None (no such order, or another account's)."""
+    o = s.orders
+    row = conn.execute(
+        select(o).where(o.c.account_id == account_id, o.c.order_id == order_id)
+    ).first()
+    return None if row is None else _order_view(row)
 
 
 def trades_page(

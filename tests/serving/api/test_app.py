@@ -10,6 +10,9 @@ from fastapi.testclient import TestClient
 from tests.serving.api.conftest import MakeApi, assert_problem, login, register, session
 
 OPEN = {"/v1/health", "/v1/ready", "/v1/auth/register", "/v1/auth/login"}
+# Open to no session but authenticated otherwise: the payment provider's callback is signed
+# with a shared secret (HMAC of its body), and answers 401 ``invalid_signature`` without it.
+SIGNED = {"/v1/payments/callback"}
 
 
 def _concrete(path: str) -> str:
@@ -26,6 +29,8 @@ def test_every_route_when_no_session_then_401_but_the_open_ones(api: TestClient)
             res = api.request(method.upper(), _concrete(path))
             if path in OPEN:
                 assert res.status_code != 401, (method, path)
+            elif path in SIGNED:
+                assert_problem(res, 401, "invalid_signature")
             else:
                 body = assert_problem(res, 401, "unauthenticated")
                 assert res.headers["WWW-Authenticate"].startswith("Bearer"), path
