@@ -194,6 +194,9 @@ class Reader:
                     batch.append(item)
                     for sub in list(self.subs):
                         sub.feed(stream, sid, item)
+                    # The connections' senders run between entries: a client that keeps up
+                    # never finds a whole XREAD batch in its queue at once.
+                    await asyncio.sleep(0)
             if batch and self.after_batch is not None and self.subs:
                 await self.after_batch(batch)
 
