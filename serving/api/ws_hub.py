@@ -239,17 +239,20 @@ class Reader:
                 sub.apply(stream, sid, item)
 
     async def _kept_after(self, stream: str, since: str) -> bool:
-        """Whether every entry of ``stream`` after ``since`` is still in it: nothing after
-        ``since`` was trimmed or deleted (Redis 7 records the largest id removed)."""
+        """Whether every entry of ``stream`` after ``since`` is still in it. Trimming takes
+        the oldest entries, so that holds when the oldest kept is at or before ``since``
+        (conservative when ``since`` was itself trimmed with nothing after it); an entry
+        deleted by XDEL is recorded by Redis 7 as the largest id deleted."""
         try:
-            info = await self.client.xinfo_stream(stream)
+            info: Any = await self.client.xinfo_stream(stream)
         except redis.ResponseError:
-            return since == "0-0"  # no such stream: nothing was ever after it
+            return False  # the stream is gone, and entries came after ``since``
         deleted = info.get("max-deleted-entry-id")
-        if deleted is not None:
-            return parse_id(text_of(deleted)) <= parse_id(since)
+        if deleted is not None and parse_id(text_of(deleted)) > parse_id(since):
+            return False
         first = info.get("first-entry")
-        return first is None or parse_id(text_of(first[0])) <= parse_id(since)
+        # Called only when entries came after ``since``: an empty stream lost them.
+        return first is not None and parse_id(text_of(first[0])) <= parse_id(since)
 
 
 class Hub:
