@@ -32,6 +32,7 @@ router = APIRouter()
 
 RISK_ROLES = frozenset({"risk", "admin"})
 CHANNELS = ("quotes", "portfolio", "orders", "risk")
+OPS = ("auth", "subscribe", "unsubscribe", "ping")
 MAX_SYMBOLS = 500
 
 
@@ -185,7 +186,7 @@ class Connection:
             self._drop(str(msg.get("channel")))
             self.outbox.offer({"type": "unsubscribed", "channel": msg.get("channel")})
         else:
-            raise Refused("invalid_input", "op is one of subscribe, unsubscribe, ping")
+            raise Refused("invalid_input", f"op is one of {', '.join(OPS[1:])}")
 
     def _drop(self, name: str) -> None:
         found = self.subs.pop(name, None)

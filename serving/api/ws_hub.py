@@ -35,7 +35,6 @@ log = logging.getLogger(__name__)
 # Close codes (docs/websocket.md).
 CLOSE_UNAUTHENTICATED = 4001  # no session, or it expired or was revoked: log in again
 CLOSE_SLOW = 4008  # too slow to keep up: reconnect and resume with ``since``
-CLOSE_GOING_AWAY = 1001  # the server is stopping
 
 Decoder = Callable[[str, Mapping[bytes, bytes]], Any]
 
