@@ -15,6 +15,7 @@ import json
 import logging
 from typing import Any
 
+import redis
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 from sqlalchemy import select
 
@@ -155,17 +156,24 @@ class Connection:
                 text = await self.ws.receive_text()
             except (WebSocketDisconnect, RuntimeError):
                 return
+            msg: Any = None
             try:
                 msg = json.loads(text)
                 if not isinstance(msg, dict):
                     raise Refused("invalid_input", "a message is a JSON object")
                 await self._handle(msg)
             except ValueError:
-                self.outbox.offer({"type": "error", "code": "invalid_input",
-                                   "detail": "a message is a JSON object"})  # fmt: skip
+                self._refuse(msg, Refused("invalid_input", "a message is a JSON object"))
             except Refused as refused:
-                error = {"type": "error", "code": refused.code, "detail": refused.detail}
-                self.outbox.offer({**error, "channel": msg.get("channel")})
+                self._refuse(msg, refused)
+            except redis.RedisError as error:
+                log.warning("ws: Redis failed for user %s: %s", self.session.user_id, error)
+                self._refuse(msg, Refused("unavailable", "Redis cannot be reached: try again"))
+
+    def _refuse(self, msg: Any, refused: Refused) -> None:
+        channel = msg.get("channel") if isinstance(msg, dict) else None
+        self.outbox.offer({"type": "error", "code": refused.code, "detail": refused.detail,
+                           "channel": channel})  # fmt: skip
 
     async def _check_session(self) -> None:
         """A session revoked or expired ends the connection (4001)."""

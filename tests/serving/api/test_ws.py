@@ -275,3 +275,28 @@ def test_resume_when_since_is_in_the_stream_then_missed_changes_else_a_snapshot(
         assert snap["accounts"][str(alice)]["account"]["cash"] == 6
         conn.send(json.dumps({"op": "subscribe", "channel": "portfolio", "since": "junk"}))
         assert recv_json(conn)["code"] == "invalid_input"
+
+
+def test_messages_when_not_understood_then_an_error_and_the_connection_stays(
+    make_live: MakeLive,
+) -> None:
+    live = make_live()
+    live.register("alice")
+    with live.ws(live.token("alice")) as conn:
+        for bad, code in (("not json", "invalid_input"), ("[1, 2]", "invalid_input"),
+                          ('{"op": "dance"}', "invalid_input"),
+                          ('{"op": "subscribe", "channel": "news"}', "invalid_input"),
+                          ('{"op": "subscribe", "channel": "quotes", "symbols": ["NOPE/X"]}',
+                           "unknown_symbol"),
+                          ('{"op": "subscribe", "channel": "orders", "since": "1-0"}',
+                           "invalid_input")):  # fmt: skip
+            conn.send(bad)
+            msg = recv_json(conn)
+            assert (msg["type"], msg["code"]) == ("error", code), bad
+        conn.send(json.dumps({"op": "subscribe", "channel": "orders"}))
+        snap = recv_json(conn)
+        assert snap["type"] == "snapshot" and len(snap["cursor"].split(",")) == 4
+        conn.send(json.dumps({"op": "unsubscribe", "channel": "orders"}))
+        assert recv_json(conn) == {"type": "unsubscribed", "channel": "orders"}
+        conn.send(json.dumps({"op": "ping"}))
+        assert recv_json(conn) == {"type": "pong"}
