@@ -13,15 +13,19 @@ from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
+import pyotp
 import pytest
 import redis
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import ClientConnection, connect
 
+from pipelines.positions.records import Alert, AlertKind
 from pipelines.positions.redis_out import CHANGES_STREAM, RiskRedisSink
+from serving.api.admin import create_staff
 from serving.api.ws_hub import CLOSE_SLOW, CLOSE_UNAUTHENTICATED
 from serving.settings import Settings
-from tests.pipelines.positions.rows import account, position
+from tests.pipelines.positions.rows import T0_NS, account, exposure, position
+from tests.serving.api.conftest import PASSWORD
 from tests.serving.api.live import Live, RawClient, live_api, recv_json, recv_until
 from tests.trading.bus.test_host import Served, serve
 from trading.bus.events import RedisStreamsPublisher
@@ -300,3 +304,34 @@ def test_messages_when_not_understood_then_an_error_and_the_connection_stays(
         assert recv_json(conn) == {"type": "unsubscribed", "channel": "orders"}
         conn.send(json.dumps({"op": "ping"}))
         assert recv_json(conn) == {"type": "pong"}
+
+
+def test_risk_when_staff_with_2fa_then_snapshot_and_live_exposure_accounts_alerts(
+    make_live: MakeLive, sqlite_served: Served, redis_url: str
+) -> None:
+    live = make_live()
+    made = create_staff(sqlite_served.oms.engine, username="rita", password=PASSWORD,
+                        role="risk", email="", now_ns=1)  # fmt: skip
+    sink = _sink(redis_url)
+    sink.write_batch([exposure("EUR/USD", 500), account(3, level="120"),
+                      Alert(AlertKind.MARGIN_CALL, 5, "old", account_id=3)])  # fmt: skip
+    with live.ws(live.token("rita")) as conn:  # no code at login: no risk channel
+        conn.send(json.dumps({"op": "subscribe", "channel": "risk"}))
+        assert recv_json(conn)["code"] == "forbidden"
+    with live.ws(live.token("rita", pyotp.TOTP(made.totp_secret).now())) as conn:
+        conn.send(json.dumps({"op": "subscribe", "channel": "risk"}))
+        snap = recv_json(conn)
+        assert snap["exposure"]["EUR/USD"]["value"] == 500
+        assert [a["account_id"] for a in snap["accounts"]] == [3]
+        assert snap["accounts"][0]["margin_level"] == "120"
+        assert [a["message"] for a in snap["alerts"]] == ["old"]
+        assert snap["house"]["value"] == "500" and len(snap["cursor"].split(",")) == 2
+        sink.write_batch([exposure("EUR/USD", 900, ts_ns=T0_NS + 9),
+                          Alert(AlertKind.EXPOSURE_LIMIT, 6, "new", symbol="EUR/USD")])  # fmt: skip
+        # Two readers (changes, alerts): the alert may come before or after the house.
+        seen: set[str] = set()
+        got = recv_until(conn, lambda m: seen.add(m["kind"]) or seen >= {"house", "alert"})
+        kinds = {m["kind"]: m for m in got}
+        assert kinds["exposure"]["data"]["value"] == 900
+        assert kinds["alert"]["data"]["message"] == "new"
+        assert kinds["house"]["data"]["value"] == "900"
