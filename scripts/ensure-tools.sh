@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Install what `make test`, `make bench` and `make demo` need on a Debian/Ubuntu machine.
 #
-#   scripts/ensure-tools.sh               uv, the project venv, redis-server and PostgreSQL
+#   scripts/ensure-tools.sh               uv, the project venv, redis-server, PostgreSQL, Chromium
 #   scripts/ensure-tools.sh --no-servers  uv and the project venv only (enough for the demo)
 #
 # Idempotent: when everything is present it only runs `uv sync --frozen` (well under a
@@ -115,11 +115,16 @@ pg_bin_dir() {
 if [ -z "$(pg_bin_dir)" ]; then
     missing+=(postgresql)
 fi
+# The dashboard's browser test drives Debian's Chromium through Playwright (never
+# `playwright install`, which downloads its own browser from the internet).
+if [ ! -x /usr/bin/chromium ]; then
+    missing+=(chromium)
+fi
 
 if [ "${#missing[@]}" -gt 0 ]; then
     apt_install "${missing[@]}"
-    if [ -z "$(pg_bin_dir)" ] || ! command -v redis-server >/dev/null 2>&1; then
-        echo "ensure-tools: ${missing[*]} installed but initdb/pg_ctl or redis-server still not found" >&2
+    if [ -z "$(pg_bin_dir)" ] || ! command -v redis-server >/dev/null 2>&1 || [ ! -x /usr/bin/chromium ]; then
+        echo "ensure-tools: ${missing[*]} installed but initdb/pg_ctl, redis-server or /usr/bin/chromium still not found" >&2
         exit 1
     fi
 fi

@@ -48,6 +48,19 @@ class Settings(BaseSettings):
     api_payment_provider: str = "simpay"
     api_payment_secret: str = "dev-only-payment-secret"  # noqa: S105 - set it in production
     api_payment_ttl_s: int = 7 * 24 * 3600
+    # The WebSocket (``/v1/ws``, docs/websocket.md): messages a connection may have waiting
+    # to be sent before it is closed as too slow (4008); the longest one send may take; the
+    # quote coalescing interval; the wait for the first message's token; the most stream
+    # entries a resume replays before it answers a fresh snapshot instead; the accounts the
+    # risk channel's snapshot lists (nearest stop-out first); the OMS's event partitions.
+    api_ws_queue: int = 256
+    api_ws_send_timeout_s: float = 10.0
+    api_ws_quote_interval_ms: int = 100
+    api_ws_auth_timeout_s: float = 10.0
+    api_ws_replay_max: int = 10_000
+    api_ws_risk_accounts: int = 50
+    api_ws_session_check_s: float = 30.0
+    event_partitions: int = 4
 
     def store_dsn(self) -> str:
         return self.dsn or sqlite_dsn(self.home)

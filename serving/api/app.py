@@ -3,6 +3,8 @@
     /v1/health        liveness: answers while the process runs (no Redis, no store)
     /v1/ready         readiness: Redis answers PING and the store a query; else 503
     /v1/auth/...      routes_auth.py, routes_security.py
+    /v1/ws            the WebSocket (ws.py; docs/websocket.md)
+    /dashboard        the risk desk's live page (dashboard.py, static/)
     /metrics          Prometheus (metrics.py)
     /openapi.json     the OpenAPI schema
 
@@ -25,6 +27,7 @@ from fastapi import APIRouter, Depends, FastAPI
 from sqlalchemy import text
 
 from serving.api import (
+    dashboard,
     metrics,
     problems,
     routes_accounts,
@@ -34,11 +37,13 @@ from serving.api import (
     routes_orders,
     routes_positions,
     routes_security,
+    ws,
 )
 from serving.api.auth import limit_ip
 from serving.api.deps import StateDep
 from serving.api.problems import Problem
 from serving.api.state import ApiState
+from serving.api.ws_hub import Hub
 from serving.settings import Settings
 from trading.bus.client import CommandClient
 
@@ -75,9 +80,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         state = open_state(settings)
         app.state.api = state
+        app.state.ws_hub = Hub(
+            settings.redis_url, quote_interval_ms=settings.api_ws_quote_interval_ms
+        )
         try:
             yield
         finally:
+            await app.state.ws_hub.close()
             state.close()
 
     app = FastAPI(
@@ -98,6 +107,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # names its template for the metrics.
     for router in ROUTERS:
         app.include_router(router, dependencies=[Depends(limit_ip)], responses=problems.COMMON)
+    # Outside ROUTERS: a WebSocket has no HTTP request for the IP limit to read, and the
+    # dashboard's page and script are static (its data comes over the WebSocket).
+    app.include_router(ws.router)
+    app.include_router(dashboard.router)
     return app
 
 
