@@ -3,6 +3,8 @@
     /v1/health        liveness: answers while the process runs (no Redis, no store)
     /v1/ready         readiness: Redis answers PING and the store a query; else 503
     /v1/auth/...      routes_auth.py, routes_security.py
+    /v1/back-office/  routes_backoffice.py (staff: withdrawals, limits, states, halts, closes)
+    /v1/risk/...      routes_risk.py (the positions flow's live risk state, alerts)
     /metrics          Prometheus (metrics.py)
     /openapi.json     the OpenAPI schema
 
@@ -24,7 +26,14 @@ import redis
 from fastapi import APIRouter, Depends, FastAPI
 from sqlalchemy import text
 
-from serving.api import metrics, problems, routes_auth, routes_security
+from serving.api import (
+    metrics,
+    problems,
+    routes_auth,
+    routes_backoffice,
+    routes_risk,
+    routes_security,
+)
 from serving.api.auth import limit_ip
 from serving.api.deps import StateDep
 from serving.api.problems import Problem
@@ -35,7 +44,12 @@ from trading.bus.client import CommandClient
 API_VERSION = "1"
 V1 = "/v1"
 # The resources' routers, in the order the schema lists them; each with its ``/v1`` prefix.
-ROUTERS: tuple[APIRouter, ...] = (routes_auth.router, routes_security.router)
+ROUTERS: tuple[APIRouter, ...] = (
+    routes_auth.router,
+    routes_security.router,
+    routes_backoffice.router,
+    routes_risk.router,
+)
 
 
 def open_state(settings: Settings) -> ApiState:
