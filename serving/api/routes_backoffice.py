@@ -37,7 +37,6 @@ from serving.api import problems
 from serving.api.deps import Session, StateDep, staff
 from serving.api.problems import Problem, result_of
 from serving.api.schemas_office import (
-    SYMBOL,
     AccountDetailOut,
     AccountOut,
     ActionOut,
@@ -76,6 +75,7 @@ Risk = Annotated[Session, Depends(staff(*RISK))]
 Id = Annotated[int, Path(ge=1, le=MAX_STORED_INT)]
 After = Annotated[int, Query(ge=0, le=MAX_STORED_INT, description="the last id of the page before")]
 Limit = Annotated[int, Query(ge=1, le=500)]
+AUDIT_SUBJECT = r"^[A-Za-z0-9][A-Za-z0-9/._:-]{0,63}$"
 
 
 def actor_of(user: Session) -> str:
@@ -306,10 +306,8 @@ def audit(
     subject: Annotated[
         str,
         Query(
-            min_length=3,
-            max_length=64,
-            pattern=r"^[a-z_]+:" + SYMBOL[1:],
-            description="withdrawal:12, account:7, symbol:EUR/USD",
+            pattern=AUDIT_SUBJECT,
+            description="withdrawal:12, account:7, order:40; a symbol (EUR/USD) for its halts",
         ),
     ],
     after: After = 0,
