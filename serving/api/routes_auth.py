@@ -14,7 +14,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Request, Response
 from sqlalchemy.exc import IntegrityError
 
-from serving.api import users
+from serving.api import problems, users
 from serving.api.activity import LoginOutcome, login_entry, record_login
 from serving.api.auth import (
     check_password,
@@ -34,7 +34,7 @@ from serving.api.state import ApiState, get_state
 from trading.clients import concat_id
 from trading.store import schema as s
 
-router = APIRouter(prefix="/v1/auth", tags=["auth"])
+router = APIRouter(prefix="/v1/auth", tags=["auth"], responses=problems.responses(409, 504))
 
 StateDep = Annotated[ApiState, Depends(get_state)]
 _ID_TRIES = 3  # a client or account id found taken (made outside the API) is drawn again
