@@ -31,6 +31,7 @@ from serving.api import (
     problems,
     routes_auth,
     routes_backoffice,
+    routes_backoffice_reads,
     routes_risk,
     routes_security,
 )
@@ -48,6 +49,7 @@ ROUTERS: tuple[APIRouter, ...] = (
     routes_auth.router,
     routes_security.router,
     routes_backoffice.router,
+    routes_backoffice_reads.router,
     routes_risk.router,
 )
 

@@ -239,3 +239,22 @@ def test_reads_when_support_asks_then_clients_and_accounts_with_live_figures(
     # a client reading the back office is refused even for its own account
     assert_problem(api.get(f"/v1/back-office/accounts/{alice.account_id}",
                            headers=alice.headers), 403, "forbidden")  # fmt: skip
+
+
+def test_action_when_sent_again_with_its_idempotency_key_then_the_first_answer_once(
+    api: TestClient, served: Served
+) -> None:
+    client = funded_client(api, served)
+    wid = withdrawal(served, client)
+    officer = staff(api, served, "carla", "compliance")
+    actor = f"api:user-{api.get('/v1/auth/me', headers=officer).json()['user_id']}"
+    url = f"/v1/back-office/withdrawals/{wid}/hold"
+    keyed = {**officer, "Idempotency-Key": "hold-1"}
+    first = api.post(url, headers=keyed, json={"reason": "review"})
+    again = api.post(url, headers=keyed, json={"reason": "review"})
+    assert first.status_code == again.status_code == 200 and first.json() == again.json()
+    other = api.post(url, headers=keyed, json={"reason": "another reason"})
+    assert_problem(other, 409, "duplicate_command_id")
+    assert len([r for r in audit_by(served, actor) if r["subject"] == f"withdrawal:{wid}"]) == 1
+    bad = api.post(url, headers={**officer, "Idempotency-Key": "no spaces"}, json={"reason": "r"})
+    assert_problem(bad, 422, "invalid_input")
