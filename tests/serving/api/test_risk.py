@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
@@ -10,10 +11,12 @@ from fastapi.testclient import TestClient
 from pipelines.positions.records import Alert, AlertKind, MarginState
 from pipelines.positions.redis_out import RiskItem, RiskRedisSink
 from serving.api import routes_risk
+from tests.pipelines.positions import flowkit as kit
 from tests.pipelines.positions.rows import T0_NS, account, currency, exposure
 from tests.serving.api.conftest import assert_problem
 from tests.serving.api.office import funded_client, staff
 from tests.trading.bus.test_host import Served
+from trading.quotes import Quote
 
 ROUTES = ("/v1/risk/house", "/v1/risk/exposure", "/v1/risk/exposure/currencies",
           "/v1/risk/margin-levels", "/v1/risk/alerts")  # fmt: skip
@@ -127,3 +130,36 @@ def test_alerts_when_the_cursor_is_not_a_stream_id_then_422(
     desk = staff(api, served, "rita", "risk")
     res = api.get("/v1/risk/alerts", headers=desk, params={"after": after})
     assert assert_problem(res, 422, "invalid_input")["field"] == "after"
+
+
+def test_risk_routes_when_the_real_flow_ran_then_its_exposure_alerts_and_levels(
+    api: TestClient, served: Served, redis_url: str, tmp_path: Path
+) -> None:
+    kit.put_quotes(served.redis, Quote("EUR/USD", 110_250, 110_270, T0_NS),
+                   Quote("XAU/USD", 201_550, 201_600, T0_NS))  # fmt: skip
+    kit.publish(served.redis, [
+        kit.opened(1), kit.deposit(1, 2, 10_000_000),
+        kit.fill_open(1, 3, "EUR/USD", 100, 110_000, 366_667, 11),  # 1.00 lot long
+        kit.opened(2), kit.deposit(2, 2, 10_000_000),
+        kit.fill_open(2, 3, "XAU/USD", -10, 200_000, 100_000, 21),  # 0.10 lot short
+    ])  # fmt: skip
+    config = tmp_path / "positions.toml"
+    config.write_text('[limits.symbols]\n"EUR/USD" = "50000"\n')
+    kit.run(tmp_path, redis_url, None, config_path=str(config))
+
+    desk = staff(api, served, "rita", "risk")
+    rows = {r["symbol"]: r for r in api.get("/v1/risk/exposure", headers=desk).json()}
+    # the house is short 100,000 EUR at the mid 1.10260, long 10 oz at 2,015.75
+    assert {s: (r["value"], r["breached"]) for s, r in rows.items()} == {
+        "EUR/USD": (-11_026_000, True),
+        "XAU/USD": (2_015_750, False),
+    }
+    house = api.get("/v1/risk/house", headers=desk).json()
+    assert house["value"] == 11_026_000 + 2_015_750 and house["symbols_breached"] == ["EUR/USD"]
+    levels = api.get("/v1/risk/margin-levels", headers=desk).json()
+    assert sorted(r["account_id"] for r in levels) == [1, 2]
+    assert [Decimal(r["margin_level"]) for r in levels] == sorted(
+        Decimal(r["margin_level"]) for r in levels
+    )
+    kinds = [a["kind"] for a in api.get("/v1/risk/alerts", headers=desk).json()["items"]]
+    assert "exposure_limit" in kinds
