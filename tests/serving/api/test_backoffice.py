@@ -156,6 +156,11 @@ def test_risk_actions_when_risk_acts_then_done_and_audited_with_actor_and_reason
     close = res.json()
     assert close["status"] == "filled" and close["filled_qty"] == "0.01"
     assert close["actor"] == actor
+    # Only reduces: more than the position is refused, never a flip to short.
+    over = {"symbol": "EUR/USD", "qty": "0.05", "reason": "too much"}
+    res = api.post(f"{base}/close", headers=desk, json=over)
+    assert "only reduces" in assert_problem(res, 422, "invalid_order")["detail"]
+    assert api.get(base, headers=desk).json()["positions"][0]["net_qty"] == "0.02"
     res = api.post(f"{base}/close", headers=desk, json={"symbol": "EUR/USD", "reason": "all"})
     assert res.json()["filled_qty"] == "0.02"
     assert api.get(base, headers=desk).json()["positions"] == []
