@@ -63,7 +63,7 @@ Id = Annotated[int, Path(ge=1, le=MAX_STORED_INT)]
 Key = Annotated[
     str | None,
     Header(
-        alias="Idempotency-Key", pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,39}$",
+        alias="Idempotency-Key", pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,31}$",
         description="sent again (after a timeout), the same key answers the first result",
     ),
 ]  # fmt: skip
@@ -83,11 +83,13 @@ def _send(
     key: str | None,
 ) -> tuple[str, dict[str, Any]]:
     # A key is the user's own: the same key again answers the first action's result (sent
-    # again after a timeout, it never acts twice); with another body, 409.
+    # again after a timeout, it never acts twice); with another body, 409. At most
+    # 7 + 19 + 1 + 32 characters: a command id holds 64.
     command_id = f"office-{user.user_id}-{key}" if key else f"office-{state.bus.new_id()}"
     reply = state.bus.send_raw(
-        type_name, body, command_id=command_id, reason=reason, actor=actor_of(user)
-    )
+        type_name, body, state.settings.api_command_timeout_s, command_id=command_id,
+        reason=reason, actor=actor_of(user),
+    )  # fmt: skip
     return command_id, result_of(reply)
 
 
@@ -188,7 +190,7 @@ def close_position(
 
 @router.post("/symbols/halt", response_model=ActionOut)
 def halt_symbol(body: SymbolIn, user: Risk, state: StateDep, key: Key = None) -> ActionOut:
-    """Stops trading in a symbol for every account (resting orders stay, none triggers)."""
+    """Halts a symbol for every account: the OMS's pre-trade check refuses its orders."""
     return _action(state, user, "HaltSymbol", {"symbol": body.symbol, "halted": True},
                    body.reason, key)  # fmt: skip
 
