@@ -21,7 +21,7 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from tests.serving.api.conftest import MakeApi, enrol, session
+from tests.serving.api.conftest import MakeApi, enrol
 from tests.serving.api.office import funded_client, staff, withdrawal
 from tests.trading.bus.test_host import Served
 
@@ -118,4 +118,3 @@ def test_schema_when_fetched_then_every_back_office_action_requires_a_reason(
             ref = op["requestBody"]["content"]["application/json"]["schema"]["$ref"]
             body = components[ref.rsplit("/", 1)[1]]
             assert "reason" in body["required"], (method, path)
-    assert session  # the conftest helpers stay the ones the suite shares
