@@ -5,6 +5,8 @@
     /v1/auth/...      routes_auth.py, routes_security.py
     /v1/ws            the WebSocket (ws.py; docs/websocket.md)
     /dashboard        the risk desk's live page (dashboard.py, static/)
+    /v1/back-office/  routes_backoffice.py (staff: withdrawals, limits, states, halts, closes)
+    /v1/risk/...      routes_risk.py (the positions flow's live risk state, alerts)
     /metrics          Prometheus (metrics.py)
     /openapi.json     the OpenAPI schema
 
@@ -32,10 +34,13 @@ from serving.api import (
     problems,
     routes_accounts,
     routes_auth,
+    routes_backoffice,
+    routes_backoffice_reads,
     routes_funding,
     routes_market,
     routes_orders,
     routes_positions,
+    routes_risk,
     routes_security,
     ws,
 )
@@ -59,6 +64,9 @@ ROUTERS: tuple[APIRouter, ...] = (
     routes_funding.router,
     routes_funding.callbacks,
     routes_market.router,
+    routes_backoffice.router,
+    routes_backoffice_reads.router,
+    routes_risk.router,
 )
 
 

@@ -9,12 +9,13 @@ birth date: 422 ``invalid_client``, ``field`` ``birth_date``).
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request, Response
 from sqlalchemy.exc import IntegrityError
 
-from serving.api import users
+from serving.api import problems, users
 from serving.api.activity import LoginOutcome, login_entry, record_login
 from serving.api.auth import (
     check_password,
@@ -28,13 +29,20 @@ from serving.api.auth import (
 from serving.api.ids import IdAllocator
 from serving.api.problems import Problem, result_of
 from serving.api.ratelimit import RateLimiter
-from serving.api.schemas import LoginIn, LoginOut, RegisterIn, RegisterOut, UserOut
+from serving.api.schemas import (
+    USERNAME_PATTERN,
+    LoginIn,
+    LoginOut,
+    RegisterIn,
+    RegisterOut,
+    UserOut,
+)
 from serving.api.sessions import Session
 from serving.api.state import ApiState, get_state
 from trading.clients import concat_id
 from trading.store import schema as s
 
-router = APIRouter(prefix="/v1/auth", tags=["auth"])
+router = APIRouter(prefix="/v1/auth", tags=["auth"], responses=problems.responses(409, 504))
 
 StateDep = Annotated[ApiState, Depends(get_state)]
 _ID_TRIES = 3  # a client or account id found taken (made outside the API) is drawn again
@@ -124,7 +132,10 @@ def login(body: LoginIn, request: Request, state: StateDep) -> LoginOut:
     st, now = state.settings, state.clock()
     ip, country = client_ip(request, state), client_country(request, state)
     username = body.username.lower()
-    user = users.by_username(state.writer, username)
+    # Every stored username is of the pattern: another cannot exist, and text such as a NUL
+    # must not reach the store (PostgreSQL refuses it).
+    known = re.fullmatch(USERNAME_PATTERN, username) is not None
+    user = users.by_username(state.writer, username) if known else None
 
     def attempt(outcome: LoginOutcome) -> None:
         entry = login_entry(

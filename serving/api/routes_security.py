@@ -13,14 +13,14 @@ from typing import Annotated
 import pyotp
 from fastapi import APIRouter, Depends, Response
 
-from serving.api import users
+from serving.api import problems, users
 from serving.api.auth import current_user, sessions, totp_ok, totp_uri
 from serving.api.problems import Problem
 from serving.api.schemas import CodeIn, DeviceOut, EnrollOut, MfaOut, SessionOut
 from serving.api.sessions import Session
 from serving.api.state import ApiState, get_state
 
-router = APIRouter(prefix="/v1/auth", tags=["auth"])
+router = APIRouter(prefix="/v1/auth", tags=["auth"], responses=problems.responses(403, 404, 409))
 
 StateDep = Annotated[ApiState, Depends(get_state)]
 UserDep = Annotated[Session, Depends(current_user)]

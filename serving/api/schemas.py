@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import datetime as dt
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from trading.bounds import check_text
+from trading.errors import InvalidInput
 
 USERNAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{2,63}$"
 
@@ -27,6 +30,16 @@ class RegisterIn(_In):
         "CONCAT code made from the country, the birth date and the name",
     )
     currency: str = Field(default="USD", min_length=3, max_length=8)
+
+    @field_validator("email")
+    @classmethod
+    def _plain_text(cls, value: str) -> str:
+        # Stored by the API itself (the users table) before the OMS checks the client: a
+        # control character (a NUL, which PostgreSQL refuses) is refused here.
+        try:
+            return check_text(value, "email", 254)
+        except InvalidInput as exc:
+            raise ValueError(exc.message) from None
 
 
 class RegisterOut(BaseModel):

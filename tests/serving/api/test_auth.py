@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 
 import redis
@@ -190,3 +191,20 @@ def test_devices_when_logged_in_from_two_then_both_listed_with_ip_and_country(
     assert devices[1]["last_country"] == "DE" and devices[0]["last_country"] is None
     assert devices[0]["last_seen_ns"] > devices[0]["first_seen_ns"]
     assert devices[0]["last_ip"] == "testclient"
+
+
+def test_login_and_register_when_text_holds_a_nul_or_a_lone_surrogate_then_4xx(
+    api: TestClient,
+) -> None:
+    # Found by schemathesis: PostgreSQL refuses a NUL, UTF-8 a lone surrogate.
+    for bad in ("al\u0000ice", "al\ud800ice"):
+        body = json.dumps({"username": bad, "password": bad, "device_id": "d"})
+        res = api.post("/v1/auth/login", content=body,
+                       headers={"Content-Type": "application/json"})  # fmt: skip
+        assert res.status_code in (401, 422), res.text
+        reg = json.dumps({"username": "carol", "password": "Correct-Horse-42", "email": bad,
+                          "name": bad, "country": "FR", "birth_date": "1985-04-02"})  # fmt: skip
+        res = api.post("/v1/auth/register", content=reg,
+                       headers={"Content-Type": "application/json"})  # fmt: skip
+        assert_problem(res, 422, "invalid_input")
+    assert login(api, "carol").status_code == 401  # never registered
