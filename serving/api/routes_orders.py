@@ -43,6 +43,7 @@ from serving.api.views import (
     qty_text,
     time_ns,
 )
+from trading.bounds import INT64_MAX
 from trading.store.read import OrderView, order, orders_page
 
 router = APIRouter(prefix="/v1/accounts/{account_id}/orders", tags=["orders"])
@@ -262,7 +263,7 @@ def list_orders(
 def _owned_order(state: Any, user: Any, account_id: int, order_id: int) -> OrderView:
     with state.reader.connect() as conn:
         owned_account(conn, user, account_id)
-        found = order(conn, account_id, order_id)
+        found = order(conn, account_id, order_id) if 0 < order_id <= INT64_MAX else None
     if found is None:
         raise Problem.of("not_found", f"no order {order_id}", order_id=order_id)
     return found

@@ -21,6 +21,7 @@ from sqlalchemy import Connection, select
 from serving.api.problems import Problem, result_of
 from serving.api.sessions import Session
 from serving.api.state import ApiState
+from trading.bounds import INT64_MAX
 from trading.catalogue import Catalogue, default_catalogue
 from trading.errors import UnknownSymbol
 from trading.instrument import Instrument
@@ -128,7 +129,8 @@ def accounts_of(conn: Connection, user: Session) -> list[AccountSummary]:
 
 def owned_account(conn: Connection, user: Session, account_id: int) -> AccountSummary:
     """The caller's account ``account_id``; 404 for anyone else's or none."""
-    if user.client_id is None:
+    # An id no store column can hold names nothing (and must not reach the database).
+    if user.client_id is None or not 0 < account_id <= INT64_MAX:
         raise _not_found(account_id)
     a = s.accounts
     row = conn.execute(
