@@ -226,6 +226,10 @@ def equity(cash: int, margin_held: int, unrealized_pnl: int) -> int:
 
 
 _LEVEL_PLACES = Decimal("0.0001")
+# The margin levels (percent) of a margin call and a stop-out unless configured otherwise
+# (the positions flow's configuration sets them per account type).
+DEFAULT_CALL_LEVEL = Decimal(100)
+DEFAULT_STOP_OUT_LEVEL = Decimal(50)
 
 
 def margin_level(equity_minor: int, margin_held: int) -> Decimal | None:

@@ -23,9 +23,7 @@ from trading.catalogue import Catalogue, default_catalogue
 from trading.errors import ConfigError, UnknownSymbol
 from trading.instrument import AccountType
 from trading.money import is_currency
-
-_HUNDRED: Final = Decimal(100)
-_FIFTY: Final = Decimal(50)
+from trading.risk import DEFAULT_CALL_LEVEL, DEFAULT_STOP_OUT_LEVEL
 
 
 def _default_levels() -> dict[str, MarginLevels]:
@@ -42,8 +40,8 @@ class MarginLevels:
     the house closes positions until the level is back above it.
     """
 
-    call: Decimal = _HUNDRED
-    stop_out: Decimal = _FIFTY
+    call: Decimal = DEFAULT_CALL_LEVEL
+    stop_out: Decimal = DEFAULT_STOP_OUT_LEVEL
 
     def __post_init__(self) -> None:
         for name in ("call", "stop_out"):

@@ -30,38 +30,24 @@ from pipelines.positions.records import (
     LotRow,
     PositionRow,
 )
+from trading.bus.risk import (  # the layout is the contract the readers share
+    ALERTS_STREAM,
+    CHANGES_STREAM,
+    CURRENCY_EXPOSURE,
+    DEAD_STREAM,
+    EXPOSURE,
+    HOUSE,
+    KIND_ACCOUNT,
+    KIND_CURRENCY,
+    KIND_EXPOSURE,
+    KIND_POSITION,
+    MARGIN_LEVELS,
+    account_key,
+    positions_key,
+)
 from trading.fields import text_of
 
-PREFIX = "bourse:risk:"
-ACCOUNT_PREFIX = PREFIX + "account:"
-POSITIONS_PREFIX = PREFIX + "positions:"
-MARGIN_LEVELS = PREFIX + "margin_levels"
-EXPOSURE = PREFIX + "exposure"
-CURRENCY_EXPOSURE = PREFIX + "exposure:currency"
-HOUSE = PREFIX + "house"
-CHANGES_STREAM = PREFIX + "changes"
-ALERTS_STREAM = PREFIX + "alerts"
-DEAD_STREAM = PREFIX + "dead"
-
-# The ``kind`` of a changes-stream entry, by record type.
-KIND_ACCOUNT = "account"
-KIND_POSITION = "position"
-KIND_EXPOSURE = "exposure"
-KIND_CURRENCY = "currency"
-
-CHANGE_FIELDS = ("kind", "key", "ts_ns", "data")
-HOUSE_FIELDS = ("house_currency", "ts_ns", "symbols_breached", "currencies_breached",
-                "value", "unvalued")  # fmt: skip
-
 RiskItem = AccountRow | PositionRow | ExposureRow | CurrencyExposureRow | Alert | DeadLetter
-
-
-def account_key(account_id: int) -> str:
-    return f"{ACCOUNT_PREFIX}{account_id}"
-
-
-def positions_key(account_id: int) -> str:
-    return f"{POSITIONS_PREFIX}{account_id}"
 
 
 def _dec(value: Decimal) -> str:

@@ -15,8 +15,6 @@ from typing import Any, Literal
 from fastapi import APIRouter
 from pydantic import BaseModel
 
-from pipelines.positions.config import PositionsConfig
-from pipelines.positions.redis_read import read_account
 from serving.api.deps import CurrentUser, StateDep
 from serving.api.problems import responses
 from serving.api.state import ApiState
@@ -29,8 +27,9 @@ from serving.api.views import (
     percent_text,
     quotes,
 )
+from trading.bus.risk import read_account
 from trading.quotes import Quote
-from trading.risk import margin_level
+from trading.risk import DEFAULT_CALL_LEVEL, DEFAULT_STOP_OUT_LEVEL, margin_level
 from trading.store.read_balances import account_snapshot, balances
 from trading.store.read_clients import AccountSummary
 
@@ -89,10 +88,11 @@ def list_accounts(user: CurrentUser, state: StateDep) -> list[AccountSummaryOut]
 
 
 def _state_of(account_type: str, level: Decimal | None) -> Literal["ok", "margin_call", "stop_out"]:
-    levels = PositionsConfig().levels_for(account_type)
-    if level is not None and level <= levels.stop_out:
+    # The default levels: a deployment's own ones are the positions flow's, and its figures
+    # (read from Redis first) carry the state it decided.
+    if level is not None and level <= DEFAULT_STOP_OUT_LEVEL:
         return "stop_out"
-    if level is not None and level <= levels.call:
+    if level is not None and level <= DEFAULT_CALL_LEVEL:
         return "margin_call"
     return "ok"
 

@@ -9,7 +9,6 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 
-from pipelines.positions.redis_read import read_account
 from serving.api import problems
 from serving.api.deps import StateDep
 from serving.api.problems import Problem
@@ -26,6 +25,7 @@ from serving.api.schemas_office import (
     WithdrawalsOut,
     WithdrawalState,
 )
+from trading.bus.risk import read_account
 from trading.instrument import MAX_STORED_INT
 from trading.money import format_minor
 from trading.store import read_balances, read_clients, read_office

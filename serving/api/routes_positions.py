@@ -18,7 +18,6 @@ from fastapi import APIRouter, Query
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
 
-from pipelines.positions.redis_read import read_account, read_positions
 from serving.api.deps import CurrentUser, StateDep
 from serving.api.problems import responses
 from serving.api.state import ApiState
@@ -36,6 +35,7 @@ from serving.api.views import (
     quotes,
     time_ns,
 )
+from trading.bus.risk import read_account, read_positions
 from trading.money import format_minor
 from trading.store.read import TradeView, trades_page
 from trading.store.read_balances import open_positions, unrealized

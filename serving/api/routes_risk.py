@@ -26,10 +26,10 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, Field
 
-from pipelines.positions import redis_read
-from pipelines.positions.redis_out import ALERTS_STREAM
 from serving.api import problems
 from serving.api.deps import Session, StateDep, staff
+from trading.bus import risk as redis_read
+from trading.bus.risk import ALERTS_STREAM
 from trading.fields import text_of
 
 router = APIRouter(prefix="/v1/risk", tags=["risk"], responses=problems.responses(403))

@@ -17,9 +17,9 @@ from typing import Any
 
 import redis.asyncio as aredis
 
-from pipelines.positions import redis_out as ro
-from pipelines.positions.redis_read import decode_account, decode_alert
 from serving.api.ws_hub import Hub, Outbox, Reader, Sub, parse_id
+from trading.bus import risk as ro
+from trading.bus.risk import decode_account, decode_alert
 from trading.catalogue import Catalogue
 from trading.events import event_from_fields
 from trading.fields import text_of

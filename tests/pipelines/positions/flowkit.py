@@ -11,11 +11,11 @@ from typing import Any
 import redis
 from sqlalchemy import Engine, select
 
-from pipelines.positions import redis_read
 from pipelines.positions.lake import latest_snapshot
 from pipelines.positions.redis_out import DEAD_STREAM
 from pipelines.positions.run import run_positions
 from pipelines.positions.spec import PositionsSpec
+from trading.bus import risk as redis_read
 from trading.bus.events import RedisStreamsPublisher
 from trading.catalogue import default_catalogue
 from trading.events import OutboxEvent

@@ -14,8 +14,8 @@ import redis
 from sqlalchemy import select
 from typer.testing import CliRunner
 
-from pipelines.positions import redis_read
 from serving.cli import app
+from trading.bus import risk as redis_read
 from trading.catalogue import default_catalogue
 from trading.store import schema as s
 from trading.store.engine import open_readonly

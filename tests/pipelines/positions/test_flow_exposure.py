@@ -10,9 +10,9 @@ from pathlib import Path
 
 import redis
 
-from pipelines.positions import redis_read
 from pipelines.positions.shard import shard_of
 from tests.pipelines.positions import flowkit as kit
+from trading.bus import risk as redis_read
 from trading.quotes import Quote
 
 TS = 1_767_600_000_000_000_000

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 import redis
 
-from pipelines.positions import redis_read
 from tests.pipelines.positions import flowkit as kit
+from trading.bus import risk as redis_read
 from trading.bus.events import stream_name
 from trading.events import event_fields
 

@@ -27,7 +27,8 @@ from pipelines.positions.redis_out import (
     account_key,
     positions_key,
 )
-from pipelines.positions.redis_read import (
+from tests.pipelines.positions.rows import T0_NS, account, currency, exposure, position
+from trading.bus.risk import (
     accounts_by_margin_level,
     read_account,
     read_alerts,
@@ -38,7 +39,6 @@ from pipelines.positions.redis_read import (
     read_positions,
     stream_last_id,
 )
-from tests.pipelines.positions.rows import T0_NS, account, currency, exposure, position
 
 
 @pytest.fixture

@@ -11,6 +11,7 @@ import polars as pl
 from pipelines.positions import lake, redis_out
 from pipelines.positions.records import Alert, AlertKind, DeadLetter
 from tests.pipelines.positions.rows import account, currency, exposure, position
+from trading.bus import risk as layout
 
 DOCS = Path(__file__).resolve().parents[3] / "docs"
 RISK = DOCS / "risk.md"
@@ -63,17 +64,17 @@ def table(lines: list[str], header: str) -> list[list[str]]:
 
 
 def test_risk_doc_when_read_then_keys_table_is_exactly_the_code_s_keys() -> None:
-    keys = first_column(sections(RISK)["Keys"], "key")
-    assert sorted(keys) == sorted([
-        redis_out.account_key(0).replace("0", "{id}"),
-        redis_out.positions_key(0).replace("0", "{id}"),
-        redis_out.MARGIN_LEVELS, redis_out.EXPOSURE, redis_out.CURRENCY_EXPOSURE,
-        redis_out.HOUSE, redis_out.CHANGES_STREAM, redis_out.ALERTS_STREAM,
-        redis_out.DEAD_STREAM,
+    listed = first_column(sections(RISK)["Keys"], "key")
+    assert sorted(listed) == sorted([
+        layout.account_key(0).replace("0", "{id}"),
+        layout.positions_key(0).replace("0", "{id}"),
+        layout.MARGIN_LEVELS, layout.EXPOSURE, layout.CURRENCY_EXPOSURE,
+        layout.HOUSE, layout.CHANGES_STREAM, layout.ALERTS_STREAM,
+        layout.DEAD_STREAM,
     ])  # fmt: skip
     text = RISK.read_text()
-    for name in dir(redis_out):  # every key constant is spelled in the doc
-        value = getattr(redis_out, name)
+    for name in dir(layout):  # every key constant is spelled in the doc
+        value = getattr(layout, name)
         if name.isupper() and isinstance(value, str) and value.startswith("bourse:"):
             assert f"`{value}" in text, name
 
@@ -87,13 +88,13 @@ def test_risk_doc_when_read_then_each_table_lists_exactly_the_fields_written() -
         "Symbol exposure": redis_out.exposure_obj(exposure("EUR/USD", 1)),
         "Currency exposure": redis_out.currency_obj(currency("EUR", "1", 1)),
         "House hash": redis_out.house_fields("USD", [exposure("EUR/USD", 1)], []),
-        "Changes stream": dict.fromkeys(redis_out.CHANGE_FIELDS),
+        "Changes stream": dict.fromkeys(layout.CHANGE_FIELDS),
         "Alerts stream": redis_out.alert_fields(alert),
         "Dead letters": redis_out.dead_fields(DeadLetter("s", "1-0", "r", 1)),
     }
     for section, fields in written.items():
         assert first_column(s[section], "field") == list(fields), section
-    assert set(redis_out.HOUSE_FIELDS) == set(written["House hash"])
+    assert set(layout.HOUSE_FIELDS) == set(written["House hash"])
     assert {r[0] for r in table(s["Alerts stream"], "kind")} == {k.value for k in AlertKind}
     lots_row = next(line for line in s["Position"] if line.startswith("| `lots` |"))
     for name in redis_out.position_obj(position(1))["lots"][0]:
@@ -101,8 +102,8 @@ def test_risk_doc_when_read_then_each_table_lists_exactly_the_fields_written() -
 
 
 def test_risk_doc_when_read_then_the_change_kinds_are_the_code_s() -> None:
-    kinds = {redis_out.KIND_ACCOUNT, redis_out.KIND_POSITION, redis_out.KIND_EXPOSURE,
-             redis_out.KIND_CURRENCY}  # fmt: skip
+    kinds = {layout.KIND_ACCOUNT, layout.KIND_POSITION, layout.KIND_EXPOSURE,
+             layout.KIND_CURRENCY}  # fmt: skip
     rows = table(sections(RISK)["Changes stream"], "field")
     kind_row = next(r for r in rows if r[0] == "kind")
     assert set(kind_row[1].replace("`", "").replace(" or ", ", ").split(", ")) == kinds

@@ -13,10 +13,10 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from pipelines.positions import redis_read as redis_out
 from pipelines.positions.run import run_positions
 from pipelines.positions.spec import PositionsSpec
 from tests.trading.bus.test_host import Served, serve
+from trading.bus import risk as redis_out
 from trading.bus.commands import COMMANDS_STREAM
 from trading.bus.events import RedisStreamsPublisher
 from trading.commands import Deposit, OpenAccount, SubmitOrder

@@ -1,5 +1,7 @@
-"""Readers of the positions flow's live state in Redis (``docs/risk.md``): the API, the
-dashboards and the tests decode through these rather than parsing the layout by hand.
+"""The positions flow's live risk state in Redis (``docs/risk.md``): its key names, and the
+readers the API, the dashboards and the tests decode it through rather than parsing the
+layout by hand. The flow's writer (``pipelines/positions/redis_out.py``) takes the key
+names from here: the layout is the contract between them, like the quote book's.
 
 Values come back typed: integers as ``int``, decimals as ``Decimal``, absent values as
 ``None``; a field this module does not know is kept as text (fields are added, never
@@ -15,21 +17,37 @@ from typing import Any
 
 import redis
 
-from pipelines.positions.redis_out import (
-    ALERTS_STREAM,
-    CHANGES_STREAM,
-    CURRENCY_EXPOSURE,
-    EXPOSURE,
-    HOUSE,
-    KIND_ACCOUNT,
-    KIND_CURRENCY,
-    KIND_EXPOSURE,
-    KIND_POSITION,
-    MARGIN_LEVELS,
-    account_key,
-    positions_key,
-)
 from trading.fields import text_of
+
+PREFIX = "bourse:risk:"
+ACCOUNT_PREFIX = PREFIX + "account:"
+POSITIONS_PREFIX = PREFIX + "positions:"
+MARGIN_LEVELS = PREFIX + "margin_levels"
+EXPOSURE = PREFIX + "exposure"
+CURRENCY_EXPOSURE = PREFIX + "exposure:currency"
+HOUSE = PREFIX + "house"
+CHANGES_STREAM = PREFIX + "changes"
+ALERTS_STREAM = PREFIX + "alerts"
+DEAD_STREAM = PREFIX + "dead"
+
+# The ``kind`` of a changes-stream entry, by record type.
+KIND_ACCOUNT = "account"
+KIND_POSITION = "position"
+KIND_EXPOSURE = "exposure"
+KIND_CURRENCY = "currency"
+
+CHANGE_FIELDS = ("kind", "key", "ts_ns", "data")
+HOUSE_FIELDS = ("house_currency", "ts_ns", "symbols_breached", "currencies_breached",
+                "value", "unvalued")  # fmt: skip
+
+
+def account_key(account_id: int) -> str:
+    return f"{ACCOUNT_PREFIX}{account_id}"
+
+
+def positions_key(account_id: int) -> str:
+    return f"{POSITIONS_PREFIX}{account_id}"
+
 
 _ACCOUNT_INTS = frozenset({"account_id", "cash", "balance", "used_margin", "withdrawal_pending",
                            "unrealized", "equity", "free_margin", "positions", "last_seq",
