@@ -16,7 +16,7 @@ from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any
 
 from pydantic import BaseModel, Field
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, Select, select
 
 from serving.api.problems import Problem, result_of
 from serving.api.sessions import Session
@@ -106,24 +106,19 @@ def _not_found(account_id: int) -> Problem:
     return Problem.of("not_found", f"no account {account_id}", account_id=account_id)
 
 
+def _summary_select() -> Select[Any]:
+    """An ``AccountSummary``'s columns, in its order."""
+    a = s.accounts
+    return select(a.c.account_id, a.c.currency, a.c.tier, a.c.account_type, a.c.state,
+                  a.c.leverage, a.c.created_ns)  # fmt: skip
+
+
 def accounts_of(conn: Connection, user: Session) -> list[AccountSummary]:
     """The caller's client's accounts, oldest first (none for a staff user)."""
     if user.client_id is None:
         return []
     a = s.accounts
-    stmt = (
-        select(
-            a.c.account_id,
-            a.c.currency,
-            a.c.tier,
-            a.c.account_type,
-            a.c.state,
-            a.c.leverage,
-            a.c.created_ns,
-        )
-        .where(a.c.client_id == user.client_id)
-        .order_by(a.c.account_id)
-    )
+    stmt = _summary_select().where(a.c.client_id == user.client_id).order_by(a.c.account_id)
     return [AccountSummary(*r) for r in conn.execute(stmt)]
 
 
@@ -134,15 +129,7 @@ def owned_account(conn: Connection, user: Session, account_id: int) -> AccountSu
         raise _not_found(account_id)
     a = s.accounts
     row = conn.execute(
-        select(
-            a.c.account_id,
-            a.c.currency,
-            a.c.tier,
-            a.c.account_type,
-            a.c.state,
-            a.c.leverage,
-            a.c.created_ns,
-        ).where(a.c.account_id == account_id, a.c.client_id == user.client_id)
+        _summary_select().where(a.c.account_id == account_id, a.c.client_id == user.client_id)
     ).first()
     if row is None:
         raise _not_found(account_id)
