@@ -35,6 +35,8 @@ demo: ## Simulate 20 accounts and 2000 orders, verify ledger and audit log, repl
 		--source tests/data/market/eurusd-quotes-histdata-2020-01.csv --format histdata
 	$(UV_RUN) bourse pipelines ticks --home $(DEMO_HOME) \
 		--source synthetic --symbols EURUSD,BTCUSDT,US500 --ticks 200000 --seed 7 --inject 0.01
+	@echo "Next: the whole platform (Redis, OMS, ticks, positions, API and dashboard) on a home of its own:"
+	@echo "  $(UV_RUN) bourse up --home .bourse/up     (Ctrl-C stops it)"
 
 test: ## Run the whole test suite (starts throwaway PostgreSQL and Redis servers)
 	@$(ENSURE_TOOLS)

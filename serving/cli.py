@@ -11,6 +11,7 @@ from serving.cli_api import admin_app, serve
 from serving.cli_oms import oms_app
 from serving.cli_pipelines import pipelines_app
 from serving.cli_store import audit_app, ledger_app, outbox_app, simulate
+from serving.cli_up import up
 
 app = typer.Typer(
     help="Bourse: a trading platform back end for retail brokers.", no_args_is_help=True
@@ -23,6 +24,7 @@ app.add_typer(oms_app, name="oms")
 app.add_typer(pipelines_app, name="pipelines")
 app.command()(serve)
 app.add_typer(admin_app, name="admin")
+app.command()(up)
 
 
 def main() -> None:
