@@ -128,6 +128,7 @@ class BooksLogic(StatefulBatchLogic[Item, Any, bytes]):
         self.version = 0
         self.snapped = 0
         self.next_ns = _ns(_now())
+        self.beat = _now() + TICK
 
     def on_batch(self, values: list[Item]) -> tuple[Iterable[Any], bool]:
         now = _ns(_now())
@@ -145,6 +146,7 @@ class BooksLogic(StatefulBatchLogic[Item, Any, bytes]):
         return _pack(out), StatefulBatchLogic.RETAIN
 
     def on_notify(self) -> tuple[Iterable[Any], bool]:
+        self.beat = _now() + TICK
         now = _ns(_now())
         out = list(self.shard.on_quotes(now))
         if out:
@@ -169,7 +171,11 @@ class BooksLogic(StatefulBatchLogic[Item, Any, bytes]):
         return _pack(out), StatefulBatchLogic.RETAIN
 
     def notify_at(self) -> datetime | None:
-        return _now() + TICK
+        # A fixed beat, moved on only when it fires: Bytewax asks again after every batch,
+        # and "now + tick" would put it off for as long as events keep coming.
+        if self.beat <= _now():
+            self.beat = _now() + TICK
+        return self.beat
 
     def snapshot(self) -> bytes:
         if self.snap is None or self.snapped != self.version:
@@ -196,6 +202,7 @@ class HouseLogic(StatefulBatchLogic[ShardTotals, Any, bytes]):
         self.spec = spec
         self.book: HouseBook = pickle.loads(resume) if resume is not None else HouseBook()  # noqa: S301
         self.final: list[ShardTotals] = []
+        self.beat = _now() + TICK
 
     def _mark(self, everything: bool = False) -> list[Any]:
         rows, currencies, alerts = self.book.mark(
@@ -210,6 +217,7 @@ class HouseLogic(StatefulBatchLogic[ShardTotals, Any, bytes]):
         return _pack(self._mark()), StatefulBatchLogic.RETAIN
 
     def on_notify(self) -> tuple[Iterable[Any], bool]:
+        self.beat = _now() + TICK
         return _pack(self._mark()), StatefulBatchLogic.RETAIN
 
     def on_eof(self) -> tuple[Iterable[Any], bool]:
@@ -224,7 +232,11 @@ class HouseLogic(StatefulBatchLogic[ShardTotals, Any, bytes]):
         return _pack([*rows, *currencies, *alerts, snap]), StatefulBatchLogic.RETAIN
 
     def notify_at(self) -> datetime | None:
-        return _now() + TICK
+        # A fixed beat, moved on only when it fires: Bytewax asks again after every batch,
+        # and "now + tick" would put it off for as long as events keep coming.
+        if self.beat <= _now():
+            self.beat = _now() + TICK
+        return self.beat
 
     def snapshot(self) -> bytes:
         return pickle.dumps(self.book, protocol=pickle.HIGHEST_PROTOCOL)
