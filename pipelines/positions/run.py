@@ -58,7 +58,18 @@ def run_positions(spec: PositionsSpec, processes: int = 1) -> float:
         )
     else:
         _run_cluster(spec, processes, recovery)
+    if spec.until_idle:
+        _final_snapshot_written(spec)
     return time.perf_counter() - started
+
+
+def _final_snapshot_written(spec: PositionsSpec) -> None:
+    """A run that found no account still leaves its final snapshot, empty: a reader then
+    sees "no positions", not "no snapshot" (shards write theirs only once they hold one)."""
+    from pipelines.positions import lake
+
+    if spec.final_ns not in lake.snapshots(spec.lake_root):
+        lake.write_snapshot(spec.lake_root, spec.final_ns, "empty", (), ())
 
 
 def _run_cluster(spec: PositionsSpec, processes: int, recovery: Path) -> None:

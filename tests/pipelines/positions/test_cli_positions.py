@@ -14,6 +14,7 @@ import redis
 from sqlalchemy import select
 from typer.testing import CliRunner
 
+from pipelines.positions import lake
 from serving.cli import app
 from trading.bus import risk as redis_read
 from trading.catalogue import default_catalogue
@@ -75,3 +76,16 @@ def test_positions_when_until_idle_after_a_simulation_then_the_lake_equals_the_s
     assert seen == money
     for r in accounts.iter_rows(named=True):
         assert r["balance"] == r["cash"] + r["used_margin"]
+
+
+def test_positions_when_until_idle_on_empty_streams_then_an_empty_final_snapshot(
+    tmp_path: Path, redis_url: str
+) -> None:
+    home = tmp_path / "home"
+    for _ in range(2):  # twice in a row: the second resumes and writes its own
+        output = _ok(["pipelines", "positions", "--home", str(home), "--redis-url", redis_url,
+                      "--until-idle"])  # fmt: skip
+        assert "no store in --home" in output
+    positions, accounts = lake.latest_snapshot(home / "lake")
+    assert positions.height == 0 and accounts.height == 0
+    assert len(lake.snapshots(home / "lake")) == 2
