@@ -46,9 +46,9 @@ import redis
 
 from benchmarks import positions_workload as wl
 from benchmarks.common import Context, Row, percentile, summarize, write_result
-from pipelines.positions.redis_out import CHANGES_STREAM, MARGIN_LEVELS
 from pipelines.positions.spec import PositionsSpec
 from trading.bus.events import RedisStreamsPublisher
+from trading.bus.risk import CHANGES_STREAM, MARGIN_LEVELS
 from trading.catalogue import default_catalogue
 from trading.events import OutboxEvent
 from trading.fields import text_of

@@ -28,17 +28,16 @@ from bytewax.operators import StatefulBatchLogic
 from bytewax.outputs import DynamicSink, StatelessSinkPartition
 
 from pipelines.positions.exposure import HouseBook
-from pipelines.positions.lake import LakeSnapshotSink
-from pipelines.positions.lake import Snapshot as LakeSnapshot
+from pipelines.positions.lake import LakeSnapshotSink, Snapshot
 from pipelines.positions.process import CloseSink, process_context
 from pipelines.positions.records import CloseOrder
 from pipelines.positions.redis_out import RiskRedisSink
-from pipelines.positions.shard import SHARDS, Shard, ShardState, ShardTotals, Snapshot, shard_of
+from pipelines.positions.shard import SHARDS, Shard, ShardState, ShardTotals, shard_of
 from pipelines.positions.sources import EventBatch, EventStreams
 from pipelines.positions.spec import PositionsSpec
 
 TICK = timedelta(milliseconds=100)
-_APART = (CloseOrder, ShardTotals, Snapshot, LakeSnapshot)  # routed on their own
+_APART = (CloseOrder, ShardTotals, Snapshot)  # routed on their own
 
 
 @dataclass(frozen=True, slots=True)
@@ -201,7 +200,6 @@ class HouseLogic(StatefulBatchLogic[ShardTotals, Any, bytes]):
         self.ctx = process_context(spec)
         self.spec = spec
         self.book: HouseBook = pickle.loads(resume) if resume is not None else HouseBook()  # noqa: S301
-        self.final: list[ShardTotals] = []
         self.beat = _now() + TICK
 
     def _mark(self, everything: bool = False) -> list[Any]:
@@ -228,7 +226,7 @@ class HouseLogic(StatefulBatchLogic[ShardTotals, Any, bytes]):
             self.ctx.catalogue, dict(self.ctx.quotes.quotes), self.ctx.shard.config,
             _ns(_now()), everything=True,
         )  # fmt: skip
-        snap = LakeSnapshot(self.spec.final_ns, "house", (), (), tuple(rows), tuple(currencies))
+        snap = Snapshot(self.spec.final_ns, "house", (), (), tuple(rows), tuple(currencies))
         return _pack([*rows, *currencies, *alerts, snap]), StatefulBatchLogic.RETAIN
 
     def notify_at(self) -> datetime | None:
@@ -240,12 +238,6 @@ class HouseLogic(StatefulBatchLogic[ShardTotals, Any, bytes]):
 
     def snapshot(self) -> bytes:
         return pickle.dumps(self.book, protocol=pickle.HIGHEST_PROTOCOL)
-
-
-def _lake(item: Any) -> LakeSnapshot:
-    if isinstance(item, Snapshot):
-        return LakeSnapshot(item.snapshot_ns, item.part, item.positions, item.accounts, (), ())
-    return item  # type: ignore[no-any-return]
 
 
 def build_flow(spec: PositionsSpec) -> Dataflow:
@@ -261,8 +253,8 @@ def build_flow(spec: PositionsSpec) -> Dataflow:
     house = op.stateful_batch("house", house_in, lambda resume: HouseLogic(spec, resume))
     house_out = op.map("unkey-house", house, lambda kv: kv[1])
     rows = op.merge("rows", totals.falses, house_out)
-    snaps = op.branch("snapshots", rows, lambda x: isinstance(x, Snapshot | LakeSnapshot))
-    op.output("lake", op.map("to-lake", snaps.trues, _lake), LakeSnapshotSink(spec.lake_root))
+    snaps = op.branch("snapshots", rows, lambda x: isinstance(x, Snapshot))
+    op.output("lake", snaps.trues, LakeSnapshotSink(spec.lake_root))
     op.output("redis", snaps.falses, RowsSink(RiskRedisSink(spec.redis_url)))
     op.output("bus", closes.trues, CloseSink(spec))
     return flow

@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from typing import Any
 
 from pipelines.positions.book import AccountBook, BadEvent, OutOfStep, apply
 from pipelines.positions.config import PositionsConfig
+from pipelines.positions.lake import Snapshot
 from pipelines.positions.marks import Marker
 from pipelines.positions.records import (
     AccountRow,
@@ -24,6 +25,7 @@ from pipelines.positions.records import (
     AlertKind,
     CloseOrder,
     DeadLetter,
+    MarginState,
     PositionRow,
 )
 from pipelines.positions.stopout import StopOut, evaluate, margin_state, on_house_order
@@ -45,14 +47,6 @@ class ShardTotals:
 
     shard: str
     totals: dict[str, tuple[int, int, int]]
-
-
-@dataclass(frozen=True, slots=True)
-class Snapshot:
-    snapshot_ns: int
-    part: str
-    positions: tuple[PositionRow, ...]
-    accounts: tuple[AccountRow, ...]
 
 
 Out = AccountRow | PositionRow | Alert | DeadLetter | CloseOrder | ShardTotals | Snapshot
@@ -446,7 +440,5 @@ class Shard:
 _CLEAN = StopOut()
 
 
-def _with_state(row: AccountRow, state: Any) -> AccountRow:
-    from dataclasses import replace
-
+def _with_state(row: AccountRow, state: MarginState) -> AccountRow:
     return replace(row, margin_state=state)
