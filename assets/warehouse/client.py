@@ -61,6 +61,8 @@ class Warehouse:
         self.database = database
         self.layout: Layout = layout
         self._lock_fd: int | None = None
+        # Embedded: the engine runs in this process, with this process's file access.
+        self.embedded = dsn.startswith("chdb://")
         try:
             if dsn.startswith("chdb://"):
                 path = _chdb_path(dsn)

@@ -11,9 +11,17 @@ a repeated one adds nothing:
   (``OVERLAP_NS``: a row committed late with an earlier time is still caught) and drops the
   keys the warehouse already holds.
 - ``changed``: rows updated in place (orders, lots, withdrawals...): copies the rows whose
-  change times are at or after the latest the warehouse holds; the warehouse keeps the
+  change times are at or after the latest the warehouse holds, less the same overlap (a
+  row copied again is a new version of itself, not a duplicate); the warehouse keeps the
   newest ``_version`` of each key (``ReplacingMergeTree``, read with ``FINAL``).
 - ``full``: small mutable tables without a change time (clients, accounts): copied whole.
+
+Two ways to copy, the same rows either way. When the warehouse is the embedded chDB, the
+engine reads the store itself through ClickHouse's ``sqlite()`` / ``postgresql()`` table
+functions, one ``INSERT ... SELECT`` per table with the filter pushed down to the store
+(about 12x faster than rows through Python, which is what the end-of-day budget needs).
+A warehouse server cannot be assumed to reach the store, so it gets the rows through this
+process, in chunks.
 """
 
 from __future__ import annotations
@@ -22,10 +30,11 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
+from urllib.parse import unquote
 
 import pyarrow as pa
 from sqlalchemy import Table, false, or_, select
-from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.engine import URL, Connection, Engine
 from sqlalchemy.sql.elements import ColumnElement
 
 from assets.warehouse.client import Warehouse
@@ -118,18 +127,111 @@ def _where(ex: Extract, wh: Warehouse) -> tuple[ColumnElement[bool] | None, Call
     top = wh.scalar(f"SELECT greatest({', '.join(latest)}) FROM {name}")
     if not top:
         return None, lambda _row: True
-    clause = or_(false(), *(t.c[c] >= int(top) for c in ex.columns))
+    since = int(top) - OVERLAP_NS
+    clause = or_(false(), *(t.c[c] >= since for c in ex.columns))
     if name == "lots":
         # A partial closure changes a lot's remaining quantity without a lot time.
         closed = select(schema.lot_closures.c.lot_id).where(
-            schema.lot_closures.c.closed_ns >= int(top)
+            schema.lot_closures.c.closed_ns >= since
         )
         clause = or_(clause, t.c.lot_id.in_(closed))
     return clause, lambda _row: True
 
 
-def extract_table(store: Engine, wh: Warehouse, ex: Extract, *, version: int | None = None) -> int:
-    """Copies what is new in one table; returns the number of rows added to the warehouse."""
+def _source(store: Engine, table: str) -> str | None:
+    """The ClickHouse table function reading ``table`` from the store, when there is one."""
+    url: URL = store.url
+    if url.get_backend_name() == "sqlite":
+        database = url.database or ""
+        path = unquote(database.removeprefix("file:"))
+        return f"sqlite({_quote(path)}, {_quote(table)})" if path else None
+    if url.get_backend_name() == "postgresql":
+        host = f"{url.host or 'localhost'}:{url.port or 5432}"
+        args = [host, url.database or "", table, url.username or "", url.password or ""]
+        return f"postgresql({', '.join(_quote(a) for a in args)})"
+    return None
+
+
+def _quote(text: str) -> str:
+    return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def _sql_filter(ex: Extract, wh: Warehouse, source: Callable[[str], str]) -> str:
+    """The same selection as :func:`_where`, as a ClickHouse condition on the source."""
+    name = ex.table.name
+    if ex.kind == "full":
+        return "1"
+    if ex.kind == "by_id":
+        (col,) = ex.columns
+        top = wh.scalar(f"SELECT max({col}) FROM {name}")
+        return f"{col} > {int(top)}" if top else "1"
+    if ex.kind == "by_time":
+        (col,) = ex.columns
+        top = wh.scalar(f"SELECT max({col}) FROM {name}")
+        if not top:
+            return "1"
+        since = int(top) - OVERLAP_NS
+        # Keys compare as text: to sqlite() the store's dates are text.
+        keys = ", ".join(f"toString({k})" for k in ex.key)
+        return (
+            f"{col} >= {since} AND ({keys}) NOT IN "
+            f"(SELECT {keys} FROM {name} WHERE {col} >= {since})"
+        )
+    latest = [f"max(ifNull({c}, 0))" for c in ex.columns]
+    top = wh.scalar(f"SELECT greatest({', '.join(latest)}) FROM {name}")
+    if not top:
+        return "1"
+    since = int(top) - OVERLAP_NS
+    changed = " OR ".join(f"{c} >= {since}" for c in ex.columns)
+    if name == "lots":
+        changed += (
+            f" OR lot_id IN (SELECT lot_id FROM {source('lot_closures')} "
+            f"WHERE closed_ns >= {since})"
+        )
+    return changed
+
+
+def _extract_in_engine(wh: Warehouse, ex: Extract, source: Callable[[str], str], stamp: int) -> int:
+    spec = catalog().table(ex.table.name)
+    columns = ", ".join(f"`{n}`" for n in spec.column_names())
+    select_list = ", ".join(
+        f"toInt64({stamp}) AS `_version`" if n == "_version" else f"CAST(`{n}` AS {t}) AS `{n}`"
+        for n, t in spec.columns
+    )
+    where = _sql_filter(ex, wh, source)
+    before = int(wh.scalar(f"SELECT count() FROM {spec.name}") or 0)
+    wh.command(
+        f"INSERT INTO {spec.name} ({columns}) SELECT {select_list} "
+        f"FROM {source(spec.name)} WHERE {where}"
+    )
+    return int(wh.scalar(f"SELECT count() FROM {spec.name}") or 0) - before
+
+
+def extract_table(
+    store: Engine,
+    wh: Warehouse,
+    ex: Extract,
+    *,
+    version: int | None = None,
+    in_engine: bool | None = None,
+) -> int:
+    """Copies what is new in one table; returns the number of rows added to the warehouse.
+
+    ``in_engine``: let the warehouse read the store itself (default: when it is embedded
+    and the store is SQLite or PostgreSQL); False sends the rows through this process.
+    """
+    stamp = version if version is not None else time.time_ns()
+    if in_engine is None:
+        in_engine = wh.embedded and _source(store, ex.table.name) is not None
+    if in_engine:
+
+        def source(table: str) -> str:
+            fn = _source(store, table)
+            if fn is None:
+                raise ValueError(f"the warehouse cannot read {store.url.get_backend_name()}")
+            return fn
+
+        return _extract_in_engine(wh, ex, source, stamp)
     spec = catalog().table(ex.table.name)
     arrow_schema = _arrow_schema(spec)
     names = arrow_schema.names
@@ -139,7 +241,6 @@ def extract_table(store: Engine, wh: Warehouse, ex: Extract, *, version: int | N
     if where is not None:
         query = query.where(where)
     query = query.order_by(*order)
-    stamp = version if version is not None else time.time_ns()
     copied = 0
     with store.connect() as conn:
         for chunk in _chunks(conn, query):
@@ -162,6 +263,7 @@ def extract_all(
     *,
     tables: Sequence[str] | None = None,
     progress: Callable[[str, int], None] | None = None,
+    in_engine: bool | None = None,
 ) -> dict[str, int]:
     """Copies every mirrored table (or those named); returns rows added per table."""
     wanted = set(tables) if tables is not None else None
@@ -173,7 +275,7 @@ def extract_all(
     for ex in EXTRACTS:
         if wanted is not None and ex.table.name not in wanted:
             continue
-        added[ex.table.name] = extract_table(store, wh, ex, version=version)
+        added[ex.table.name] = extract_table(store, wh, ex, version=version, in_engine=in_engine)
         if progress:
             progress(ex.table.name, added[ex.table.name])
     return added
