@@ -43,7 +43,8 @@ AREAS: tuple[str, ...] = (
 )
 
 END_OF_DAY = "end_of_day"
-MONTHLY_STATEMENTS = "monthly_statements"
+# Not "monthly_statements": a job may not share its name with an asset.
+MONTHLY_STATEMENTS = "monthly_statements_job"
 YEARLY_TAX = "yearly_tax"
 
 
@@ -133,9 +134,9 @@ def _present(names: Iterable[str]) -> list[ModuleType]:
     return modules
 
 
-def gather(areas: Sequence[str] = AREAS) -> Areas:
+def gather(areas: Sequence[str] | None = None) -> Areas:
     out = Areas()
-    for module in _present(areas):
+    for module in _present(AREAS if areas is None else areas):
         out.modules.append(module.__name__)
         out.assets.extend(module.ASSETS)
         out.checks.extend(module.CHECKS)
@@ -151,6 +152,10 @@ def selected_keys(plan: JobPlan, areas: Areas) -> list[str]:
     if not any(key in held for key in plan.main):
         return []
     return [key for key in plan.all_keys() if key in held]
+
+
+def schedule_name(job: str) -> str:
+    return f"{job.removesuffix('_job')}_schedule"
 
 
 def partition_key_for(plan: JobPlan, scheduled: dt.datetime) -> str:
@@ -175,7 +180,7 @@ def _job_and_schedule(plan: JobPlan, areas: Areas) -> tuple[Any, Any] | None:
     partitioned = any(areas.partitions_of(key) is not None for key in keys)
 
     @dg.schedule(
-        name=f"{plan.name}_schedule",
+        name=schedule_name(plan.name),
         job=job,
         cron_schedule=plan.cron,
         execution_timezone=str(NEW_YORK),
@@ -222,7 +227,7 @@ def _from_environment(env: Mapping[str, str]) -> dict[str, Any]:
 
 
 def build_definitions(
-    resources: Mapping[str, Any] | None = None, areas: Sequence[str] = AREAS
+    resources: Mapping[str, Any] | None = None, areas: Sequence[str] | None = None
 ) -> dg.Definitions:
     gathered = gather(areas)
     jobs = list(gathered.jobs)
