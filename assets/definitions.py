@@ -185,6 +185,8 @@ def _job_and_schedule(plan: JobPlan, areas: Areas) -> tuple[Any, Any] | None:
         cron_schedule=plan.cron,
         execution_timezone=str(NEW_YORK),
         description=f"{plan.description} Cron {plan.cron!r}, New York time.",
+        # On as soon as the daemon runs (`dagster dev`): the end of day is not optional.
+        default_status=dg.DefaultScheduleStatus.RUNNING,
     )
     def _schedule(context: dg.ScheduleEvaluationContext) -> dg.RunRequest:
         scheduled = context.scheduled_execution_time

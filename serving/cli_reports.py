@@ -16,6 +16,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 import shutil
+import signal
 import sys
 import uuid
 from pathlib import Path
@@ -277,5 +278,12 @@ def dagster_dev(
         raise _fail(f"no dagster executable beside {sys.executable}")
     argv = [str(exe), "dev", "-m", "assets.definitions", "--host", host, "--port", str(port)]
     console.print(f"DAGSTER_HOME={env['DAGSTER_HOME']} {' '.join(argv)}", soft_wrap=True)
-    # exec: the signals a supervisor sends reach dagster itself.
+    # Run from DAGSTER_HOME: dagster warns of a dagster.yaml in the current folder otherwise
+    # (the repository's template). exec: the signals a supervisor sends reach dagster itself.
+    os.chdir(env["DAGSTER_HOME"])
+    # dagster dev stops on SIGTERM by mapping it to SIGINT's handler; a shell starting a
+    # command with `&` (no job control) leaves SIGINT ignored, and the ignoring survives
+    # exec, so SIGTERM would be ignored too. Both back to their defaults first.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
     os.execve(str(exe), argv, env)  # noqa: S606 - our own venv's dagster, fixed arguments
