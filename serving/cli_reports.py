@@ -212,7 +212,7 @@ def run(
 ) -> None:
     """Materialize the end-of-day assets for one trading date (as the 17:15 schedule does):
     extracts, reconciliations, risk reports, daily statements, the regulatory report."""
-    from assets.definitions import END_OF_DAY
+    from assets.schedules import END_OF_DAY
 
     key = _daily_key(date)
     settings = settings_for(home, dsn)
@@ -228,8 +228,8 @@ def monthly(
     warehouse: WarehouseOpt = None,
 ) -> None:
     """Materialize the monthly statements for one month."""
-    from assets.definitions import MONTHLY_STATEMENTS
     from assets.partitions import MONTHLY
+    from assets.schedules import MONTHLY_STATEMENTS
 
     try:
         first = dt.datetime.strptime(month, "%Y-%m").date()
@@ -251,8 +251,8 @@ def tax(
     warehouse: WarehouseOpt = None,
 ) -> None:
     """Materialize the yearly tax statements (realized gains per lot closure, FIFO)."""
-    from assets.definitions import YEARLY_TAX
     from assets.partitions import YEARLY
+    from assets.schedules import YEARLY_TAX
 
     key = str(year)
     if not YEARLY.has_partition_key(key):
