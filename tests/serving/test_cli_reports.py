@@ -8,8 +8,11 @@ reconciliation check or the statements it adds the stand-in area ``tests.assets.
 
 from __future__ import annotations
 
+import os
+import signal
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import dagster as dg
 import pytest
@@ -176,3 +179,67 @@ def test_reports_tax_when_no_area_defines_it_then_exit_2(home: Path) -> None:
 
     assert code == 2, output
     assert "no tax statements in this build" in output
+
+
+def test_reports_run_when_the_store_is_postgresql_then_it_is_read_from_there(
+    tmp_path: Path, pg_dsn: str
+) -> None:
+    engine = open_engine(pg_dsn)
+    migrate(engine)
+    run_simulation(engine, default_catalogue(), 3, 80, 22)
+    with engine.connect() as conn:
+        orders = conn.execute(select(func.count()).select_from(s.orders)).scalar_one()
+    engine.dispose()
+    home = tmp_path / "home"
+
+    code, output = _run("reports", "run", "--home", str(home), "--dsn", pg_dsn, "--date", DAY)
+
+    assert code == 0, output
+    with Warehouse(f"chdb://{home}/warehouse") as wh:
+        assert wh.scalar("SELECT count() FROM orders FINAL") == orders > 0
+    assert not (home / "bourse.db").exists()  # no SQLite store made beside it
+
+
+def test_reports_run_when_postgresql_is_unreachable_then_one_line_and_exit_2(
+    tmp_path: Path,
+) -> None:
+    dsn = "postgresql://bourse@127.0.0.1:1/bourse"  # port 1: nothing listens
+
+    code, output = _run("reports", "run", "--home", str(tmp_path), "--dsn", dsn, "--date", DAY)
+
+    assert code == 2, output
+    assert "no store" in output and "Traceback" not in output
+
+
+def test_reports_dagster_when_started_then_dagster_dev_runs_on_the_home_with_signals_restored(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    seen: dict[str, Any] = {}
+
+    def execve(path: str, argv: list[str], env: dict[str, str]) -> None:
+        seen.update(path=path, argv=argv, env=env, cwd=os.getcwd(),
+                    sigint=signal.getsignal(signal.SIGINT),
+                    sigterm=signal.getsignal(signal.SIGTERM))  # fmt: skip
+
+    monkeypatch.setattr(os, "execve", execve)
+    monkeypatch.chdir(tmp_path)
+    saved = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # as a shell's `&` leaves it
+    try:
+        code, output = _run("reports", "dagster", "--home", str(tmp_path / "h"), "--port", "3999")
+    finally:
+        for sig, handler in saved.items():
+            signal.signal(sig, handler)
+
+    assert code == 0, output
+    dagster_home = tmp_path / "h" / "dagster"
+    template = Path(__file__).resolve().parents[2] / "dagster.yaml"
+    assert (dagster_home / "dagster.yaml").read_text() == template.read_text()
+    assert seen["argv"][1:] == [
+        "dev", "-m", "assets.definitions", "--host", "127.0.0.1", "--port", "3999",
+    ]  # fmt: skip
+    assert seen["env"]["DAGSTER_HOME"] == str(dagster_home)
+    assert seen["env"]["BOURSE_HOME"] == str(tmp_path / "h")
+    assert seen["cwd"] == str(dagster_home)
+    # SIGTERM reaches dagster dev's handler (it maps SIGTERM onto SIGINT's).
+    assert seen["sigint"] == signal.SIG_DFL and seen["sigterm"] == signal.SIG_DFL
