@@ -16,6 +16,8 @@ printed at the end. These are measurements: nothing here asserts a time.
                     plain loop, with a profile of the loop
   positions_latency quote-to-margin-level and fill-to-exposure p50/p99 through `run_positions`
   positions_scaling the positions throughput flow on 1, 2 and 4 processes (`--processes`)
+  eod               the end of day's extract (store -> warehouse mirror) on a generated store
+                    of 100 k accounts and 10 M executions x BOURSE_BENCH_EOD_SCALE (0.01)
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ from benchmarks.common import RESULTS_DIR, STORES, Row, console, run_one
 
 BENCHMARKS = (
     "oms_throughput", "history", "latency", "ticks_throughput", "ticks_scaling", "ticks_latency",
-    "bus", "positions_throughput", "positions_latency", "positions_scaling",
+    "bus", "positions_throughput", "positions_latency", "positions_scaling", "eod",
 )  # fmt: skip
 
 

@@ -10,6 +10,7 @@ import typer
 from serving.cli_api import admin_app, serve
 from serving.cli_oms import oms_app
 from serving.cli_pipelines import pipelines_app
+from serving.cli_reports import reports_app
 from serving.cli_store import audit_app, ledger_app, outbox_app, simulate
 from serving.cli_up import up
 
@@ -24,6 +25,7 @@ app.add_typer(oms_app, name="oms")
 app.add_typer(pipelines_app, name="pipelines")
 app.command()(serve)
 app.add_typer(admin_app, name="admin")
+app.add_typer(reports_app, name="reports")
 app.command()(up)
 
 

@@ -49,7 +49,7 @@ def test_benchmarks_when_run_quick_on_sqlite_then_each_writes_json_with_positive
         assert numbers, name
         assert all(n > 0 for n in numbers), (name, [n for n in numbers if n <= 0])
     for name in ("ticks_throughput", "ticks_scaling", "ticks_latency", "positions_throughput",
-                 "positions_latency", "positions_scaling"):  # fmt: skip
+                 "positions_latency", "positions_scaling", "eod"):  # fmt: skip
         data = json.loads((tmp_path / f"{name}.json").read_text())
         numbers = _numbers(data["figures"])
         assert numbers, name
