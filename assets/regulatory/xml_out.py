@@ -143,7 +143,7 @@ def document(records: Sequence[Transaction]) -> Document:
 def render(doc: Document) -> str:
     """The document as UTF-8 XML text with its declaration, auth.016 as default namespace."""
     serializer = XmlSerializer(
-        context=_CONTEXT, config=SerializerConfig(pretty_print=True, xml_declaration=True)
+        context=_CONTEXT, config=SerializerConfig(indent="  ", xml_declaration=True)
     )
     return serializer.render(doc, ns_map={None: NAMESPACE})
 
