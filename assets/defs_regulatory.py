@@ -4,8 +4,7 @@ The asset is a thin wrapper over ``assets.regulatory.report.build_regulatory_rep
 firm's identifiers come from the environment (``assets.regulatory.firm``).
 """
 
-from __future__ import annotations
-
+# No `from __future__ import annotations`: Dagster reads the parameters' annotations as types.
 from typing import Any
 
 import dagster as dg
