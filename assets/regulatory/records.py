@@ -64,10 +64,6 @@ class Party:
     id_scheme: str | None = None  # persons: NIDN (national number) or CONCAT
     country_of_branch: str | None = None  # clients: RTS 22 fields 8 and 17
 
-    @property
-    def identifier(self) -> str | None:
-        return self.lei if self.kind != "person" else self.national_id
-
 
 @dataclass(frozen=True, slots=True)
 class Transaction:

@@ -283,3 +283,30 @@ def test_tx_id_when_exec_ids_differ_only_in_punctuation_or_case_then_references_
     assert all(0 < len(r) <= 52 and r.isalnum() and r == r.upper() for r in refs)
     assert tx_id_of("F123") == "F123" and tx_id_of("A" * 52) == "A" * 52
     assert tx_id_of("F12-3") == "F12Z193"  # '-' is code point 45, '19' in base 36
+
+
+def test_check_model_when_the_document_breaks_a_facet_then_each_is_named_by_path(
+    wh: Warehouse,
+) -> None:
+    from assets.regulatory.records import build_records, load_fills
+    from assets.regulatory.xml_out import document
+
+    clients(wh)
+    executions(wh, FILLS[:2])
+    records, _ = build_records(load_fills(wh, PERIOD), default_catalogue(), FIRM)
+    doc = document(records)
+    assert check_model(doc) == []
+    first = doc.fin_instrm_rptg_tx_rpt.tx[0].new
+    first.tx_id = "F" * 53  # Max52Text
+    first.buyr.acct_ownr[0].id.lei = ENTITY_LEI  # a person and an LEI: two branches
+    doc.fin_instrm_rptg_tx_rpt.tx[1].new.tx.trad_vn = None  # required
+
+    problems = dict(check_model(doc))
+
+    new0, new1 = "/FinInstrmRptgTxRpt/Tx[0]/New", "/FinInstrmRptgTxRpt/Tx[1]/New"
+    assert set(problems) == {f"{new0}/TxId", f"{new0}/Buyr/AcctOwnr[0]/Id", f"{new1}/Tx/TradVn"}
+    assert "length outside" in problems[f"{new0}/TxId"]
+    first.exctg_pty = "NOT-A-LEI"
+    assert "does not match" in dict(check_model(doc))[f"{new0}/ExctgPty"]
+    assert "exactly one branch" in problems[f"{new0}/Buyr/AcctOwnr[0]/Id"]
+    assert problems[f"{new1}/Tx/TradVn"] == "required"
