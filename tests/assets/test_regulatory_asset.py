@@ -132,3 +132,15 @@ def test_regulatory_report_asset_when_materialized_for_a_day_then_writes_its_lay
     assert (
         len(parse_strict((folder / "transactions.xml").read_bytes()).fin_instrm_rptg_tx_rpt.tx) == 3
     )
+
+    quiet = DAY + dt.timedelta(days=1)
+    nil = dg.materialize(
+        [regulatory_report],
+        resources={"home": BourseHome(home=home), "warehouse": WarehouseResource(home=home)},
+        partition_key=quiet.isoformat(),
+    )
+    assert nil.success
+    [event] = nil.get_asset_materialization_events()
+    assert event.materialization.metadata["transactions"].value == 0
+    folder = tmp_path / "reports" / quiet.isoformat() / "regulatory"
+    assert sorted(p.name for p in folder.iterdir()) == ["transactions.csv"]
