@@ -189,6 +189,9 @@ def default_catalogue() -> Catalogue:
 
 # --- reading the file -----------------------------------------------------------------------
 
+# The regulatory identifiers, all optional strings; and whether trades are reported.
+_IDENTIFIERS: Final = ("isin", "cfi", "full_name", "underlying", "underlying_isin")
+
 _REQUIRED: Final = frozenset(
     {
         "symbol",
@@ -205,7 +208,10 @@ _REQUIRED: Final = frozenset(
         "session",
     }
 )
-_OPTIONAL: Final = frozenset({"base", "quote", "aliases", "swap_long", "swap_short", "day_count"})
+_OPTIONAL: Final = frozenset(
+    {"base", "quote", "aliases", "swap_long", "swap_short", "day_count", "reportable"}
+    | set(_IDENTIFIERS)
+)
 
 
 def _check_keys(
@@ -310,6 +316,11 @@ def _instrument_from_table(
     if not isinstance(day_count, int) or isinstance(day_count, bool):
         raise fail(f"day_count must be 360 or 365, got {day_count!r}")
 
+    identifiers = {key: text(key) for key in _IDENTIFIERS if key in table}
+    reportable = table.get("reportable", True)
+    if not isinstance(reportable, bool):
+        raise fail(f"reportable must be true or false, got {reportable!r}")
+
     precision = table["price_precision"]
     if not isinstance(precision, int) or isinstance(precision, bool):
         raise fail(f"price_precision must be an integer, got {precision!r}")
@@ -335,6 +346,12 @@ def _instrument_from_table(
             swap_long=number("swap_long") if "swap_long" in table else Decimal(0),
             swap_short=number("swap_short") if "swap_short" in table else Decimal(0),
             day_count=day_count,
+            isin=identifiers.get("isin"),
+            cfi=identifiers.get("cfi"),
+            full_name=identifiers.get("full_name"),
+            underlying=identifiers.get("underlying"),
+            underlying_isin=identifiers.get("underlying_isin"),
+            reportable=reportable,
         )
     except ValueError as exc:
         raise fail(str(exc)) from None

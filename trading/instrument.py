@@ -8,6 +8,12 @@ financing: the annual swap rates of a long and a short position, in percent of t
 money-market convention of their currencies; 365 otherwise). A cash instrument is fully paid
 and borrows nothing, so its rates are zero.
 
+The identifiers the regulator's transaction report (MiFIR RTS 22) needs are optional: an ISIN
+where the instrument has one (listed shares), otherwise the full name, the CFI code (ISO
+10962) and the underlying (an index name and its ISIN, or nothing: the symbol itself) that
+RTS 22 asks of an instrument not admitted to trading, such as a CFD. ``reportable`` is false
+for what is not a MiFID II financial instrument (spot crypto), whose trades are not reported.
+
 Prices and quantities are `Decimal` at the edges and integers inside: a price is stored as
 `price × 10**price_precision`, a quantity in lots as `quantity × 10**qty_precision`, where
 `qty_precision` is the number of decimals of the lot size. The conversions are exact; an
@@ -25,6 +31,7 @@ from enum import StrEnum
 from typing import Final
 
 from trading.bounds import INT64_MAX
+from trading.checksums import luhn_ok
 from trading.errors import ConfigError, InvalidPrice, InvalidQuantity, InvalidType
 from trading.exact_decimal import (
     EXACT,
@@ -43,6 +50,11 @@ MAX_STORED_INT: Final = INT64_MAX
 _SYMBOL_RE: Final = re.compile(r"^[A-Z0-9]+(?:/[A-Z0-9]+)?$")
 _CURRENCY_RE: Final = re.compile(r"^[A-Z0-9]{2,10}$")
 _MAX_SWAP_DECIMALS: Final = 6
+_ISIN_RE: Final = re.compile(r"^[A-Z]{2}[A-Z0-9]{9}[0-9]$")
+_CFI_RE: Final = re.compile(r"^[A-Z]{6}$")
+# The lengths auth.016 allows: a full name (Max350Text), an index name (Max25Text).
+FULL_NAME_MAX: Final = 350
+UNDERLYING_NAME_MAX: Final = 25
 
 
 class AssetClass(StrEnum):
@@ -89,6 +101,13 @@ class Instrument:
     swap_long: Decimal = Decimal(0)
     swap_short: Decimal = Decimal(0)
     day_count: int = 0  # 0: by asset class (360 for FX and metals, 365 otherwise)
+    # Regulatory identifiers (RTS 22): see the module docstring.
+    isin: str | None = None
+    cfi: str | None = None
+    full_name: str | None = None
+    underlying: str | None = None
+    underlying_isin: str | None = None
+    reportable: bool = True
     # Derived integers, computed once in __post_init__.
     _tick_int: int = field(init=False, repr=False, compare=False)
     _lot_int: int = field(init=False, repr=False, compare=False)
@@ -102,6 +121,7 @@ class Instrument:
         tick_int, lot_int, min_int, max_int, qty_precision = self._check_grids()
         self._check_leverage()
         self._check_swaps()
+        self._check_identifiers()
         object.__setattr__(self, "_tick_int", tick_int)
         object.__setattr__(self, "_lot_int", lot_int)
         object.__setattr__(self, "_min_int", min_int)
@@ -205,6 +225,22 @@ class Instrument:
             object.__setattr__(self, "day_count", by_class)
         elif self.day_count not in (360, 365) or isinstance(self.day_count, bool):
             raise self._invalid(f"day_count must be 360 or 365, got {self.day_count!r}")
+
+    def _check_identifiers(self) -> None:
+        for name in ("isin", "underlying_isin"):
+            value = getattr(self, name)
+            if value is not None and not is_isin(value):
+                raise self._invalid(f"{name} {value!r} is not an ISIN with a valid check digit")
+        if self.cfi is not None and (not isinstance(self.cfi, str) or not _CFI_RE.match(self.cfi)):
+            raise self._invalid(f"cfi {self.cfi!r} is not a CFI code (6 upper-case letters)")
+        for name, limit in (("full_name", FULL_NAME_MAX), ("underlying", UNDERLYING_NAME_MAX)):
+            value = getattr(self, name)
+            if value is not None and (
+                not isinstance(value, str) or not value.strip() or len(value) > limit
+            ):
+                raise self._invalid(f"{name} must be a non-empty string of at most {limit} chars")
+        if not isinstance(self.reportable, bool):
+            raise self._invalid(f"reportable must be true or false, got {self.reportable!r}")
 
     def swap_rate(self, net_qty: int) -> Decimal:
         """The annual rate, in percent, of a position of ``net_qty`` (signed): ``swap_long``
@@ -343,3 +379,11 @@ class Instrument:
                 symbol=self.symbol,
                 **{what: str(value), step: str(size)},
             ) from None
+
+
+def is_isin(value: object) -> bool:
+    """Whether ``value`` is an ISIN (ISO 6166): country, 9 characters, a Luhn check digit over
+    the letters read as numbers (A=10 ... Z=35)."""
+    if not isinstance(value, str) or not _ISIN_RE.match(value):
+        return False
+    return luhn_ok("".join(str(int(char, 36)) for char in value))
