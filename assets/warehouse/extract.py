@@ -145,8 +145,9 @@ def _source(store: Engine, table: str) -> str | None:
     the writer's next read failed with "disk I/O error"). SQLite rows come through Python.
     """
     url: URL = store.url
-    if url.get_backend_name() == "postgresql":
-        host = f"{url.host or 'localhost'}:{url.port or 5432}"
+    # A Unix-socket store (no host) is beyond the table function: rows through Python.
+    if url.get_backend_name() == "postgresql" and url.host:
+        host = f"{url.host}:{url.port or 5432}"
         args = [host, url.database or "", table, url.username or "", url.password or ""]
         return f"postgresql({', '.join(_quote(a) for a in args)})"
     return None
