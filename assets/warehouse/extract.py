@@ -16,12 +16,11 @@ a repeated one adds nothing:
   newest ``_version`` of each key (``ReplacingMergeTree``, read with ``FINAL``).
 - ``full``: small mutable tables without a change time (clients, accounts): copied whole.
 
-Two ways to copy, the same rows either way. When the warehouse is the embedded chDB, the
-engine reads the store itself through ClickHouse's ``sqlite()`` / ``postgresql()`` table
-functions, one ``INSERT ... SELECT`` per table with the filter pushed down to the store
-(about 12x faster than rows through Python, which is what the end-of-day budget needs).
-A warehouse server cannot be assumed to reach the store, so it gets the rows through this
-process, in chunks.
+Two ways to copy, the same rows either way. When the warehouse is the embedded chDB and
+the store is PostgreSQL, the engine reads the store itself through ClickHouse's
+``postgresql()`` table function, one ``INSERT ... SELECT`` per table with the filter pushed
+down to the store. Otherwise (a SQLite store, see :func:`_source`; a warehouse server, which
+cannot be assumed to reach the store) the rows come through this process in chunks.
 """
 
 from __future__ import annotations
@@ -30,7 +29,6 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
-from urllib.parse import unquote
 
 import pyarrow as pa
 from sqlalchemy import Table, false, or_, select
@@ -139,14 +137,17 @@ def _where(ex: Extract, wh: Warehouse) -> tuple[ColumnElement[bool] | None, Call
 
 
 def _source(store: Engine, table: str) -> str | None:
-    """The ClickHouse table function reading ``table`` from the store, when there is one."""
+    """The ClickHouse table function reading ``table`` from the store, when there is one.
+
+    Not for SQLite: chDB links its own SQLite, and two SQLite libraries in one process
+    share POSIX locks without knowing of each other; closing chDB's handle released this
+    process's locks on the store and removed its WAL under a live connection (measured:
+    the writer's next read failed with "disk I/O error"). SQLite rows come through Python.
+    """
     url: URL = store.url
-    if url.get_backend_name() == "sqlite":
-        database = url.database or ""
-        path = unquote(database.removeprefix("file:"))
-        return f"sqlite({_quote(path)}, {_quote(table)})" if path else None
-    if url.get_backend_name() == "postgresql":
-        host = f"{url.host or 'localhost'}:{url.port or 5432}"
+    # A Unix-socket store (no host) is beyond the table function: rows through Python.
+    if url.get_backend_name() == "postgresql" and url.host:
+        host = f"{url.host}:{url.port or 5432}"
         args = [host, url.database or "", table, url.username or "", url.password or ""]
         return f"postgresql({', '.join(_quote(a) for a in args)})"
     return None
@@ -244,15 +245,17 @@ def extract_table(
     copied = 0
     with store.connect() as conn:
         for chunk in _chunks(conn, query):
-            rows = [r._mapping for r in chunk]
-            rows = [r for r in rows if keep(r)]
+            rows = [r for r in chunk if keep(r._mapping)] if ex.kind == "by_time" else chunk
             if not rows:
                 continue
-            columns: dict[str, list[Any]] = {n: [] for n in names}
-            for r in rows:
-                for n in names:
-                    columns[n].append(stamp if n == "_version" else r[n])
-            wh.insert(spec.name, pa.table(columns, schema=arrow_schema))
+            # Columns by position: the mirror has the store's columns in the store's order.
+            transposed = list(zip(*rows, strict=True))
+            arrays = [
+                pa.array(col, type=arrow_schema.field(i).type) for i, col in enumerate(transposed)
+            ]
+            if "_version" in names:
+                arrays.append(pa.array([stamp] * len(rows), type=pa.int64()))
+            wh.insert(spec.name, pa.Table.from_arrays(arrays, schema=arrow_schema))
             copied += len(rows)
     return copied
 
