@@ -36,11 +36,22 @@ from trading.errors import BourseError
 from trading.instrument import AccountType
 from trading.oms.engine import OMS
 from trading.orders import OrderRequest, OrderType, Side, TimeInForce
+from trading.quotes import Quote
 from trading.sim.pricefeed import RandomWalkFeed
 
 BATCH = 50
 # A client's top-up: (account, amount in minor units, the simulated instant) -> the command.
 DepositMaker = Callable[[int, int, int], Deposit]
+
+
+class Clock:
+    """The simulated clock: the OMS, the venue and the driver read the same instant."""
+
+    def __init__(self, start_ns: int) -> None:
+        self.now = start_ns
+
+    def __call__(self) -> int:
+        return self.now
 
 
 @dataclass
@@ -141,9 +152,16 @@ class Activity:
         else:
             self.cid += 1
             symbol = rng.choice(self.symbols if symbols is None else symbols)
-            if rng.random() < 0.9:  # most clients trade on a fresh price
-                pending.append(QuoteUpdate(self.feed.quote(symbol, now_ns)))
-            request = _order(rng, self.catalogue, self.oms, symbol, account_id,
+            # Most clients trade on a fresh price; a symbol whose session has just opened has
+            # none in the book yet: the client prices off the fresh one.
+            known = self.oms.quotes.get(symbol)
+            fresh = None
+            if rng.random() < 0.9 or known is None:
+                fresh = self.feed.quote(symbol, now_ns)
+                pending.append(QuoteUpdate(fresh))
+            quote = known or fresh
+            assert quote is not None
+            request = _order(rng, self.catalogue, self.oms, quote, account_id,
                              f"s{self.seed}-{self.cid}", now_ns)  # fmt: skip
             pending.append(SubmitOrder(request))
             self.submitted += 1
@@ -194,14 +212,13 @@ def _order(
     rng: random.Random,
     catalogue: Catalogue,
     oms: OMS,
-    symbol: str,
+    quote: Quote,
     account_id: int,
     client_order_id: str,
     now_ns: int,
 ) -> OrderRequest:
+    symbol = quote.symbol
     inst = catalogue.get(symbol)
-    quote = oms.quotes.get(symbol)
-    assert quote is not None
     pos = oms.position(account_id, symbol)
     net = pos.net if pos else 0
     # Half the time a client trades against what it holds: closes, partial closes, flips.

@@ -24,7 +24,7 @@ from trading.funding import DestinationKind, iban_of
 from trading.oms.engine import OMS
 from trading.quotes import InMemoryQuoteBook
 from trading.rollover import cutoffs_between
-from trading.sim.activity import BATCH, Activity, SimulationReport
+from trading.sim.activity import BATCH, Activity, Clock, SimulationReport
 from trading.sim.pricefeed import RandomWalkFeed
 from trading.venues.bbook import BBookVenue
 
@@ -32,14 +32,6 @@ from trading.venues.bbook import BBookVenue
 START_NS = 1_767_625_200_000_000_000
 SYMBOLS = ("EUR/USD", "GBP/USD", "USD/JPY", "XAU/USD", "US500", "BTC/USD", "AAPL")
 _DAY_NS = 86_400_000_000_000
-
-
-class _Clock:
-    def __init__(self, start_ns: int) -> None:
-        self.now = start_ns
-
-    def __call__(self) -> int:
-        return self.now
 
 
 def build_oms(
@@ -73,7 +65,7 @@ def run_simulation(
 ) -> SimulationReport:
     """Run ``orders`` client orders over ``accounts`` accounts; ``progress(n)`` after each batch."""
     rng = random.Random(seed)
-    clock = _Clock(start_ns)
+    clock = Clock(start_ns)
     oms = build_oms(engine, catalogue, clock)
     feed = RandomWalkFeed(catalogue, SYMBOLS, seed, start_ns, size_lots=Decimal(5))
     report = SimulationReport(accounts=accounts, first_ns=start_ns, last_ns=start_ns)
