@@ -159,11 +159,10 @@ def _simulate_days(
             progress.stop()
             checks.fail(exc.message)
     table = Table(title=f"Trading days (cut-off 17:00 New York), seed {seed}")
-    for name in ("day", "orders", "fills", "deposits", "withdrawals", "EOD marks",
-                 "financing"):  # fmt: skip
+    for name in ("day", "orders", "fills", "deposits", "withdrawals", "marks", "financing"):
         table.add_column(name, justify="left" if name == "day" else "right")
     for d in summaries:
-        financing = ", ".join(f"{ccy} {amount}" for ccy, amount in d.financing.items())
+        financing = ", ".join(f"{amount} {ccy}" for ccy, amount in d.financing.items())
         table.add_row(d.day.isoformat(), str(d.orders), str(d.fills), str(d.deposits),
                       str(d.withdrawals), str(d.eod_marks), financing or "-")  # fmt: skip
     out.print(table)

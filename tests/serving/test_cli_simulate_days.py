@@ -56,6 +56,7 @@ def test_simulate_days_when_done_then_days_tabled_and_the_ledger_verifies(
 
     assert "2026-01-05" in output and "2026-01-06" in output and "2026-01-07" not in output
     assert "clients created" in output
+    assert "withdrawals" in output and "USD" in output  # the table fits 80 columns
     with sqlite3.connect(tmp_path / "bourse.db") as conn:
         marks = conn.execute("SELECT COUNT(DISTINCT trade_date) FROM eod_marks "
                              "WHERE symbol = 'EUR/USD'").fetchone()[0]  # fmt: skip

@@ -49,8 +49,10 @@ def three_days(tmp_path_factory: pytest.TempPathFactory) -> tuple[Engine, list[D
     engine = open_engine(f"sqlite:///{path}")
     migrate(engine)
     summaries: list[DaySummary] = []
-    run_days(engine, default_catalogue(), accounts=12, orders=900, seed=5, days=3,
-             on_day=summaries.append)  # fmt: skip
+    report = run_days(engine, default_catalogue(), accounts=12, orders=900, seed=5, days=3,
+                      on_day=summaries.append)  # fmt: skip
+    # Clients' own mistakes only: every command the simulation meant to succeed did.
+    assert set(report.errors) <= {"insufficient_funds", "not_found"}, report.errors
     return engine, summaries
 
 
@@ -78,14 +80,18 @@ def test_days_when_three_then_each_day_has_executions_deposits_and_withdrawals(
     with engine.connect() as conn:
         fills = [r.ts_ns for r in conn.execute(select(s.executions.c.ts_ns)
                                                .where(s.executions.c.qty > 0))]  # fmt: skip
-        deposits = [r.ts_ns for r in conn.execute(select(s.deposits.c.ts_ns))]
+        rows = conn.execute(select(s.deposits)).all()
+        deposits = [r.ts_ns for r in rows]
         withdrawals = [r.requested_ns for r in conn.execute(select(s.withdrawals.c.requested_ns))]
     for day in DAYS:
         start, end = _window(day)
         for what, stamps in (("fills", fills), ("deposits", deposits),
                              ("withdrawals", withdrawals)):  # fmt: skip
             assert any(start < t <= end for t in stamps), f"no {what} on {day}"
-        # Clients trade within 08:00-16:00 New York: no order is stamped in the night.
+    # Through the simulated payment provider, each with its own reference.
+    assert {r.provider for r in rows} == {"simpay"}
+    assert len({r.provider_ref for r in rows}) == len(rows) > 12
+    # Clients trade within 08:00-16:00 New York: no order is stamped in the night.
     with engine.connect() as conn:
         created = [r.created_ns for r in conn.execute(select(s.orders.c.created_ns))]
     for t in created:

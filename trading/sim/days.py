@@ -199,8 +199,9 @@ def run_days(
     def deposit(account_id: int, amount: int, now_ns: int) -> Deposit:
         nonlocal deposits
         deposits += 1
-        # The provider's reference: unique per run (its first day) and deposit.
-        ref = f"sim{seed}-{dates[0]:%Y%m%d}-{deposits}"
+        # The provider's reference: unique per run (its first day) and deposit; dots keep
+        # the digits apart, lest a run of them read as a card number (refused).
+        ref = f"sim{seed}.{dates[0]:%Y%m%d}.d{deposits}"
         return Deposit(account_id, "USD", amount, ref, DepositMethod.BANK_TRANSFER,
                        provider=provider, provider_ref=ref)  # fmt: skip
 
