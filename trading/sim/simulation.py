@@ -24,7 +24,8 @@ from trading.funding import DestinationKind, iban_of
 from trading.oms.engine import OMS
 from trading.quotes import InMemoryQuoteBook
 from trading.rollover import cutoffs_between
-from trading.sim.activity import BATCH, Activity, Clock, SimulationReport
+from trading.sim.activity import BATCH, Activity, SimulationReport
+from trading.sim.activity import Clock as _Clock
 from trading.sim.pricefeed import RandomWalkFeed
 from trading.venues.bbook import BBookVenue
 
@@ -65,7 +66,7 @@ def run_simulation(
 ) -> SimulationReport:
     """Run ``orders`` client orders over ``accounts`` accounts; ``progress(n)`` after each batch."""
     rng = random.Random(seed)
-    clock = Clock(start_ns)
+    clock = _Clock(start_ns)
     oms = build_oms(engine, catalogue, clock)
     feed = RandomWalkFeed(catalogue, SYMBOLS, seed, start_ns, size_lots=Decimal(5))
     report = SimulationReport(accounts=accounts, first_ns=start_ns, last_ns=start_ns)
