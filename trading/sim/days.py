@@ -254,7 +254,7 @@ def run_days(
             roll_until(day_open)
             clock.now = day_open
             quote_open(day_open)
-        _trade_day(activity, clock, quota, day_close, open_symbols, progress)
+        _trade_day(activity, clock, quota, day_close, open_symbols, quote_open, progress)
         roll_until(day_window_ns(day)[1])
         if on_day is not None:
             with engine.connect() as conn:
@@ -269,6 +269,7 @@ def _trade_day(
     quota: int,
     close_ns: int,
     open_symbols: Callable[[int], list[str]],
+    quote_open: Callable[[int], None],
     progress: Callable[[int], None] | None,
 ) -> None:
     """``quota`` orders in bursts, the bursts spread over what is left of the day: after
@@ -292,6 +293,9 @@ def _trade_day(
             left = -(-(target - activity.submitted) // per_burst)  # bursts still to come
             gap = (close_ns - clock.now) // (left + 1)
             clock.now = min(clock.now + gap * rng.randint(50, 150) // 100, close_ns)
+            # The market kept quoting through the gap: the book is fresh when clients return.
+            quote_open(clock.now)
+            activity.flush()
     activity.flush()
     if progress:
         progress(activity.submitted)
