@@ -213,7 +213,12 @@ def run_days(
         return [sym for sym in SYMBOLS if sessions[sym].is_open_ns(ts_ns)]
 
     def quote_open(ts_ns: int) -> None:
-        pending.extend(QuoteUpdate(feed.quote(sym, ts_ns)) for sym in open_symbols(ts_ns))
+        """Quote every open symbol as the host's quote follower does: into the book at once
+        (clients price off it), and as a command (resting orders trigger)."""
+        for sym in open_symbols(ts_ns):
+            quote = feed.quote(sym, ts_ns)
+            oms.quotes.update(quote)
+            pending.append(QuoteUpdate(quote))
 
     cutoff = next_cutoff(catalogue, clock.now)
 
@@ -295,7 +300,6 @@ def _trade_day(
             clock.now = min(clock.now + gap * rng.randint(50, 150) // 100, close_ns)
             # The market kept quoting through the gap: the book is fresh when clients return.
             quote_open(clock.now)
-            activity.flush()
     activity.flush()
     if progress:
         progress(activity.submitted)
