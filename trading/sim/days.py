@@ -10,14 +10,17 @@ Each day:
 
 - clients trade from 08:00 to 16:00 New York time, in bursts of one batch of steps (the
   default simulation's pace: quotes stay fresh for the venue), the bursts spread over the
-  day; an order goes only to a symbol whose session is open at that instant
-  (``trading.sessions``), the others are not quoted;
+  day, every open symbol quoted afresh before each; an order goes only to a symbol whose
+  session is open at that instant (``trading.sessions``), the others are not quoted;
 - deposits (through the simulated payment provider, with its reference) and withdrawals to
-  the registered bank account come in among the orders, so every day has some;
+  the registered bank account come in among the orders, most days some of each;
 - after the close, every cut-off up to the next day's open is rolled in turn: each symbol
-  open a minute before it is quoted afresh, then a ``Rollover`` at that instant, as the OMS
+  open a second before it is quoted afresh, then a ``Rollover`` at that instant, as the OMS
   host's timer sends one: end-of-day marks, financing of the positions held over it
   (``trading.oms.rollover``). Weekend cut-offs (crypto) are rolled the same way.
+
+Orders still working after the last day's cut-off stay open (a day order expires at the
+next UTC midnight, after it).
 
 The first day begins by creating the clients (``trading.sim.clients``) and opening and
 funding their accounts. ``on_day`` receives each day's ``DaySummary``, read back from the
