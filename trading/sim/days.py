@@ -13,7 +13,7 @@ Each day:
   day, every open symbol quoted afresh before each; an order goes only to a symbol whose
   session is open at that instant (``trading.sessions``), the others are not quoted;
 - deposits (through the simulated payment provider, with its reference) and withdrawals to
-  the registered bank account come in among the orders, most days some of each;
+  the registered bank account come in at the open and among the orders;
 - after the close, every cut-off up to the next day's open is rolled in turn: each symbol
   open a second before it is quoted afresh, then a ``Rollover`` at that instant, as the OMS
   host's timer sends one: end-of-day marks, financing of the positions held over it
@@ -39,12 +39,19 @@ from typing import Any, Final
 from sqlalchemy import Column, ColumnElement, Connection, Engine, func, select
 
 from trading.catalogue import Catalogue
-from trading.commands import AddDestination, Deposit, OpenAccount, QuoteUpdate, Rollover
+from trading.commands import (
+    AddDestination,
+    Deposit,
+    OpenAccount,
+    QuoteUpdate,
+    RequestWithdrawal,
+    Rollover,
+)
 from trading.errors import InvalidInput
 from trading.funding import DepositMethod, DestinationKind, iban_of
 from trading.money import exponent
 from trading.rollover import FX_CUTOFF_MINUTE, FX_CUTOFF_ZONE
-from trading.sim.activity import BATCH, Activity, Clock, SimulationReport
+from trading.sim.activity import BATCH, Activity, Clock, DepositMaker, SimulationReport
 from trading.sim.clients import simulated_clients
 from trading.sim.pricefeed import RandomWalkFeed
 from trading.sim.simulation import SYMBOLS, build_oms, next_cutoff
@@ -262,6 +269,7 @@ def run_days(
             roll_until(day_open)
             clock.now = day_open
             quote_open(day_open)
+            _morning(activity, deposit, clock.now)
         _trade_day(activity, clock, quota, day_close, open_symbols, quote_open, progress)
         roll_until(day_window_ns(day)[1])
         if on_day is not None:
@@ -269,6 +277,19 @@ def run_days(
                 on_day(summarize(conn, day))
     report.last_ns = clock.now
     return report
+
+
+def _morning(activity: Activity, deposit: DepositMaker, now_ns: int) -> None:
+    """A tenth of the accounts fund them as the day opens, a twentieth ask for money back
+    (to the registered bank account): every day's statements have both."""
+    rng, ids = activity.rng, activity.ids
+    pending = activity.pending
+    for account_id in sorted(rng.sample(ids, max(1, len(ids) // 10))):
+        pending.append(deposit(account_id, rng.choice((500, 1_000, 2_500)) * 100, now_ns))
+    for account_id in sorted(rng.sample(ids, max(1, len(ids) // 20))):
+        amount = rng.choice((100, 250, 500)) * 100
+        destination = activity.destinations.get(account_id)
+        pending.append(RequestWithdrawal(account_id, "USD", amount, destination))
 
 
 def _trade_day(
