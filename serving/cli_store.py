@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import sys
 import time
+from datetime import datetime
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -13,6 +14,9 @@ from rich.table import Table
 from sqlalchemy import Engine
 
 from serving.cli_shared import DsnOpt, HomeOpt, console, open_reader, open_store, out, settings_for
+
+if TYPE_CHECKING:
+    from trading.sim.activity import SimulationReport
 
 ledger_app = typer.Typer(help="The double-entry ledger.", no_args_is_help=True)
 audit_app = typer.Typer(help="The hash-chained audit log.", no_args_is_help=True)
@@ -31,17 +35,39 @@ def simulate(
             "--add", help="Run on a store that already holds data (by default that is refused)."
         ),
     ] = False,
+    days: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            max=366,
+            help="Spread the orders over this many trading days (weekdays), with the clients "
+            "owning the accounts, deposits and withdrawals every day, and the rollover at each "
+            "cut-off between them (end-of-day marks, financing).",
+        ),
+    ] = None,
+    start: Annotated[
+        datetime | None,
+        typer.Option(
+            formats=["%Y-%m-%d"],
+            help="With --days: the first trading day (YYYY-MM-DD; a weekend or holiday starts "
+            "on the next trading day). Default 2026-01-05, or the day after what the store "
+            "holds.",
+        ),
+    ] = None,
 ) -> None:
     """Run a seeded, deterministic trading simulation on a fresh store, then exit.
 
-    Exit 2 when the store already holds data (unless --add) or cannot be reached; 3 when
-    another writer holds it; 1 when a command failed with a store error."""
+    Exit 2 when the store already holds data (unless --add) or cannot be reached, or when
+    --start is given without --days or is not after what the store holds; 3 when another
+    writer holds it; 1 when a command failed with a store error."""
     from serving import checks
     from trading.catalogue import default_catalogue
     from trading.errors import WriterLockHeld
     from trading.sim.simulation import run_simulation
     from trading.store.lock import WriterLock
 
+    if start is not None and days is None:
+        checks.fail("--start needs --days: the single-session simulation has a fixed start")
     settings = settings_for(home, dsn)
     checks.require(checks.home_dir(settings.home), checks.store(settings.dsn, settings.home))
     holds_data = checks.store_is_empty(settings.dsn, settings.home)
@@ -56,20 +82,27 @@ def simulate(
         lock.release()
         checks.fail(f"{holds_data}; or pass --add to simulate on top of it")
     started = time.perf_counter()
-    with lock, Progress(
-        TextColumn("[bold]simulating"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-        console=console, transient=False,
-    ) as progress:  # fmt: skip
-        task = progress.add_task("orders", total=orders)
-        report = run_simulation(
-            engine, default_catalogue(), accounts, orders, seed,
-            progress=lambda n: progress.update(task, completed=n),
-        )  # fmt: skip
+    if days is not None:
+        with lock:
+            report = _simulate_days(engine, settings.api_payment_provider, accounts, orders,
+                                    seed, days, start)  # fmt: skip
+    else:
+        with lock, Progress(
+            TextColumn("[bold]simulating"), BarColumn(), MofNCompleteColumn(),
+            TimeElapsedColumn(), console=console, transient=False,
+        ) as progress:  # fmt: skip
+            task = progress.add_task("orders", total=orders)
+            report = run_simulation(
+                engine, default_catalogue(), accounts, orders, seed,
+                progress=lambda n: progress.update(task, completed=n),
+            )  # fmt: skip
     elapsed = time.perf_counter() - started
     table = Table(title=f"Simulation (seed {seed}) on {engine.url.render_as_string()}")
     table.add_column("what")
     table.add_column("count", justify="right")
     table.add_row("accounts opened", str(report.accounts))
+    if report.clients:
+        table.add_row("clients created", str(report.clients))
     table.add_row("orders submitted", str(report.orders))
     table.add_row("cancels requested", str(report.cancels))
     table.add_row("amends requested", str(report.amends))
@@ -87,6 +120,53 @@ def simulate(
         console.print(f"[red]error[/red] store_error: {report.errors['store_error']} command(s) "
                       "were not stored")  # fmt: skip
         raise typer.Exit(1)
+
+
+def _simulate_days(
+    engine: Engine,
+    provider: str,
+    accounts: int,
+    orders: int,
+    seed: int,
+    days: int,
+    start: datetime | None,
+) -> SimulationReport:
+    """``run_days`` under two progress bars (days, orders), then a table of the days."""
+    from serving import checks
+    from trading.catalogue import default_catalogue
+    from trading.errors import InvalidInput
+    from trading.sim.days import DaySummary, run_days
+
+    summaries: list[DaySummary] = []
+    with Progress(
+        TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+        TimeElapsedColumn(), console=console, transient=False,
+    ) as progress:  # fmt: skip
+        day_task = progress.add_task("trading days", total=days)
+        order_task = progress.add_task("orders", total=orders)
+
+        def on_day(summary: DaySummary) -> None:
+            summaries.append(summary)
+            progress.update(day_task, advance=1, description=f"trading day {summary.day}")
+
+        try:
+            report = run_days(
+                engine, default_catalogue(), accounts, orders, seed, days,
+                start=None if start is None else start.date(), provider=provider,
+                progress=lambda n: progress.update(order_task, completed=n), on_day=on_day,
+            )  # fmt: skip
+        except InvalidInput as exc:
+            progress.stop()
+            checks.fail(exc.message)
+    table = Table(title=f"Trading days (cut-off 17:00 New York), seed {seed}")
+    for name in ("day", "orders", "fills", "deposits", "withdrawals", "marks", "financing"):
+        table.add_column(name, justify="left" if name == "day" else "right")
+    for d in summaries:
+        financing = ", ".join(f"{amount} {ccy}" for ccy, amount in d.financing.items())
+        table.add_row(d.day.isoformat(), str(d.orders), str(d.fills), str(d.deposits),
+                      str(d.withdrawals), str(d.eod_marks), financing or "-")  # fmt: skip
+    out.print(table)
+    return report
 
 
 def _print_store_summary(engine: Engine) -> None:
