@@ -39,8 +39,10 @@ def simulate(
     from serving import checks
     from trading.catalogue import default_catalogue
     from trading.errors import WriterLockHeld
+    from trading.funding_settlement import write_settlement_files
     from trading.sim.simulation import run_simulation
     from trading.store.lock import WriterLock
+    from trading.venues.dropcopy import DropCopy, dropcopy_dir
 
     settings = settings_for(home, dsn)
     checks.require(checks.home_dir(settings.home), checks.store(settings.dsn, settings.home))
@@ -61,10 +63,15 @@ def simulate(
         console=console, transient=False,
     ) as progress:  # fmt: skip
         task = progress.add_task("orders", total=orders)
+        # The venue's drop copy and the payment provider's settlement files, for the
+        # reconciliations (docs/reconciliation.md).
+        dropcopy = DropCopy(dropcopy_dir(settings.home), default_catalogue())
         report = run_simulation(
             engine, default_catalogue(), accounts, orders, seed,
-            progress=lambda n: progress.update(task, completed=n),
+            progress=lambda n: progress.update(task, completed=n), dropcopy=dropcopy,
         )  # fmt: skip
+        dropcopy.close()
+        write_settlement_files(settings.home, engine, report.first_ns, report.last_ns)
     elapsed = time.perf_counter() - started
     table = Table(title=f"Simulation (seed {seed}) on {engine.url.render_as_string()}")
     table.add_column("what")
