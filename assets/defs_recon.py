@@ -10,7 +10,7 @@ late correction, the provider's file arriving after the cut-off); the open day's
 appended to all day, waits for the end-of-day run.
 """
 
-from __future__ import annotations
+# No `from __future__ import annotations`: Dagster reads the context and resource types.
 
 import datetime as dt
 import json
@@ -84,7 +84,6 @@ def reconciliation_breaks(
 reconciliation_job = dg.define_asset_job(
     "reconciliation",
     selection=dg.AssetSelection.assets(reconciliation_breaks),
-    partitions_def=DAILY,
     description="The reconciliation of one trading day (what the file sensors request).",
 )
 
