@@ -27,6 +27,7 @@ with an error in the log; the reconciliation then reports them as ``extra`` fill
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import threading
 from collections.abc import Collection, Sequence
@@ -34,7 +35,7 @@ from pathlib import Path
 from typing import IO, Final
 
 from trading.catalogue import Catalogue
-from trading.trading_day import trading_date_of
+from trading.trading_day import cutoff_ns, trading_date_of
 from trading.venues.base import ExecKind, ExecutionReport
 
 log = logging.getLogger(__name__)
@@ -75,6 +76,7 @@ class DropCopy:
         self._day: str | None = None
         self._file: IO[str] | None = None
         self._scales: dict[str, tuple[int, int]] = {}
+        self._span: tuple[int, int, str] = (0, 0, "")
         self.written = 0
 
     # -- the venue's side --------------------------------------------------------------------
@@ -144,13 +146,23 @@ class DropCopy:
         lines: list[str] = []
         day = self._day
         for row in rows:
-            row_day = trading_date_of(row[7]).isoformat()
+            row_day = self._day_of(row[7])
             if row_day != day:
                 self._flush_lines(day, lines)
                 lines = []
                 day = row_day
             lines.append(self._line(row))
         self._flush_lines(day, lines)
+
+    def _day_of(self, ts_ns: int) -> str:
+        # The day's bounds are kept: a zone conversion per row would cost more than the row.
+        start, end, day = self._span
+        if not start < ts_ns <= end:
+            date = trading_date_of(ts_ns)
+            start, end = cutoff_ns(date - dt.timedelta(days=1)), cutoff_ns(date)
+            day = date.isoformat()
+            self._span = (start, end, day)
+        return day
 
     def _flush_lines(self, day: str | None, lines: list[str]) -> None:
         if day is None or not lines:
