@@ -326,3 +326,29 @@ def test_reconciliation_when_run_again_after_a_fix_then_the_latest_run_is_the_da
     stored = wh.rows("SELECT kind, ref, status FROM breaks WHERE trade_date = '2026-01-05'")
     assert [tuple(r) for r in stored] == [("amount_mismatch", "pay-1", "open")]
     assert first.breaks == [Break(K.AMOUNT_MISMATCH, "pay-1", first.breaks[0].detail)]
+
+
+# -- end to end -----------------------------------------------------------------------------------
+
+
+def test_reconciliation_when_bourse_simulate_wrote_the_day_then_it_is_clean(
+    tmp_path: Path,
+) -> None:
+    from typer.testing import CliRunner
+
+    from serving.cli import app
+
+    home = tmp_path / "sim"
+    done = CliRunner().invoke(app, ["simulate", "--home", str(home), "--accounts", "6",
+                                    "--orders", "300", "--seed", "4"])  # fmt: skip
+    assert done.exit_code == 0, done.output
+    copies = sorted(p.stem for p in dropcopy_dir(home).glob("*.csv"))
+    assert copies and settlement_path(home, dt.date.fromisoformat(copies[0])).exists()
+    extract(home)
+
+    with Warehouse(f"chdb://{home}/warehouse") as w:
+        results = [run(w, home, dt.date.fromisoformat(day)) for day in copies]
+
+    assert [r.breaks for r in results] == [[]] * len(copies)
+    assert sum(r.dropcopy_rows for r in results) > 300  # an acknowledgement per order at least
+    assert results[0].settlement_rows >= 6  # every account's first deposit
