@@ -199,3 +199,21 @@ def test_trading_day_when_compared_with_the_analytics_then_the_same(instant: dt.
     day = trading_date_of(ts)
     assert cutoff_ns(day) == days.cutoff_ns(day)
     assert cutoff_ns(day - dt.timedelta(days=1)) < ts <= cutoff_ns(day)
+
+
+def test_dropcopy_when_the_service_commits_in_its_own_thread_then_the_copy_equals_the_store(
+    tmp_path: Path, copy: DropCopy
+) -> None:
+    from trading.oms.service import OMSService
+
+    rig = _rig(tmp_path, copy)
+    with OMSService(rig.oms, max_batch=7, pipelined=True) as service:
+        futures = [service.submit(rig.submit(1 + n % 2, f"p{n}", qty="0.1")) for n in range(60)]
+        results = [f.result(timeout=30) for f in futures]
+    assert all(isinstance(r, OrderAck) for r in results)
+
+    rows = _read(dropcopy_path(copy.directory, "2026-01-05"))
+    with rig.engine.connect() as conn:
+        stored = {r.exec_id for r in conn.execute(select(s.executions.c.exec_id))}
+    assert {r["exec_id"] for r in rows if r["kind"] == "fill"} == stored
+    assert len(stored) == 60 and len(rows) == 120 and copy.pending == 0
