@@ -21,6 +21,7 @@ from assets.recon.breaks import Break, BreakKind
 from assets.warehouse.client import Warehouse
 from trading.catalogue import Catalogue
 from trading.errors import UnknownSymbol
+from trading.venues.base import ExecKind
 from trading.venues.dropcopy import COLUMNS, dropcopy_path
 
 _DECIMAL = r"^\d+(\.\d+)?$"
@@ -71,7 +72,7 @@ def read_dropcopy(path: Path) -> tuple[pl.DataFrame, list[Break]]:
         pl.all_horizontal(*(pl.col(c).is_not_null() for c in _INTS))
         & pl.col("exec_id").is_not_null()
         & (pl.col("exec_id") != "")
-        & pl.col("kind").is_not_null()
+        & pl.col("kind").is_in([k.value for k in ExecKind])
         & (~fill | (pl.col("qty").str.contains(_DECIMAL) & pl.col("price").str.contains(_DECIMAL)))
     ).fill_null(False)
     bad = typed.filter(~ok)

@@ -182,10 +182,14 @@ def test_dropcopy_when_a_row_is_malformed_then_file_invalid_and_its_fill_unmatch
     home: Path, wh: Warehouse
 ) -> None:
     _edit(copy1(home), "F3-100", "price", "2000.6O")  # a letter O
+    _edit(copy1(home), "A6", "kind", "acepted")  # not a report kind: not silently skipped
 
     result = run(wh, home)
 
     assert kinds(result) == [("extra", "F3-100"), ("file_invalid", str(copy1(home)))]
+    lines = [n for n, row in enumerate(_rows(copy1(home)), start=1) if row[0] in ("F3-100", "A6")]
+    invalid = next(b for b in result.breaks if b.kind is K.FILE_INVALID)
+    assert invalid.detail == f"2 malformed row(s), lines {lines[0]}, {lines[1]}"
 
 
 def test_dropcopy_when_the_header_is_wrong_then_file_invalid(home: Path, wh: Warehouse) -> None:
