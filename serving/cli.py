@@ -10,6 +10,7 @@ import typer
 from serving.cli_api import admin_app, serve
 from serving.cli_oms import oms_app
 from serving.cli_pipelines import pipelines_app
+from serving.cli_psp import psp_app
 from serving.cli_reports import reports_app
 from serving.cli_store import audit_app, ledger_app, outbox_app, simulate
 from serving.cli_up import up
@@ -21,6 +22,7 @@ app.command()(simulate)
 app.add_typer(ledger_app, name="ledger")
 app.add_typer(audit_app, name="audit")
 app.add_typer(outbox_app, name="outbox")
+app.add_typer(psp_app, name="psp")
 app.add_typer(oms_app, name="oms")
 app.add_typer(pipelines_app, name="pipelines")
 app.command()(serve)

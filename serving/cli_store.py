@@ -17,6 +17,7 @@ from serving.cli_shared import DsnOpt, HomeOpt, console, open_reader, open_store
 
 if TYPE_CHECKING:
     from trading.sim.activity import SimulationReport
+    from trading.venues.dropcopy import DropCopy
 
 ledger_app = typer.Typer(help="The double-entry ledger.", no_args_is_help=True)
 audit_app = typer.Typer(help="The hash-chained audit log.", no_args_is_help=True)
@@ -63,8 +64,10 @@ def simulate(
     from serving import checks
     from trading.catalogue import default_catalogue
     from trading.errors import WriterLockHeld
+    from trading.funding_settlement import write_settlement_files
     from trading.sim.simulation import run_simulation
     from trading.store.lock import WriterLock
+    from trading.venues.dropcopy import DropCopy, dropcopy_dir
 
     if start is not None and days is None:
         checks.fail("--start needs --days: the single-session simulation has a fixed start")
@@ -82,10 +85,13 @@ def simulate(
         lock.release()
         checks.fail(f"{holds_data}; or pass --add to simulate on top of it")
     started = time.perf_counter()
+    # The venue's drop copy and the payment provider's settlement files, for the
+    # reconciliations (docs/reconciliation.md).
+    dropcopy = DropCopy(dropcopy_dir(settings.home), default_catalogue())
     if days is not None:
         with lock:
             report = _simulate_days(engine, settings.api_payment_provider, accounts, orders,
-                                    seed, days, start)  # fmt: skip
+                                    seed, days, start, dropcopy)  # fmt: skip
     else:
         with lock, Progress(
             TextColumn("[bold]simulating"), BarColumn(), MofNCompleteColumn(),
@@ -94,8 +100,10 @@ def simulate(
             task = progress.add_task("orders", total=orders)
             report = run_simulation(
                 engine, default_catalogue(), accounts, orders, seed,
-                progress=lambda n: progress.update(task, completed=n),
+                progress=lambda n: progress.update(task, completed=n), dropcopy=dropcopy,
             )  # fmt: skip
+    dropcopy.close()
+    write_settlement_files(settings.home, engine, report.first_ns, report.last_ns)
     elapsed = time.perf_counter() - started
     table = Table(title=f"Simulation (seed {seed}) on {engine.url.render_as_string()}")
     table.add_column("what")
@@ -130,6 +138,7 @@ def _simulate_days(
     seed: int,
     days: int,
     start: datetime | None,
+    dropcopy: DropCopy,
 ) -> SimulationReport:
     """``run_days`` under two progress bars (days, orders), then a table of the days."""
     from serving import checks
@@ -154,6 +163,7 @@ def _simulate_days(
                 engine, default_catalogue(), accounts, orders, seed, days,
                 start=None if start is None else start.date(), provider=provider,
                 progress=lambda n: progress.update(order_task, completed=n), on_day=on_day,
+                dropcopy=dropcopy,
             )  # fmt: skip
         except InvalidInput as exc:
             progress.stop()

@@ -47,6 +47,7 @@ def run_host(
     from trading.store.engine import migrate, open_engine
     from trading.store.lock import WriterLock
     from trading.venues.bbook import BBookVenue
+    from trading.venues.dropcopy import DropCopy, dropcopy_dir
 
     logging.basicConfig(level=logging.INFO, format=LOG_FORMAT)
     url = redis_url or settings.redis_url
@@ -77,7 +78,9 @@ def run_host(
             book = FollowedQuoteBook(
                 client, max_age_ns=config.venue.max_quote_age_ms * 1_000_000, clock=time.time_ns
             )
-            venue = BBookVenue(catalogue, book, config.fees, config.venue, time.time_ns)
+            # The venue's drop copy, under the home even with a PostgreSQL store.
+            dropcopy = DropCopy(dropcopy_dir(settings.home), catalogue)
+            venue = BBookVenue(catalogue, book, config.fees, config.venue, time.time_ns, dropcopy)
             oms = OMS(engine, catalogue, book, venue, config, time.time_ns, actor="oms")
         except SQLAlchemyError as exc:
             console.print(f"[red]error[/red] store_unreachable: {_one_line(exc)}")
@@ -98,6 +101,7 @@ def run_host(
             engine.url.render_as_string(hide_password=True), url, oms.open_order_count,
         )  # fmt: skip
         host.run(stop, ready=lambda: log.info("ready"))
+        dropcopy.close()
         engine.dispose()
     return 0
 

@@ -284,6 +284,8 @@ class OMS:
         with self._writer.begin() as conn:
             flush(conn, prepared.batch)
         self._committed.append(prepared)
+        # Only now: the venue's drop copy must hold what the store holds, not a batch undone.
+        self.venue.committed(prepared.exec_ids)
 
     def retire_committed(self) -> None:
         """Forget the in-flight entries of batches now in the store (the writer's thread)."""

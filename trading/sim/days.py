@@ -54,6 +54,7 @@ from trading.rollover import FX_CUTOFF_MINUTE, FX_CUTOFF_ZONE
 from trading.sim.activity import BATCH, Activity, Clock, DepositMaker, SimulationReport
 from trading.sim.clients import simulated_clients
 from trading.sim.pricefeed import RandomWalkFeed
+from trading.venues.dropcopy import DropCopy
 from trading.sim.simulation import SYMBOLS, build_oms, next_cutoff
 from trading.store import schema as s
 
@@ -178,6 +179,7 @@ def run_days(
     provider: str = PROVIDER,
     progress: Callable[[int], None] | None = None,
     on_day: Callable[[DaySummary], None] | None = None,
+    dropcopy: DropCopy | None = None,
 ) -> SimulationReport:
     """Run ``orders`` client orders over ``accounts`` new accounts (and their new clients)
     spread over ``days`` trading days from ``start``; ``progress(n)`` after each batch with
@@ -199,7 +201,7 @@ def run_days(
         )
     rng = random.Random(seed)
     clock = Clock(open_ns)
-    oms = build_oms(engine, catalogue, clock)
+    oms = build_oms(engine, catalogue, clock, dropcopy=dropcopy)
     feed = RandomWalkFeed(catalogue, SYMBOLS, seed, open_ns, size_lots=Decimal(5))
     report = SimulationReport(accounts=accounts, first_ns=open_ns, last_ns=open_ns)
     first_id = 1 + max(oms._accounts, default=0)  # resume on a used store

@@ -28,6 +28,7 @@ from trading.sim.activity import BATCH, Activity, SimulationReport
 from trading.sim.activity import Clock as _Clock
 from trading.sim.pricefeed import RandomWalkFeed
 from trading.venues.bbook import BBookVenue
+from trading.venues.dropcopy import DropCopy
 
 # Monday 2026-01-05 15:00 UTC: FX, metals, indices, crypto and US equities all open.
 START_NS = 1_767_625_200_000_000_000
@@ -36,11 +37,15 @@ _DAY_NS = 86_400_000_000_000
 
 
 def build_oms(
-    engine: Engine, catalogue: Catalogue, clock: Callable[[], int], config: OMSConfig | None = None
+    engine: Engine,
+    catalogue: Catalogue,
+    clock: Callable[[], int],
+    config: OMSConfig | None = None,
+    dropcopy: DropCopy | None = None,
 ) -> OMS:
     config = config or OMSConfig()
     book = InMemoryQuoteBook()
-    venue = BBookVenue(catalogue, book, config.fees, config.venue, clock)
+    venue = BBookVenue(catalogue, book, config.fees, config.venue, clock, dropcopy)
     return OMS(engine, catalogue, book, venue, config, clock, actor="simulation")
 
 
@@ -63,11 +68,13 @@ def run_simulation(
     progress: Callable[[int], None] | None = None,
     *,
     start_ns: int = START_NS,
+    dropcopy: DropCopy | None = None,
 ) -> SimulationReport:
-    """Run ``orders`` client orders over ``accounts`` accounts; ``progress(n)`` after each batch."""
+    """Run ``orders`` client orders over ``accounts`` accounts; ``progress(n)`` after each batch.
+    ``dropcopy``: where the venue copies its reports (none: no copy)."""
     rng = random.Random(seed)
     clock = _Clock(start_ns)
-    oms = build_oms(engine, catalogue, clock)
+    oms = build_oms(engine, catalogue, clock, dropcopy=dropcopy)
     feed = RandomWalkFeed(catalogue, SYMBOLS, seed, start_ns, size_lots=Decimal(5))
     report = SimulationReport(accounts=accounts, first_ns=start_ns, last_ns=start_ns)
     first_id = 1 + max((a for a in oms._accounts), default=0)  # resume on a used store

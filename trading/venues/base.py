@@ -5,7 +5,7 @@ fills a market order on the spot) and delivers later ones through the handler bo
 ``bind`` (a FIX session's messages, from the venue's own thread: the OMS queues them and
 applies them in its writer's thread). The OMS also drives it: ``reset`` and ``restore``
 when it reloads its state, ``on_quote`` and ``on_time`` as quotes and the clock move (a
-venue that rests nothing returns ``[]``).
+venue that rests nothing returns ``[]``), and ``committed`` after each batch it stored.
 """
 
 from __future__ import annotations
@@ -79,4 +79,9 @@ class Venue(Protocol):
 
     def on_time(self, now_ns: int) -> list[ExecutionReport]:
         """Reports for working orders due to expire by ``now_ns``."""
+        ...
+
+    def committed(self, exec_ids: frozenset[str]) -> None:
+        """The OMS stored a batch that applied the reports with these exec ids (the
+        B-book's drop copy is written then; a venue that keeps no copy does nothing)."""
         ...

@@ -7,6 +7,10 @@ the following quotes. Limit and stop orders rest here and trigger on quote updat
 
 Exec ids are derived from the order id and its cumulative filled quantity, so they are
 unique without a counter and the same after a restart.
+
+With a ``DropCopy`` every report emitted is also held for the venue's drop copy, written
+once the OMS has stored the batch that applied it (``committed``; see
+``trading.venues.dropcopy``); without one (unit tests) nothing is written.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from trading.config import FeeSchedule, VenueConfig
 from trading.orders import Order, OrderType, Side, TimeInForce
 from trading.quotes import Quote, QuoteSource
 from trading.venues.base import ExecKind, ExecutionReport, ReportHandler
+from trading.venues.dropcopy import DropCopy
 
 
 @dataclass(slots=True)
@@ -35,6 +40,7 @@ class _Resting:
     tif: TimeInForce
     expire_ns: int | None
     replaces: int = 0
+    account_id: int = 0
 
 
 class BBookVenue:
@@ -47,8 +53,10 @@ class BBookVenue:
         fees: FeeSchedule,
         config: VenueConfig,
         clock: Callable[[], int],
+        dropcopy: DropCopy | None = None,
     ) -> None:
         self._catalogue = catalogue
+        self.dropcopy = dropcopy
         self._quotes = quotes
         self._fees = fees
         self._config = config
@@ -85,6 +93,27 @@ class BBookVenue:
     # -- the venue interface -------------------------------------------------------------
 
     def submit(self, order: Order) -> list[ExecutionReport]:
+        return self._copied(order, self._submit(order))
+
+    def cancel(self, order: Order) -> list[ExecutionReport]:
+        return self._copied(order, self._cancel(order))
+
+    def replace(
+        self, order: Order, qty: int, price: int | None, trigger_price: int | None
+    ) -> list[ExecutionReport]:
+        return self._copied(order, self._replace(order, qty, price, trigger_price))
+
+    def committed(self, exec_ids: frozenset[str]) -> None:
+        """The OMS stored a batch that applied these reports: they go to the drop copy."""
+        if self.dropcopy is not None:
+            self.dropcopy.committed(exec_ids)
+
+    def _copied(self, order: Order, reports: list[ExecutionReport]) -> list[ExecutionReport]:
+        if self.dropcopy is not None:
+            self.dropcopy.record(order.account_id, order.symbol, order.side.value, reports)
+        return reports
+
+    def _submit(self, order: Order) -> list[ExecutionReport]:
         now = self._clock()
         oid = order.order_id
         quote = self._quotes.get(order.symbol)
@@ -106,6 +135,7 @@ class BBookVenue:
         r = _Resting(
             oid, order.symbol, order.side, order.type, order.leaves_qty, order.filled_qty,
             order.price, order.trigger_price, False, order.tif, order.expire_ns,
+            account_id=order.account_id,
         )  # fmt: skip
         reports = [self._report(oid, ExecKind.ACCEPTED, "A", now)]
         if (
@@ -124,7 +154,7 @@ class BBookVenue:
                 self._rest(r)
         return reports
 
-    def cancel(self, order: Order) -> list[ExecutionReport]:
+    def _cancel(self, order: Order) -> list[ExecutionReport]:
         now = self._clock()
         r = self._unrest(order.order_id)
         if r is None:
@@ -137,7 +167,7 @@ class BBookVenue:
             ]  # fmt: skip
         return [self._report(order.order_id, ExecKind.CANCELED, "C", now)]
 
-    def replace(
+    def _replace(
         self, order: Order, qty: int, price: int | None, trigger_price: int | None
     ) -> list[ExecutionReport]:
         now = self._clock()
@@ -171,6 +201,8 @@ class BBookVenue:
         """Forget every resting order (the OMS restores the open ones from its store)."""
         self._resting.clear()
         self._by_symbol.clear()
+        if self.dropcopy is not None:
+            self.dropcopy.discard()
 
     def restore(self, order: Order) -> None:
         """Rest a working order again after a restart (the OMS's open orders are the truth)."""
@@ -180,7 +212,7 @@ class BBookVenue:
             order.type not in (OrderType.STOP, OrderType.STOP_LIMIT)
             or order.status.value == "triggered"
             or order.filled_qty > 0,
-            order.tif, order.expire_ns,
+            order.tif, order.expire_ns, account_id=order.account_id,
         )  # fmt: skip
         self._rest(r)
 
@@ -192,7 +224,10 @@ class BBookVenue:
             return []
         reports: list[ExecutionReport] = []
         for r in list(book.values()):
-            reports.extend(self._work(r, quote, quote.ts_ns))
+            worked = self._work(r, quote, quote.ts_ns)
+            if worked:
+                self._copy_resting(r, worked)
+                reports.extend(worked)
             if r.leaves == 0:
                 self._unrest(r.order_id)
         return reports
@@ -201,11 +236,19 @@ class BBookVenue:
         due = [
             r for r in self._resting.values() if r.expire_ns is not None and r.expire_ns <= now_ns
         ]
+        reports = []
         for r in due:
             self._unrest(r.order_id)
-        return [self._report(r.order_id, ExecKind.EXPIRED, "E", now_ns) for r in due]
+            expired = [self._report(r.order_id, ExecKind.EXPIRED, "E", now_ns)]
+            self._copy_resting(r, expired)
+            reports += expired
+        return reports
 
     # -- internals --------------------------------------------------------------------------
+
+    def _copy_resting(self, r: _Resting, reports: list[ExecutionReport]) -> None:
+        if self.dropcopy is not None:
+            self.dropcopy.record(r.account_id, r.symbol, r.side.value, reports)
 
     def _rest(self, r: _Resting) -> None:
         self._resting[r.order_id] = r
