@@ -277,7 +277,7 @@ def end_of_day_marks(wh: Warehouse, period: Period) -> dict[str, tuple[Quote, st
     }
 
 
-class _Marks:
+class MarkBook:
     """The marks seen as the quote source ``FxRates`` converts with (mid of the marks)."""
 
     def __init__(self, marks: dict[str, tuple[Quote, str]]) -> None:
@@ -323,7 +323,7 @@ def build_statements(wh: Warehouse, period: Period, catalogue: Catalogue) -> lis
     trades = _trades(wh, period)
     lots = _open_lots(wh, period.end_ns)
     marks = end_of_day_marks(wh, period)
-    rates = FxRates(catalogue, _Marks(marks))
+    rates = FxRates(catalogue, MarkBook(marks))
     by_account: dict[int, set[str]] = defaultdict(set)
     for account_id, ccy in moves:
         by_account[account_id].add(ccy)
