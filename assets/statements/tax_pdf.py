@@ -13,11 +13,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from reportlab.lib.units import mm
 from reportlab.platypus import Paragraph, Spacer
 
 from assets.statements.csv_out import sha256_of
 from assets.statements.manifest import DEFAULT_BROKER, MANIFEST
-from assets.statements.pdf import BODY, HEADING, SMALL, build, data_table, header_block, mm
+from assets.statements.pdf import BODY, HEADING, SMALL, build, data_table, header_block
 from assets.statements.tax import (
     TaxStatement,
     build_tax_statements,
