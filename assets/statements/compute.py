@@ -314,13 +314,16 @@ def _positions(
     return tuple(lines)
 
 
-def build_statements(wh: Warehouse, period: Period, catalogue: Catalogue) -> list[Statement]:
-    """The statement of every account that existed by the end of ``period``."""
+def build_statements(
+    wh: Warehouse, period: Period, catalogue: Catalogue, *, with_trades: bool = True
+) -> list[Statement]:
+    """The statement of every account that existed by the end of ``period``; without
+    ``with_trades`` their trade lists are left empty (trades.csv has its own query)."""
     accounts = _accounts(wh, period.end_ns)
     moves = _balances(wh, period)
     commission = _commission(wh, period)
     realized = _realized(wh, period)
-    trades = _trades(wh, period)
+    trades = _trades(wh, period) if with_trades else {}
     lots = _open_lots(wh, period.end_ns)
     marks = end_of_day_marks(wh, period)
     rates = FxRates(catalogue, MarkBook(marks))

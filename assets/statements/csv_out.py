@@ -159,11 +159,20 @@ def position_rows(st: Statement, catalogue: Catalogue) -> list[list[str]]:
     return rows
 
 
-def write_csvs(st: Statement, catalogue: Catalogue, folder: Path) -> list[WrittenFile]:
-    """summary.csv, trades.csv and positions.csv of one statement into ``folder``."""
+def write_csvs(
+    st: Statement, catalogue: Catalogue, folder: Path, trades: tuple[str, int] | None = None
+) -> list[WrittenFile]:
+    """summary.csv, trades.csv and positions.csv of one statement into ``folder``;
+    ``trades``: trades.csv's lines already formatted (``trades_csv``) and their count."""
     folder.mkdir(parents=True, exist_ok=True)
+    if trades is None:
+        trades_file = _write(folder / "trades.csv", TRADES_COLUMNS, trade_rows(st, catalogue))
+    else:
+        content = csv_bytes(TRADES_COLUMNS, []) + trades[0].encode("utf-8")
+        (folder / "trades.csv").write_bytes(content)
+        trades_file = WrittenFile("trades.csv", hashlib.sha256(content).hexdigest(), trades[1])
     return [
         _write(folder / "summary.csv", SUMMARY_COLUMNS, summary_rows(st)),
-        _write(folder / "trades.csv", TRADES_COLUMNS, trade_rows(st, catalogue)),
+        trades_file,
         _write(folder / "positions.csv", POSITIONS_COLUMNS, position_rows(st, catalogue)),
     ]

@@ -23,6 +23,7 @@ from assets.statements.csv_out import (
     write_csvs,
 )
 from assets.statements.pdf import write_statement_pdf
+from assets.statements.trades_csv import trade_lines
 from assets.warehouse.client import Warehouse
 from trading.catalogue import Catalogue
 
@@ -81,13 +82,16 @@ def publish_statements(
     """Every account's statement for ``period`` under ``folder/<account_id>/``, and the
     manifest. No account: an empty manifest, not an error."""
     started = time.perf_counter()
-    statements = build_statements(wh, period, catalogue)
+    # The PDFs list the trades; the CSV files alone take them formatted by the warehouse.
+    statements = build_statements(wh, period, catalogue, with_trades=pdf)
+    lines = trade_lines(wh, period, catalogue)
     query_s = time.perf_counter() - started
     folder.mkdir(parents=True, exist_ok=True)
     written: dict[int, list[WrittenFile]] = {}
     started = time.perf_counter()
     for st in statements:
-        written[st.account_id] = write_csvs(st, catalogue, folder / str(st.account_id))
+        trades = lines.get(st.account_id, ("", 0))
+        written[st.account_id] = write_csvs(st, catalogue, folder / str(st.account_id), trades)
     csv_s = time.perf_counter() - started
     started = time.perf_counter()
     if pdf:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import hashlib
+import io
 import json
 import subprocess
 from collections import defaultdict
@@ -24,7 +25,9 @@ from sqlalchemy import Engine, func, select
 
 from assets.days import Period
 from assets.statements.compute import StatementImbalance, build_statements
+from assets.statements.csv_out import trade_rows
 from assets.statements.manifest import daily_dir, monthly_dir, publish_statements
+from assets.statements.trades_csv import sql_decimal, sql_field, trade_lines
 from assets.warehouse.client import Warehouse
 from assets.warehouse.extract import extract_all
 from tests.assets.statements_store import CLIENT_NAME, MONDAY, TUESDAY, build_store
@@ -447,3 +450,43 @@ def test_statement_when_another_ledger_kind_moves_money_then_named_and_in_the_id
 
 def _schema(wh: Warehouse, table: str) -> pa.Schema:
     return wh.arrow(f"SELECT * FROM {table} LIMIT 0").schema
+
+
+def test_trades_csv_when_formatted_by_the_warehouse_then_byte_equal_to_pythons_csv(
+    built: Built,
+) -> None:
+    cat = default_catalogue()
+    with Warehouse(built.wh_dsn) as wh:
+        for day in (MONDAY, TUESDAY):
+            period = Period.day(day)
+            lines = trade_lines(wh, period, cat)
+            for st in build_statements(wh, period, cat):
+                body, n = lines.get(st.account_id, ("", 0))
+                expected = io.StringIO()
+                csv.writer(expected, lineterminator="\n").writerows(trade_rows(st, cat))
+                assert body == expected.getvalue()
+                assert n == len(st.trades)
+
+
+@pytest.mark.parametrize("value", [0, 5, -5, 1234, -1234, 100, 10**15 + 7, -(10**12)])
+@pytest.mark.parametrize("digits", [0, 2, 8])
+def test_sql_decimal_when_evaluated_then_the_plain_decimal_string(
+    built: Built, value: int, digits: int
+) -> None:
+    expected = f"{Decimal(value).scaleb(-digits):f}"
+    with Warehouse(built.wh_dsn) as wh:
+        got = wh.scalar(f"SELECT {sql_decimal(f'toInt64({value})', str(digits))}")
+    assert got == expected
+
+
+def test_sql_field_when_text_has_commas_or_quotes_then_quoted_as_csv_writer_does(
+    built: Built,
+) -> None:
+    texts = ["plain", "a,b", 'say "hi"', "line\nbreak", "carriage\rreturn", ""]
+    with Warehouse(built.wh_dsn) as wh:
+        for text in texts:
+            got = wh.scalar(f"SELECT {sql_field('{t:String}')}", {"t": text})
+            expected = io.StringIO()
+            # Within a row, as the trades' fields are (a lone empty field would be quoted).
+            csv.writer(expected, lineterminator="\n").writerow([text, "x"])
+            assert got + ",x\n" == expected.getvalue(), text
