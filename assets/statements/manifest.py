@@ -114,7 +114,7 @@ def publish_statements(
     return Published(
         folder,
         len(statements),
-        sum(len(st.trades) for st in statements),
+        sum(n for _, n in lines.values()),
         3 * len(statements),
         len(statements) if pdf else 0,
         query_s,
