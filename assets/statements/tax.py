@@ -106,6 +106,7 @@ class _DailyMarks:
 
     def __init__(self, wh: Warehouse, last: dt.date) -> None:
         self._rows: dict[str, list[tuple[dt.date, Quote]]] = defaultdict(list)
+        self._on: dict[dt.date, dict[str, tuple[Quote, str]]] = {}
         for symbol, day, bid, ask, ts in wh.rows(
             "SELECT symbol, trade_date, bid, ask, ts_ns FROM eod_marks "
             "WHERE trade_date <= {last:Date32} ORDER BY symbol, trade_date",
@@ -114,6 +115,11 @@ class _DailyMarks:
             self._rows[str(symbol)].append((day, Quote(str(symbol), int(bid), int(ask), int(ts))))
 
     def on(self, day: dt.date) -> dict[str, tuple[Quote, str]]:
+        if day not in self._on:
+            self._on[day] = self._latest(day)
+        return self._on[day]
+
+    def _latest(self, day: dt.date) -> dict[str, tuple[Quote, str]]:
         out = {}
         for symbol, rows in self._rows.items():
             found = [(d, q) for d, q in rows if d <= day]
@@ -216,6 +222,11 @@ def build_tax_statements(wh: Warehouse, year: int, catalogue: Catalogue) -> list
     by_account: dict[int, list[TaxLot]] = defaultdict(list)
     for row in rows:
         account_id = int(row[2])
+        if account_id not in currency_of:
+            raise TaxStatementError(
+                f"lot closure {row[0]} belongs to account {account_id}, which the warehouse "
+                "does not hold: refresh the extract (store_extract) and run again"
+            )
         by_account[account_id].append(tax_lot(row, currency_of[account_id], catalogue, marks))
     return [
         TaxStatement(int(a), str(c), str(n or ""), year, tuple(by_account.get(int(a), ())))

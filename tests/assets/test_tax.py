@@ -17,12 +17,20 @@ from dataclasses import dataclass
 from decimal import ROUND_HALF_EVEN, Decimal
 from pathlib import Path
 
+import pyarrow as pa
 import pytest
 from beancount import loader
 from beancount.core import data
 from sqlalchemy import Engine, select
 
-from assets.statements.tax import anniversary, holding_term, tax_dir
+from assets.days import Period
+from assets.statements.tax import (
+    TaxStatementError,
+    anniversary,
+    build_tax_statements,
+    holding_term,
+    tax_dir,
+)
 from assets.statements.tax_pdf import publish_tax
 from assets.warehouse.client import Warehouse
 from assets.warehouse.extract import extract_all
@@ -240,3 +248,89 @@ def test_tax_pdf_when_rendered_then_its_text_holds_the_net_and_every_lot(
     assert f"{net:.2f}" in text and "Jean Dupont" in text and "2026" in text
     for r in rows:
         assert r["gain_loss"] in text and r["proceeds"] in text
+
+
+def _insert(wh: Warehouse, table: str, rows: list[dict[str, object]]) -> None:
+    schema = wh.arrow(f"SELECT * FROM {table} LIMIT 0").schema
+    wh.insert(table, pa.Table.from_pylist(rows, schema=schema))
+
+
+def _closure(
+    closure_id: int, account_id: int, realized_quote: str, realized: int
+) -> dict[str, object]:
+    # 0.4 lot of USD/JPY bought at 150.023 and sold at the same price on 2026-03-02.
+    return {
+        "closure_id": closure_id,
+        "lot_id": 7,
+        "account_id": account_id,
+        "symbol": "USD/JPY",
+        "close_exec_id": f"X{closure_id}",
+        "qty": 40,
+        "open_price": 150023,
+        "close_price": 150023,
+        "opened_ns": Period.day(dt.date(2026, 2, 2)).end_ns - 1,
+        "closed_ns": Period.day(dt.date(2026, 3, 2)).end_ns - 1,
+        "realized_quote": realized_quote,
+        "quote_currency": "JPY",
+        "realized": realized,
+        "txn_id": closure_id,
+    }
+
+
+def test_tax_when_a_closure_made_nothing_in_its_quote_currency_then_valued_at_the_marks(
+    tmp_path: Path,
+) -> None:
+    with Warehouse(f"chdb://{tmp_path / 'wh'}") as wh:
+        wh.ensure_schema()
+        _insert(
+            wh,
+            "accounts",
+            [
+                {
+                    "account_id": 9,
+                    "currency": "USD",
+                    "tier": "retail",
+                    "state": "active",
+                    "created_ns": 0,
+                    "client_id": None,
+                    "account_type": "margin",
+                    "leverage": None,
+                    "_version": 1,
+                }
+            ],
+        )
+        _insert(
+            wh,
+            "eod_marks",
+            [
+                {
+                    "symbol": "USD/JPY",
+                    "trade_date": dt.date(2026, 2, 27),
+                    "bid": 149990,
+                    "ask": 150010,
+                    "ts_ns": 0,
+                    "cutoff_ns": 0,
+                }
+            ],
+        )
+        _insert(wh, "lot_closures", [_closure(1, 9, "0", 0)])
+
+        (st,) = build_tax_statements(wh, 2026, default_catalogue())
+
+    (lot,) = st.lots
+    # 40,000 USD of USD/JPY at 150.023 is 6,000,920 JPY; at the last mark's mid, 150.000.
+    expected = (Decimal(6_000_920) / Decimal("150.000")).quantize(Decimal("0.01"))
+    assert from_minor(lot.cost_basis, "USD") == expected
+    assert lot.proceeds == lot.cost_basis and lot.gain_loss == 0
+    assert (lot.date_acquired, lot.date_sold) == (dt.date(2026, 2, 2), dt.date(2026, 3, 2))
+
+
+def test_tax_when_a_closures_account_is_not_in_the_warehouse_then_a_clear_error(
+    tmp_path: Path,
+) -> None:
+    with Warehouse(f"chdb://{tmp_path / 'wh'}") as wh:
+        wh.ensure_schema()
+        _insert(wh, "lot_closures", [_closure(2, 11, "18960", 12597)])
+
+        with pytest.raises(TaxStatementError, match="account 11, which the warehouse"):
+            build_tax_statements(wh, 2026, default_catalogue())
