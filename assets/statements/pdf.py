@@ -157,7 +157,8 @@ def write_statement_pdf(st: Statement, catalogue: Catalogue, path: Path, broker:
     summaries = summary_rows(st)
     # One column per currency, one row per figure: reads down like a bank statement.
     grid = [[label, *(row[i + 1] for row in summaries)] for i, label in enumerate(_SUMMARY_LABELS)]
-    width = 40 * mm
+    # 182 mm between the margins: the label column, then the currencies share the rest.
+    width = min(40 * mm, 132 * mm / max(len(summaries), 1))
     summary = data_table(
         ["", *(row[0] for row in summaries)], grid, [50 * mm] + [width] * len(summaries), 1
     )
@@ -236,6 +237,14 @@ def write_statement_pdf(st: Statement, catalogue: Catalogue, path: Path, broker:
         )
     else:
         story.append(Paragraph("No open positions.", BODY))
+    if st.unmarked:
+        story.append(
+            Paragraph(
+                f"No end-of-day mark for {', '.join(st.unmarked)}: their unrealized P&amp;L "
+                "is not included in the totals.",
+                SMALL,
+            )
+        )
     own = next(s for s in st.summaries if s.currency == st.currency)
     story.append(Spacer(1, 4 * mm))
     story.append(
