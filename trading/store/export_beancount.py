@@ -91,6 +91,7 @@ _ACCOUNT_NAMES: Final[tuple[tuple[re.Pattern[str], str], ...]] = tuple(
         (rf"house:revenue:markup:{_C}", "Income:House:Markup:{c}"),
         (rf"house:psp_clearing:{_C}", "Assets:House:PSPClearing:{c}"),
         (rf"house:fees:{_C}", "Expenses:House:Fees:{c}"),
+        (rf"house:financing:{_C}", "Income:House:Financing:{c}"),
         (rf"house:(?P<venue>[^:]+):position:{_C}", "Liabilities:House:{venue}:Positions:{c}"),
         (rf"house:(?P<venue>[^:]+):pnl:{_C}", "Income:House:{venue}:PnL:{c}"),
     )
