@@ -54,9 +54,9 @@ from trading.rollover import FX_CUTOFF_MINUTE, FX_CUTOFF_ZONE
 from trading.sim.activity import BATCH, Activity, Clock, DepositMaker, SimulationReport
 from trading.sim.clients import simulated_clients
 from trading.sim.pricefeed import RandomWalkFeed
-from trading.venues.dropcopy import DropCopy
 from trading.sim.simulation import SYMBOLS, build_oms, next_cutoff
 from trading.store import schema as s
+from trading.venues.dropcopy import DropCopy
 
 __all__ = [
     "DEFAULT_START",
