@@ -125,45 +125,9 @@ def tax_statements(
     )
 
 
-monthly_statements_job = dg.define_asset_job(
-    "monthly_statements_job", selection=[monthly_statements]
-)
-tax_statements_job = dg.define_asset_job("tax_statements_job", selection=[tax_statements])
-
-
-def previous_month_key(now: dt.datetime) -> str:
-    """The partition key of the month before ``now``'s (its first date)."""
-    first = now.date().replace(day=1) - dt.timedelta(days=1)
-    return first.replace(day=1).isoformat()
-
-
-# After the cut-off closing a month's last trading day (17:00 New York on its last date),
-# the month is whole: its statements run on the 1st of the next at 17:30 New York, the
-# year's tax statements on 1 January.
-@dg.schedule(
-    cron_schedule="30 17 1 * *",
-    job=monthly_statements_job,
-    execution_timezone="America/New_York",
-)
-def monthly_statements_schedule(context: dg.ScheduleEvaluationContext) -> dg.RunRequest:
-    now = context.scheduled_execution_time or dt.datetime.now(dt.UTC)
-    key = previous_month_key(now)
-    return dg.RunRequest(run_key=f"monthly_statements:{key}", partition_key=key)
-
-
-@dg.schedule(
-    cron_schedule="30 17 1 1 *",
-    job=tax_statements_job,
-    execution_timezone="America/New_York",
-)
-def tax_statements_schedule(context: dg.ScheduleEvaluationContext) -> dg.RunRequest:
-    now = context.scheduled_execution_time or dt.datetime.now(dt.UTC)
-    key = str(now.year - 1)
-    return dg.RunRequest(run_key=f"tax_statements:{key}", partition_key=key)
-
-
+# Their jobs and schedules are the wiring's (assets/schedules.py), with the end of day's.
 ASSETS: list[Any] = [daily_statements, monthly_statements, tax_statements]
 CHECKS: list[Any] = []
-SCHEDULES: list[Any] = [monthly_statements_schedule, tax_statements_schedule]
+SCHEDULES: list[Any] = []
 SENSORS: list[Any] = []
-JOBS: list[Any] = [monthly_statements_job, tax_statements_job]
+JOBS: list[Any] = []

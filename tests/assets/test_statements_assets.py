@@ -4,27 +4,20 @@ yearly partitions write their layouts and report PDF throughput apart from the C
 from __future__ import annotations
 
 import csv
-import datetime as dt
 from decimal import Decimal
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
 import dagster as dg
 import pytest
 
 from assets.defs_statements import (
     ASSETS,
-    JOBS,
     RECONCILIATION_BREAKS,
-    SCHEDULES,
     STORE_EXTRACT,
     daily_statements,
     monthly_statements,
-    monthly_statements_schedule,
     tax_statements,
-    tax_statements_schedule,
 )
-from assets.partitions import MONTHLY
 from assets.resources import BourseHome, WarehouseResource
 from assets.warehouse.client import Warehouse, default_dsn
 from assets.warehouse.extract import extract_all
@@ -94,27 +87,3 @@ def test_definitions_when_loaded_then_statements_depend_on_extract_and_reconcili
     daily = graph.get(dg.AssetKey("daily_statements"))
     assert set(daily.parent_keys) == {STORE_EXTRACT, RECONCILIATION_BREAKS}
     assert graph.get(dg.AssetKey("tax_statements")).partitions_def is not None
-
-
-def test_schedules_when_a_month_or_year_has_ended_then_they_ask_for_the_one_that_ended() -> None:
-    new_york = ZoneInfo("America/New_York")
-    feb = dg.build_schedule_context(
-        scheduled_execution_time=dt.datetime(2026, 2, 1, 17, 30, tzinfo=new_york)
-    )
-    jan = dg.build_schedule_context(
-        scheduled_execution_time=dt.datetime(2027, 1, 1, 17, 30, tzinfo=new_york)
-    )
-
-    monthly = monthly_statements_schedule(feb)
-    yearly = tax_statements_schedule(jan)
-
-    assert isinstance(monthly, dg.RunRequest) and monthly.partition_key == "2026-01-01"
-    assert isinstance(yearly, dg.RunRequest) and yearly.partition_key == "2026"
-    dec = dg.build_schedule_context(
-        scheduled_execution_time=dt.datetime(2027, 1, 1, 17, 30, tzinfo=new_york)
-    )
-    assert monthly_statements_schedule(dec).partition_key == "2026-12-01"  # type: ignore[union-attr]
-    defs = dg.Definitions(
-        assets=ASSETS, schedules=SCHEDULES, jobs=JOBS, resources=_resources(Path("unused"))
-    )
-    assert defs.resolve_job_def("monthly_statements_job").partitions_def == MONTHLY
