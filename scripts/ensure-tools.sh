@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Install what `make test`, `make bench` and `make demo` need on a Debian/Ubuntu machine.
 #
-#   scripts/ensure-tools.sh               uv, the project venv, redis-server, PostgreSQL, Chromium
+#   scripts/ensure-tools.sh               uv, the project venv, redis-server, PostgreSQL, Chromium,
+#                                         poppler-utils
 #   scripts/ensure-tools.sh --no-servers  uv and the project venv only (enough for the demo)
 #
 # Idempotent: when everything is present it only runs `uv sync --frozen` (well under a
@@ -119,6 +120,10 @@ fi
 # `playwright install`, which downloads its own browser from the internet).
 if [ ! -x /usr/bin/chromium ]; then
     missing+=(chromium)
+fi
+# pdftoppm and pdftotext: the tests render the statements' PDFs and read their text.
+if ! command -v pdftoppm >/dev/null 2>&1 || ! command -v pdftotext >/dev/null 2>&1; then
+    missing+=(poppler-utils)
 fi
 
 if [ "${#missing[@]}" -gt 0 ]; then
