@@ -10,6 +10,7 @@ import typer
 from serving.cli_api import admin_app, serve
 from serving.cli_oms import oms_app
 from serving.cli_pipelines import pipelines_app
+from serving.cli_sql import sql
 from serving.cli_store import audit_app, ledger_app, outbox_app, simulate
 from serving.cli_up import up
 
@@ -25,6 +26,7 @@ app.add_typer(pipelines_app, name="pipelines")
 app.command()(serve)
 app.add_typer(admin_app, name="admin")
 app.command()(up)
+app.command()(sql)
 
 
 def main() -> None:
