@@ -14,6 +14,7 @@ decimal strings read as ``DECIMAL(38, 9)``, never floats.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
@@ -54,7 +55,7 @@ def _quote(text: str) -> str:
 _DUCK_TYPES = {"Int64": "BIGINT", "String": "VARCHAR", "Date": "DATE", "Boolean": "BOOLEAN"}
 
 
-def _empty_select(schema: pl.Schema, extra: tuple[str, ...] = ()) -> str:
+def _empty_select(schema: Mapping[str, pl.DataType], extra: tuple[str, ...] = ()) -> str:
     """A select of no rows with the columns of ``schema`` (a view over files not yet there)."""
     cols = []
     for name, dtype in schema.items():
@@ -68,7 +69,9 @@ def _has_files(root: Path, pattern: str) -> bool:
     return any(p for p in root.glob(pattern) if not p.name.startswith("."))
 
 
-def _parquet(root: Path, pattern: str, schema: pl.Schema, hive: tuple[str, ...]) -> str:
+def _parquet(
+    root: Path, pattern: str, schema: Mapping[str, pl.DataType], hive: tuple[str, ...]
+) -> str:
     if not _has_files(root, pattern):
         return _empty_select(schema, hive)
     return (
@@ -126,8 +129,8 @@ def lake_views(home: Path) -> list[View]:
         ("exposure", "the house's exposure per symbol, every snapshot"),
         ("exposure_currency", "the house's exposure per currency, every snapshot"),
     ):
-        sql = _parquet(lake / table, "date=*/*.parquet", SCHEMAS[table], ("date",))
-        views.append(View(table, what, sql))
+        snap = _parquet(lake / table, "date=*/*.parquet", SCHEMAS[table], ("date",))
+        views.append(View(table, what, snap))
     for table in ("positions", "accounts"):
         views.append(
             View(
@@ -143,13 +146,13 @@ def lake_views(home: Path) -> list[View]:
         ("statement_positions", "*/statements/*/positions.csv", "statements' positions",
          statement),
     ):  # fmt: skip
-        sql = _reports(reports, pattern, cols)
-        if sql is not None:
-            views.append(View(name, what, sql))
+        csv_sql = _reports(reports, pattern, cols)
+        if csv_sql is not None:
+            views.append(View(name, what, csv_sql))
     for csv in sorted({p.stem for p in reports.glob("*/risk/*.csv")}):
-        sql = _reports(reports, f"*/risk/{csv}.csv", {"report_date": 1})
-        if sql is not None and re.fullmatch(r"[a-z_]+", csv):
-            views.append(View(f"risk_{csv}", f"the risk reports' {csv}.csv, every day", sql))
+        risk_sql = _reports(reports, f"*/risk/{csv}.csv", {"report_date": 1})
+        if risk_sql is not None and re.fullmatch(r"[a-z_]+", csv):
+            views.append(View(f"risk_{csv}", f"the risk reports' {csv}.csv, every day", risk_sql))
     return views
 
 
