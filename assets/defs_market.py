@@ -10,7 +10,7 @@ import datetime as dt
 
 import dagster as dg
 
-from assets.market import copy_lake_day, create_sql_views, summarize_bars
+from assets.market import copy_lake_day, prepare_analytics, summarize_bars
 from assets.partitions import DAILY
 from assets.resources import BourseHome, WarehouseResource
 
@@ -30,7 +30,7 @@ def lake_ticks(
 ) -> dg.MaterializeResult:  # type: ignore[type-arg]
     with warehouse.open() as wh:
         copied = copy_lake_day(wh, home.lake_dir(), _day(context))
-        create_sql_views(wh)
+        prepare_analytics(wh)
     return dg.MaterializeResult(
         metadata={
             "files": copied.files,
@@ -49,7 +49,7 @@ def lake_ticks(
 )
 def bars(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:  # type: ignore[type-arg]
     with warehouse.open() as wh:
-        create_sql_views(wh)
+        prepare_analytics(wh)
         summary = summarize_bars(wh, _day(context))
     metadata: dict[str, dg.RawMetadataValue] = {
         f"bars_{width}": n for width, n in summary.bars.items()
@@ -68,7 +68,7 @@ def bars_cover_ticks(
     context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource
 ) -> dg.AssetCheckResult:
     with warehouse.open() as wh:
-        create_sql_views(wh)
+        prepare_analytics(wh)
         summary = summarize_bars(wh, _day(context))
     return dg.AssetCheckResult(
         passed=summary.consistent,

@@ -8,6 +8,7 @@ import datetime as dt
 
 import dagster as dg
 
+from assets.market import prepare_analytics
 from assets.partitions import DAILY
 from assets.resources import BourseHome, WarehouseResource
 from assets.risk_reports import build_risk_reports
@@ -28,6 +29,7 @@ def risk_reports(
     day = dt.date.fromisoformat(context.partition_key)
     with warehouse.open() as wh:
         report, paths = build_risk_reports(wh, day, home.reports_dir(), default_catalogue())
+        prepare_analytics(wh)  # the sql/ views over the refreshed mirror
     margin = report.tables["margin"]
     return dg.MaterializeResult(
         metadata={

@@ -1,5 +1,5 @@
-"""Market data into the warehouse: a lake day's accepted ticks, the bars kept from them, and
-the risk desk's ``sql/`` views.
+"""Market data into the warehouse: a lake day's accepted ticks, the bars kept from them, the
+reference data (instruments, currencies) and the risk desk's ``sql/`` views.
 
 ``copy_lake_day`` copies ``lake/ticks/date=DAY/`` into ``ticks``. A lake day is one
 partition of ``ticks`` and of every bar table (``tables_market``), so copying a day again
@@ -24,6 +24,8 @@ import pyarrow.parquet as pq
 
 from assets.warehouse.client import Warehouse
 from assets.warehouse.tables_market import BAR_WIDTHS, DAY_NS, DAY_PARTITIONED, TICKS
+from trading.catalogue import Catalogue, default_catalogue
+from trading.money import MINOR_UNIT_EXPONENT
 
 SQL_DIR = Path(__file__).resolve().parents[1] / "sql"
 ACCEPTED_DIR = "ticks"
@@ -193,6 +195,44 @@ def statements(path: Path) -> list[str]:
     """The statements of a ``sql/`` file: comments dropped, split on ``;`` at a line end."""
     text = _COMMENT.sub("", path.read_text())
     return [s.strip() for s in re.split(r";\s*(?:\n|$)", text) if s.strip()]
+
+
+def load_reference(wh: Warehouse, catalogue: Catalogue | None = None) -> int:
+    """Replaces ``instruments`` and ``currencies`` by the catalogue's; returns instruments."""
+    catalogue = catalogue or default_catalogue()
+    insts = list(catalogue)
+    instruments = pa.table(
+        {
+            "symbol": [i.symbol for i in insts],
+            "asset_class": [str(i.asset_class) for i in insts],
+            "base": [i.base for i in insts],
+            "quote": [i.quote for i in insts],
+            "price_precision": pa.array([i.price_precision for i in insts], pa.int32()),
+            "qty_precision": pa.array([i.qty_precision for i in insts], pa.int32()),
+            "contract_size": [format(i.contract_size, "f") for i in insts],
+            "unit_value": pa.array([i.unit_value for i in insts], pa.decimal128(38, 18)),
+        }
+    )
+    codes = sorted(MINOR_UNIT_EXPONENT)
+    currencies = pa.table(
+        {
+            "currency": codes,
+            "exponent": pa.array([MINOR_UNIT_EXPONENT[c] for c in codes], pa.int32()),
+        }
+    )
+    for name, table in (("instruments", instruments), ("currencies", currencies)):
+        if wh.layout == "cluster":
+            wh.command(f"TRUNCATE TABLE IF EXISTS {name}_local ON CLUSTER '{{cluster}}'")
+        else:
+            wh.command(f"TRUNCATE TABLE IF EXISTS {name}")
+        wh.insert(name, table)
+    return len(insts)
+
+
+def prepare_analytics(wh: Warehouse, catalogue: Catalogue | None = None) -> list[str]:
+    """Reference data and every ``sql/`` view: what analysts' queries stand on."""
+    load_reference(wh, catalogue)
+    return create_sql_views(wh)
 
 
 def create_sql_views(wh: Warehouse, sql_dir: Path = SQL_DIR) -> list[str]:

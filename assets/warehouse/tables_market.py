@@ -1,4 +1,5 @@
-"""The warehouse's market data: accepted ticks copied from the lake, and OHLCV bars.
+"""The warehouse's market data: accepted ticks copied from the lake, OHLCV bars, and the
+instruments and currencies the risk desk's SQL values positions with.
 
 ``ticks`` holds the lake's accepted ticks column for column (``docs/lake.md``: prices in
 price units, sizes in ``SIZE_SCALE`` units, UTC nanoseconds). Three materialized views
@@ -106,8 +107,33 @@ def finalize_select(width: str) -> str:
     )
 
 
+# Reference data the risk desk's SQL (``sql/``) values positions with: the catalogue's
+# instruments and the currencies' minor units, replaced whole from ``trading`` by
+# ``assets.market.load_reference``. ``unit_value`` is the quote-currency value of one lot
+# step at one price unit: contract_size / (10^qty_precision × 10^price_precision).
+INSTRUMENTS = TableSpec(
+    name="instruments",
+    columns=(
+        ("symbol", "String"),
+        ("asset_class", "String"),
+        ("base", "String"),
+        ("quote", "String"),
+        ("price_precision", "Int32"),
+        ("qty_precision", "Int32"),
+        ("contract_size", "String"),
+        ("unit_value", "Decimal128(18)"),
+    ),
+    order_by=("symbol",),
+)
+CURRENCIES = TableSpec(
+    name="currencies",
+    columns=(("currency", "String"), ("exponent", "Int32")),
+    order_by=("currency",),
+)
+REFERENCE: tuple[TableSpec, ...] = (INSTRUMENTS, CURRENCIES)
+
 BAR_TABLES = [_bar_table(width) for width, _ in BAR_WIDTHS]
-TABLES: list[TableSpec] = [TICKS, *BAR_TABLES]
+TABLES: list[TableSpec] = [TICKS, *BAR_TABLES, *REFERENCE]
 VIEWS: list[ViewSpec] = [_bar_view(width, ns) for width, ns in BAR_WIDTHS]
 # Every table a lake day occupies one partition of.
-DAY_PARTITIONED: tuple[str, ...] = tuple(t.name for t in TABLES)
+DAY_PARTITIONED: tuple[str, ...] = (TICKS.name, *(t.name for t in BAR_TABLES))

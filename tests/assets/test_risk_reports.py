@@ -12,15 +12,17 @@ import csv
 import datetime as dt
 from collections.abc import Iterator
 from dataclasses import dataclass
-from decimal import ROUND_HALF_EVEN, Decimal
+from decimal import ROUND_DOWN, ROUND_HALF_EVEN, Decimal
 from pathlib import Path
 
 import dagster as dg
+import pyarrow as pa
 import pytest
 from sqlalchemy import Engine, text
 
 from assets.days import Period, cutoff_ns
 from assets.defs_risk import risk_reports
+from assets.market import prepare_analytics, sql_files, statements
 from assets.resources import BourseHome, WarehouseResource
 from assets.risk_reports import Account, Holding, RiskInputs, build_report, build_risk_reports
 from assets.warehouse.client import Warehouse
@@ -245,3 +247,112 @@ def test_risk_reports_when_the_day_had_no_activity_then_every_file_has_its_heade
     for path in out.glob("*.csv"):
         lines = path.read_text().splitlines()
         assert len(lines) == 1 and lines[0].startswith(("trade_date", "rank")), path.name
+
+
+# -- sql/: the risk desk's ClickHouse views over a small mirror ---------------------------------
+
+
+@dataclass
+class Quiet:
+    """A mirror whose trading all happened before DAY's cut-off, marked at DAY's marks:
+    the views (now, latest marks) and the report of DAY must then agree."""
+
+    views: dict[str, list[dict[str, object]]]
+    report: dict[str, list[dict[str, str]]]
+
+
+@pytest.fixture(scope="module")
+def quiet(tmp_path_factory: pytest.TempPathFactory) -> Quiet:
+    home = tmp_path_factory.mktemp("quiet")
+    store = open_engine(sqlite_dsn(home))
+    migrate(store)
+    run_simulation(store, CATALOGUE, 8, 400, seed=9, start_ns=cutoff_ns(DAY) - 3 * 3600 * 10**9)
+    with store.connect() as conn:
+        last = conn.execute(
+            text("SELECT o.symbol, max(e.price) FROM executions e JOIN orders o USING (order_id) "
+                 "WHERE e.qty > 0 GROUP BY o.symbol")
+        ).all()  # fmt: skip
+    store.dispose()
+    marks = pa.table({
+        "symbol": [s for s, _ in last], "trade_date": pa.array([DAY] * len(last), pa.date32()),
+        "bid": [p - 3 for _, p in last], "ask": [p + 2 for _, p in last],
+        "ts_ns": [cutoff_ns(DAY)] * len(last), "cutoff_ns": [cutoff_ns(DAY)] * len(last),
+    })  # fmt: skip
+    views: dict[str, list[dict[str, object]]] = {}
+    with Warehouse(f"chdb://{home}/warehouse") as wh:
+        wh.ensure_schema()
+        extract_all(open_engine(sqlite_dsn(home)), wh)
+        # The run rolled only crypto's midnight cut-off: the marks of DAY are replaced by
+        # the test's own, one per symbol.
+        wh.command("TRUNCATE TABLE eod_marks")
+        wh.insert("eod_marks", marks)
+        names = prepare_analytics(wh)
+        assert names == [p.name for p in sql_files()]
+        build_risk_reports(wh, DAY, home / "reports", CATALOGUE)
+        for name in ("risk_marks", "risk_rates", "risk_positions", "risk_exposure",
+                     "risk_nearest_stop_out", "bars_1m", "bars_1h", "bars_1d"):  # fmt: skip
+            table = wh.arrow(f"SELECT * FROM {name}")
+            views[name] = table.to_pylist()
+    return Quiet(views, _read(home / "reports" / DAY.isoformat() / "risk"))
+
+
+def test_sql_files_when_listed_then_each_opens_with_a_comment_saying_what_it_answers() -> None:
+    files = sql_files()
+    assert [p.name for p in files] == sorted(p.name for p in files) and len(files) >= 5
+    for path in files:
+        head = path.read_text().splitlines()
+        assert head[0].startswith(f"-- {path.name}:"), path.name
+        assert any(line.startswith("-- Answers:") for line in head), path.name
+        assert any(line.startswith("-- Example:") for line in head), path.name
+        assert statements(path), path.name
+
+
+def test_sql_views_when_run_on_a_mirror_then_stop_out_levels_equal_the_report(
+    quiet: Quiet,
+) -> None:
+    # Arrange
+    report = {int(r["account_id"]): r for r in quiet.report["margin"] if r["margin_level"]}
+    got = quiet.views["risk_nearest_stop_out"]
+
+    # Assert
+    assert report and len(got) == len(report)
+    assert [r["account_id"] for r in got] == [
+        int(r["account_id"]) for r in quiet.report["stop_out"]
+    ]
+    for row in got:
+        want = report[int(str(row["account_id"]))]
+        assert Decimal(str(row["margin_level"])) == Decimal(want["margin_level"])
+        assert Decimal(int(str(row["equity"]))).scaleb(-2) == Decimal(want["equity"])
+        assert Decimal(int(str(row["unrealized"]))).scaleb(-2) == Decimal(want["unrealized"])
+        room = Decimal(int(str(row["room_to_stop_out"]))).scaleb(-2)
+        assert room == Decimal(want["room_to_stop_out"])
+
+
+def test_sql_views_when_run_on_a_mirror_then_positions_and_exposure_equal_the_report(
+    quiet: Quiet,
+) -> None:
+    # Arrange
+    positions = {
+        (int(str(r["account_id"])), str(r["symbol"])): int(str(r["net_qty"]))
+        for r in quiet.views["risk_positions"]
+    }
+    want = {
+        (int(r["account_id"]), r["symbol"]): int(
+            Decimal(r["net_lots"]) * CATALOGUE.get(r["symbol"]).qty_scale
+        )
+        for r in quiet.report["positions"]
+    }
+    exposure = {str(r["symbol"]): r for r in quiet.views["risk_exposure"]}
+
+    # Assert
+    assert want and positions == want
+    for r in quiet.report["exposure"]:
+        view = exposure[r["symbol"]]
+        assert Decimal(str(view["house_value_usd"])) == Decimal(r["house_value_usd"]), r["symbol"]
+        inst = CATALOGUE.get(r["symbol"])
+        assert int(str(view["house_net_qty"])) == int(Decimal(r["house_net_lots"]) * inst.qty_scale)
+    rates = {(r["from_currency"], r["to_currency"]): r["rate"] for r in quiet.views["risk_rates"]}
+    assert rates[("USD", "USD")] == 1
+    jpy = next(m for m in quiet.views["risk_marks"] if m["symbol"] == "USD/JPY")
+    inverse = (1 / Decimal(str(jpy["mid"]))).quantize(Decimal(10) ** -18, ROUND_DOWN)
+    assert rates[("JPY", "USD")] == inverse  # ClickHouse's decimal division truncates

@@ -1,4 +1,4 @@
--- bars.sql: OHLCV bars per symbol, 1 minute, 1 hour and 1 day (UTC days).
+-- 01_bars.sql: OHLCV bars per symbol, 1 minute, 1 hour and 1 day (UTC days).
 --
 -- Answers: "what did EUR/USD do between 14:00 and 15:00?", "which symbols moved most today?"
 -- The materialized views bars_1m_mv, bars_1h_mv and bars_1d_mv keep aggregate states in
