@@ -149,9 +149,14 @@ def read_bars(wh: Warehouse, width: str, symbol: str, day: dt.date) -> pa.Table:
     if width not in dict(BAR_WIDTHS):
         raise ValueError(f"no bars of width {width!r}; known: {', '.join(dict(BAR_WIDTHS))}")
     lo, hi = day_bounds_ns(day)
+    # The states themselves, filtered before they are merged (what ``bars_<width>`` does,
+    # without relying on the filter being pushed into the view).
     return wh.arrow(
-        f"SELECT * FROM bars_{width} WHERE symbol = {{symbol:String}} "
-        "AND bucket_ns >= {lo:Int64} AND bucket_ns < {hi:Int64} ORDER BY bucket_ns",
+        "SELECT symbol, bucket_ns, argMinMerge(open) AS open, max(high) AS high, "
+        "min(low) AS low, argMaxMerge(close) AS close, sum(tick_count) AS tick_count, "
+        f"sum(volume) AS volume FROM bars_{width}_state WHERE symbol = {{symbol:String}} "
+        "AND bucket_ns >= {lo:Int64} AND bucket_ns < {hi:Int64} "
+        "GROUP BY symbol, bucket_ns ORDER BY bucket_ns",
         {"symbol": symbol, "lo": lo, "hi": hi},
     )
 
