@@ -103,6 +103,7 @@ def _duckdb(path: Path) -> tuple[int, ...]:
     import duckdb
 
     con = duckdb.connect()
+    con.execute("SET enable_progress_bar = false")
     try:
         floor = f"(ts_ns // {MINUTE_NS}) * {MINUTE_NS}"
         inner = BARS_SQL.format(floor=floor, amin="arg_min", amax="arg_max",

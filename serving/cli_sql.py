@@ -159,7 +159,9 @@ def lake_views(home: Path) -> list[View]:
 def open_lake(home: Path) -> tuple[duckdb.DuckDBPyConnection, list[View]]:
     import duckdb
 
+    # DuckDB's progress bar writes to stdout, into a script's output.
     con = duckdb.connect()
+    con.execute("SET enable_progress_bar = false")
     views = lake_views(home)
     for view in views:
         con.execute(f'CREATE VIEW "{view.name}" AS {view.sql}')
