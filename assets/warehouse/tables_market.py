@@ -17,8 +17,8 @@ convention of FX charts); ``tick_count`` counts the ticks, ``volume`` sums trade
 ``ts_ns`` to the bar's width, so a tick at 59.999999999 s is in the bar of its minute, never
 the next (a rounding ``time_bucket`` would move it). Days are UTC days.
 
-Every market table is partitioned by the UTC day number (``intDiv(ts_ns, 86400 s)``): a lake
-day is one partition of ``ticks`` and of every bar table, so re-copying a day drops that partition
+``ticks`` and the bar tables are partitioned by the UTC day number (``intDiv(ts_ns, 86400
+s)``): a lake day is one partition of each, so re-copying a day drops that partition
 everywhere and inserts again (idempotent), and the views rebuild the day's bars from it.
 """
 
