@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from assets.warehouse.client import Warehouse
@@ -113,7 +114,7 @@ def copy_lake_day(wh: Warehouse, lake_dir: Path, day: dt.date) -> DayCopy:
     lo, hi = day_bounds_ns(day)
     for table in tables:
         ts = table.column("ts_ns")
-        if table.num_rows and (pa.compute.min(ts).as_py() < lo or pa.compute.max(ts).as_py() >= hi):
+        if table.num_rows and (pc.min(ts).as_py() < lo or pc.max(ts).as_py() >= hi):
             raise ValueError(f"lake day {day}: a file holds ticks of another day")
     drop_day(wh, day)
     symbols: set[str] = set()

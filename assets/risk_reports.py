@@ -199,6 +199,12 @@ def build_report(inputs: RiskInputs, catalogue: Catalogue) -> RiskReport:
     unmarked: dict[int, list[str]] = defaultdict(list)
     for h in inputs.holdings:
         inst = catalogue.get(h.symbol)
+        if h.account_id not in by_account:
+            # Lots copied after their account: the mirror is mid-extract.
+            raise ValueError(
+                f"account {h.account_id} holds {h.symbol} but is not in the warehouse's "
+                "accounts: run store_extract again"
+            )
         ccy = by_account[h.account_id].currency
         quote = inputs.marks.get(h.symbol)
         rate = rates.rate(inst.quote, ccy)

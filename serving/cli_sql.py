@@ -98,10 +98,9 @@ def _reports(reports: Path, pattern: str, path_columns: dict[str, int]) -> str |
     if not _has_files(reports, pattern):
         return None
     # The report date and account come from the file's path: reports/DATE/.../file.csv.
+    path_re = _quote(re.escape(str(reports)) + "/([^/]+)/([^/]+)/([^/]+)")
     cols = [
-        f"regexp_extract(filename, '{re.escape(str(reports))}/([^/]+)/([^/]+)/([^/]+)', {i})"
-        f" AS {name}"
-        for name, i in path_columns.items()
+        f"regexp_extract(filename, {path_re}, {i}) AS {name}" for name, i in path_columns.items()
     ]
     src = f"read_csv({_quote(str(reports / pattern))}, {_CSV})"
     return f"SELECT {', '.join(cols)}, * EXCLUDE (filename) FROM {src}"

@@ -268,3 +268,19 @@ def test_market_assets_when_materialized_for_a_day_then_bars_and_check_pass(
     assert meta["bars"]["bars_1m_per_symbol"].value == dict(per_symbol.iter_rows())
     (check,) = result.get_asset_check_evaluations()
     assert check.passed
+
+
+def test_copy_lake_day_when_a_file_holds_another_days_ticks_then_refused(tmp_path: Path) -> None:
+    # Arrange: the next day's file moved under this day's folder.
+    _write_lake(tmp_path / "lake", _day_frames(NEXT, seed=31))
+    (src,) = (tmp_path / "lake" / "ticks" / f"date={NEXT}").glob("instrument=EURUSD/*.parquet")
+    dst = tmp_path / "lake" / "ticks" / f"date={DAY}" / "instrument=EURUSD" / src.name
+    dst.parent.mkdir(parents=True)
+    src.rename(dst)
+    with Warehouse(f"chdb://{tmp_path}/wh") as wh:
+        wh.ensure_schema()
+
+        # Act / Assert
+        with pytest.raises(ValueError, match="ticks of another day"):
+            copy_lake_day(wh, tmp_path / "lake", DAY)
+        assert wh.scalar("SELECT count() FROM ticks") == 0
