@@ -6,8 +6,10 @@ For a trading day ``D`` (cut-off 17:00 New York, ``assets.days``):
   then: opened at or before it, less what closures up to it took), valued at ``D``'s
   end-of-day marks (``eod_marks``; a long at the bid, a short at the ask);
 - ``pnl.csv``: per account, realized PnL of the lot closures in the day, commission of its
-  executions (negative: paid), financing booked at ``D``'s cut-off, and the unrealized PnL
-  of what is open at the marks, in the account's currency and in the house currency (USD);
+  executions (negative: paid), financing booked at ``D``'s cut-off, the unrealized PnL of
+  what is open at the marks, its change since the day's start (what was open at the
+  previous cut-off, at each symbol's latest earlier mark) and the day's PnL (realized +
+  commission + financing + that change), in the account's currency and in USD;
 - ``exposure.csv``: the house's position per symbol (the opposite of the clients' net),
   valued at the marks' mid in USD;
 - ``margin.csv``: per account, cash, margin held, equity, free margin, margin level and its
@@ -82,6 +84,10 @@ class RiskInputs:
     realized: dict[int, int]  # account currency minor units
     commission: dict[int, int]
     financing: dict[int, int]
+    # What was open at the day's start (the previous cut-off), and each symbol's latest mark
+    # of an earlier trading day: the unrealized PnL the day starts from.
+    opening: list[Holding] = field(default_factory=list)
+    opening_marks: dict[str, Quote] = field(default_factory=dict)
 
 
 def _holdings(wh: Warehouse, cutoff: int) -> list[Holding]:
@@ -125,14 +131,18 @@ def load_inputs(wh: Warehouse, day: dt.date) -> RiskInputs:
         kind = str(code).split(":")[2]
         # Client money is the house's liability, booked negative: turned round here.
         balances[int(account_id)][kind][str(commodity)] = -int(amount)
-    marks = {
-        str(s): Quote(str(s), int(b), int(a), int(ts))
-        for s, b, a, ts in wh.rows(
-            "SELECT symbol, any(bid), any(ask), any(ts_ns) FROM eod_marks "
-            "WHERE trade_date = {d:Date32} GROUP BY symbol",
-            {"d": day},
-        )
-    }
+    marks = _marks(
+        wh,
+        "SELECT symbol, any(bid), any(ask), any(ts_ns) FROM eod_marks "
+        "WHERE trade_date = {d:Date32} GROUP BY symbol",
+        day,
+    )
+    opening_marks = _marks(
+        wh,
+        "SELECT symbol, argMax(bid, trade_date), argMax(ask, trade_date), "
+        "argMax(ts_ns, trade_date) FROM eod_marks WHERE trade_date < {d:Date32} GROUP BY symbol",
+        day,
+    )
     in_day = "WHERE {col} > {{lo:Int64}} AND {col} <= {{hi:Int64}} GROUP BY account_id"
     realized = _per_account(
         wh, "SELECT account_id, sum(realized) FROM lot_closures " + in_day.format(col="closed_ns"),
@@ -150,8 +160,14 @@ def load_inputs(wh: Warehouse, day: dt.date) -> RiskInputs:
     )
     return RiskInputs(
         day, cutoff, accounts, _holdings(wh, cutoff), marks, balances, realized, commission,
-        financing,
+        financing, _holdings(wh, period.start_ns), opening_marks,
     )  # fmt: skip
+
+
+def _marks(wh: Warehouse, sql: str, day: dt.date) -> dict[str, Quote]:
+    return {
+        str(s): Quote(str(s), int(b), int(a), int(ts)) for s, b, a, ts in wh.rows(sql, {"d": day})
+    }
 
 
 # -- the reports --------------------------------------------------------------------------------
@@ -228,16 +244,26 @@ def build_report(inputs: RiskInputs, catalogue: Catalogue) -> RiskReport:
             "unrealized_usd": money(usd(pnl_minor, ccy), HOUSE_CURRENCY),
         })  # fmt: skip
 
+    opening_pnl, opening_unmarked = _opening_pnl(inputs, catalogue, by_account)
     pnl, margin = [], []
     for a in inputs.accounts:
         ccy, aid = a.currency, a.account_id
         open_pnl = to_minor(unrealized[aid], ccy, ROUND_HALF_EVEN)
-        figures = {
+        figures: dict[str, int | None] = {
             "realized": inputs.realized.get(aid, 0),
             "commission": -inputs.commission.get(aid, 0),
             "financing": inputs.financing.get(aid, 0),
             "unrealized": open_pnl,
         }
+        # Mark-to-market over the day: none when either end has a position it cannot value.
+        change = None
+        if aid not in unmarked and aid not in opening_unmarked:
+            change = open_pnl - to_minor(opening_pnl[aid], ccy, ROUND_HALF_EVEN)
+        figures["unrealized_change"] = change
+        flows = inputs.realized.get(aid, 0) - inputs.commission.get(aid, 0)
+        figures["daily_pnl"] = (
+            None if change is None else flows + inputs.financing.get(aid, 0) + change
+        )
         row = {"trade_date": date, "account_id": str(aid), "currency": ccy}
         row.update({k: money(v, ccy) for k, v in figures.items()})
         row.update({f"{k}_usd": money(usd(v, ccy), HOUSE_CURRENCY) for k, v in figures.items()})
@@ -278,6 +304,26 @@ def build_report(inputs: RiskInputs, catalogue: Catalogue) -> RiskReport:
         "positions": positions, "pnl": pnl, "exposure": _exposure(inputs, catalogue, rates, date),
         "margin": margin, "stop_out": stop_out,
     })  # fmt: skip
+
+
+def _opening_pnl(
+    inputs: RiskInputs, catalogue: Catalogue, by_account: dict[int, Account]
+) -> tuple[dict[int, Decimal], set[int]]:
+    """Unrealized PnL (exact, account currency) of what was open at the day's start, at the
+    previous marks; and the accounts holding something those marks cannot value."""
+    rates = FxRates(catalogue, _Marks(inputs.opening_marks))
+    totals: dict[int, Decimal] = defaultdict(Decimal)
+    unmarked: set[int] = set()
+    for h in inputs.opening:
+        account = by_account.get(h.account_id)
+        inst = catalogue.get(h.symbol)
+        quote = inputs.opening_marks.get(h.symbol)
+        rate = None if account is None else rates.rate(inst.quote, account.currency)
+        if quote is None or rate is None:
+            unmarked.add(h.account_id)
+            continue
+        totals[h.account_id] += position_pnl(inst, h.net, h.cost, quote, rate)
+    return totals, unmarked
 
 
 def _stop_equity(held: int) -> int:
@@ -327,7 +373,8 @@ COLUMNS: dict[str, tuple[str, ...]] = {
     "positions": ("trade_date", "account_id", "symbol", "net_lots", "lots", "avg_price", "mark",
                   "quote_currency", "currency", "unrealized", "unrealized_usd"),
     "pnl": ("trade_date", "account_id", "currency", "realized", "commission", "financing",
-            "unrealized", "realized_usd", "commission_usd", "financing_usd", "unrealized_usd"),
+            "unrealized", "unrealized_change", "daily_pnl", "realized_usd", "commission_usd",
+            "financing_usd", "unrealized_usd", "unrealized_change_usd", "daily_pnl_usd"),
     "exposure": ("trade_date", "symbol", "client_net_lots", "long_lots", "short_lots",
                  "accounts", "house_net_lots", "mark_mid", "house_value_usd"),
     "margin": ("trade_date", "account_id", "currency", "account_type", "tier", "state", "cash",

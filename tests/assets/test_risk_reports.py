@@ -178,6 +178,39 @@ def test_risk_reports_when_a_day_had_trading_then_pnl_holds_its_closures_and_fin
         assert row["realized_usd"] == row["realized"]  # USD accounts: converted at 1
     margin = {int(r["account_id"]): r["unrealized"] for r in world.out["margin"]}
     assert {a: r["unrealized"] for a, r in pnl.items()} == margin
+    for row in pnl.values():  # nothing was open at the day's start: the change is all of it
+        assert row["unrealized_change"] == row["unrealized"]
+        parts = ("realized", "commission", "financing", "unrealized_change")
+        assert Decimal(row["daily_pnl"]) == sum(Decimal(row[k]) for k in parts)
+
+
+def test_build_report_when_a_position_was_open_at_the_start_then_the_day_takes_its_change() -> None:
+    # Arrange: long 1 lot of EUR/USD from 1.08000, marked 1.08500 at the previous cut-off and
+    # 1.09000 at this one; the account paid 1.25 USD of financing.
+    holding = Holding(1, "EUR/USD", 100, 100 * 108_000, 1)
+    inputs = RiskInputs(
+        day=DAY, cutoff_ns=cutoff_ns(DAY),
+        accounts=[Account(1, "USD", "margin", "retail", "active"),
+                  Account(2, "USD", "margin", "retail", "active")],
+        holdings=[holding, Holding(2, "GBP/USD", 10, 10 * 126_000, 1)],
+        marks={"EUR/USD": Quote("EUR/USD", 109_000, 109_002, 0),
+               "GBP/USD": Quote("GBP/USD", 126_100, 126_102, 0)},
+        balances={}, realized={}, commission={}, financing={1: -125},
+        opening=[holding, Holding(2, "GBP/USD", 10, 10 * 126_000, 1)],
+        opening_marks={"EUR/USD": Quote("EUR/USD", 108_500, 108_502, 0)},
+    )  # fmt: skip
+
+    # Act
+    pnl = {r["account_id"]: r for r in build_report(inputs, CATALOGUE).tables["pnl"]}
+
+    # Assert: 1 lot = 100,000 EUR; +0.01000 is 1,000 USD open, +0.00500 of it today.
+    assert pnl["1"]["unrealized"] == "1000.00"
+    assert pnl["1"]["unrealized_change"] == "500.00"
+    assert pnl["1"]["daily_pnl"] == "498.75"
+    assert pnl["1"]["daily_pnl_usd"] == "498.75"
+    # GBP/USD had no earlier mark: the change cannot be had, and is not guessed.
+    assert pnl["2"]["unrealized"] == "10.00"
+    assert pnl["2"]["unrealized_change"] == pnl["2"]["daily_pnl"] == ""
 
 
 def test_risk_reports_when_margin_is_used_then_stop_out_lists_the_lowest_levels_first(
