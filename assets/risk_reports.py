@@ -173,14 +173,6 @@ def _marks(wh: Warehouse, sql: str, day: dt.date) -> dict[str, Quote]:
 # -- the reports --------------------------------------------------------------------------------
 
 
-class _Marks:
-    def __init__(self, marks: dict[str, Quote]) -> None:
-        self._marks = marks
-
-    def get(self, symbol: str) -> Quote | None:
-        return self._marks.get(symbol)
-
-
 def money(minor: int | None, currency: str) -> str:
     """Minor units as a plain decimal string with the currency's decimals ("" for none)."""
     if minor is None:
@@ -200,7 +192,7 @@ class RiskReport:
 
 def build_report(inputs: RiskInputs, catalogue: Catalogue) -> RiskReport:
     """Every table of the day's risk report (pure: no I/O)."""
-    rates = FxRates(catalogue, _Marks(inputs.marks))
+    rates = FxRates(catalogue, inputs.marks)  # a dict of quotes is a quote source
     by_account = {a.account_id: a for a in inputs.accounts}
     date = inputs.day.isoformat()
 
@@ -311,7 +303,7 @@ def _opening_pnl(
 ) -> tuple[dict[int, Decimal], set[int]]:
     """Unrealized PnL (exact, account currency) of what was open at the day's start, at the
     previous marks; and the accounts holding something those marks cannot value."""
-    rates = FxRates(catalogue, _Marks(inputs.opening_marks))
+    rates = FxRates(catalogue, inputs.opening_marks)
     totals: dict[int, Decimal] = defaultdict(Decimal)
     unmarked: set[int] = set()
     for h in inputs.opening:
