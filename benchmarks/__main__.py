@@ -18,6 +18,8 @@ printed at the end. These are measurements: nothing here asserts a time.
   positions_scaling the positions throughput flow on 1, 2 and 4 processes (`--processes`)
   eod               the end of day's extract (store -> warehouse mirror) on a generated store
                     of 100 k accounts and 10 M executions x BOURSE_BENCH_EOD_SCALE (0.01)
+  bars              1-minute bars over 20 M ticks on chDB, DuckDB and Polars; the warehouse's
+                    bars kept by materialized views: one more day, a symbol-day read, a rebuild
 """
 
 from __future__ import annotations
@@ -36,7 +38,7 @@ from benchmarks.common import RESULTS_DIR, STORES, Row, console, run_one
 
 BENCHMARKS = (
     "oms_throughput", "history", "latency", "ticks_throughput", "ticks_scaling", "ticks_latency",
-    "bus", "positions_throughput", "positions_latency", "positions_scaling", "eod",
+    "bus", "positions_throughput", "positions_latency", "positions_scaling", "eod", "bars",
 )  # fmt: skip
 
 
@@ -73,7 +75,8 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     )  # fmt: skip
     p.add_argument(
         "--ticks", type=int, default=None, metavar="N",
-        help="ticks_scaling: the input size in ticks (default 8,000,000; env BOURSE_BENCH_TICKS)",
+        help="ticks_scaling, bars: the input size in ticks (default 8,000,000 and 20,000,000; "
+        "env BOURSE_BENCH_TICKS)",
     )  # fmt: skip
     args = p.parse_args(argv)
     if args.runs < 1:

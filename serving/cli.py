@@ -12,6 +12,7 @@ from serving.cli_oms import oms_app
 from serving.cli_pipelines import pipelines_app
 from serving.cli_psp import psp_app
 from serving.cli_reports import reports_app
+from serving.cli_sql import sql
 from serving.cli_store import audit_app, ledger_app, outbox_app, simulate
 from serving.cli_up import up
 
@@ -29,6 +30,7 @@ app.command()(serve)
 app.add_typer(admin_app, name="admin")
 app.add_typer(reports_app, name="reports")
 app.command()(up)
+app.command()(sql)
 
 
 def main() -> None:

@@ -155,3 +155,23 @@ def test_positions_scaling_when_processes_given_then_they_are_measured(
                   store_pool=None, processes=args.processes)  # type: ignore[arg-type]  # fmt: skip
     # Act / Assert
     assert options(ctx) == expected
+
+
+@pytest.mark.slow
+def test_bars_when_run_quick_then_the_engines_agree_and_the_views_keep_every_bar(
+    tmp_path: Path,
+) -> None:
+    # Act (the run itself raises when the engines disagree, or a rebuild differs from the
+    # bars the views kept)
+    code = main(["--quick", "--only", "bars", "--runs", "1", "--out", str(tmp_path)])
+
+    # Assert
+    assert code == 0
+    data = json.loads((tmp_path / "bars.json").read_text())
+    figures = data["figures"]
+    assert set(figures["engines_s"]) == {"polars", "duckdb", "chdb"}
+    assert all(n > 0 for n in _numbers(figures))
+    days = data["params"]["days"] + 1  # the day inserted after the first ones
+    assert figures["warehouse_ticks"] == data["params"]["ticks"] + data["params"]["extra_day_ticks"]
+    assert figures["bars"] < figures["warehouse_1m_bars"] <= figures["bars"] * days
+    assert data["targets"] == {"symbol_day_read_ms": 50, "rebuild_vs_fastest_engine": 2.0}

@@ -131,7 +131,10 @@ def mirror_specs() -> list[TableSpec]:
 
 # Modules that add tables and views of their own: each defines ``TABLES: list[TableSpec]``
 # and ``VIEWS: list[ViewSpec]``. Listed here so the whole warehouse is declared from one place.
-TABLE_MODULES: tuple[str, ...] = ("assets.warehouse.tables_recon",)
+TABLE_MODULES: tuple[str, ...] = (
+    "assets.warehouse.tables_market",
+    "assets.warehouse.tables_recon",
+)
 
 
 def catalog() -> Catalog:
