@@ -1,16 +1,17 @@
 """``bourse reports``, checked from outside: run (the end-of-day job for a date), monthly,
 tax; bad input and a missing store or busy warehouse refused before anything runs.
 
-The areas other than the extract arrive on other branches; where a test needs the
-reconciliation check or the statements it adds the stand-in area ``tests.assets.stub_area``
-(the real keys, minimal bodies) to the definitions.
+The home is written by ``bourse simulate --days 2`` (clients, the venue's drop copy, the
+payment provider's settlement files, a rollover between the days), so the real areas run:
+the reconciliation, the statements, the regulatory report, the risk reports and the bars.
 """
 
 from __future__ import annotations
 
+import csv
 import os
+import shutil
 import signal
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -22,11 +23,8 @@ from typer.testing import CliRunner
 from assets import definitions
 from assets.warehouse.client import Warehouse
 from serving.cli import app
-from tests.assets import stub_area
-from trading.catalogue import default_catalogue
-from trading.sim.simulation import run_simulation
 from trading.store import schema as s
-from trading.store.engine import migrate, open_engine
+from trading.store.engine import open_engine
 
 runner = CliRunner()
 DAY = "2026-01-05"  # the simulation's first trading day (it starts that Monday)
@@ -44,19 +42,31 @@ def _own_dagster_home(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("BOURSE_WAREHOUSE_DSN", raising=False)
 
 
-@pytest.fixture
-def with_stub(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(definitions, "AREAS", (*definitions.AREAS, stub_area.__name__))
+@pytest.fixture(scope="module")
+def simulated(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("simulated") / "home"
+    code, output = _run("simulate", "--home", str(root), "--accounts", "5", "--orders", "240",
+                        "--seed", "21", "--days", "2")  # fmt: skip
+    assert code == 0, output
+    return root
 
 
 @pytest.fixture
-def home(tmp_path: Path) -> Iterator[Path]:
+def home(simulated: Path, tmp_path: Path) -> Path:
+    # Each test works on its own copy: reports, the warehouse and breaks stay its own.
     root = tmp_path / "home"
-    engine = open_engine(f"sqlite:///{root}/bourse.db")
-    migrate(engine)
-    run_simulation(engine, default_catalogue(), 4, 120, 21)
-    engine.dispose()
-    yield root
+    shutil.copytree(simulated, root)
+    return root
+
+
+SUMMARY = (
+    "currency,opening_balance,deposits,withdrawals,realized_pnl,commission,financing,"
+    "closing_balance,unrealized_pnl,equity"
+)
+TAX = (
+    "account_id,symbol,quantity,date_acquired,date_sold,proceeds,cost_basis,gain_loss,term,"
+    "currency,lot_id,close_exec_id"
+)
 
 
 def _store_count(home: Path, table: str) -> int:
@@ -88,30 +98,65 @@ def test_reports_run_when_a_day_is_given_then_the_mirror_is_refreshed_and_the_ru
     instance.dispose()
 
 
-def test_reports_run_when_no_breaks_then_statements_are_written_and_exit_0(
-    home: Path, with_stub: None
-) -> None:
+def test_reports_run_when_no_breaks_then_every_output_is_written_and_exit_0(home: Path) -> None:
     code, output = _run("reports", "run", "--home", str(home), "--date", DAY)
 
     assert code == 0, output
     day = home / "reports" / DAY
-    assert (day / "reconciliation" / "breaks.csv").read_text() == "kind,detail\n"
-    assert (day / "statements" / "manifest.csv").exists()
+    assert (day / "reconciliation" / "breaks.csv").read_text().splitlines()[1:] == []
+    accounts = _store_count(home, "accounts")
+    folders = sorted(p for p in (day / "statements").iterdir() if p.is_dir())
+    assert len(folders) == accounts > 0
+    for folder in folders:
+        assert {p.name for p in folder.iterdir()} >= {
+            "summary.csv", "trades.csv", "positions.csv", "statement.pdf",
+        }  # fmt: skip
+        assert (folder / "summary.csv").read_text().splitlines()[0] == SUMMARY
+    fills = sum(1 for row in csv.DictReader((day / "regulatory" / "transactions.csv").open()))
+    assert fills > 0 and (day / "regulatory" / "transactions.xml").stat().st_size > 0
+    assert any((day / "risk").iterdir())
     assert str(day) in output.replace("\n", "")
     assert "no_open_breaks" in output and "passed" in output
 
 
+def test_reports_run_when_a_day_has_no_activity_then_empty_reports_and_exit_0(home: Path) -> None:
+    code, output = _run("reports", "run", "--home", str(home), "--date", "2026-01-10")  # Sat
+
+    assert code == 0, output
+    day = home / "reports" / "2026-01-10"
+    assert (day / "reconciliation" / "breaks.csv").read_text().splitlines()[1:] == []
+    rows = (day / "regulatory" / "transactions.csv").read_text().splitlines()
+    assert len(rows) == 1  # the header
+    for folder in (p for p in (day / "statements").iterdir() if p.is_dir()):
+        summary = list(csv.DictReader((folder / "summary.csv").open()))
+        assert all(r["opening_balance"] == r["closing_balance"] for r in summary)
+
+
 def test_reports_run_when_breaks_are_open_then_breaks_written_statements_withheld_exit_1(
-    home: Path, with_stub: None
+    home: Path,
 ) -> None:
-    (home / stub_area.INJECTED).write_text("missing_execution,E-1\nprice_mismatch,E-2\n")
+    copy = home / "venues" / "bbook" / "dropcopy" / f"{DAY}.csv"
+    lines = copy.read_text().splitlines()
+    header = lines[0].split(",")
+    fill = next(
+        i
+        for i, line in enumerate(lines[1:], 1)
+        if line.split(",")[header.index("qty")] not in ("0", "0.0")
+    )
+    cells = lines[fill].split(",")
+    exec_id = cells[header.index("exec_id")]
+    price = cells[header.index("price")]
+    cells[header.index("price")] = price + "1" if "." in price else price + ".1"
+    lines[fill] = ",".join(cells)
+    copy.write_text("\n".join(lines) + "\n")
 
     code, output = _run("reports", "run", "--home", str(home), "--date", DAY)
 
     assert code == 1, output
     day = home / "reports" / DAY
-    breaks = (day / "reconciliation" / "breaks.csv").read_text().splitlines()
-    assert breaks == ["kind,detail", "missing_execution,E-1", "price_mismatch,E-2"]
+    breaks = list(csv.DictReader((day / "reconciliation" / "breaks.csv").open()))
+    assert [b["kind"] for b in breaks] == ["price_mismatch"]
+    assert exec_id in (day / "reconciliation" / "breaks.csv").read_text()
     assert not (day / "statements").exists()
     assert "open breaks" in output and "statements withheld" in output
     assert "Traceback" not in output
@@ -157,16 +202,20 @@ def test_reports_run_when_the_warehouse_is_open_elsewhere_then_exit_2(home: Path
     assert not (home / "dagster").exists()
 
 
-def test_reports_tax_and_monthly_when_defined_then_their_partition_is_materialized(
-    home: Path, with_stub: None
-) -> None:
+def test_reports_tax_and_monthly_then_their_period_is_written(home: Path) -> None:
     code, output = _run("reports", "tax", "--home", str(home), "--year", "2026")
     assert code == 0, output
-    assert (home / "reports" / "tax" / "2026" / "manifest.csv").exists()
+    tax = home / "reports" / "tax" / "2026"
+    sheets = sorted(tax.glob("*.csv"))
+    assert sheets and all(p.with_suffix(".pdf").exists() for p in sheets)
+    assert all(p.read_text().splitlines()[0] == TAX for p in sheets)
+    rows = sum(len(p.read_text().splitlines()) - 1 for p in sheets)
+    assert rows == _store_count(home, "lot_closures") > 0
 
     code, output = _run("reports", "monthly", "--home", str(home), "--month", "2026-01")
     assert code == 0, output
-    assert (home / "reports" / "monthly" / "2026-01" / "manifest.csv").exists()
+    monthly = home / "reports" / "monthly" / "2026-01" / "statements"
+    assert len([p for p in monthly.iterdir() if p.is_dir()]) == _store_count(home, "accounts")
 
     code, output = _run("reports", "monthly", "--home", str(home), "--month", "2026-13")
     assert code == 2 and "not a month (YYYY-MM)" in output, output
@@ -174,23 +223,17 @@ def test_reports_tax_and_monthly_when_defined_then_their_partition_is_materializ
     assert code == 2 and "no tax year 2025" in output, output
 
 
-def test_reports_tax_when_no_area_defines_it_then_exit_2(home: Path) -> None:
-    code, output = _run("reports", "tax", "--home", str(home), "--year", "2026")
-
-    assert code == 2, output
-    assert "no tax statements in this build" in output
-
-
 def test_reports_run_when_the_store_is_postgresql_then_it_is_read_from_there(
     tmp_path: Path, pg_dsn: str
 ) -> None:
+    home = tmp_path / "home"
+    code, output = _run("simulate", "--home", str(home), "--dsn", pg_dsn, "--accounts", "3",
+                        "--orders", "80", "--seed", "22", "--days", "1")  # fmt: skip
+    assert code == 0, output
     engine = open_engine(pg_dsn)
-    migrate(engine)
-    run_simulation(engine, default_catalogue(), 3, 80, 22)
     with engine.connect() as conn:
         orders = conn.execute(select(func.count()).select_from(s.orders)).scalar_one()
     engine.dispose()
-    home = tmp_path / "home"
 
     code, output = _run("reports", "run", "--home", str(home), "--dsn", pg_dsn, "--date", DAY)
 
