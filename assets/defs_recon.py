@@ -15,7 +15,6 @@ appended to all day, waits for the end-of-day run.
 import datetime as dt
 import json
 import time
-import warnings
 from collections.abc import Callable
 from pathlib import Path
 
@@ -29,10 +28,6 @@ from trading.catalogue import default_catalogue
 from trading.funding_settlement import settlement_dir
 from trading.trading_day import trading_date_of
 from trading.venues.dropcopy import dropcopy_dir
-
-# A partitioned check spec is "preview" in Dagster 1.13; the blocking check needs it (the
-# breaks are per day), and the warning would be printed on every `bourse reports` run.
-warnings.filterwarnings("ignore", message="Specifying a partitions_def on an AssetCheckSpec")
 
 NO_OPEN_BREAKS = "no_open_breaks"
 
