@@ -16,6 +16,9 @@ printed at the end. These are measurements: nothing here asserts a time.
                     plain loop, with a profile of the loop
   positions_latency quote-to-margin-level and fill-to-exposure p50/p99 through `run_positions`
   positions_scaling the positions throughput flow on 1, 2 and 4 processes (`--processes`)
+  api_orders        orders/s over HTTP, and p50/p99 at 1,000/s, through uvicorn, the bus and
+                    `bourse oms run`
+  ws_fanout         WebSocket quote fan-out: 1,000 clients x 50 symbols, delivery lag p50/p99
 """
 
 from __future__ import annotations
@@ -34,7 +37,8 @@ from benchmarks.common import RESULTS_DIR, STORES, Row, console, run_one
 
 BENCHMARKS = (
     "oms_throughput", "history", "latency", "ticks_throughput", "ticks_scaling", "ticks_latency",
-    "bus", "positions_throughput", "positions_latency", "positions_scaling",
+    "bus", "positions_throughput", "positions_latency", "positions_scaling", "api_orders",
+    "ws_fanout",
 )  # fmt: skip
 
 
