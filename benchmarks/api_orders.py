@@ -88,11 +88,16 @@ async def _client(
 
         async def send(i: int) -> None:
             account_id, token = users[i % len(users)]
-            res = await http.post(
-                f"/v1/accounts/{account_id}/orders",
-                json=_body(tag, i, len(users)),
-                headers={"Authorization": f"Bearer {token}"},
-            )
+            try:
+                res = await http.post(
+                    f"/v1/accounts/{account_id}/orders",
+                    json=_body(tag, i, len(users)),
+                    headers={"Authorization": f"Bearer {token}"},
+                )
+            except httpx.TransportError as error:  # counted as status 0, not retried
+                statuses[0] = statuses.get(0, 0) + 1
+                refused.setdefault(0, repr(error))
+                return
             statuses[res.status_code] = statuses.get(res.status_code, 0) + 1
             if res.status_code != 201:
                 refused.setdefault(res.status_code, res.text[:300])

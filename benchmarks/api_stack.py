@@ -42,7 +42,9 @@ def start_api(home: Path, dsn: str, redis_url: str, log: Path, workers: int = 1)
     subprocess.Popen[bytes], str
 ]:  # fmt: skip
     """uvicorn serving ``serving.api.main:app`` (as ``bourse serve`` does, without the
-    access log: one line per request would be part of what is measured); its base URL."""
+    access log: one line per request would be part of what is measured); its base URL.
+    Idle connections are kept 75 s, as behind a load balancer: uvicorn's 5 s would close a
+    client's connections while it waits for its start, racing its first requests."""
     port = free_port()
     env = {
         **os.environ, "PYTHONUNBUFFERED": "1", "BOURSE_HOME": str(home), "BOURSE_DSN": dsn,
@@ -51,7 +53,7 @@ def start_api(home: Path, dsn: str, redis_url: str, log: Path, workers: int = 1)
     }  # fmt: skip
     cmd = [sys.executable, "-m", "uvicorn", "serving.api.main:app", "--factory",
            "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers),
-           "--no-access-log", "--log-level", "warning"]  # fmt: skip
+           "--no-access-log", "--log-level", "warning", "--timeout-keep-alive", "75"]  # fmt: skip
     with log.open("ab") as out:
         proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
