@@ -10,10 +10,10 @@ are funded through the bus, and log in, all before the clock starts.
 - Throughput: ``CLIENTS`` client processes (spawned), each an ``httpx.AsyncClient`` with
   ``CONNECTIONS`` keep-alive connections and as many orders in flight; orders/s is all
   orders over the wall time from the first send to the last answer.
-- Latency: the same clients send on a fixed schedule, 1,000 orders/s in all (open loop: an
-  order is sent at its time whatever the answers before it). An order's latency runs from
-  its *scheduled* time to its answer, so a client or a server falling behind counts in
-  full (no coordinated omission).
+- Latency: the same clients send on a fixed schedule, 1,000 orders/s in all (another rate
+  with ``BOURSE_BENCH_ORDER_RATE``), open loop: an order is sent at its time whatever the
+  answers before it. An order's latency runs from its *scheduled* time to its answer, so a
+  client or a server falling behind counts in full (no coordinated omission).
 
 Where the time goes: the API times each request itself (its Prometheus histogram, scraped
 before and after the latency phase): the rest of what the client saw is the client, the
@@ -56,8 +56,14 @@ ROUTE = "/v1/accounts/{account_id}/orders"
 
 def _sizes(quick: bool) -> dict[str, Any]:
     if quick:
-        return {"accounts": 10, "orders": 400, "orders_per_s": 100, "latency_seconds": 2.0}
-    return {"accounts": 100, "orders": 5_000, "orders_per_s": 1_000, "latency_seconds": 10.0}
+        sizes = {"accounts": 10, "orders": 400, "orders_per_s": 100, "latency_seconds": 2.0}
+    else:
+        sizes = {"accounts": 100, "orders": 5_000, "orders_per_s": 1_000, "latency_seconds": 10.0}
+    # Another steady rate (the latency of a load this machine can carry, beside the issue's)
+    rate = os.environ.get("BOURSE_BENCH_ORDER_RATE")
+    if rate:
+        sizes["orders_per_s"] = int(rate)
+    return sizes
 
 
 # -- the client processes ------------------------------------------------------------------------
