@@ -20,6 +20,9 @@ printed at the end. These are measurements: nothing here asserts a time.
                     of 100 k accounts and 10 M executions x BOURSE_BENCH_EOD_SCALE (0.01)
   bars              1-minute bars over 20 M ticks on chDB, DuckDB and Polars; the warehouse's
                     bars kept by materialized views: one more day, a symbol-day read, a rebuild
+  api_orders        orders/s over HTTP, and p50/p99 at 1,000/s, through uvicorn, the bus and
+                    `bourse oms run`
+  ws_fanout         WebSocket quote fan-out: 1,000 clients x 50 symbols, delivery lag p50/p99
 """
 
 from __future__ import annotations
@@ -39,6 +42,7 @@ from benchmarks.common import RESULTS_DIR, STORES, Row, console, run_one
 BENCHMARKS = (
     "oms_throughput", "history", "latency", "ticks_throughput", "ticks_scaling", "ticks_latency",
     "bus", "positions_throughput", "positions_latency", "positions_scaling", "eod", "bars",
+    "api_orders", "ws_fanout",
 )  # fmt: skip
 
 

@@ -12,6 +12,8 @@ from rich.table import Table
 
 from serving.cli_shared import DsnOpt, HomeOpt, console, out, settings_for
 
+LIVE_RATE = 10.0  # quotes per second per symbol of a live synthetic feed, by default
+
 pipelines_app = typer.Typer(help="Streaming dataflows (Bytewax).", no_args_is_help=True)
 
 
@@ -61,6 +63,23 @@ def pipelines_ticks(
             "(docs/lake.md says why zstd:1 is the default).",
         ),
     ] = "zstd:1",
+    live: Annotated[
+        bool,
+        typer.Option(
+            "--live",
+            help="Synthetic: a live feed instead of a replay: quotes at --rate per symbol, "
+            "stamped with the current time, until Ctrl-C (or --duration).",
+        ),
+    ] = False,
+    rate: Annotated[
+        float | None,
+        typer.Option(
+            "--rate", help=f"Live: quotes per second, per symbol (default {LIVE_RATE:g})."
+        ),
+    ] = None,
+    duration: Annotated[
+        float | None, typer.Option("--duration", help="Live: stop after this many seconds.")
+    ] = None,
 ) -> None:
     """Normalize, filter and publish ticks; print accepted and rejected counts by reason."""
     from pipelines.ticks.formats import FeedError, select_files
@@ -70,6 +89,16 @@ def pipelines_ticks(
 
     settings = settings_for(home, None)
     checks.require(checks.home_dir(settings.home))
+    if live:
+        if source != "synthetic" or ticks or inject or processes != 1:
+            checks.fail("--live runs the synthetic source on one process: use --source "
+                        "synthetic, without --ticks, --inject or --processes")  # fmt: skip
+        per_s = LIVE_RATE if rate is None else rate
+        _ticks_live(settings.home, symbols, per_s, duration, seed, sink,
+                    redis_url or settings.redis_url, config, lake_compression)  # fmt: skip
+        return
+    if duration is not None or rate is not None:
+        checks.fail("--rate and --duration apply to a live feed: add --live")
     try:
         spec = RunSpec(
             home=str(settings.home.resolve()),
@@ -126,6 +155,41 @@ def pipelines_ticks(
         found = "" if caught is None else f", {caught:,} of them rejected for the labelled reason"
         out.print(f"{n:,} labelled bad ticks injected{found}; labels: "
                   f"{escape(str(spec.labels_dir))}")  # fmt: skip
+
+
+def _ticks_live(
+    home: Path, symbols: str | None, rate: float, duration: float | None, seed: int, sink: str,
+    redis_url: str, config: Path | None, lake_compression: str,
+) -> None:  # fmt: skip
+    from pipelines.ticks.live_run import LiveSpec, run_live
+    from serving import checks
+    from trading.errors import InvalidInput
+
+    try:
+        spec = LiveSpec(
+            home=str(home.resolve()),
+            symbols=tuple(s.strip() for s in (symbols or "").split(",") if s.strip()),
+            rate_per_s=rate, seed=seed,
+            sinks=tuple(s.strip() for s in sink.split(",") if s.strip()),
+            redis_url=redis_url, config_path=str(config) if config else None,
+            lake_compression=lake_compression, duration_s=duration,
+        )  # fmt: skip
+        if "redis" in spec.sinks and spec.redis_url:
+            checks.require(checks.redis(spec.redis_url))
+        how_long = f"for {duration:g} s" if duration else "until Ctrl-C"
+        console.print(f"live synthetic feed: {len(spec.symbols)} symbol(s) at {rate:g} quotes/s "
+                      f"each, stamped with the current time, {how_long}")  # fmt: skip
+        report = run_live(spec)
+    except KeyboardInterrupt:
+        raise typer.Exit(0) from None
+    except (ValueError, InvalidInput) as exc:
+        checks.fail(str(exc))
+    total = report.accepted + report.rejected
+    out.print(f"{report.sent:,} quotes sent in {report.elapsed_s:.2f} s: {report.accepted:,} "
+              f"accepted, {report.rejected:,} rejected of {total:,} screened")  # fmt: skip
+    for reason, n in sorted(report.counts.items(), key=lambda kv: -kv[1]):
+        if reason != "accepted":
+            out.print(f"  rejected: {reason}: {n:,}")
 
 
 @pipelines_app.command("positions")

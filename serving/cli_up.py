@@ -1,10 +1,11 @@
 """``bourse up``: the whole platform on the embedded store, under one supervisor.
 
 Order of start: Redis (a local ``redis-server`` under the home, unless ``--redis-url``),
-the OMS host (it creates and migrates the store, so it is waited for), then the tick
-replay, the positions flow and the API. The first staff user is made once the store
-exists. Each child is a ``python -m serving.cli ...`` of its own, its output in
-``HOME/logs/<name>.log``; one that exits is restarted after a back-off.
+the OMS host (it creates and migrates the store, so it is waited for), then the tick feed
+(live synthetic quotes, or ``--feed replay``), the positions flow and the API. The first
+staff user is made once the store exists. Each child is a ``python -m serving.cli ...`` of
+its own, its output in ``HOME/logs/<name>.log``; one that exits is restarted after a
+back-off.
 """
 
 from __future__ import annotations
@@ -29,11 +30,13 @@ from rich.table import Table
 from serving.cli_shared import console, out, settings_for
 from serving.supervisor import Service, Supervisor
 
-# The synthetic source is a finite replay at full speed (the command line has no live mode
-# yet): ``up`` replays this many ticks per symbol once into Redis, and restarts it only
-# when it crashes.
-TICK_SYMBOLS = "EURUSD,BTCUSDT,US500"
+# The tick feed: by default a live synthetic feed (quotes stamped with the current time, at
+# LIVE_RATE per symbol, for as long as ``up`` runs); ``--feed replay`` replays
+# TICKS_PER_RUN ticks per symbol once, at full speed, with January 2026 timestamps.
+TICK_SYMBOLS = "EURUSD,GBPUSD,USDJPY,XAUUSD,US500,BTCUSD,BTCUSDT,ETHUSD"
+LIVE_RATE = 5
 TICKS_PER_RUN = 2_000_000
+FEEDS = ("live", "replay")
 ADMIN = "admin"
 _READY_TIMEOUT_S = 120.0
 
@@ -49,11 +52,21 @@ def up(
     grace: Annotated[
         float, typer.Option("--grace", min=0.1, help="Seconds between SIGTERM and SIGKILL.")
     ] = 10.0,
+    feed: Annotated[
+        str,
+        typer.Option(
+            "--feed",
+            help=f"live: synthetic quotes stamped now, {LIVE_RATE}/s per symbol, while up runs; "
+            f"replay: {TICKS_PER_RUN:,} ticks per symbol once, dated January 2026.",
+        ),
+    ] = "live",
 ) -> None:
-    """Start Redis, the OMS host, the tick replay, the positions flow and the API; restart
+    """Start Redis, the OMS host, the tick feed, the positions flow and the API; restart
     what dies; stop everything on Ctrl-C or SIGTERM."""
     from serving import checks
 
+    if feed not in FEEDS:
+        checks.fail(f"--feed {feed!r}: use one of {', '.join(FEEDS)}")
     checks.require(checks.home_dir(home))
     home = home.resolve()
     logs = home / "logs"
@@ -101,14 +114,17 @@ def up(
         _wait(lambda: "bourse.oms: ready" in _read_from(oms.log, oms_log), "oms", sup,
               lambda: stopping)  # fmt: skip
         admin = _first_staff(home)
-        sup.start(svc("ticks", "pipelines", "ticks", *base, "--source", "synthetic",
-                      "--symbols", TICK_SYMBOLS, "--ticks", str(TICKS_PER_RUN), "--seed", "7",
-                      "--sink", "redis", finite=True))  # fmt: skip
+        ticks = ["pipelines", "ticks", *base, "--source", "synthetic", "--symbols", TICK_SYMBOLS,
+                 "--seed", "7", "--sink", "redis"]  # fmt: skip
+        if feed == "live":
+            sup.start(svc("ticks", *ticks, "--live", "--rate", str(LIVE_RATE)))
+        else:
+            sup.start(svc("ticks", *ticks, "--ticks", str(TICKS_PER_RUN), finite=True))
         sup.start(svc("positions", "pipelines", "positions", *base))
         sup.start(svc("api", "serve", *base, "--host", host, "--port", str(port)))
         url = f"http://{host}:{port}"
         _wait(lambda: _http_ok(f"{url}/v1/health"), "api", sup, lambda: stopping)
-        _print_table(sup, home, url, redis_url, admin)
+        _print_table(sup, home, url, redis_url, admin, feed)
         while not stopping:
             sup.poll()
             time.sleep(0.2)
@@ -193,7 +209,12 @@ def _first_staff(home: Path) -> tuple[str, str, str] | None:
 
 
 def _print_table(
-    sup: Supervisor, home: Path, url: str, redis_url: str, admin: tuple[str, str, str] | None
+    sup: Supervisor,
+    home: Path,
+    url: str,
+    redis_url: str,
+    admin: tuple[str, str, str] | None,
+    feed: str,
 ) -> None:
     table = Table(title="bourse up", show_lines=False)
     table.add_column("what")
@@ -205,8 +226,12 @@ def _print_table(
     table.add_row("home", str(home))
     for svc in sup.services:
         table.add_row(f"{svc.name} (pid {svc.pid})", f"log: {svc.log}")
-    table.add_row("ticks feed", f"synthetic replay of {TICKS_PER_RUN:,} ticks per symbol "
-                  f"({TICK_SYMBOLS}) into Redis, once (no live mode yet)")  # fmt: skip
+    if feed == "live":
+        table.add_row("ticks feed", f"live synthetic quotes, {LIVE_RATE}/s per symbol "
+                      f"({TICK_SYMBOLS}), stamped now, into Redis")  # fmt: skip
+    else:
+        table.add_row("ticks feed", f"synthetic replay of {TICKS_PER_RUN:,} ticks per symbol "
+                      f"({TICK_SYMBOLS}) into Redis, once")  # fmt: skip
     table.add_row("fraud flow", "not started: it does not exist yet")
     out.print(table)
     if admin is None:

@@ -40,7 +40,7 @@ def test_benchmarks_when_run_quick_on_sqlite_then_each_writes_json_with_positive
 
     # Assert
     assert code == 0
-    for name in ("oms_throughput", "history", "latency", "bus"):
+    for name in ("oms_throughput", "history", "latency", "bus", "api_orders"):
         data = json.loads((tmp_path / f"{name}.json").read_text())
         assert data["machine"]["nproc"] >= 1
         assert data["machine"]["sqlite"]
@@ -49,7 +49,7 @@ def test_benchmarks_when_run_quick_on_sqlite_then_each_writes_json_with_positive
         assert numbers, name
         assert all(n > 0 for n in numbers), (name, [n for n in numbers if n <= 0])
     for name in ("ticks_throughput", "ticks_scaling", "ticks_latency", "positions_throughput",
-                 "positions_latency", "positions_scaling", "eod"):  # fmt: skip
+                 "positions_latency", "positions_scaling", "eod", "ws_fanout"):  # fmt: skip
         data = json.loads((tmp_path / f"{name}.json").read_text())
         numbers = _numbers(data["figures"])
         assert numbers, name
@@ -60,6 +60,14 @@ def test_benchmarks_when_run_quick_on_sqlite_then_each_writes_json_with_positive
     latency = json.loads((tmp_path / "positions_latency.json").read_text())["figures"]
     assert latency["quote_to_margin"]["sent"] > 0
     assert latency["fill_to_exposure"]["sent"] > 0
+    api = json.loads((tmp_path / "api_orders.json").read_text())["stores"]["sqlite"]
+    first = api["runs"][0]
+    assert first["statuses"].get("201", 0) > 0
+    assert sum(first["latency_statuses"].values()) == first["latency_orders"]
+    assert first["api_timed_ms"]["count"] == first["latency_orders"]
+    fanout = json.loads((tmp_path / "ws_fanout.json").read_text())["figures"]
+    assert fanout["runs"][0]["clients"] == 20
+    assert fanout["quotes_delivered_per_s"]["median"] > 0
     throughput = json.loads((tmp_path / "oms_throughput.json").read_text())["stores"]["sqlite"]
     assert throughput["oms_group"]["orders_per_s"]["median"] > 0
     assert throughput["filled_fraction"] > 0.5

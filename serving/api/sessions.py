@@ -126,6 +126,21 @@ class SessionStore:
             return None
         return session
 
+    def keep_alive(self, sid: str, now_ns: int) -> bool:
+        """Pushes back the idle timer of the live session ``sid`` (an open WebSocket is in
+        use though it sends no request); False when the session is gone or past its maximum
+        age, which no use extends (it is revoked then)."""
+        raw = cast("bytes | None", self.client.hget(_key(sid), "created_ns"))
+        if raw is None:
+            return False
+        if now_ns - int(raw) > self.max_ns:
+            user_id = cast("bytes | None", self.client.hget(_key(sid), "user_id"))
+            if user_id is not None:
+                self.revoke(int(user_id), sid)
+            return False
+        return bool(self._refresh(keys=[_key(sid)], args=["last_seen_ns", str(now_ns),
+                                                         self.idle_ms]))  # fmt: skip
+
     def set_mfa(self, sid: str) -> bool:
         """Marks a live session as verified with a second factor."""
         return bool(self._refresh(keys=[_key(sid)], args=["mfa", "1", self.idle_ms]))

@@ -21,7 +21,7 @@ from sqlalchemy import select
 
 from serving.api import ws_channels as ch
 from serving.api.auth import sessions
-from serving.api.sessions import SESSION_PREFIX, Session
+from serving.api.sessions import Session
 from serving.api.state import ApiState
 from serving.api.ws_hub import CLOSE_SLOW, CLOSE_UNAUTHENTICATED, Hub, Outbox, Reader, Sub, parse_id
 from trading.catalogue import default_catalogue
@@ -176,11 +176,16 @@ class Connection:
                            "channel": channel})  # fmt: skip
 
     async def _check_session(self) -> None:
-        """A session revoked or expired ends the connection (4001)."""
-        key = SESSION_PREFIX + self.session.sid
+        """An open connection keeps its session alive: each check pushes back its idle
+        timer, often enough that it cannot lapse in between. A session revoked, or past
+        its maximum age, ends the connection (4001)."""
+        st = self.settings
+        every_s = min(st.api_ws_session_check_s, st.api_session_idle_s / 3)
+        store = sessions(self.state)
         while True:
-            await asyncio.sleep(self.settings.api_ws_session_check_s)
-            if not await asyncio.to_thread(self.state.redis.exists, key):
+            await asyncio.sleep(every_s)
+            live = await asyncio.to_thread(store.keep_alive, self.session.sid, self.state.clock())
+            if not live:
                 self.ended = "the session ended: log in again"
                 return
 

@@ -1,5 +1,5 @@
-"""``bourse up`` from outside: the platform starts, a killed service comes back, SIGTERM
-stops every child and exits 0."""
+"""``bourse up`` from outside: the platform starts, its live feed puts fresh quotes in
+Redis, a killed service comes back, SIGTERM stops every child and exits 0."""
 
 from __future__ import annotations
 
@@ -13,8 +13,10 @@ from pathlib import Path
 
 import httpx
 import pytest
+import redis
 
 from tests.servers import free_port
+from trading.quotes import quote_key
 
 pytestmark = [pytest.mark.slow, pytest.mark.redis]
 
@@ -48,6 +50,12 @@ def _pids(home: Path) -> dict[str, int]:
         return {}
 
 
+def _quote_ts(client: redis.Redis, symbol: str) -> int:
+    """The ``ts_ns`` of ``symbol``'s quote snapshot; 0 when there is none yet."""
+    raw = client.hget(quote_key(symbol), "ts_ns")
+    return int(raw) if raw else 0
+
+
 def _get(url: str) -> int:
     try:
         return httpx.get(url, timeout=2).status_code
@@ -71,10 +79,19 @@ def test_up_when_started_then_serves_restarts_a_dead_service_and_stops_on_sigter
         _until("the API's health", lambda: _get(f"{base}/v1/health") == 200)
         assert _get(f"{base}/dashboard") == 200
         pids = _pids(home)
-        assert set(pids) >= SERVICES - {"ticks"}  # the replay may have finished already
+        assert set(pids) >= SERVICES
         seen = set(pids.values())
         for name, pid in pids.items():
             assert _alive(pid), name
+        # The live feed: a BTC/USD quote (crypto trades every day) stamped with the current
+        # time reaches Redis, which ``up`` started on a port its children are told.
+        argv = Path(f"/proc/{pids['ticks']}/cmdline").read_bytes().decode().split("\0")
+        url = argv[argv.index("--redis-url") + 1]
+        since_ns = time.time_ns()
+        with redis.Redis.from_url(url) as client:
+            _until("a fresh BTC/USD quote",
+                   lambda: _quote_ts(client, "BTC/USD") >= since_ns)  # fmt: skip
+            assert _quote_ts(client, "BTC/USD") <= time.time_ns()
 
         old = pids["positions"]
         os.killpg(old, signal.SIGKILL)

@@ -318,6 +318,8 @@ withdrawals = Table(
     Column("release_reason", Text, nullable=True),
     Column("decision_reason", Text, nullable=True),
     Index("ix_withdrawals_account", "account_id", "withdrawal_id"),
+    # The back office's queue: by status, paged by id (migration 0007).
+    Index("ix_withdrawals_status", "status", "withdrawal_id"),
 )
 
 eod_marks = Table(

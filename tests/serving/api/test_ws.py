@@ -335,3 +335,40 @@ def test_risk_when_staff_with_2fa_then_snapshot_and_live_exposure_accounts_alert
         assert kinds["exposure"]["data"]["value"] == 900
         assert kinds["alert"]["data"]["message"] == "new"
         assert kinds["house"]["data"]["value"] == "900"
+
+
+def test_ws_when_open_past_the_idle_timeout_then_its_session_stays_live(
+    make_live: MakeLive,
+) -> None:
+    # Arrange: sessions lapse after 1.5 s without use; a second session of the same user,
+    # unused, shows the timeout does run
+    live = make_live(api_session_idle_s=1.5, api_ws_session_check_s=0.2)
+    live.register("alice")
+    watched, unused = live.token("alice"), live.token("alice")
+    conn = live.ws(watched)
+    try:
+        # Act: no request with either token for twice the idle timeout
+        time.sleep(3.0)
+        me = live.http.get("/v1/auth/me", headers={"Authorization": f"Bearer {watched}"})
+        lapsed = live.http.get("/v1/auth/me", headers={"Authorization": f"Bearer {unused}"})
+        conn.send(json.dumps({"op": "ping"}))
+        # Assert
+        assert me.status_code == 200, me.text
+        assert lapsed.status_code == 401
+        assert recv_json(conn)["type"] == "pong"
+    finally:
+        conn.close()
+
+
+def test_ws_when_its_session_passes_its_maximum_age_then_closed_4001(make_live: MakeLive) -> None:
+    # Arrange: an open connection keeps the idle timer back, never the maximum age
+    live = make_live(api_session_idle_s=1.5, api_session_max_s=2.0, api_ws_session_check_s=0.2)
+    live.register("alice")
+    token = live.token("alice")
+    conn = live.ws(token)
+    # Act
+    code, _seen = _closed_code(conn, timeout=15)
+    # Assert
+    assert code == CLOSE_UNAUTHENTICATED
+    me = live.http.get("/v1/auth/me", headers={"Authorization": f"Bearer {token}"})
+    assert me.status_code == 401
