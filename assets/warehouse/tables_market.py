@@ -129,7 +129,7 @@ INSTRUMENTS = TableSpec(
         ("price_precision", "Int32"),
         ("qty_precision", "Int32"),
         ("contract_size", "String"),
-        ("unit_value", "Decimal128(18)"),
+        ("unit_value", "Decimal(38, 18)"),
     ),
     order_by=("symbol",),
 )

@@ -220,7 +220,11 @@ def test_ddl_when_single_then_it_runs_on_chdb_with_the_declared_columns(tmp_path
         held.setdefault(table, []).append((name, ch_type))
     for spec in catalog().tables:
         assert held[spec.name] == list(spec.columns), spec.name
-        family = {"merge": "MergeTree", "replacing": "ReplacingMergeTree"}[spec.engine]
+        family = {
+            "merge": "MergeTree",
+            "replacing": "ReplacingMergeTree",
+            "aggregating": "AggregatingMergeTree",
+        }[spec.engine]
         assert engines[spec.name] == family
 
 
