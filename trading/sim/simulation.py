@@ -11,6 +11,7 @@ timer sends one: end-of-day marks and financing.
 
 from __future__ import annotations
 
+import datetime as dt
 import random
 from collections.abc import Callable
 from decimal import Decimal
@@ -26,6 +27,7 @@ from trading.quotes import InMemoryQuoteBook
 from trading.rollover import cutoffs_between
 from trading.sim.activity import BATCH, Activity, SimulationReport
 from trading.sim.activity import Clock as _Clock
+from trading.sim.clients import simulated_clients
 from trading.sim.pricefeed import RandomWalkFeed
 from trading.venues.bbook import BBookVenue
 from trading.venues.dropcopy import DropCopy
@@ -90,8 +92,18 @@ def run_simulation(
     # Cut-offs before the start are taken now, with no position open.
     pending.append(Rollover(clock.now))
     cutoff = next_cutoff(catalogue, clock.now)
+    # Every account belongs to a client (MiFIR reports name the buyer and seller). Drawn from
+    # a generator of their own, so the trading a seed makes is the same as before clients.
+    owners: dict[int, int] = {}
+    first_client = 1 + max(oms._clients, default=0)
+    as_of = dt.datetime.fromtimestamp(start_ns // 1_000_000_000, dt.UTC).date()
+    for client in simulated_clients(random.Random(f"clients-{seed}"), first_client, ids, as_of):
+        pending.append(client.command)
+        report.clients += 1
+        owners.update(dict.fromkeys(client.account_ids, client.command.client_id))
     for account_id in ids:
-        pending.append(OpenAccount(account_id, "USD", rng.choice(("retail", "professional"))))
+        tier = rng.choice(("retail", "professional"))
+        pending.append(OpenAccount(account_id, "USD", tier, owners[account_id]))
         amount = rng.choice((5_000, 10_000, 25_000, 100_000)) * 100
         pending.append(Deposit(account_id, "USD", amount, f"psp-{seed}-{account_id}"))
         pending.append(
