@@ -25,7 +25,7 @@ help: ## List the targets
 install: ## Install uv, the project venv, redis-server and PostgreSQL (apt-get when root)
 	@$(ENSURE_TOOLS)
 
-demo: ## Simulate 20 accounts and 2000 orders, verify ledger and audit log, replay ticks into the lake (rejects by reason)
+demo: ## Simulate 20 accounts and 2000 orders, verify ledger and audit log, replay ticks into the lake (rejects by reason), build the day's reports and the tax year
 	@$(ENSURE_TOOLS) --no-servers
 	rm -rf $(DEMO_HOME)
 	$(UV_RUN) bourse simulate --home $(DEMO_HOME) --accounts 20 --orders 2000 --seed 7
@@ -35,6 +35,8 @@ demo: ## Simulate 20 accounts and 2000 orders, verify ledger and audit log, repl
 		--source tests/data/market/eurusd-quotes-histdata-2020-01.csv --format histdata
 	$(UV_RUN) bourse pipelines ticks --home $(DEMO_HOME) \
 		--source synthetic --symbols EURUSD,BTCUSDT,US500 --ticks 200000 --seed 7 --inject 0.01
+	$(UV_RUN) bourse reports run --home $(DEMO_HOME) --date 2026-01-05
+	$(UV_RUN) bourse reports tax --home $(DEMO_HOME) --year 2026
 	@echo "Next: the whole platform (Redis, OMS, ticks, positions, API and dashboard) on a home of its own:"
 	@echo "  $(UV_RUN) bourse up --home .bourse/up     (Ctrl-C stops it)"
 
