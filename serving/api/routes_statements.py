@@ -35,7 +35,7 @@ from trading.bounds import INT64_MAX
 from trading.store import read_office
 
 router = APIRouter(prefix="/v1/accounts/{account_id}/statements", tags=["statements"])
-_NOT_FOUND = responses(403, 404)
+_REFUSED = responses(403, 404)
 
 
 class StatementFileOut(BaseModel):
@@ -86,7 +86,7 @@ def _cursor_key(state_cursor: str) -> tuple[dt.date, int]:
     return period.order
 
 
-@router.get("", response_model=StatementPage, responses=_NOT_FOUND)
+@router.get("", response_model=StatementPage, responses=_REFUSED)
 def list_statements(
     account_id: int,
     user: CurrentUser,
@@ -138,7 +138,7 @@ _FILE_NAMES = sorted({n for names in FILES.values() for n in names})
     "/{kind}/{period}/{file}",
     response_class=FileResponse,
     responses={
-        **_NOT_FOUND,
+        **_REFUSED,
         200: {
             "content": {"application/pdf": {}, "text/csv": {}},
             "description": "the file, as the reports wrote it",
