@@ -42,6 +42,7 @@ from serving.api import (
     routes_positions,
     routes_risk,
     routes_security,
+    routes_statements,
     ws,
 )
 from serving.api.auth import limit_ip
@@ -61,6 +62,7 @@ ROUTERS: tuple[APIRouter, ...] = (
     routes_accounts.router,
     routes_orders.router,
     routes_positions.router,
+    routes_statements.router,
     routes_funding.router,
     routes_funding.callbacks,
     routes_market.router,
