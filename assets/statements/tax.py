@@ -129,21 +129,64 @@ class _DailyMarks:
         return out
 
 
+class _Rates:
+    """The quote-to-account rate of a closure that realized nothing in its quote currency
+    (so its own ratio says nothing): the rate the ledger used for the nearest closure in
+    time between the same currencies; else the end-of-day marks on its date; else the
+    day's last fill prices as marks (a simulated day has few end-of-day marks)."""
+
+    def __init__(self, wh: Warehouse, rows: Sequence[Sequence[Any]], marks: _DailyMarks) -> None:
+        self._wh = wh
+        self._marks = marks
+        self._implied: dict[tuple[str, str], list[tuple[int, Decimal]]] = defaultdict(list)
+        self._rows = rows
+
+    def learn(self, currency_of: dict[int, str]) -> None:
+        for row in self._rows:
+            account_id, closed_ns, realized_quote, quote_ccy, realized = (
+                int(row[2]), int(row[9]), Decimal(row[10]), str(row[11]), int(row[12]),
+            )  # fmt: skip
+            currency = currency_of.get(account_id)
+            if currency and realized_quote != 0 and quote_ccy != currency:
+                rate = from_minor(realized, currency) / realized_quote
+                self._implied[(quote_ccy, currency)].append((closed_ns, rate))
+
+    def of(
+        self, quote_ccy: str, currency: str, catalogue: Catalogue, sold: dt.date, closed_ns: int
+    ) -> Decimal | None:
+        near = self._implied.get((quote_ccy, currency))
+        if near:
+            return min(near, key=lambda x: abs(x[0] - closed_ns))[1]
+        rate = FxRates(catalogue, MarkBook(self._marks.on(sold))).rate(quote_ccy, currency)
+        if rate is not None:
+            return rate
+        fills = {
+            str(sym): (Quote(str(sym), int(px), int(px), int(ts)), sold.isoformat())
+            for sym, px, ts in self._wh.rows(
+                "SELECT symbol, argMax(price, ts_ns), max(ts_ns) FROM executions "
+                "WHERE qty > 0 AND ts_ns <= {until:Int64} GROUP BY symbol",
+                {"until": closed_ns},
+            )
+        }
+        return FxRates(catalogue, MarkBook(fills)).rate(quote_ccy, currency)
+
+
 def _rate(
     realized: int,
     realized_quote: Decimal,
     quote_ccy: str,
     currency: str,
     catalogue: Catalogue,
-    marks: _DailyMarks,
+    rates: _Rates,
     sold: dt.date,
+    closed_ns: int,
     closure_id: int,
 ) -> Decimal:
     if quote_ccy == currency:
         return Decimal(1)
     if realized_quote != 0:
         return from_minor(realized, currency) / realized_quote
-    rate = FxRates(catalogue, MarkBook(marks.on(sold))).rate(quote_ccy, currency)
+    rate = rates.of(quote_ccy, currency, catalogue, sold, closed_ns)
     if rate is None:
         raise TaxStatementError(
             f"lot closure {closure_id}: no rate from {quote_ccy} to {currency} on {sold}"
@@ -151,7 +194,7 @@ def _rate(
     return rate
 
 
-def tax_lot(row: Sequence[Any], currency: str, catalogue: Catalogue, marks: _DailyMarks) -> TaxLot:
+def tax_lot(row: Sequence[Any], currency: str, catalogue: Catalogue, rates: _Rates) -> TaxLot:
     """A closure row (``build_tax_statements``'s query) as a 1099-B line."""
     (
         closure_id,
@@ -172,8 +215,9 @@ def tax_lot(row: Sequence[Any], currency: str, catalogue: Catalogue, marks: _Dai
     sold = trading_date_of(closed_ns)
     acquired = trading_date_of(opened_ns) if qty > 0 else sold
     rate = _rate(
-        realized, Decimal(realized_quote), quote_ccy, currency, catalogue, marks, sold, closure_id
-    )
+        realized, Decimal(realized_quote), quote_ccy, currency, catalogue, rates, sold,
+        int(closed_ns), closure_id,
+    )  # fmt: skip
     # What was paid for the position: the opening purchase (long) or the closing one (short).
     paid_price = open_price if qty > 0 else close_price
     cost_quote = Decimal(abs(qty) * paid_price) * inst.unit_value
@@ -217,8 +261,9 @@ def build_tax_statements(wh: Warehouse, year: int, catalogue: Catalogue) -> list
         """,
         {"start": period.start_ns, "end": period.end_ns},
     )
-    marks = _DailyMarks(wh, period.last)
     currency_of = {int(a): str(c) for a, c, _ in accounts}
+    rates = _Rates(wh, rows, _DailyMarks(wh, period.last))
+    rates.learn(currency_of)
     by_account: dict[int, list[TaxLot]] = defaultdict(list)
     for row in rows:
         account_id = int(row[2])
@@ -227,7 +272,7 @@ def build_tax_statements(wh: Warehouse, year: int, catalogue: Catalogue) -> list
                 f"lot closure {row[0]} belongs to account {account_id}, which the warehouse "
                 "does not hold: refresh the extract (store_extract) and run again"
             )
-        by_account[account_id].append(tax_lot(row, currency_of[account_id], catalogue, marks))
+        by_account[account_id].append(tax_lot(row, currency_of[account_id], catalogue, rates))
     return [
         TaxStatement(int(a), str(c), str(n or ""), year, tuple(by_account.get(int(a), ())))
         for a, c, n in accounts
