@@ -174,14 +174,28 @@ def _summarize(result: dg.ExecuteInProcessResult, outputs: Path) -> int:
     if failures or not result.success:
         for event in failures:
             error = event.step_failure_data.error if event.step_failure_data else None
+            # Dagster wraps what the asset raised: its cause says what went wrong.
+            while error is not None and error.cause is not None:
+                error = error.cause
             first = error.message.strip().splitlines()[0] if error and error.message else ""
             console.print(f"[red]failed[/red] {event.step_key}: {first}", soft_wrap=True)
         return 1
     if outputs.exists():
         out.print(f"outputs: {outputs}")
-        for child in sorted(outputs.iterdir()):
-            count = sum(1 for p in child.rglob("*") if p.is_file()) if child.is_dir() else 1
+        children = sorted(outputs.iterdir())
+        folders = [c for c in children if c.is_dir()]
+        for child in folders:
+            count = sum(1 for p in child.rglob("*") if p.is_file())
             out.print(f"  {child}  ({count} files)")
+        # A folder of one file per account (the tax year) is summed up, not listed.
+        by_suffix: dict[str, int] = {}
+        for child in children:
+            if child.is_file():
+                by_suffix[child.suffix or child.name] = (
+                    by_suffix.get(child.suffix or child.name, 0) + 1
+                )
+        for suffix, count in sorted(by_suffix.items()):
+            out.print(f"  {outputs}/*{suffix}  ({count} files)")
     else:
         out.print(f"nothing written under {outputs} (this build's assets write no reports)")
     return 0
