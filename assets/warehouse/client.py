@@ -16,7 +16,9 @@ Errors::
 from __future__ import annotations
 
 import fcntl
+import logging
 import os
+import re
 from collections.abc import Sequence
 from pathlib import Path
 from types import TracebackType
@@ -51,6 +53,22 @@ def _chdb_path(dsn: str) -> Path:
     return Path(rest).resolve()
 
 
+def _shown(dsn: str) -> str:
+    """The DSN without its password, for messages."""
+    return re.sub(r"//([^:/@]+):[^@]*@", r"//\1:***@", dsn)
+
+
+def _why(exc: Exception) -> str:
+    """One line: urllib3's refusals are several nested reprs long."""
+    text = str(exc)
+    if "NewConnectionError" in text or "Connection refused" in text:
+        return "connection refused (is the server running?)"
+    if "timed out" in text.lower():
+        return "timed out"
+    first = text.splitlines()[0] if text else type(exc).__name__
+    return first[:200]
+
+
 class Warehouse:
     """One open warehouse: queries in, Arrow tables out; DDL by layout."""
 
@@ -63,6 +81,8 @@ class Warehouse:
         self._lock_fd: int | None = None
         # Embedded: the engine runs in this process, with this process's file access.
         self.embedded = dsn.startswith("chdb://")
+        # clickhouse-connect logs a refused connection itself before raising; we say it once.
+        logging.getLogger("clickhouse_connect").setLevel(logging.CRITICAL)
         try:
             if dsn.startswith("chdb://"):
                 path = _chdb_path(dsn)
@@ -85,8 +105,7 @@ class Warehouse:
             raise
         except Exception as exc:
             self._unlock()
-            first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-            raise WarehouseUnavailable(f"warehouse {dsn} unreachable: {first[:200]}") from exc
+            raise WarehouseUnavailable(f"warehouse {_shown(dsn)} unreachable: {_why(exc)}") from exc
 
     def _lock(self, path: Path) -> None:
         fd = os.open(path / ".bourse-warehouse.lock", os.O_RDWR | os.O_CREAT, 0o644)

@@ -286,3 +286,17 @@ def test_reports_dagster_when_started_then_dagster_dev_runs_on_the_home_with_sig
     assert seen["cwd"] == str(dagster_home)
     # SIGTERM reaches dagster dev's handler (it maps SIGTERM onto SIGINT's).
     assert seen["sigint"] == signal.SIG_DFL and seen["sigterm"] == signal.SIG_DFL
+
+
+def test_reports_run_when_the_warehouse_server_is_unreachable_then_one_line_and_exit_2(
+    home: Path,
+) -> None:
+    dsn = "http://analyst:s3cret@127.0.0.1:1"  # port 1: nothing listens
+
+    code, output = _run("reports", "run", "--home", str(home), "--warehouse", dsn, "--date", DAY)
+
+    assert code == 2, output
+    text = output.replace("\n", " ")
+    assert "unreachable: connection refused" in text and "Traceback" not in output
+    assert "s3cret" not in output and "analyst:***@" in text
+    assert not (home / "reports").exists()
