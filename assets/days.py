@@ -11,23 +11,12 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
-from zoneinfo import ZoneInfo
 
-NEW_YORK = ZoneInfo("America/New_York")
-CUTOFF = dt.time(17, 0)
+# The rule itself is the trading core's: its venue's drop copy and the provider's files are
+# cut by the same day as the reports, and assets may import trading (not the other way).
+from trading.trading_day import CUTOFF, NEW_YORK, cutoff_ns, trading_date_of
 
-
-def cutoff_ns(day: dt.date) -> int:
-    """The rollover cut-off closing ``day``: 17:00 New York time, as UTC nanoseconds."""
-    local = dt.datetime.combine(day, CUTOFF, tzinfo=NEW_YORK)
-    return int(local.timestamp()) * 1_000_000_000
-
-
-def trading_date_of(ts_ns: int) -> dt.date:
-    """The trading day an instant belongs to (a cut-off instant closes its own day)."""
-    local = dt.datetime.fromtimestamp(ts_ns / 1e9, NEW_YORK)
-    day = local.date()
-    return day if ts_ns <= cutoff_ns(day) else day + dt.timedelta(days=1)
+__all__ = ["CUTOFF", "NEW_YORK", "Period", "cutoff_ns", "parse_date", "trading_date_of"]
 
 
 @dataclass(frozen=True)

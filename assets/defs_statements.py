@@ -9,6 +9,7 @@ The broker's name on the PDFs comes from ``BOURSE_BROKER_NAME`` (default ``Bours
 
 import datetime as dt
 import os
+from pathlib import Path
 from typing import Any
 
 import dagster as dg
@@ -50,6 +51,12 @@ def _metadata(result: Published) -> dict[str, Any]:
     }
 
 
+def _publish(warehouse: WarehouseResource, period: Period, out: Path) -> dg.MaterializeResult:  # type: ignore[type-arg]
+    with warehouse.open() as wh:
+        result = publish_statements(wh, period, out, default_catalogue(), broker=broker_name())
+    return dg.MaterializeResult(metadata=_metadata(result))
+
+
 @dg.asset(
     key="daily_statements",
     partitions_def=DAILY,
@@ -62,15 +69,7 @@ def daily_statements(
     context: AssetExecutionContext, home: BourseHome, warehouse: WarehouseResource
 ) -> dg.MaterializeResult:  # type: ignore[type-arg]
     period = Period.day(parse_date(context.partition_key))
-    with warehouse.open() as wh:
-        result = publish_statements(
-            wh,
-            period,
-            daily_dir(home.reports_dir(), period),
-            default_catalogue(),
-            broker=broker_name(),
-        )
-    return dg.MaterializeResult(metadata=_metadata(result))
+    return _publish(warehouse, period, daily_dir(home.reports_dir(), period))
 
 
 @dg.asset(
@@ -86,15 +85,7 @@ def monthly_statements(
 ) -> dg.MaterializeResult:  # type: ignore[type-arg]
     first = dt.date.fromisoformat(context.partition_key)
     period = Period.month(first.year, first.month)
-    with warehouse.open() as wh:
-        result = publish_statements(
-            wh,
-            period,
-            monthly_dir(home.reports_dir(), period),
-            default_catalogue(),
-            broker=broker_name(),
-        )
-    return dg.MaterializeResult(metadata=_metadata(result))
+    return _publish(warehouse, period, monthly_dir(home.reports_dir(), period))
 
 
 @dg.asset(

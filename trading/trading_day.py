@@ -1,10 +1,9 @@
 """The report day: it ends at 17:00 New York time (the FX market's value-date change).
 
 A trading day closes at the cut-off on its own date and opens at the previous calendar
-day's; an instant exactly at a cut-off belongs to the day it closes. The same rule as
-``assets.days`` (which the analytics read), here because files the trading core writes per
-day (the venue's drop copy, the payment provider's settlement file) must be cut the same
-way, and ``trading`` imports nothing of ``assets``. A test holds the two equal.
+day's; an instant exactly at a cut-off belongs to the day it closes. Defined here, in the
+core, because files it writes per day (the venue's drop copy, the payment provider's
+settlement file) are cut by it; ``assets.days`` builds the report periods on it.
 """
 
 from __future__ import annotations

@@ -28,6 +28,7 @@ from assets.warehouse.client import Warehouse
 from trading.catalogue import Catalogue
 from trading.errors import UnknownSymbol
 from trading.instrument import AssetClass, Instrument
+from trading.trading_day import utc_text
 
 # RTS 22 field 2: up to 52 upper-case letters and digits (ESMA's validation pattern).
 TX_ID_MAX: Final = 52
@@ -104,7 +105,7 @@ class Transaction:
 
     @property
     def trading_datetime(self) -> str:
-        return utc_iso(self.ts_ns)
+        return utc_text(self.ts_ns)
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,13 +115,6 @@ class Excluded:
     exec_id: str
     symbol: str | None
     reason: str
-
-
-def utc_iso(ts_ns: int) -> str:
-    """UTC ISO 8601 with microseconds and ``Z`` (RTS 22 field 28), floored."""
-    seconds, ns = divmod(ts_ns, 1_000_000_000)
-    base = dt.datetime.fromtimestamp(seconds, dt.UTC).strftime("%Y-%m-%dT%H:%M:%S")
-    return f"{base}.{ns // 1000:06d}Z"
 
 
 def tx_id_of(exec_id: str) -> str:
