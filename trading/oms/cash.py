@@ -133,12 +133,15 @@ def deposit(oms: OMS, cmd: Deposit, known: Known) -> Done:
     if key is not None:
         oms._batch.by_provider_ref[key] = row
     method = {} if cmd.method is None else {"method": cmd.method.value}
+    # The fraud flow counts the cards and wallets an account funds from.
+    shown = {} if cmd.instrument_fingerprint is None else {
+        "instrument_fingerprint": cmd.instrument_fingerprint}  # fmt: skip
     oms.journal.audit("cash.deposit", f"account:{acct.account_id}",
                       {"amount": amount, "currency": cmd.currency, "ref": cmd.ref, **method,
                        "provider": cmd.provider, "provider_ref": cmd.provider_ref})  # fmt: skip
     oms.journal.emit(acct.account_id, "cash.deposited", ts,
                      {"amount": amount, "currency": cmd.currency, "txn_id": txn, **method,
-                      "deposit_id": row["deposit_id"]})  # fmt: skip
+                      **shown, "deposit_id": row["deposit_id"]})  # fmt: skip
     return Done(f"txn:{txn}", "deposited")
 
 
@@ -227,7 +230,7 @@ def request_withdrawal(oms: OMS, cmd: RequestWithdrawal, known: Known) -> Done:
     oms.journal.emit(
         acct.account_id, "cash.withdrawal_requested", ts,
         {"withdrawal_id": wid, "amount": amount, "currency": cmd.currency,
-         "destination_id": dest.destination_id},
+         "destination_id": dest.destination_id, "kind": dest.kind},
     )  # fmt: skip
     return Done(f"withdrawal:{wid}", "requested")
 
