@@ -8,6 +8,7 @@ from __future__ import annotations
 import typer
 
 from serving.cli_api import admin_app, serve
+from serving.cli_ml import ml_app
 from serving.cli_oms import oms_app
 from serving.cli_pipelines import pipelines_app
 from serving.cli_psp import psp_app
@@ -29,6 +30,7 @@ app.add_typer(pipelines_app, name="pipelines")
 app.command()(serve)
 app.add_typer(admin_app, name="admin")
 app.add_typer(reports_app, name="reports")
+app.add_typer(ml_app, name="ml")
 app.command()(up)
 app.command()(sql)
 
