@@ -208,6 +208,7 @@ def add_destination(
         scenario=scenario,
     )
     c.destinations[dest] = kind
+    c.added_ns[dest] = ts
     return dest, ts + gap(w, 10, 300)
 
 
@@ -242,8 +243,8 @@ def payout_destination(
 ) -> tuple[str, int]:
     """A normal client's destination: one it has, else a new one (a bank account mostly,
     the card it deposits with, sometimes an e-wallet)."""
-    if c.destinations:
-        dests = list(c.destinations)
+    dests = c.known(ts)
+    if dests:
         return dests[0] if len(dests) == 1 or w.chance(0.8) else dests[-1], ts
     roll = w.rng.random()
     kind = (

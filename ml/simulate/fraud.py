@@ -38,10 +38,18 @@ def _late_day(w: World, c: Client, share: float = 0.25) -> int:
 
 def ato(w: World, hooks: dict[int, list[Hook]], c: Client) -> None:
     """Failed logins, a login from a device and a country never seen for the client, then
-    within hours a new destination and most of the balance withdrawn to it."""
+    within hours a new destination and most of the balance withdrawn to it. The victim was
+    an ordinary client before: it logs in and trades in the days before the takeover."""
+    takeover = _late_day(w, c)
+    last_seen: list[int] = []
+
+    def routine(w: World, c: Client, day: int) -> None:
+        ts = login(w, c, session_start(w, c, day), ip=c.home_ip)
+        last_seen.append(trade(w, c, ts, day, w.count(0, 3)))
 
     def hook(w: World, c: Client, day: int) -> None:
         ts = w.day_ns(day) + int(w.rng.integers(0, DAY_NS))
+        ts = max(ts, last_seen[-1] + gap(w, 600, 12 * 3600))
         device, ip = w.ids.device(), w.ids.ip()
         country = w.pick(
             [x for x in ELSEWHERE + HOME_COUNTRIES if x not in c.countries and x != c.country]
@@ -81,8 +89,13 @@ def ato(w: World, hooks: dict[int, list[Hook]], c: Client) -> None:
         ts += gap(w, 10, 2 * 3600)
         cents = max(100, int(c.balance * float(w.rng.uniform(0.6, 1.0))))
         withdraw(w, c, ts, cents, dest, scenario="ato", label=1)
+        del (
+            c.destinations[dest],
+            c.added_ns[dest],
+        )  # the attacker's: the client never pays out there itself
 
-    _on(hooks, _late_day(w, c), hook)
+    _on(hooks, w.count(max(c.joined, takeover - 5), takeover), routine)
+    _on(hooks, takeover, hook)
 
 
 def cycling(w: World, hooks: dict[int, list[Hook]], c: Client) -> None:
@@ -96,7 +109,7 @@ def _cycle(w: World, c: Client, day: int) -> None:
     ts = login(w, c, session_start(w, c, day, spread_h=4.0), scenario="cycling")
     method = w.pick(("card", "card", "card", "ewallet", "ewallet", "crypto", "bank"))
     if method == "card":
-        if not c.cards or w.chance(0.3):
+        if not c.cards or (len(c.cards) < 2 and w.chance(0.3)):  # two cards at most
             c.cards.append(w.ids.fingerprint())
         fp = c.cards[-1]
     else:
@@ -108,7 +121,7 @@ def _cycle(w: World, c: Client, day: int) -> None:
     ts = hours_later(w, ts, 0.5, 46.0)
     ts = login(w, c, ts, scenario="cycling")
     kinds = [k for k in METHODS if k != method]
-    dest = next((d for d, k in c.destinations.items() if k in kinds), None)
+    dest = next(iter(c.known(ts, kinds)), None)
     if dest is None or w.chance(0.3):
         dest, ts = add_destination(w, c, ts, w.pick(kinds), scenario="cycling")
     out = int(cents * float(w.rng.uniform(0.85, 1.0)))
@@ -137,7 +150,7 @@ def card_burst(w: World, hooks: dict[int, list[Hook]], c: Client) -> None:
                     scenario="card_testing",
                     label=1,
                 )
-                ts += gap(w, 5, 900)
+                ts += gap(w, 5, 600)
 
     _on(hooks, _late_day(w, c, 0.0), hook)
 

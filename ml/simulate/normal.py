@@ -171,7 +171,8 @@ def big_withdrawal(w: World, hooks: dict[int, list[Hook]], c: Client) -> None:
         if not dest or c.balance < 1_000:
             return
         ts = login(w, c, session_start(w, c, day))
-        withdraw(w, c, ts, int(c.balance * float(w.rng.uniform(0.6, 0.97))), dest[0])
+        if dest[0] in c.known(ts):
+            withdraw(w, c, ts, int(c.balance * float(w.rng.uniform(0.6, 0.97))), dest[0])
 
     _on(hooks, first, early)
     _on(hooks, later, late)
@@ -195,7 +196,7 @@ def trade_then_withdraw(w: World, hooks: dict[int, list[Hook]], c: Client) -> No
         ts = login(w, c, session_start(w, c, day))
         ts = trade(w, c, ts, day, w.count(1, 8))
         kinds = [k for k in ("bank", "ewallet", "card") if k != amount[0][1]]
-        dest = next((d for d, k in c.destinations.items() if k in kinds), None)
+        dest = next(iter(c.known(ts, kinds)), None)
         if dest is None:
             dest, ts = add_destination(w, c, ts, w.pick(kinds))
         cents = min(c.balance, int(amount[0][0] * float(w.rng.uniform(0.6, 1.1))))

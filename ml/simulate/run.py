@@ -152,6 +152,12 @@ class _Cast:
         """Card testers: half on accounts opened for it during the period."""
         return self.w.count(1, self.w.days - 1) if self.w.days > 1 and self.w.chance(0.5) else 0
 
+    def one_card_kind(self) -> str:
+        """A normal kind that keeps to one card of its own, so that the cards a card
+        tester tries are the only reason it shows three in a day."""
+        kind = self.normal_kind()
+        return "swing" if kind == "second_card" else kind
+
     def normal_kind(self) -> str:
         p = NORMAL_WEIGHTS / NORMAL_WEIGHTS.sum()
         return NORMAL_KINDS[int(self.w.rng.choice(len(NORMAL_KINDS), p=p))]
@@ -184,7 +190,7 @@ class _Cast:
                 g = self.group()
                 ring = [
                     self.add(
-                        self.normal_kind(),
+                        self.one_card_kind(),
                         joined=self.maybe_new(),
                         fraud_kind="card_testing",
                         group=g,
@@ -194,11 +200,14 @@ class _Cast:
                 fraud.shared_card(w, self.hooks[-size:], ring)
                 left -= size
             else:
-                c = self.add(self.normal_kind(), fraud_kind="card_testing", joined=self.maybe_new())
+                c = self.add(
+                    self.one_card_kind(), fraud_kind="card_testing", joined=self.maybe_new()
+                )
                 fraud.card_burst(w, self.hooks[-1], c)
                 left -= 1
         for _ in range(counts["cycling"]):
-            c = self.add(w.pick(("swing", "dormant", "second_card")), fraud_kind="cycling")
+            # A quiet account: what trading there is between its cycles is little.
+            c = self.add(w.pick(("dormant", "dormant", "swing")), fraud_kind="cycling")
             fraud.cycling(w, self.hooks[-1], c)
         for _ in range(counts["ato"]):
             c = self.add(w.pick(("swing", "investor", "scalper", "second_card")), fraud_kind="ato")

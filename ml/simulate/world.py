@@ -121,6 +121,7 @@ class Client:
     cards: list[str] = field(default_factory=list)  # card fingerprints, first is the usual
     other_instruments: dict[str, str] = field(default_factory=dict)  # method -> fingerprint
     destinations: dict[str, str] = field(default_factory=dict)  # id -> kind, insertion order
+    added_ns: dict[str, int] = field(default_factory=dict)  # id -> when it was added
     symbols: tuple[int, ...] = ()
     wealth: float = 1_000.0
     balance: int = 0  # cents, account currency; what a withdrawal may take
@@ -130,6 +131,15 @@ class Client:
     fraud: str | None = None
     group: int | None = None  # a fraud ring's or a household's number
     countries: list[str] = field(default_factory=list)  # seen on successful logins
+
+    def known(self, ts: int, kinds: tuple[str, ...] | list[str] | None = None) -> list[str]:
+        """Destinations added before ts (of the given kinds): an episode written ahead of
+        the day being lived may add one later in time than an ordinary session."""
+        return [
+            d
+            for d, k in self.destinations.items()
+            if self.added_ns[d] < ts and (kinds is None or k in kinds)
+        ]
 
 
 @dataclass(frozen=True, slots=True)
