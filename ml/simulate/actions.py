@@ -85,7 +85,7 @@ def order(
     """An order and its fill: a market order fills within a second; a limit order fills
     minutes to hours later, or never (it is cancelled or expires, which is not an event)."""
     m = w.market
-    price = m.price(w.rng, symbol, day)
+    price = m.price(symbol, day, w.normal(0.003))
     w.rows.add(
         ts,
         "order",
@@ -118,7 +118,7 @@ def order(
         scenario=scenario,
     )
     # A trade's profit or loss, roughly, so that later withdrawals see a moving balance.
-    c.balance = max(0, c.balance + int(c.balance * w.rng.normal(0.0, 0.004)))
+    c.balance = max(0, c.balance + int(c.balance * w.normal(0.004)))
     return ts + MS_NS
 
 
@@ -136,11 +136,11 @@ def trade(
     """n orders on the client's usual symbols, market or limit, with pauses between."""
     symbols = c.symbols
     for _ in range(n):
-        symbol = symbols[int(w.rng.integers(0, len(symbols)))]
+        symbol = symbols[w.index(len(symbols))]
         if w.is_weekend(day) and not w.market.trades_weekends(symbol):
             continue
         side = "buy" if w.chance(0.55) else "sell"
-        qty = w.market.qty(w.rng, symbol, scale=w.between(0.5, 2.0))
+        qty = w.market.qty(symbol, w.u(), scale=w.between(0.5, 2.0))
         ts = order(w, c, ts, day, symbol, side, qty, limit=w.chance(limit_share), scenario=scenario)
         ts += gap(w, *pause)
     return ts
@@ -246,7 +246,7 @@ def payout_destination(
     dests = c.known(ts)
     if dests:
         return dests[0] if len(dests) == 1 or w.chance(0.8) else dests[-1], ts
-    roll = w.rng.random()
+    roll = w.u()
     kind = (
         "bank"
         if roll < 0.55
@@ -257,5 +257,5 @@ def payout_destination(
 
 def session_start(w: World, c: Client, day: int, spread_h: float = 1.5) -> int:
     """A time on the day near the client's usual hour."""
-    hour = (c.hour + float(w.rng.normal(0.0, spread_h))) % 24.0
-    return w.day_ns(day) + int(hour * 60 * MINUTE_NS) + int(w.rng.integers(0, SECOND_NS))
+    hour = (c.hour + w.normal(spread_h)) % 24.0
+    return w.day_ns(day) + int(hour * 60 * MINUTE_NS) + int(w.u() * SECOND_NS)

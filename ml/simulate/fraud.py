@@ -48,7 +48,7 @@ def ato(w: World, hooks: dict[int, list[Hook]], c: Client) -> None:
         last_seen.append(trade(w, c, ts, day, w.count(0, 3)))
 
     def hook(w: World, c: Client, day: int) -> None:
-        ts = w.day_ns(day) + int(w.rng.integers(0, DAY_NS))
+        ts = w.day_ns(day) + int(w.u() * DAY_NS)
         ts = max(ts, last_seen[-1] + gap(w, 600, 12 * 3600))
         device, ip = w.ids.device(), w.ids.ip()
         country = w.pick(
@@ -87,7 +87,7 @@ def ato(w: World, hooks: dict[int, list[Hook]], c: Client) -> None:
         kind = w.pick(("crypto", "crypto", "ewallet", "ewallet", "bank", "card"))
         dest, ts = add_destination(w, c, ts, kind, scenario="ato", label=1)
         ts += gap(w, 10, 2 * 3600)
-        cents = max(100, int(c.balance * float(w.rng.uniform(0.6, 1.0))))
+        cents = max(100, int(c.balance * w.uniform(0.6, 1.0)))
         withdraw(w, c, ts, cents, dest, scenario="ato", label=1)
         del (
             c.destinations[dest],
@@ -124,7 +124,7 @@ def _cycle(w: World, c: Client, day: int) -> None:
     dest = next(iter(c.known(ts, kinds)), None)
     if dest is None or w.chance(0.3):
         dest, ts = add_destination(w, c, ts, w.pick(kinds), scenario="cycling")
-    out = int(cents * float(w.rng.uniform(0.85, 1.0)))
+    out = int(cents * w.uniform(0.85, 1.0))
     withdraw(w, c, ts, out, dest, scenario="cycling", label=1)
 
 
@@ -199,12 +199,12 @@ def bonus_ring(w: World, ring: list[Client]) -> None:
         )
         method = "card" if w.chance(0.7) else "ewallet"
         fp = w.ids.fingerprint()
-        cents = int(int(minimum) * 100 * float(w.rng.uniform(1.0, 1.25)))
+        cents = int(int(minimum) * 100 * w.uniform(1.0, 1.25))
         if w.chance(0.5):
             cents = int(minimum) * 100
         ts = deposit(w, c, ts, cents, method, fp, scenario="bonus_abuse")
         ts = trade(w, c, ts, day, w.count(1, 5), scenario="bonus_abuse", limit_share=0.1)
-        ts = hours_later(w, ts, 0.3, 24.0 * float(w.rng.uniform(0.5, 8.0)))
+        ts = hours_later(w, ts, 0.3, 24.0 * w.uniform(0.5, 8.0))
         ts = login(w, c, ts, device=dev, ip=addr, scenario="bonus_abuse", typos=False)
         if w.chance(0.5):
             ts = trade(w, c, ts, day, w.count(1, 3), scenario="bonus_abuse", limit_share=0.0)
@@ -214,7 +214,7 @@ def bonus_ring(w: World, ring: list[Client]) -> None:
             w,
             c,
             ts,
-            int(cents * float(w.rng.uniform(0.7, 1.6))),
+            int(cents * w.uniform(0.7, 1.6)),
             dest,
             scenario="bonus_abuse",
             label=1,
@@ -226,7 +226,7 @@ def bonus_ring(w: World, ring: list[Client]) -> None:
                 w,
                 c,
                 ts,
-                int(cents * float(w.rng.uniform(0.05, 0.5))),
+                int(cents * w.uniform(0.05, 0.5)),
                 dest,
                 scenario="bonus_abuse",
                 label=1,
@@ -255,13 +255,13 @@ def wash_pair(w: World, a: Client, b: Client) -> None:
             for n in range(len(w.market.symbols))
             if not w.is_weekend(day) or w.market.trades_weekends(n)
         ]
-        symbol = open_[int(w.rng.integers(0, len(open_)))]
+        symbol = open_[w.index(len(open_))]
         for _ in range(w.count(2, 10)):
             if w.chance(0.2):
-                symbol = open_[int(w.rng.integers(0, len(open_)))]
+                symbol = open_[w.index(len(open_))]
             side = "buy" if w.chance(0.5) else "sell"
             other = "sell" if side == "buy" else "buy"
-            qty = w.market.qty(w.rng, symbol, scale=w.between(0.5, 3.0))
+            qty = w.market.qty(symbol, w.u(), scale=w.between(0.5, 3.0))
             first, second = (a, b) if w.chance(0.5) else (b, a)
             ts = order(w, first, ts, day, symbol, side, qty, scenario="wash_trading", fill_label=1)
             ts += gap(w, 0.3, 10.0)

@@ -88,9 +88,10 @@ class Market:
     def trades_weekends(self, n: int) -> bool:
         return self.instruments[n].asset_class in OPEN_ALWAYS
 
-    def price(self, rng: np.random.Generator, n: int, day: int, jitter: float = 0.003) -> str:
+    def price(self, n: int, day: int, noise: float) -> str:
+        """The day's price moved by ``noise`` (a relative change, e.g. 0.002)."""
         day = min(max(day, 0), self._walk.shape[1] - 1)
-        value = float(self._walk[n, day]) * (1.0 + float(rng.normal(0.0, jitter)))
+        value = float(self._walk[n, day]) * (1.0 + noise)
         return self.format_price(n, value)
 
     def format_price(self, n: int, value: float) -> str:
@@ -104,10 +105,11 @@ class Market:
         value = Decimal(price) + inst.tick_size * ticks
         return format(max(value, inst.tick_size), "f")
 
-    def qty(self, rng: np.random.Generator, n: int, scale: float = 1.0) -> str:
+    def qty(self, n: int, u: float, scale: float = 1.0) -> str:
+        """A size for the instrument from a uniform draw ``u`` (log-scale in its range)."""
         inst = self.instruments[n]
         low, high = _SIZE_BY_SYMBOL.get(inst.symbol, _SIZE.get(inst.asset_class, (1.0, 10.0)))
-        size = math.exp(rng.uniform(math.log(low), math.log(high))) * scale
+        size = math.exp(math.log(low) + (math.log(high) - math.log(low)) * u) * scale
         lots = max(1, round(size / float(inst.lot_size)))
         value = inst.lot_size * lots
         value = min(max(value, inst.min_qty), inst.max_qty)

@@ -56,19 +56,19 @@ def new_client(w: World, client_id: int, kind: str, joined: int = 0) -> Client:
         kind=kind,
         currency="EUR" if w.chance(0.15) else "USD",
         country=country,
-        hour=float(w.rng.uniform(5.0, 23.0)),
+        hour=w.uniform(5.0, 23.0),
         devices=[w.ids.device()],
         home_ip=w.ids.ip(),
         mobile_ips=[w.ids.ip()],
         symbols=tuple(sorted(pool[int(i)] for i in picks)),
         wealth=w.between(*profile.wealth),
         joined=joined,
-        typo_rate=float(w.rng.uniform(0.005, 0.05)),
+        typo_rate=w.uniform(0.005, 0.05),
     )
     if w.chance(0.75):
         c.cards.append(w.ids.fingerprint())
     if joined == 0:  # an existing client: money deposited before the period
-        c.balance = round_amount(w, c.wealth * float(w.rng.uniform(0.3, 1.5)))
+        c.balance = round_amount(w, c.wealth * w.uniform(0.3, 1.5))
     return c
 
 
@@ -97,12 +97,12 @@ def live(
                 ts = deposit(w, c, ts, round_amount(w, c.wealth), method, fp)
             elif w.chance(p_deposit):
                 method, fp = usual_instrument(w, c)
-                units = c.wealth * float(w.rng.uniform(0.05, 0.6))
+                units = c.wealth * w.uniform(0.05, 0.6)
                 ts = deposit(w, c, ts, round_amount(w, units), method, fp)
             ts = trade(w, c, ts, day, w.count(*p.orders), limit_share=p.limit_share)
             if c.balance > 10_000 and w.chance(p_withdraw):
                 dest, ts = payout_destination(w, c, ts)
-                cents = int(c.balance * float(w.rng.uniform(0.05, 0.5)))
+                cents = int(c.balance * w.uniform(0.05, 0.5))
                 ts = withdraw(w, c, ts, cents, dest)
             ts += gap(w, 1800, 5 * 3600)
 
@@ -137,9 +137,7 @@ def second_card(w: World, hooks: dict[int, list[Hook]], c: Client) -> None:
         ts = login(w, c, session_start(w, c, day))
         card = w.ids.fingerprint()
         c.cards.append(card)
-        ts = deposit(
-            w, c, ts, round_amount(w, c.wealth * float(w.rng.uniform(0.1, 0.6))), "card", card
-        )
+        ts = deposit(w, c, ts, round_amount(w, c.wealth * w.uniform(0.1, 0.6)), "card", card)
         trade(w, c, ts, day, w.count(0, 3))
 
     _on(hooks, w.count(c.joined, max(c.joined, w.days - 1)), hook)
@@ -165,14 +163,14 @@ def big_withdrawal(w: World, hooks: dict[int, list[Hook]], c: Client) -> None:
         d, ts = add_destination(w, c, ts, "bank" if w.chance(0.8) else "ewallet")
         dest.append(d)
         if c.balance > 5_000:
-            withdraw(w, c, ts, int(c.balance * float(w.rng.uniform(0.02, 0.15))), d)
+            withdraw(w, c, ts, int(c.balance * w.uniform(0.02, 0.15)), d)
 
     def late(w: World, c: Client, day: int) -> None:
         if not dest or c.balance < 1_000:
             return
         ts = login(w, c, session_start(w, c, day))
         if dest[0] in c.known(ts):
-            withdraw(w, c, ts, int(c.balance * float(w.rng.uniform(0.6, 0.97))), dest[0])
+            withdraw(w, c, ts, int(c.balance * w.uniform(0.6, 0.97)), dest[0])
 
     _on(hooks, first, early)
     _on(hooks, later, late)
@@ -187,7 +185,7 @@ def trade_then_withdraw(w: World, hooks: dict[int, list[Hook]], c: Client) -> No
     def dep(w: World, c: Client, day: int) -> None:
         ts = login(w, c, session_start(w, c, day))
         method, fp = usual_instrument(w, c)
-        cents = round_amount(w, c.wealth * float(w.rng.uniform(0.2, 1.0)))
+        cents = round_amount(w, c.wealth * w.uniform(0.2, 1.0))
         amount.append((cents, method))
         ts = deposit(w, c, ts, cents, method, fp)
         trade(w, c, ts, day, w.count(4, 25), pause=(20.0, 1800.0))
@@ -199,7 +197,7 @@ def trade_then_withdraw(w: World, hooks: dict[int, list[Hook]], c: Client) -> No
         dest = next(iter(c.known(ts, kinds)), None)
         if dest is None:
             dest, ts = add_destination(w, c, ts, w.pick(kinds))
-        cents = min(c.balance, int(amount[0][0] * float(w.rng.uniform(0.6, 1.1))))
+        cents = min(c.balance, int(amount[0][0] * w.uniform(0.6, 1.1)))
         if cents > 0:
             withdraw(w, c, ts + gap(w, 60, 2 * 3600), cents, dest)
 

@@ -234,7 +234,7 @@ class _Cast:
                 second_card(w, hooks, c)
             if w.chance(TRAITS["typos"]):
                 c.traits.append("typos")
-                c.typo_rate = float(w.rng.uniform(0.1, 0.3))
+                c.typo_rate = w.uniform(0.1, 0.3)
             for trait, plan in (
                 ("new_device", new_device),
                 ("big_withdrawal", big_withdrawal),
