@@ -34,13 +34,15 @@ def login(
     country: str | None = None,
     scenario: str = "normal",
     typos: bool = True,
+    typo_rate: float | None = None,
 ) -> int:
-    """A successful login, after a mistyped password or two now and then."""
+    """A successful login, after a mistyped password or two now and then (``typo_rate``,
+    else the client's own rate)."""
     device = device or c.devices[-1]
     ip = ip or session_ip(w, c)
     country = country or c.country
-    if typos and w.chance(c.typo_rate):
-        for _ in range(w.count(1, 2)):
+    if typos and w.chance(c.typo_rate if typo_rate is None else typo_rate):
+        for _ in range(w.count(1, 4)):
             w.rows.add(
                 ts,
                 "login",

@@ -144,10 +144,16 @@ def second_card(w: World, hooks: dict[int, list[Hook]], c: Client) -> None:
 
 
 def new_device(w: World, hooks: dict[int, list[Hook]], c: Client) -> None:
+    """A new phone or computer at home: the password is often mistyped on it at first, and
+    the client may withdraw in that first session, as a taken-over account would."""
+
     def hook(w: World, c: Client, day: int) -> None:
         c.devices.append(w.ids.device())
-        ts = login(w, c, session_start(w, c, day), ip=c.home_ip)
-        trade(w, c, ts, day, w.count(0, 3))
+        ts = login(w, c, session_start(w, c, day), ip=c.home_ip, typo_rate=0.5)
+        ts = trade(w, c, ts, day, w.count(0, 3))
+        if c.balance > 10_000 and w.chance(0.3):
+            dest, ts = payout_destination(w, c, ts)
+            withdraw(w, c, ts + gap(w, 30, 1800), int(c.balance * w.uniform(0.1, 0.7)), dest)
 
     _on(hooks, w.count(c.joined + 1 if c.joined + 1 < w.days else c.joined, w.days - 1), hook)
 
