@@ -183,10 +183,11 @@ class _Cast:
             b = self.add(w.pick(("scalper", "swing")), fraud_kind="wash_trading", group=g)
             self.pairs.append((a, b))
         left = counts["card_testing"]
+        ring_next = w.chance(0.5)  # the two variants take turns: both appear from 3 testers
         while left > 0:
-            if left >= 2 and w.chance(0.5):
-                size = min(left, w.count(2, 5))
-                size = left if left - size == 1 else size
+            ring_next = not ring_next
+            if left >= 2 and ring_next:
+                size = min(w.count(2, 5), left if left < 3 else left - 1)  # room for a burst
                 g = self.group()
                 ring = [
                     self.add(

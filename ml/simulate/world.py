@@ -214,5 +214,5 @@ class World:
         return self.u() < p
 
     def count(self, low: int, high: int) -> int:
-        """An integer in [low, high], inclusive."""
-        return low + self.index(high - low + 1)
+        """An integer in [low, high], inclusive (low when the range is empty)."""
+        return low + self.index(high - low + 1) if high > low else low
