@@ -183,8 +183,11 @@ def bonus_ring(w: World, ring: list[Client]) -> None:
     device, ip = w.ids.device(), w.ids.ip()
     minimum = w.pick(("10", "20", "25", "50", "100", "200", "250"))
     first = w.count(0, max(0, w.days - 3))
+    crypto = w.market.by_class.get("crypto", ())
     for c in ring:
         c.joined = min(w.days - 1, first + w.count(0, 3))
+        if crypto:  # something to trade at weekends too
+            c.symbols = (*c.symbols, crypto[w.index(len(crypto))])
         dev = device if mode in ("device", "both") else c.devices[-1]
         addr = ip if mode in ("ip", "both") else c.home_ip
         day = c.joined
