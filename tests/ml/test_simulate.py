@@ -3,8 +3,12 @@ and each fraud labelled exactly as issue 12 defines it (docs/fraud.md, §simulat
 
 from __future__ import annotations
 
+import hashlib
 import io
+import os
 import re
+import subprocess
+import sys
 from collections import defaultdict
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -65,6 +69,26 @@ def test_simulate_when_same_seed_then_same_bytes_and_other_seed_differs() -> Non
     c = simulate(6, 150, 5)
     assert _bytes(a) == _bytes(b)
     assert _bytes(a) != _bytes(c)
+
+
+def test_simulate_when_hash_seed_differs_then_same_bytes() -> None:
+    # set or dict order must decide nothing: two interpreters with other string hashes
+    script = (
+        "import hashlib, io, sys; from ml.simulate import simulate; b = io.BytesIO(); "
+        "simulate(8, 120, 4).write_parquet(b); print(hashlib.sha256(b.getvalue()).hexdigest())"
+    )
+    digests = {
+        subprocess.run(
+            [sys.executable, "-c", script],
+            env={**os.environ, "PYTHONHASHSEED": str(hash_seed)},
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+        for hash_seed in (1, 2)
+    }
+    assert len(digests) == 1
+    assert digests == {hashlib.sha256(_bytes(simulate(8, 120, 4))).hexdigest()}
 
 
 def test_simulate_then_frame_follows_the_contract(frame: pl.DataFrame) -> None:
