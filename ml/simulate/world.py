@@ -133,6 +133,7 @@ class Client:
     fraud: str | None = None
     group: int | None = None  # a fraud ring's or a household's number
     countries: list[str] = field(default_factory=list)  # seen on successful logins
+    shared_device: str | None = None  # a household member's, used now and then
 
     def known(self, ts: int, kinds: tuple[str, ...] | list[str] | None = None) -> list[str]:
         """Destinations added before ts (of the given kinds): an episode written ahead of

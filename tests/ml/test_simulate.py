@@ -196,7 +196,7 @@ def test_simulate_then_travellers_log_in_abroad_on_their_usual_device(
     travelled = 0
     for cid, group in logins.group_by("client_id"):
         m = cast[int(cid[0])]  # type: ignore[call-overload]
-        if m.kind != "traveller" or m.fraud or "new_device" in m.traits:
+        if m.kind != "traveller" or m.fraud or {"new_device", "shared_device"} & set(m.traits):
             continue
         assert group["device_id"].n_unique() == 1
         travelled += group["country"].n_unique() > 1
@@ -216,6 +216,15 @@ def test_simulate_then_households_share_an_address_on_separate_devices(
     shared = shared.filter(pl.col("clients") >= 2)
     assert shared.height >= 3
     assert (shared["device_id"] >= shared["clients"]).all()
+    # a family tablet: a device that more than one normal client logs in on
+    normal = logins.filter(
+        pl.col("client_id").is_in([c for c, m in cast.items() if m.fraud is None])
+    )
+    tablets = normal.group_by("device_id").agg(pl.col("client_id").unique())
+    tablets = tablets.filter(pl.col("client_id").list.len() > 1)
+    assert tablets.height >= 1
+    for members in tablets["client_id"]:
+        assert len({cast[c].group for c in members}) == 1, "one household's tablet"
 
 
 def test_simulate_then_second_cards_and_new_devices_and_typos_look_as_they_should(
@@ -234,7 +243,13 @@ def test_simulate_then_second_cards_and_new_devices_and_typos_look_as_they_shoul
     logins = frame.filter(pl.col("type") == "login")
     devices = dict(logins.group_by("client_id").agg(pl.col("device_id").n_unique()).iter_rows())
     countries = dict(logins.group_by("client_id").agg(pl.col("country").n_unique()).iter_rows())
-    movers = [c for c in normal if "new_device" in cast[c].traits and cast[c].kind != "traveller"]
+    movers = [
+        c
+        for c in normal
+        if "new_device" in cast[c].traits
+        and "shared_device" not in cast[c].traits
+        and cast[c].kind != "traveller"
+    ]
     assert all(devices[c] <= 2 and countries[c] == 1 for c in movers)
     # a quiet investor may not have logged in on the old device during the period
     assert sum(devices[c] == 2 for c in movers) > len(movers) // 2
