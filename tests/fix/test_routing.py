@@ -126,16 +126,25 @@ def test_split_when_share_is_0_or_1_then_all_one_book(share: str, books: set[Boo
         ('name = "x"\nbook = "a"', "route 'x': lps: required for book = 'a'"),
         ('name = "x"\nbook = "b"\nlps = ["lp"]', "route 'x': lps: a B-book route sends to no LP"),
         ('name = "x"\nbook = "split"\nlps = ["lp"]', "route 'x': a_share: required"),
-        ('name = "x"\nbook = "split"\na_share = "1.5"\nlps = ["lp"]',
-         "route 'x': a_share: 1.5 must be between 0 and 1"),
+        (
+            'name = "x"\nbook = "split"\na_share = "1.5"\nlps = ["lp"]',
+            "route 'x': a_share: 1.5 must be between 0 and 1",
+        ),
         ('name = "x"\nbook = "b"\nmin_lots = 1', "route 'x': min_lots: a decimal string"),
-        ('name = "x"\nbook = "b"\nmin_lots = "2"\nmax_lots = "1"',
-         "route 'x': max_lots: 1 is below min_lots 2"),
+        (
+            'name = "x"\nbook = "b"\nmin_lots = "2"\nmax_lots = "1"',
+            "route 'x': max_lots: 1 is below min_lots 2",
+        ),
         ('name = "x"\nbook = "b"\nmarkup = "abc"', "route 'x': markup: 'abc' is not a decimal"),
         ('name = "x"\nbook = "b"\norder_types = ["limit", "iceberg"]', "route 'x': order_types:"),
-        ('name = "x"\nbook = "b"\naccount_groups = ["account:seven"]',
-         "route 'x': account_groups: 'account:seven'"),
-        ('name = "x"\nbook = "a"\nlps = ["lp", "lp"]', "route 'x': lps: ['lp', 'lp'] names an LP twice"),
+        (
+            'name = "x"\nbook = "b"\naccount_groups = ["account:seven"]',
+            "route 'x': account_groups: 'account:seven'",
+        ),
+        (
+            'name = "x"\nbook = "a"\nlps = ["lp", "lp"]',
+            "route 'x': lps: ['lp', 'lp'] names an LP twice",
+        ),
         ('name = "x"\nbook = "a"\nlps = ["lp"]\nif_no_lp = "hope"', "route 'x': if_no_lp: one of"),
     ],
 )
@@ -153,7 +162,8 @@ def test_parse_when_default_route_unknown_or_names_repeat_then_error() -> None:
 
 
 def test_resolved_when_symbols_are_aliases_then_catalogue_spelling() -> None:
-    r = parse_routing(tomllib.loads('[[route]]\nname="x"\nbook="a"\nlps=["lp"]\nsymbols=["eurusd"]'))
+    text = '[[route]]\nname="x"\nbook="a"\nlps=["lp"]\nsymbols=["eurusd"]'
+    r = parse_routing(tomllib.loads(text))
     resolved = r.resolved(default_catalogue(), ["lp"])
     assert resolved.routes[0].symbols == frozenset({"EUR/USD"})
 
@@ -163,7 +173,10 @@ def test_resolved_when_symbols_are_aliases_then_catalogue_spelling() -> None:
     [
         ('symbols = ["NOPE"]', "route 'x': symbols: 'NOPE' is not in the catalogue"),
         ('symbols = ["group:stamps"]', "route 'x': symbols: group:stamps is no symbol group"),
-        ('symbols = ["group:fx_major"]\nmarkup = "0.00002"', "route 'x': markup: 0.00002 is not a whole number of USD/JPY's ticks"),
+        (
+            'symbols = ["group:fx_major"]\nmarkup = "0.00002"',
+            "route 'x': markup: 0.00002 is not a whole number of USD/JPY's ticks",
+        ),
         ('lps = ["lp", "other"]', "route 'x': lps: 'other' is no [[lp]]"),
     ],
 )
@@ -189,7 +202,10 @@ def test_venues_example_when_loaded_then_lps_and_routes_resolve() -> None:
         ("x = ", "not TOML"),
         ("colour = 1", "unknown top-level key 'colour'"),
         ('[[lp]]\nname = "lp1"\nport = 5001', "lp 'lp1':"),
-        ('[[route]]\nname = "r"\nbook = "a"\nlps = ["ghost"]', "route 'r': lps: 'ghost' is no [[lp]]"),
+        (
+            '[[route]]\nname = "r"\nbook = "a"\nlps = ["ghost"]',
+            "route 'r': lps: 'ghost' is no [[lp]]",
+        ),
     ],
 )
 def test_venues_file_when_wrong_then_one_clear_error(text: str, message: str) -> None:
@@ -199,5 +215,5 @@ def test_venues_file_when_wrong_then_one_clear_error(text: str, message: str) ->
 
 
 def test_venues_file_when_missing_then_error_names_it(tmp_path: Path) -> None:
-    with pytest.raises(VenuesFileError, match="nope.toml: cannot read the venues file"):
+    with pytest.raises(VenuesFileError, match=r"nope\.toml: cannot read the venues file"):
         load_venues(tmp_path / "nope.toml")
