@@ -11,7 +11,8 @@ a restart ``restore`` reads it from the order (the store keeps it). Every report
 through the router on its way to the OMS, from a ``submit`` or from a venue's own thread:
 it is stamped with its venue, and an A-book fill gets the route's markup (the client buys
 higher and sells lower than the LP's price; ``ExecutionReport.markup`` says by how much, so
-``trading.fills`` books it as revenue).
+``trading.fills`` books it as revenue). So that a marked-up fill still honours the client's
+limit, the LP gets the limit price less the markup (a buy; more for a sell).
 """
 
 from __future__ import annotations
@@ -148,17 +149,20 @@ class RouterVenue:
             ]  # fmt: skip
         markup = self._markup_int(order.route, order.symbol) if name != BBOOK else 0
         self._remember(order, name, markup)
-        return self._through(name, self._venues[name].submit(order))
+        return self._through(name, self._venues[name].submit(_at_lp(order, markup)))
 
     def cancel(self, order: Order) -> list[ExecutionReport]:
-        name = self._venue_of(order)
-        return self._through(name, self._venues[name].cancel(order))
+        name, markup = self._venue_of(order)
+        return self._through(name, self._venues[name].cancel(_at_lp(order, markup)))
 
     def replace(
         self, order: Order, qty: int, price: int | None, trigger_price: int | None
     ) -> list[ExecutionReport]:
-        name = self._venue_of(order)
-        return self._through(name, self._venues[name].replace(order, qty, price, trigger_price))
+        name, markup = self._venue_of(order)
+        if price is not None and markup:
+            price -= markup * order.side.sign
+        reports = self._venues[name].replace(_at_lp(order, markup), qty, price, trigger_price)
+        return self._through(name, reports)
 
     def reset(self) -> None:
         with self._lock:
@@ -178,7 +182,7 @@ class RouterVenue:
         if name != BBOOK and order.route is not None:
             markup = self._markup_int(order.route, order.symbol)
         self._remember(order, name, markup)
-        self._venues[name].restore(order)
+        self._venues[name].restore(_at_lp(order, markup))
 
     def on_quote(self, quote: Quote) -> list[ExecutionReport]:
         out: list[ExecutionReport] = []
@@ -198,12 +202,13 @@ class RouterVenue:
 
     # -- internals ---------------------------------------------------------------------------
 
-    def _venue_of(self, order: Order) -> str:
+    def _venue_of(self, order: Order) -> tuple[str, int]:
+        """The order's venue and the markup of its fills."""
         with self._lock:
             routed = self._orders.get(order.order_id)
         if routed is not None:
-            return routed.venue
-        return order.venue or BBOOK
+            return routed.venue, routed.markup
+        return order.venue or BBOOK, 0
 
     def _remember(self, order: Order, name: str, markup: int) -> None:
         with self._lock:
@@ -228,11 +233,23 @@ class RouterVenue:
                                 last_price=r.last_price + routed.markup * routed.side.sign,
                                 markup=routed.markup + r.markup,
                             )
-                    elif r.kind is ExecKind.REPLACED and r.qty is not None:
-                        routed.qty = r.qty
+                    elif r.kind is ExecKind.REPLACED:
+                        routed.qty = r.qty if r.qty is not None else routed.qty
+                        if r.price is not None and routed.markup:
+                            # The client's terms: the LP holds the limit less the markup.
+                            r = replace(r, price=r.price + routed.markup * routed.side.sign)
                     if r.kind in _DONE or routed.filled >= routed.qty:
                         del self._orders[r.order_id]
                 if not r.venue:
                     r = replace(r, venue=name)
                 out.append(r)
         return out
+
+
+def _at_lp(order: Order, markup: int) -> Order:
+    """The order as the LP is to work it: the limit less the markup (buy; more for a sell),
+    so that the client's marked-up fill is never worse than the limit. The OMS's own order
+    object is not touched."""
+    if not markup or order.price is None:
+        return order
+    return replace(order, price=order.price - markup * order.side.sign, history=[])
