@@ -201,7 +201,7 @@ def test_venues_example_when_loaded_then_lps_and_routes_resolve() -> None:
     [
         ("x = ", "not TOML"),
         ("colour = 1", "unknown top-level key 'colour'"),
-        ('[[lp]]\nname = "lp1"\nport = 5001', "lp 'lp1':"),
+        ('[[lp]]\nname = "lp1"\nport = 5001', "lp 'lp1': sender_comp_id: Field required"),
         (
             '[[route]]\nname = "r"\nbook = "a"\nlps = ["ghost"]',
             "route 'r': lps: 'ghost' is no [[lp]]",

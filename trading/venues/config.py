@@ -12,35 +12,10 @@ import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
-
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from trading.errors import ConfigError
 from trading.routing import BBOOK, Routing, RoutingError, parse_routing
-
-
-class LpConfig(BaseModel):
-    """One liquidity provider: the FIX venue's model (stand-in until fixvenue's lands)."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid", strict=True)
-
-    name: str = Field(min_length=1, max_length=32)
-    host: str
-    port: int = Field(gt=0, lt=65536)
-    begin_string: Literal["FIX.4.2", "FIX.4.4"]
-    sender_comp_id: str
-    target_comp_id: str
-    heartbeat_s: int = 30
-    reconnect_s: int = 5
-    session_start: str = "00:00:00"
-    session_end: str = "00:00:00"
-    order_types: list[str] = ["limit", "market"]
-    tifs: list[str] = ["day", "gtc", "ioc", "fok"]
-    mic: str = ""
-    status_request: Literal["order", "mass"] = "order"
-    priority: int = 1
-    market_data: bool = False
+from trading.venues.fix.config import LpConfig, lp_config
 
 
 class VenuesFileError(ConfigError):
@@ -101,17 +76,15 @@ def _lps(doc: Mapping[str, object], source: str) -> tuple[LpConfig, ...]:
         raise VenuesFileError(f"{source}: lp: must be an array of tables ([[lp]])")
     lps: list[LpConfig] = []
     for i, table in enumerate(raw):
-        where = f"lp {table['name']!r}" if isinstance(table.get("name"), str) else f"lp #{i + 1}"
         try:
-            lp = LpConfig.model_validate(table)
-        except ValidationError as exc:
-            err = exc.errors()[0]
-            key = ".".join(str(p) for p in err["loc"]) or "?"
-            raise VenuesFileError(f"{source}: {where}: {key}: {err['msg']}") from None
+            lp = lp_config(
+                table, where="lp" if isinstance(table.get("name"), str) else f"lp #{i + 1}"
+            )
+        except ConfigError as exc:
+            raise VenuesFileError(f"{source}: {exc}") from None
         if lp.name == BBOOK or any(o.name == lp.name for o in lps):
             raise VenuesFileError(
-                f"{source}: {where}: name: {lp.name!r} is taken (the B-book's, or an "
-                "earlier [[lp]]'s)"
+                f"{source}: lp {lp.name!r}: name: taken (by the B-book, or an earlier [[lp]])"
             )
         lps.append(lp)
     return tuple(lps)
