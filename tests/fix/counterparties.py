@@ -32,7 +32,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
@@ -230,23 +230,24 @@ def _accepts(port: int) -> bool:
         return False
 
 
-def _start(name: str, home: Path, begin_string: str, comp_id: str, clients: Sequence[str]) -> Counterparty:
+def launch(
+    name: str, home: Path, *, begin_string: str, comp_id: str, clients: Sequence[str],
+    command: Callable[[int, int], Sequence[str]],
+) -> Counterparty:  # fmt: skip
+    """Runs ``command(port, attempt)`` (an acceptor on ``port``) with the loopback shim
+    preloaded, until it accepts connections; a fresh port when the last one was taken."""
     if not clients:
         raise ValueError("a counterparty needs at least one client CompID")
-    binary = unpack_binary(name, home / "bin")
     shim = loopback_shim()
-    dictionary = spec_dir() / f"{begin_string.replace('.', '')}.xml"
     env = {**os.environ, "LD_PRELOAD": str(shim)}
     last = ""
     for attempt in range(_PORT_ATTEMPTS):
         port = free_port()
-        cfg = home / f"{name}-{attempt}.cfg"
-        cfg.write_text(session_config(port=port, begin_string=begin_string, comp_id=comp_id,
-                                      clients=clients, home=home, dictionary=dictionary))  # fmt: skip
+        argv = list(command(port, attempt))
         log_path = home / f"{name}-{attempt}.log"
         log = log_path.open("wb")
         process = subprocess.Popen(
-            [str(binary), str(cfg)], cwd=home, env=env, stdout=log, stderr=subprocess.STDOUT,
+            argv, cwd=home, env=env, stdout=log, stderr=subprocess.STDOUT,
             # ordermatch reads commands from stdin and spins on EOF: a pipe nobody writes
             # to keeps it idle, and `#quit` on it stops it.
             stdin=subprocess.PIPE, start_new_session=True,
@@ -265,7 +266,24 @@ def _start(name: str, home: Path, begin_string: str, comp_id: str, clients: Sequ
         last = cp.log()[-2_000:]
         if "in use" not in last.lower():
             break
-    raise CounterpartyError(f"{name} did not start listening (config {cfg}); it printed:\n{last}")
+    raise CounterpartyError(f"{name} did not start listening ({argv}); it printed:\n{last}")
+
+
+def _start(name: str, home: Path, begin_string: str, comp_id: str, clients: Sequence[str]) -> Counterparty:
+    if not clients:
+        raise ValueError("a counterparty needs at least one client CompID")
+    home.mkdir(parents=True, exist_ok=True)
+    binary = unpack_binary(name, home / "bin")
+    dictionary = spec_dir() / f"{begin_string.replace('.', '')}.xml"
+
+    def command(port: int, attempt: int) -> list[str]:
+        cfg = home / f"{name}-{attempt}.cfg"
+        cfg.write_text(session_config(port=port, begin_string=begin_string, comp_id=comp_id,
+                                      clients=clients, home=home, dictionary=dictionary))  # fmt: skip
+        return [str(binary), str(cfg)]
+
+    return launch(name, home, begin_string=begin_string, comp_id=comp_id, clients=clients,
+                  command=command)  # fmt: skip
 
 
 _running: list[Counterparty] = []
