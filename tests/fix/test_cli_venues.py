@@ -22,7 +22,7 @@ MARKUP = Decimal("0.00002")
 
 def bourse(*args: str, timeout_s: float = 240) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [BOURSE, *args], capture_output=True, text=True, timeout=timeout_s,
+        [BOURSE, *args], capture_output=True, text=True, timeout=timeout_s, check=False,
         env={**os.environ, "COLUMNS": "200"},
     )  # fmt: skip
 
