@@ -11,6 +11,7 @@ import os
 import sqlite3
 import subprocess
 import sys
+import time
 from decimal import Decimal
 from pathlib import Path
 
@@ -115,3 +116,85 @@ def test_simulate_when_lp_unreachable_then_one_line_and_exit_2(tmp_path: Path) -
     assert sim.returncode == 2, sim.stdout + sim.stderr
     text = (sim.stdout + sim.stderr).strip()
     assert "lp_unreachable: executor" in text and "Traceback" not in text, text
+
+
+def test_oms_run_when_venues_given_then_host_routes_to_the_lp_and_stops_cleanly(
+    tmp_path: Path, redis_url: str
+) -> None:
+    """``bourse oms run --venues``: an order over the command bus goes to the LP simulator,
+    is filled there, and the store says so; an LP that never logs on is one warning line."""
+    import signal as sig
+
+    import redis
+    from sqlalchemy import select
+
+    from tests.servers import free_port
+    from tests.trading.bus.hostproc import QuotePump, start_host, wait_ready
+    from trading.bus.client import CommandClient
+    from trading.catalogue import default_catalogue
+    from trading.commands import Deposit, OpenAccount, SubmitOrder
+    from trading.store import schema as s
+    from trading.store.engine import open_engine
+    from trading.validate import order_request
+    from trading.venues.fix.lpsim import LpSim
+
+    port = free_port()
+    venues = tmp_path / "venues.toml"
+    venues.write_text(f"""
+[[lp]]
+name = "sim"
+port = {port}
+sender_comp_id = "BOURSE"
+target_comp_id = "LP1"
+reconnect_s = 1
+
+[[lp]]
+name = "ghost"
+port = {free_port()}
+sender_comp_id = "BOURSE"
+target_comp_id = "GHOST"
+priority = 0
+
+[[route]]
+name = "btc-a"
+symbols = ["BTC/USD"]
+book = "a"
+lps = ["ghost", "sim"]
+if_no_lp = "reject"
+""")
+    lp = LpSim(port, home=tmp_path / "lp")
+    lp.start()
+    home, log = tmp_path / "home", tmp_path / "host.log"
+    proc = start_host(home, None, redis_url, log, "--venues", str(venues), "--logon-timeout", "3",
+                      "--expire-every", "0.1")  # fmt: skip
+    try:
+        wait_ready(proc, log)
+        text = log.read_text()
+        assert "lp_unreachable: ghost" in text and "lp_unreachable: sim" not in text, text
+        request = order_request(default_catalogue(), account_id=1, client_order_id="o1",
+                                symbol="BTC/USD", side="buy", qty="0.01", type="limit",
+                                price="60000.00")  # fmt: skip
+        with QuotePump(redis_url), CommandClient(redis.Redis.from_url(redis_url), "t") as client:
+            assert client.send(OpenAccount(1), 30).ok
+            assert client.send(Deposit(1, "USD", 100_000_000, "d1"), 30).ok
+            assert client.send(SubmitOrder(request), 30).ok
+            engine = open_engine(f"sqlite:///{next(home.glob('*.db'))}")
+            o = s.orders
+            deadline = time.monotonic() + 30
+            row = None
+            while time.monotonic() < deadline:
+                with engine.connect() as conn:
+                    row = conn.execute(select(o.c.status, o.c.route, o.c.venue)).first()
+                if row is not None and row.status == "filled":
+                    break
+                time.sleep(0.1)
+            # ghost has the better priority but is down: failover to sim.
+            assert row is not None and tuple(row) == ("filled", "btc-a", "sim"), row
+        proc.send_signal(sig.SIGTERM)
+        assert proc.wait(30) == 0, log.read_text()[-3000:]
+        assert "Traceback" not in log.read_text()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        lp.stop()
