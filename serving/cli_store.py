@@ -16,13 +16,8 @@ from sqlalchemy import Engine
 from serving.cli_shared import DsnOpt, HomeOpt, console, open_reader, open_store, out, settings_for
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
-
-    from trading.oms.engine import OMS
     from trading.sim.activity import SimulationReport
-    from trading.venues.base import Venue
     from trading.venues.dropcopy import DropCopy
-    from trading.venues.live import LiveVenues
 
 ledger_app = typer.Typer(help="The double-entry ledger.", no_args_is_help=True)
 audit_app = typer.Typer(help="The hash-chained audit log.", no_args_is_help=True)
@@ -81,6 +76,7 @@ def simulate(
     --start is given without --days or is not after what the store holds; 3 when another
     writer holds it; 1 when a command failed with a store error."""
     from serving import checks
+    from serving.cli_venues import RoutedSimulation
     from trading.catalogue import default_catalogue
     from trading.errors import WriterLockHeld
     from trading.funding_settlement import write_settlement_files
@@ -94,7 +90,7 @@ def simulate(
         checks.fail("--venues runs with the single-session simulation, not with --days")
     settings = settings_for(home, dsn)
     checks.require(checks.home_dir(settings.home), checks.store(settings.dsn, settings.home))
-    routed = None if venues is None else _Routed(venues, logon_timeout, settings.home)
+    routed = None if venues is None else RoutedSimulation(venues, logon_timeout, settings.home)
     holds_data = checks.store_is_empty(settings.dsn, settings.home)
     engine = open_store(settings, create=True)
     lock = WriterLock(engine)
@@ -416,48 +412,3 @@ def outbox_relay(
     except KeyboardInterrupt:
         stop.set()
     out.print(f"published {relay.published} events")
-
-
-class _Routed:
-    """``simulate --venues``: the venues file read at once (a bad one is one line, exit 2),
-    its FIX sessions started when the simulation builds its OMS, stopped after it."""
-
-    def __init__(self, path: Path, logon_timeout_s: float, home: Path) -> None:
-        from serving import checks
-        from trading.venues.config import VenuesFileError, load_venues
-
-        try:
-            self.file = load_venues(path)
-        except VenuesFileError as exc:
-            checks.fail(exc.message)
-        self.timeout_s = logon_timeout_s
-        self.home = home
-        self.live: LiveVenues | None = None
-
-    def route(self, bbook: Venue, clock: Callable[[], int]) -> Venue:
-        from serving import checks
-        from trading.catalogue import default_catalogue
-        from trading.venues.config import VenuesFileError
-        from trading.venues.live import LiveVenues
-
-        try:
-            self.live = LiveVenues(self.file, bbook, default_catalogue(), clock, self.home)
-        except VenuesFileError as exc:
-            checks.fail(exc.message)
-        down = self.live.start(self.timeout_s)
-        if down:
-            self.stop()
-            checks.fail(down[0])
-        return self.live.router
-
-    def settle(self, oms: OMS) -> None:
-        assert self.live is not None
-        left = self.live.settle(oms, self.timeout_s)
-        if left:
-            console.print(f"[yellow]warning[/yellow] {left} order(s) at an LP had no answer "
-                          f"after {self.timeout_s:g} s: they stay open, in doubt")  # fmt: skip
-
-    def stop(self) -> None:
-        if self.live is not None:
-            self.live.stop()
-            self.live = None

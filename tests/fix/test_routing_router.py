@@ -23,6 +23,7 @@ from trading.oms.engine import OMS
 from trading.orders import Order, OrderStatus, OrderType
 from trading.routing import parse_routing
 from trading.store import schema as s
+from trading.store.read_exposure import house_exposure, unhedged
 from trading.store.verify import verify_ledger
 from trading.venues.base import ExecKind, ExecutionReport, ReportHandler
 from trading.venues.bbook import BBookVenue
@@ -315,3 +316,24 @@ def test_router_when_reports_come_late_then_stamped_with_their_venue(desk: Desk)
     desk.router.bind(seen.append)
     desk.lp2.send(99, ExecKind.ACCEPTED, 1)
     assert seen[0][0].venue == "lp2"
+
+
+def test_house_exposure_when_fills_at_lp_and_bbook_then_hedged_told_from_unhedged(
+    desk: Desk,
+) -> None:
+    eur = desk.rig.catalogue.get("EUR/USD")
+    # 2 lots bought by a client at lp1 (A-book), 1 lot bought at the B-book (a market order:
+    # no rule for market orders, so the default route).
+    at_lp = desk.submit(1, "a1", **limit("1.10000", qty="2"))
+    desk.lp1.send(at_lp.order_id, ExecKind.FILL, desk.clock(), last_qty=eur.qty_to_int(Decimal(2)),
+                  last_price=eur.price_to_int(Decimal("1.09990")))  # fmt: skip
+    desk.pump()
+    assert desk.submit(2, "b1", type="market", side="buy", qty="1").status is OrderStatus.FILLED
+    with desk.oms.engine.connect() as conn:
+        exposures = house_exposure(conn)
+    two, one = eur.qty_to_int(Decimal(2)), eur.qty_to_int(Decimal(1))
+    # The house is short what its clients bought: hedged at lp1, its own risk at the B-book.
+    assert [(e.venue, e.commodity, e.qty, e.hedged) for e in exposures] == [
+        ("bbook", "EURUSD", -one, False), ("lp1", "EURUSD", -two, True),
+    ]  # fmt: skip
+    assert unhedged(exposures) == {"EURUSD": -one}
