@@ -46,9 +46,7 @@ BINARIES = {
     "ordermatch": EXAMPLES / "ordermatch" / ".libs" / "ordermatch.gz",
 }
 LIBRARY = "libquickfix.so.17"
-INSTALL_HINT = (
-    "run `make install` (scripts/ensure-tools.sh installs libquickfix-doc and libquickfix17)"
-)
+INSTALL_HINT = "run `make install` (scripts/ensure-tools.sh installs libquickfix-doc and libquickfix17)"
 SHIM_SOURCE = Path(__file__).with_name("loopback_bind.c")
 # Bounds, not timings under test: how long a counterparty may take to listen or to stop.
 START_TIMEOUT_S = 30.0
@@ -89,9 +87,7 @@ def unpack_binary(name: str, into: Path) -> Path:
     """The example program `name`, unpacked (it ships gzipped) into `into`, executable."""
     packed = BINARIES[name]
     if not packed.is_file():
-        raise CounterpartyMissing(
-            f"QuickFIX example `{name}` not found at {packed}: {INSTALL_HINT}"
-        )
+        raise CounterpartyMissing(f"QuickFIX example `{name}` not found at {packed}: {INSTALL_HINT}")
     if not _library_present():
         raise CounterpartyMissing(f"{LIBRARY} (package libquickfix17) not found: {INSTALL_HINT}")
     into.mkdir(parents=True, exist_ok=True)
@@ -112,9 +108,7 @@ def loopback_shim() -> Path:
         return _shim
     cc = shutil.which("cc") or shutil.which("gcc")
     if cc is None:
-        raise CounterpartyMissing(
-            "no C compiler (cc) to build the loopback bind shim: apt-get install gcc"
-        )
+        raise CounterpartyMissing("no C compiler (cc) to build the loopback bind shim: apt-get install gcc")
     out_dir = Path(tempfile.mkdtemp(prefix="bourse-fixshim-"))
     atexit.register(shutil.rmtree, out_dir, True)
     lib = out_dir / "loopback_bind.so"
@@ -275,9 +269,7 @@ def launch(
     raise CounterpartyError(f"{name} did not start listening ({argv}); it printed:\n{last}")
 
 
-def _start(
-    name: str, home: Path, begin_string: str, comp_id: str, clients: Sequence[str]
-) -> Counterparty:
+def _start(name: str, home: Path, begin_string: str, comp_id: str, clients: Sequence[str]) -> Counterparty:
     if not clients:
         raise ValueError("a counterparty needs at least one client CompID")
     home.mkdir(parents=True, exist_ok=True)

@@ -130,11 +130,8 @@ def _main(script_path: str) -> None:
             for side, price, size in ((fix.MDEntryType_BID, bid, bid_size),
                                       (fix.MDEntryType_OFFER, ask, ask_size)):  # fmt: skip
                 group = mod.MarketDataIncrementalRefresh.NoMDEntries()
-                group.setField(
-                    fix.MDUpdateAction(
-                        fix.MDUpdateAction_DELETE if price is None else fix.MDUpdateAction_CHANGE
-                    )
-                )
+                group.setField(fix.MDUpdateAction(
+                    fix.MDUpdateAction_DELETE if price is None else fix.MDUpdateAction_CHANGE))
                 group.setField(fix.Symbol(symbol))
                 entry(group, side, price, size)
                 update.addGroup(group)
