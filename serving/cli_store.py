@@ -78,7 +78,7 @@ def simulate(
     from serving import checks
     from serving.cli_venues import RoutedSimulation
     from trading.catalogue import default_catalogue
-    from trading.errors import WriterLockHeld
+    from trading.errors import ConfigError, WriterLockHeld
     from trading.funding_settlement import write_settlement_files
     from trading.sim.simulation import run_simulation
     from trading.store.lock import WriterLock
@@ -123,6 +123,8 @@ def simulate(
                     route=routed.route if routed else None,
                     settle=routed.settle if routed else None,
                 )  # fmt: skip
+            except ConfigError as exc:  # an open order at an LP the venues file lacks
+                checks.fail(exc.message)
             finally:
                 if routed is not None:
                     routed.stop()

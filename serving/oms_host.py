@@ -45,7 +45,7 @@ def run_host(
     from trading.bus.follow import FollowedQuoteBook
     from trading.catalogue import default_catalogue
     from trading.config import OMSConfig
-    from trading.errors import WriterLockHeld
+    from trading.errors import ConfigError, WriterLockHeld
     from trading.oms.engine import OMS
     from trading.oms.host import OMSHost
     from trading.oms.outbox import OutboxRelay
@@ -53,7 +53,6 @@ def run_host(
     from trading.store.lock import WriterLock
     from trading.venues.base import Venue
     from trading.venues.bbook import BBookVenue
-    from trading.venues.config import VenuesFileError
     from trading.venues.dropcopy import DropCopy, dropcopy_dir
     from trading.venues.live import LiveVenues
 
@@ -94,7 +93,7 @@ def run_host(
             if venues is not None:
                 try:
                     live = LiveVenues(venues, bbook, catalogue, time.time_ns, settings.home)
-                except VenuesFileError as exc:
+                except ConfigError as exc:
                     console.print(f"[red]error[/red] {exc.message}")
                     return EXIT_UNREACHABLE
                 # An LP down at start is not fatal: quickfix retries it, routing fails over.
@@ -102,6 +101,11 @@ def run_host(
                     console.print(f"[yellow]warning[/yellow] {line}")
                 venue = live.router
             oms = OMS(engine, catalogue, book, venue, config, time.time_ns, actor="oms")
+        except ConfigError as exc:  # an open order at an LP the venues file no longer has
+            console.print(f"[red]error[/red] {exc.message}")
+            if live is not None:
+                live.stop()
+            return EXIT_UNREACHABLE
         except SQLAlchemyError as exc:
             console.print(f"[red]error[/red] store_unreachable: {_one_line(exc)}")
             if live is not None:

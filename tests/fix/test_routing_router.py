@@ -19,6 +19,7 @@ from sqlalchemy import Engine, select
 from tests.trading.builders import FakeClock, Rig, make_engine, make_oms
 from trading import ledger as L
 from trading.commands import CancelOrder, OrderAck, SubmitOrder
+from trading.errors import ConfigError
 from trading.oms.engine import OMS
 from trading.orders import Order, OrderStatus, OrderType
 from trading.routing import parse_routing
@@ -289,12 +290,14 @@ def test_restart_when_orders_open_then_each_restored_at_its_venue(store_dsn: str
     at_lp = first.submit(1, "c1", **limit("1.10000"))
     first.lp1.send(at_lp.order_id, ExecKind.ACCEPTED, clock())
     first.pump()
+    unacked = first.submit(1, "c3", **limit("1.10000"))  # the LP has not answered yet
     first.lp1.up = first.lp2.up = False
     at_bbook = first.submit(1, "c2", **limit("1.00000"))  # rests at the B-book
     assert order_row(engine, at_bbook.order_id).venue == "bbook"
 
     second = Desk(engine, clock)  # a new process: the store is the truth
-    assert second.lp1.restored == [at_lp.order_id] and not second.lp2.restored
+    assert second.lp1.restored == [at_lp.order_id, unacked.order_id]
+    assert not second.lp2.restored
     assert second.bbook.resting_count == 1
     second.oms.execute_one(CancelOrder(1, at_lp.order_id))
     assert second.lp1.cancels == [at_lp.order_id]
@@ -309,6 +312,11 @@ def test_restart_when_orders_open_then_each_restored_at_its_venue(store_dsn: str
     assert row.filled_notional == eur.qty_to_int(Decimal(1)) * (
         px + eur.price_to_int(Decimal("0.00002"))
     )
+    # So does the first answer to the order the LP had not acknowledged before the restart.
+    second.lp1.send(unacked.order_id, ExecKind.FILL, clock(), last_qty=eur.qty_to_int(Decimal(1)),
+                    last_price=px)  # fmt: skip
+    second.pump()
+    assert order_row(engine, unacked.order_id).filled_notional == row.filled_notional
 
 
 def test_router_when_reports_come_late_then_stamped_with_their_venue(desk: Desk) -> None:
@@ -337,3 +345,19 @@ def test_house_exposure_when_fills_at_lp_and_bbook_then_hedged_told_from_unhedge
         ("bbook", "EURUSD", -one, False), ("lp1", "EURUSD", -two, True),
     ]  # fmt: skip
     assert unhedged(exposures) == {"EURUSD": -one}
+
+
+def test_restart_when_an_open_orders_lp_left_the_file_then_config_error_names_it(
+    store_dsn: str,
+) -> None:
+    engine = make_engine(store_dsn)
+    clock = FakeClock()
+    first = Desk(engine, clock)
+    first.rig.oms = first.oms
+    first.rig.seed_quotes()
+    first.rig.open_accounts(1)
+    at_lp = first.submit(1, "c1", **limit("1.10000"))
+    rig = make_oms(engine, clock)
+    router = RouterVenue(rig.venue, {}, parse_routing({}), rig.catalogue)  # lp1 is gone
+    with pytest.raises(ConfigError, match=f"order {at_lp.order_id} works at 'lp1'"):
+        OMS(engine, rig.catalogue, rig.book, router, rig.config, clock)

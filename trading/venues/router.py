@@ -23,6 +23,7 @@ from dataclasses import dataclass, replace
 from typing import Protocol
 
 from trading.catalogue import Catalogue
+from trading.errors import ConfigError
 from trading.orders import Order, Side
 from trading.quotes import Quote
 from trading.routing import BBOOK, Book, IfNoLp, Routing
@@ -69,7 +70,7 @@ class RouterVenue:
     ) -> None:
         missing = routing.lp_names - set(lps)
         if missing:
-            raise ValueError(f"the routing rules name LPs with no venue: {sorted(missing)}")
+            raise ConfigError(f"the routing rules name LPs with no venue: {sorted(missing)}")
         self._bbook = bbook
         self._lps = dict(lps)
         self._venues: dict[str, Venue] = {BBOOK: bbook, **self._lps}
@@ -174,7 +175,7 @@ class RouterVenue:
         # An order from before routing existed (no venue recorded) was the B-book's.
         name = order.venue or BBOOK
         if name not in self._venues:
-            raise ValueError(
+            raise ConfigError(
                 f"order {order.order_id} works at {name!r}, which the venues file no longer "
                 "names: add its [[lp]] back, or close the order there first"
             )
