@@ -68,9 +68,9 @@ class RouterVenue:
         catalogue: Catalogue,
         priority: Mapping[str, int] | None = None,
     ) -> None:
-        missing = routing.lp_names - set(lps)
-        if missing:
-            raise ConfigError(f"the routing rules name LPs with no venue: {sorted(missing)}")
+        # Symbols in the catalogue's spelling, LPs known, markups on the price grid (raises
+        # RoutingError, naming the rule and the key).
+        routing = routing.resolved(catalogue, lps)
         self._bbook = bbook
         self._lps = dict(lps)
         self._venues: dict[str, Venue] = {BBOOK: bbook, **self._lps}
@@ -117,7 +117,7 @@ class RouterVenue:
         if mk is None:
             r = self._routing.route(route)
             inst = self._catalogue.get(symbol)
-            # On the tick grid: Routing.resolved checked it against the catalogue.
+            # On the tick grid: Routing.resolved checked it in __init__.
             mk = int(r.markup * inst.price_scale) if r is not None else 0
             self._markup[key] = mk
         return mk
