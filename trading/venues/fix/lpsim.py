@@ -89,7 +89,7 @@ class LpSim(fix.Application):  # type: ignore[misc]
         self.received: list[tuple[str, str]] = []  # (MsgType, ClOrdID) of app messages
         self.logons = 0
         self._cond = threading.Condition()
-        self._acceptor: fix.SocketAcceptor | None = None
+        self._acceptor: fix.ThreadedSocketAcceptor | None = None
         self._sessions: set[str] = set()
         self._poss_dup = 0  # messages to send next marked PossDupFlag=Y
 
@@ -100,7 +100,7 @@ class LpSim(fix.Application):  # type: ignore[misc]
         cfg = self.home / "acceptor.cfg"
         cfg.write_text(self._cfg, encoding="utf-8")
         settings = fix.SessionSettings(str(cfg))
-        self._acceptor = fix.SocketAcceptor(self, fix.FileStoreFactory(settings), settings,
+        self._acceptor = fix.ThreadedSocketAcceptor(self, fix.FileStoreFactory(settings), settings,
                                             fix.FileLogFactory(settings))  # fmt: skip
         self._acceptor.start()
 
@@ -194,6 +194,7 @@ class LpSim(fix.Application):  # type: ignore[misc]
 
     def fromApp(self, message: fix.Message, sid: fix.SessionID) -> None:
         m = M.read(message)
+        sid = M.own_session_id(sid)
         with self._cond:
             self.received.append((m.msg_type, m.cl_ord_id or ""))
             self._cond.notify_all()
