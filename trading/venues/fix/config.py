@@ -155,11 +155,11 @@ def lp_config(table: Mapping[str, Any], where: str = "[[lp]]") -> LpConfig:
     except ValidationError as exc:
         problems = []
         for err in exc.errors():
-            key = ".".join(str(p) for p in err["loc"]) or "(table)"
+            key = ".".join(str(p) for p in err["loc"])
             msg = err["msg"].removeprefix("Value error, ")
             if err["type"] == "extra_forbidden":
                 msg = "unknown key"
-            problems.append(f"{key}: {msg}")
+            problems.append(f"{key}: {msg}" if key else msg)
         raise ConfigError(f"{label}: " + "; ".join(problems)) from None
 
 
