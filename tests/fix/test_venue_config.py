@@ -77,7 +77,7 @@ def test_lp_table_when_a_key_is_wrong_then_the_error_names_it(
 def test_two_lps_when_they_share_a_name_or_a_session_then_refused() -> None:
     with pytest.raises(ConfigError, match="name 'lp1' is used twice"):
         lp_configs([_table(), _table(port=5002)])
-    with pytest.raises(ConfigError, match="session FIX.4.4/BOURSE/LP1 is used twice"):
+    with pytest.raises(ConfigError, match=r"session FIX\.4\.4/BOURSE/LP1 is used twice"):
         lp_configs([_table(), _table(name="lp2", port=5002)])
 
 
