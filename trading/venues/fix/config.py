@@ -31,7 +31,14 @@ import re
 from collections.abc import Mapping
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from trading.errors import ConfigError
 from trading.orders import OrderType, TimeInForce
@@ -103,6 +110,12 @@ class LpConfig(BaseModel):
             raise ValueError("a host name or address")
         return value
 
+    @model_validator(mode="after")
+    def _mass_needs_44(self) -> LpConfig:
+        if self.status_request == "mass" and self.begin_string == "FIX.4.2":
+            raise ValueError("status_request: 'mass' (35=AF) needs FIX.4.4; use 'order'")
+        return self
+
     @property
     def fix42(self) -> bool:
         return self.begin_string == "FIX.4.2"
@@ -142,11 +155,11 @@ def lp_config(table: Mapping[str, Any], where: str = "[[lp]]") -> LpConfig:
     except ValidationError as exc:
         problems = []
         for err in exc.errors():
-            key = ".".join(str(p) for p in err["loc"]) or "(table)"
+            key = ".".join(str(p) for p in err["loc"])
             msg = err["msg"].removeprefix("Value error, ")
             if err["type"] == "extra_forbidden":
                 msg = "unknown key"
-            problems.append(f"{key}: {msg}")
+            problems.append(f"{key}: {msg}" if key else msg)
         raise ConfigError(f"{label}: " + "; ".join(problems)) from None
 
 
