@@ -155,27 +155,27 @@ class Initiator(fix.Application):  # type: ignore[misc]
             self._inbox.append(Received(sender, fields, raw))
             self._cond.notify_all()
 
-    def onCreate(self, sessionID: Any) -> None:  # noqa: N802, N803 (quickfix's names)
+    def onCreate(self, sessionID: Any) -> None:
         self._ids[sessionID.getSenderCompID().getValue()] = sessionID
 
-    def onLogon(self, sessionID: Any) -> None:  # noqa: N802, N803
+    def onLogon(self, sessionID: Any) -> None:
         with self._cond:
             self._logged_on.add(sessionID.getSenderCompID().getValue())
             self._cond.notify_all()
 
-    def onLogout(self, sessionID: Any) -> None:  # noqa: N802, N803
+    def onLogout(self, sessionID: Any) -> None:
         with self._cond:
             self._logged_on.discard(sessionID.getSenderCompID().getValue())
 
-    def toAdmin(self, message: Any, sessionID: Any) -> None:  # noqa: N802, N803
+    def toAdmin(self, message: Any, sessionID: Any) -> None:
         pass
 
-    def fromAdmin(self, message: Any, sessionID: Any) -> None:  # noqa: N802, N803
+    def fromAdmin(self, message: Any, sessionID: Any) -> None:
         if message.getHeader().getField(35) not in ("0", "1", "A"):  # keep all but chatter
             self._keep(message, sessionID)
 
-    def toApp(self, message: Any, sessionID: Any) -> None:  # noqa: N802, N803
+    def toApp(self, message: Any, sessionID: Any) -> None:
         pass
 
-    def fromApp(self, message: Any, sessionID: Any) -> None:  # noqa: N802, N803
+    def fromApp(self, message: Any, sessionID: Any) -> None:
         self._keep(message, sessionID)

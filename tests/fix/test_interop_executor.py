@@ -37,7 +37,9 @@ def executor(tmp_path: Path) -> Iterator[Counterparty]:
 
 @pytest.fixture
 def client(executor: Counterparty, tmp_path: Path) -> Iterator[Initiator]:
-    with Initiator(tmp_path / "client", executor.port, "FIX.4.4", [(CLIENT, executor.comp_id)]) as ini:
+    with Initiator(
+        tmp_path / "client", executor.port, "FIX.4.4", [(CLIENT, executor.comp_id)]
+    ) as ini:
         ini.wait_logon()
         yield ini
 
@@ -88,9 +90,19 @@ def test_executor_when_a_market_order_arrives_then_it_is_rejected_at_session_lev
     ("msg_type", "fields"),
     [
         ("F", [(41, "lim-9"), (11, "cxl-9"), (55, "EUR/USD"), (54, "1"), (38, "1000")]),
-        ("G", [(41, "lim-9"), (11, "rpl-9"), (55, "EUR/USD"), (54, "1"), (38, "2000"),
-               (40, "2"), (44, "1.0801")]),
-    ],  # fmt: skip
+        (
+            "G",
+            [
+                (41, "lim-9"),
+                (11, "rpl-9"),
+                (55, "EUR/USD"),
+                (54, "1"),
+                (38, "2000"),
+                (40, "2"),
+                (44, "1.0801"),
+            ],
+        ),
+    ],
     ids=["cancel", "replace"],
 )
 def test_executor_when_asked_to_cancel_or_replace_then_a_business_reject_answers(

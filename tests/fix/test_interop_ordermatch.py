@@ -45,7 +45,9 @@ def clients(ordermatch: Counterparty, tmp_path: Path) -> Iterator[Initiator]:
         yield ini
 
 
-def _order(cl_ord_id: str, side: str, qty: int, price: str, tif: str = "0") -> list[tuple[int, str]]:
+def _order(
+    cl_ord_id: str, side: str, qty: int, price: str, tif: str = "0"
+) -> list[tuple[int, str]]:
     return [(11, cl_ord_id), (21, "1"), (55, SYMBOL), (54, side), (60, transact_time()),
             (38, str(qty)), (40, "2"), (44, price), (59, tif)]  # fmt: skip
 
