@@ -12,11 +12,14 @@ import signal
 import threading
 import time
 from types import FrameType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 
 from serving.settings import Settings
+
+if TYPE_CHECKING:
+    from trading.venues.config import VenuesFile
 
 log = logging.getLogger("bourse.oms")
 
@@ -32,6 +35,8 @@ def run_host(
     partitions: int = 4,
     expire_every_s: float = 1.0,
     console: Console,
+    venues: VenuesFile | None = None,
+    logon_timeout_s: float = 10.0,
 ) -> int:
     import redis
     from sqlalchemy.exc import SQLAlchemyError
@@ -46,8 +51,11 @@ def run_host(
     from trading.oms.outbox import OutboxRelay
     from trading.store.engine import migrate, open_engine
     from trading.store.lock import WriterLock
+    from trading.venues.base import Venue
     from trading.venues.bbook import BBookVenue
+    from trading.venues.config import VenuesFileError
     from trading.venues.dropcopy import DropCopy, dropcopy_dir
+    from trading.venues.live import LiveVenues
 
     logging.basicConfig(level=logging.INFO, format=LOG_FORMAT)
     url = redis_url or settings.redis_url
@@ -71,6 +79,7 @@ def run_host(
         console.print(f"[red]error[/red] store_unreachable: {_one_line(exc)}")
         return EXIT_UNREACHABLE
     with lock:
+        live: LiveVenues | None = None
         try:
             migrate(engine)
             config = OMSConfig()
@@ -80,10 +89,23 @@ def run_host(
             )
             # The venue's drop copy, under the home even with a PostgreSQL store.
             dropcopy = DropCopy(dropcopy_dir(settings.home), catalogue)
-            venue = BBookVenue(catalogue, book, config.fees, config.venue, time.time_ns, dropcopy)
+            bbook = BBookVenue(catalogue, book, config.fees, config.venue, time.time_ns, dropcopy)
+            venue: Venue = bbook
+            if venues is not None:
+                try:
+                    live = LiveVenues(venues, bbook, catalogue, time.time_ns, settings.home)
+                except VenuesFileError as exc:
+                    console.print(f"[red]error[/red] {exc.message}")
+                    return EXIT_UNREACHABLE
+                # An LP down at start is not fatal: quickfix retries it, routing fails over.
+                for line in live.start(logon_timeout_s):
+                    console.print(f"[yellow]warning[/yellow] {line}")
+                venue = live.router
             oms = OMS(engine, catalogue, book, venue, config, time.time_ns, actor="oms")
         except SQLAlchemyError as exc:
             console.print(f"[red]error[/red] store_unreachable: {_one_line(exc)}")
+            if live is not None:
+                live.stop()
             return EXIT_UNREACHABLE
         relay = OutboxRelay(engine, RedisStreamsPublisher(client, partitions=partitions),
                             partitions=partitions)  # fmt: skip
@@ -101,6 +123,8 @@ def run_host(
             engine.url.render_as_string(hide_password=True), url, oms.open_order_count,
         )  # fmt: skip
         host.run(stop, ready=lambda: log.info("ready"))
+        if live is not None:
+            live.stop()
         dropcopy.close()
         engine.dispose()
     return 0
