@@ -31,7 +31,14 @@ import re
 from collections.abc import Mapping
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from trading.errors import ConfigError
 from trading.orders import OrderType, TimeInForce
@@ -102,6 +109,12 @@ class LpConfig(BaseModel):
         if not value or any(c.isspace() for c in value):
             raise ValueError("a host name or address")
         return value
+
+    @model_validator(mode="after")
+    def _mass_needs_44(self) -> LpConfig:
+        if self.status_request == "mass" and self.begin_string == "FIX.4.2":
+            raise ValueError("status_request: 'mass' (35=AF) needs FIX.4.4; use 'order'")
+        return self
 
     @property
     def fix42(self) -> bool:

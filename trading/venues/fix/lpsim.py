@@ -18,7 +18,7 @@ Each NewOrderSingle takes the next planned action (``plan``), else ``default``:
 | ``rest`` | acknowledges; the order rests (``fill``, ``restate``, cancel and replace later) |
 | ``reject:TEXT`` | rejects it (ExecType 8, Text) |
 | ``session_reject`` | a session-level reject (35=3, bad OrdType), as QuickFIX's executor does |
-| ``delay`` | holds every report of the order until ``release()`` |
+| ``delay`` | as ``fill``, but holds every report of the order until ``release()`` |
 | ``silent_fill`` | fills it and says nothing (a disconnect "mid-order": only 35=H tells) |
 | ``duplicate`` | acknowledges and fills, then sends the fill again with PossDupFlag=Y |
 | ``gap`` | skips a sequence number before the fill: the initiator must ask a resend |
@@ -59,6 +59,7 @@ class SimOrder:
     notional: Decimal = Decimal(0)
     status: str = "0"
     held: bool = False
+    last: str = ""  # the last report sent, as text (``repeat`` sends it again)
 
     @property
     def leaves(self) -> Decimal:
@@ -89,7 +90,7 @@ class LpSim(fix.Application):  # type: ignore[misc]
         self.received: list[tuple[str, str]] = []  # (MsgType, ClOrdID) of app messages
         self.logons = 0
         self._cond = threading.Condition()
-        self._acceptor: fix.SocketAcceptor | None = None
+        self._acceptor: fix.ThreadedSocketAcceptor | None = None
         self._sessions: set[str] = set()
         self._poss_dup = 0  # messages to send next marked PossDupFlag=Y
 
@@ -100,7 +101,7 @@ class LpSim(fix.Application):  # type: ignore[misc]
         cfg = self.home / "acceptor.cfg"
         cfg.write_text(self._cfg, encoding="utf-8")
         settings = fix.SessionSettings(str(cfg))
-        self._acceptor = fix.SocketAcceptor(self, fix.FileStoreFactory(settings), settings,
+        self._acceptor = fix.ThreadedSocketAcceptor(self, fix.FileStoreFactory(settings), settings,
                                             fix.FileLogFactory(settings))  # fmt: skip
         self._acceptor.start()
 
@@ -136,6 +137,13 @@ class LpSim(fix.Application):  # type: ignore[misc]
         o = self.order(order_id)
         o.status = ord_status
         self._send(self._report(o, "D", text=text), o.session)
+
+    def repeat(self, order_id: int) -> None:
+        """Send the order's last report again, marked PossDupFlag=Y (a resend by hand)."""
+        o = self.order(order_id)
+        with self._cond:
+            self._poss_dup += 1
+        fix.Session.sendToTarget(fix.Message(o.last), o.session)
 
     def release(self) -> None:
         """Send the reports held by ``delay``."""
@@ -194,6 +202,7 @@ class LpSim(fix.Application):  # type: ignore[misc]
 
     def fromApp(self, message: fix.Message, sid: fix.SessionID) -> None:
         m = M.read(message)
+        sid = M.own_session_id(sid)
         with self._cond:
             self.received.append((m.msg_type, m.cl_ord_id or ""))
             self._cond.notify_all()
@@ -287,7 +296,7 @@ class LpSim(fix.Application):  # type: ignore[misc]
         self._send(self._report(o, "I"), sid)
 
     def _on_mass_status(self, m: M.Inbound, sid: fix.SessionID) -> None:
-        mine = [o for o in self.orders.values() if o.session == sid]
+        mine = [o for o in self.orders.values() if o.session.toString() == sid.toString()]
         for i, o in enumerate(mine, 1):
             r = self._report(o, "I")
             r.setField(M.MASS_STATUS_REQ_ID, m.mass_status_req_id or "")
@@ -299,6 +308,8 @@ class LpSim(fix.Application):  # type: ignore[misc]
 
     def _send(self, message: fix.Message, sid: fix.SessionID) -> None:
         o = self._by_cl.get(str(message.getField(M.CL_ORD_ID)))
+        if o is not None:
+            o.last = message.toString()
         if o is not None and o.held:
             with self._cond:
                 self._held.append((message, sid))

@@ -62,6 +62,12 @@ def fix_time(ts_ns: int) -> str:
     return t.strftime("%Y%m%d-%H:%M:%S.") + f"{(ts_ns // 1_000_000) % 1000:03d}"
 
 
+def own_session_id(sid: fix.SessionID) -> fix.SessionID:
+    """A copy of a SessionID quickfix lends to a callback (its own may not outlive it)."""
+    return fix.SessionID(sid.getBeginString().getValue(), sid.getSenderCompID().getValue(),
+                         sid.getTargetCompID().getValue())  # fmt: skip
+
+
 def _message(begin_string: str, msg_type: str) -> fix.Message:
     m = fix.Message()
     header = m.getHeader()

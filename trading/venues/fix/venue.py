@@ -70,7 +70,7 @@ class FixVenue:
         self._sent: OrderedDict[int, tuple[str, str]] = OrderedDict()
         self._up = threading.Event()
         self._session: fix.SessionID | None = None
-        self._initiator: fix.SocketInitiator | None = None
+        self._initiator: fix.ThreadedSocketInitiator | None = None
         self._app = _App(self)
         self.in_doubt: set[int] = set()
         self.logons = 0
@@ -84,7 +84,7 @@ class FixVenue:
         cfg = self.dir / "session.cfg"
         cfg.write_text(initiator_settings(self.lp, self.home), encoding="utf-8")
         settings = fix.SessionSettings(str(cfg))
-        self._initiator = fix.SocketInitiator(
+        self._initiator = fix.ThreadedSocketInitiator(
             self._app, fix.FileStoreFactory(settings), settings, fix.FileLogFactory(settings)
         )
         self._initiator.start()
@@ -217,7 +217,7 @@ class FixVenue:
 
     def on_logon(self, session: fix.SessionID) -> None:
         with self._lock:
-            self._session = session
+            self._session = M.own_session_id(session)
             self.logons += 1
             working = self.chains.working()
             self.in_doubt |= {c.order_id for c in working}
@@ -305,7 +305,7 @@ class _App(fix.Application):  # type: ignore[misc]
         self.venue = venue
 
     def onCreate(self, session: fix.SessionID) -> None:  # quickfix names the callbacks
-        self.venue._session = session
+        self.venue._session = M.own_session_id(session)
 
     def onLogon(self, session: fix.SessionID) -> None:
         self._guard(self.venue.on_logon, session)
