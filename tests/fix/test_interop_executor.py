@@ -21,6 +21,7 @@ from tests.fix.counterparties import (
     start_executor,
 )
 from tests.fix.initiator import Initiator, transact_time
+from tests.fix.interop_rig import start_oms_rig
 
 CLIENT = "BOURSE"
 
@@ -116,3 +117,30 @@ def test_executor_when_asked_to_cancel_or_replace_then_a_business_reject_answers
     reject = client.expect(lambda m: m.type == "j", "a business message reject (35=j)")
     assert reject[372] == msg_type  # RefMsgType
     assert reject[380] == "3"  # BusinessRejectReason: unsupported message type
+
+
+# --- through the adapter: a real OMS whose venue is a FixVenue on executor ------------------
+
+
+def test_oms_when_routed_to_executor_then_limits_fill_at_the_lp_and_markets_end_rejected(
+    executor: Counterparty, tmp_path: Path, store_dsn: str
+) -> None:
+    rig = start_oms_rig(tmp_path, store_dsn, executor, CLIENT)
+    try:
+        inst = rig.catalogue.get("EUR/USD")
+        limit_id = rig.submit("lim-1", qty="2", price="1.10010")
+        market_id = rig.submit("mkt-1", qty="1", price=None, type="market", tif="ioc")
+
+        rig.settle(lambda: rig.status(limit_id) == "filled")
+        rig.settle(lambda: rig.status(market_id) == "rejected")
+
+        fills = [e for e in rig.executions(limit_id) if e.kind == "fill"]
+        assert [(e.venue, e.qty, e.price) for e in fills] == [
+            ("executor", inst.qty_to_int(Decimal("2")), inst.price_to_int(Decimal("1.10010")))
+        ]
+        reason = rig.order_row(market_id).reason
+        assert reason and "incorrect" in reason.lower(), reason  # executor's 35=3 text
+        assert not [e for e in rig.executions(market_id) if e.kind == "fill"]
+        assert rig.verify() == []
+    finally:
+        rig.close()

@@ -22,6 +22,8 @@ from tests.fix.counterparties import (
     start_ordermatch,
 )
 from tests.fix.initiator import Initiator, Received, transact_time
+from tests.fix.interop_rig import start_oms_rig
+from trading.commands import CancelOrder
 
 BUYER, SELLER = "BOURSE1", "BOURSE2"
 SYMBOL = "EUR/USD"
@@ -122,3 +124,35 @@ def test_ordermatch_when_an_order_is_not_day_then_it_is_rejected_with_the_reason
     rejected = _report(clients, BUYER, "gtc-1", "8")
     assert rejected[39] == "8"
     assert rejected[58] == "Unsupported TIF, use Day"
+
+
+# --- through the adapter: a real OMS whose venue is a FixVenue on ordermatch ----------------
+
+
+def test_oms_when_two_clients_cross_at_ordermatch_then_partial_fill_then_cancel_the_rest(
+    ordermatch: Counterparty, tmp_path: Path, store_dsn: str
+) -> None:
+    rig = start_oms_rig(tmp_path, store_dsn, ordermatch, BUYER,
+                        order_types=["limit"], tifs=["day"])  # fmt: skip
+    try:
+        inst = rig.catalogue.get("EUR/USD")
+        buy_id = rig.submit("b-1", account_id=1, qty="3", price="1.10010", tif="day")
+        rig.settle(lambda: rig.status(buy_id) == "accepted")
+        sell_id = rig.submit("s-1", account_id=2, qty="1", price="1.10000", side="sell",
+                             tif="day")  # fmt: skip
+
+        rig.settle(lambda: rig.status(sell_id) == "filled")
+        rig.settle(lambda: rig.status(buy_id) == "partially_filled")
+        # One lot traded at the ask's price (ordermatch's rule, whichever order rested).
+        lot, ask = inst.qty_to_int(Decimal("1")), inst.price_to_int(Decimal("1.10000"))
+        for oid in (buy_id, sell_id):
+            fills = [(e.venue, e.qty, e.price) for e in rig.executions(oid) if e.kind == "fill"]
+            assert fills == [("ordermatch", lot, ask)]
+        assert rig.order_row(buy_id).filled_qty == lot
+
+        rig.oms.execute_one(CancelOrder(1, buy_id))
+        rig.settle(lambda: rig.status(buy_id) == "canceled")
+        assert rig.order_row(buy_id).filled_qty == lot  # the fill stays; the rest is gone
+        assert rig.verify() == []
+    finally:
+        rig.close()
