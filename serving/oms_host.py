@@ -7,6 +7,7 @@ a glance, not in a traceback.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import signal
 import threading
@@ -115,6 +116,10 @@ def run_host(
                             partitions=partitions)  # fmt: skip
         host = OMSHost(oms, client, book=book, relay=relay, expire_every_s=expire_every_s)
         stop = threading.Event()
+        waker = None
+        if live is not None:
+            waker = _Waker(host)
+            live.router.on_late = waker.poke
 
         def on_signal(signum: int, _frame: FrameType | None) -> None:
             log.info("signal %d: draining", signum)
@@ -126,7 +131,11 @@ def run_host(
             "oms host serving: store %s, redis %s, %d open orders",
             engine.url.render_as_string(hide_password=True), url, oms.open_order_count,
         )  # fmt: skip
+        if waker is not None:
+            waker.start()
         host.run(stop, ready=lambda: log.info("ready"))
+        if waker is not None:
+            waker.stop()
         if live is not None:
             live.stop()
         dropcopy.close()
@@ -136,3 +145,41 @@ def run_host(
 
 def _one_line(exc: Any) -> str:
     return str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+
+
+class _Waker:
+    """Runs an empty batch when an LP's reports arrive, so the writer applies them now
+    rather than at its next command or timer tick. One batch in flight at a time: reports
+    arriving meanwhile ride on the next."""
+
+    def __init__(self, host: Any) -> None:
+        self._host = host
+        self._due = threading.Event()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="host-lp-waker", daemon=True)
+
+    def poke(self) -> None:
+        self._due.set()
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._due.set()
+        self._thread.join(5)
+
+    def _run(self) -> None:
+        from concurrent.futures import TimeoutError as FutureTimeout
+
+        from trading.commands import ApplyReports
+
+        while True:
+            self._due.wait()
+            if self._stop.is_set():
+                return
+            self._due.clear()
+            # No reports of its own: the batch's prepare drains the ones the LP queued.
+            fut = self._host.service.submit(ApplyReports((), actor="venue"))
+            with contextlib.suppress(FutureTimeout):
+                fut.result(1.0)

@@ -122,7 +122,9 @@ def test_oms_run_when_venues_given_then_host_routes_to_the_lp_and_stops_cleanly(
     tmp_path: Path, redis_url: str
 ) -> None:
     """``bourse oms run --venues``: an order over the command bus goes to the LP simulator,
-    is filled there, and the store says so; an LP that never logs on is one warning line."""
+    is filled there, and the store says so; an LP that never logs on is one warning line.
+    The fill comes when nothing else drives the host (no command, no quote, the timer set
+    far off): the LP's report wakes the writer itself."""
     import signal as sig
 
     import redis
@@ -162,11 +164,11 @@ book = "a"
 lps = ["ghost", "sim"]
 if_no_lp = "reject"
 """)
-    lp = LpSim(port, home=tmp_path / "lp")
+    lp = LpSim(port, home=tmp_path / "lp", default="rest")
     lp.start()
     home, log = tmp_path / "home", tmp_path / "host.log"
     proc = start_host(home, None, redis_url, log, "--venues", str(venues), "--logon-timeout", "3",
-                      "--expire-every", "0.1")  # fmt: skip
+                      "--expire-every", "600")  # fmt: skip
     try:
         wait_ready(proc, log)
         text = log.read_text()
@@ -178,18 +180,23 @@ if_no_lp = "reject"
             assert client.send(OpenAccount(1), 30).ok
             assert client.send(Deposit(1, "USD", 100_000_000, "d1"), 30).ok
             assert client.send(SubmitOrder(request), 30).ok
-            engine = open_engine(f"sqlite:///{next(home.glob('*.db'))}")
-            o = s.orders
-            deadline = time.monotonic() + 30
-            row = None
-            while time.monotonic() < deadline:
-                with engine.connect() as conn:
-                    row = conn.execute(select(o.c.status, o.c.route, o.c.venue)).first()
-                if row is not None and row.status == "filled":
-                    break
-                time.sleep(0.1)
-            # ghost has the better priority but is down: failover to sim.
-            assert row is not None and tuple(row) == ("filled", "btc-a", "sim"), row
+        engine = open_engine(f"sqlite:///{next(home.glob('*.db'))}")
+        o = s.orders
+        with engine.connect() as conn:
+            order_id = conn.execute(select(o.c.order_id)).scalar_one()
+        assert lp.wait(lambda: f"{order_id}.0" in lp.orders)  # the LP rests it
+        time.sleep(1.0)  # the quote pump's last quote has been applied: nothing drives the host
+        lp.fill(order_id, "0.01")
+        deadline = time.monotonic() + 30
+        row = None
+        while time.monotonic() < deadline:
+            with engine.connect() as conn:
+                row = conn.execute(select(o.c.status, o.c.route, o.c.venue)).first()
+            if row is not None and row.status == "filled":
+                break
+            time.sleep(0.1)
+        # ghost has the better priority but is down: failover to sim.
+        assert row is not None and tuple(row) == ("filled", "btc-a", "sim"), row
         proc.send_signal(sig.SIGTERM)
         assert proc.wait(30) == 0, log.read_text()[-3000:]
         assert "Traceback" not in log.read_text()

@@ -18,7 +18,7 @@ limit, the LP gets the limit price less the markup (a buy; more for a sell).
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Protocol
 
@@ -87,6 +87,9 @@ class RouterVenue:
         # Written by the writer's thread (submit) and the venues' threads (late reports).
         self._lock = threading.Lock()
         self._orders: dict[int, _Routed] = {}
+        # Called after a venue delivered reports from its own thread (the OMS host wakes its
+        # writer to apply them now, not at its next command).
+        self.on_late: Callable[[], None] | None = None
 
     @property
     def venues(self) -> Mapping[str, Venue]:
@@ -136,6 +139,8 @@ class RouterVenue:
     def _passing(self, name: str, handler: ReportHandler) -> ReportHandler:
         def deliver(reports: Sequence[ExecutionReport]) -> None:
             handler(self._through(name, reports))
+            if self.on_late is not None:
+                self.on_late()
 
         return deliver
 
