@@ -11,6 +11,10 @@ export UV_PYTHON_DOWNLOADS := never
 export PATH := $(HOME)/.local/bin:$(PATH)
 
 UV_RUN := uv run --frozen
+# The tests and benchmarks drive real FIX sessions: they need the `fix` extra (quickfix), which
+# `scripts/ensure-tools.sh --fix` installs (compiled once, then from uv's cache). Naming the
+# extra here too keeps every run's environment the one the tests need.
+UV_RUN_FIX := $(UV_RUN) --extra fix
 ENSURE_TOOLS := scripts/ensure-tools.sh
 DEMO_HOME := .bourse/demo
 
@@ -40,17 +44,17 @@ demo: ## Simulate 20 accounts and 2000 orders, verify ledger and audit log, repl
 	@echo "Next: the whole platform (Redis, OMS, ticks, positions, API and dashboard) on a home of its own:"
 	@echo "  $(UV_RUN) bourse up --home .bourse/up     (Ctrl-C stops it)"
 
-test: ## Run the whole test suite (starts throwaway PostgreSQL and Redis servers)
-	@$(ENSURE_TOOLS)
-	$(UV_RUN) pytest -q
+test: ## Run the whole test suite (throwaway PostgreSQL, Redis and QuickFIX counterparties; installs the fix extra)
+	@$(ENSURE_TOOLS) --fix
+	$(UV_RUN_FIX) pytest -q
 
 test-fast: ## Run the tests not marked slow
-	@$(ENSURE_TOOLS)
-	$(UV_RUN) pytest -q -m "not slow"
+	@$(ENSURE_TOOLS) --fix
+	$(UV_RUN_FIX) pytest -q -m "not slow"
 
 bench: ## Run the benchmarks; results as JSON in benchmarks/results/
-	@$(ENSURE_TOOLS)
-	$(UV_RUN) python -m benchmarks
+	@$(ENSURE_TOOLS) --fix
+	$(UV_RUN_FIX) python -m benchmarks
 
 lint: ## ruff check, ruff format --check, mypy
 	@$(ENSURE_TOOLS) --no-servers

@@ -2,8 +2,10 @@
 # Install what `make test`, `make bench` and `make demo` need on a Debian/Ubuntu machine.
 #
 #   scripts/ensure-tools.sh               uv, the project venv, redis-server, PostgreSQL, Chromium,
-#                                         poppler-utils
+#                                         poppler-utils, the QuickFIX example counterparties
 #   scripts/ensure-tools.sh --no-servers  uv and the project venv only (enough for the demo)
+#   scripts/ensure-tools.sh --fix         also the `fix` extra (quickfix: compiled from source
+#                                         once, ~9 minutes, then reused from uv's cache)
 #
 # Idempotent: when everything is present it only runs `uv sync --frozen` (well under a
 # second). Missing system packages are installed with apt-get when running as root or with
@@ -16,15 +18,17 @@ export DEBIAN_FRONTEND=noninteractive
 export PATH="${HOME:-/root}/.local/bin:${PATH}"
 
 servers=1
+fix=0
 for arg in "$@"; do
     case "$arg" in
         --no-servers) servers=0 ;;
+        --fix) fix=1 ;;
         -h | --help)
-            sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//'
+            sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'
             exit 0
             ;;
         *)
-            echo "ensure-tools: unknown argument: $arg (use --no-servers or --help)" >&2
+            echo "ensure-tools: unknown argument: $arg (use --no-servers, --fix or --help)" >&2
             exit 2
             ;;
     esac
@@ -85,7 +89,21 @@ if ! command -v uv >/dev/null 2>&1; then
 fi
 
 # --- the project environment -------------------------------------------------------------
-uv sync --frozen --quiet
+# `uv sync` is exact: without --extra fix it would uninstall quickfix, and the next
+# `make test` would reinstall it. A venv that has it keeps it (uv's cache holds the wheel).
+sync_args=(--frozen --quiet)
+if [ "$fix" -eq 1 ] || compgen -G '.venv/lib/python3*/site-packages/quickfix.py' >/dev/null; then
+    sync_args+=(--extra fix)
+fi
+if [ "$fix" -eq 1 ] && ! compgen -G '.venv/lib/python3*/site-packages/quickfix.py' >/dev/null; then
+    # The build needs a C++ compiler; uv keeps the wheel it builds in its cache
+    # (UV_CACHE_DIR, default ~/.cache/uv), so only the first sync on a machine compiles.
+    if ! command -v g++ >/dev/null 2>&1; then
+        apt_install g++
+    fi
+    log "installing the fix extra: quickfix compiles from source once (about 9 minutes)"
+fi
+uv sync "${sync_args[@]}"
 
 if [ "$servers" -eq 0 ]; then
     exit 0
@@ -126,8 +144,35 @@ if ! command -v pdftoppm >/dev/null 2>&1 || ! command -v pdftotext >/dev/null 2>
     missing+=(poppler-utils)
 fi
 
+# The QuickFIX C++ engine's example counterparties (executor, ordermatch), which the FIX
+# interop tests run on loopback (tests/fix/counterparties.py): Debian ships them prebuilt in
+# libquickfix-doc, linked to libquickfix17; `cc` builds the tests' bind() shim, `ss` checks
+# where they listen.
+quickfix_examples=/usr/share/doc/libquickfix-doc/examples
+if [ ! -f "$quickfix_examples/executor/C++/.libs/executor.gz" ] ||
+    [ ! -f "$quickfix_examples/ordermatch/.libs/ordermatch.gz" ]; then
+    missing+=(libquickfix-doc)
+fi
+# Read whole, not piped into `grep -q` (under pipefail an early exit reads as a failure).
+ld_cache=$(ldconfig -p 2>/dev/null || /sbin/ldconfig -p 2>/dev/null || true)
+if [[ "$ld_cache" != *libquickfix.so.17* ]]; then
+    missing+=(libquickfix17)
+fi
+if ! command -v cc >/dev/null 2>&1; then
+    missing+=(gcc libc6-dev)
+fi
+if ! command -v ss >/dev/null 2>&1; then
+    missing+=(iproute2)
+fi
+
 if [ "${#missing[@]}" -gt 0 ]; then
     apt_install "${missing[@]}"
+    if [ ! -f "$quickfix_examples/executor/C++/.libs/executor.gz" ]; then
+        # Slim images tell dpkg to skip /usr/share/doc (path-exclude in /etc/dpkg/dpkg.cfg.d).
+        echo "ensure-tools: libquickfix-doc is installed but $quickfix_examples is empty;" \
+            "remove the path-exclude for /usr/share/doc in /etc/dpkg/dpkg.cfg.d and reinstall it" >&2
+        exit 1
+    fi
     if [ -z "$(pg_bin_dir)" ] || ! command -v redis-server >/dev/null 2>&1 || [ ! -x /usr/bin/chromium ]; then
         echo "ensure-tools: ${missing[*]} installed but initdb/pg_ctl, redis-server or /usr/bin/chromium still not found" >&2
         exit 1

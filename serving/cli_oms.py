@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -27,6 +28,22 @@ def oms_run(
             help="Seconds between timer passes: order expiry and the daily rollover.",
         ),
     ] = 1.0,
+    venues: Annotated[
+        Path | None,
+        typer.Option(
+            "--venues",
+            help="Route orders by this venues file (docs/venues.md) to live FIX sessions and "
+            "the B-book; an LP not logged on is reported and retried, and routing fails over.",
+        ),
+    ] = None,
+    logon_timeout: Annotated[
+        float,
+        typer.Option(
+            "--logon-timeout",
+            min=0.1,
+            help="With --venues: seconds to wait for the LPs' logons at start.",
+        ),
+    ] = 10.0,
 ) -> None:
     """Run the OMS host: the single writer, serving the command bus until SIGTERM."""
     from serving import checks
@@ -34,7 +51,16 @@ def oms_run(
 
     settings = settings_for(home, dsn)
     checks.require(checks.home_dir(settings.home) if not settings.dsn else None)
+    venues_file = None
+    if venues is not None:
+        from trading.venues.config import VenuesFileError, load_venues
+
+        try:
+            venues_file = load_venues(venues)
+        except VenuesFileError as exc:
+            checks.fail(exc.message)
     code = run_host(
-        settings, redis_url, partitions=partitions, expire_every_s=expire_every, console=console
-    )
+        settings, redis_url, partitions=partitions, expire_every_s=expire_every, console=console,
+        venues=venues_file, logon_timeout_s=logon_timeout,
+    )  # fmt: skip
     raise typer.Exit(code)

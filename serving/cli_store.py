@@ -46,6 +46,20 @@ def simulate(
             "cut-off between them (end-of-day marks, financing).",
         ),
     ] = None,
+    venues: Annotated[
+        Path | None,
+        typer.Option(
+            "--venues",
+            help="Route orders by this venues file (docs/venues.md) to live FIX sessions and "
+            "the B-book; every LP must log on (single-session simulation only).",
+        ),
+    ] = None,
+    logon_timeout: Annotated[
+        float,
+        typer.Option(
+            "--logon-timeout", min=0.1, help="With --venues: seconds to wait for the LPs' logons."
+        ),
+    ] = 10.0,
     start: Annotated[
         datetime | None,
         typer.Option(
@@ -62,8 +76,9 @@ def simulate(
     --start is given without --days or is not after what the store holds; 3 when another
     writer holds it; 1 when a command failed with a store error."""
     from serving import checks
+    from serving.cli_venues import RoutedSimulation
     from trading.catalogue import default_catalogue
-    from trading.errors import WriterLockHeld
+    from trading.errors import ConfigError, WriterLockHeld
     from trading.funding_settlement import write_settlement_files
     from trading.sim.simulation import run_simulation
     from trading.store.lock import WriterLock
@@ -71,8 +86,11 @@ def simulate(
 
     if start is not None and days is None:
         checks.fail("--start needs --days: the single-session simulation has a fixed start")
+    if venues is not None and days is not None:
+        checks.fail("--venues runs with the single-session simulation, not with --days")
     settings = settings_for(home, dsn)
     checks.require(checks.home_dir(settings.home), checks.store(settings.dsn, settings.home))
+    routed = None if venues is None else RoutedSimulation(venues, logon_timeout, settings.home)
     holds_data = checks.store_is_empty(settings.dsn, settings.home)
     engine = open_store(settings, create=True)
     lock = WriterLock(engine)
@@ -98,10 +116,18 @@ def simulate(
             TimeElapsedColumn(), console=console, transient=False,
         ) as progress:  # fmt: skip
             task = progress.add_task("orders", total=orders)
-            report = run_simulation(
-                engine, default_catalogue(), accounts, orders, seed,
-                progress=lambda n: progress.update(task, completed=n), dropcopy=dropcopy,
-            )  # fmt: skip
+            try:
+                report = run_simulation(
+                    engine, default_catalogue(), accounts, orders, seed,
+                    progress=lambda n: progress.update(task, completed=n), dropcopy=dropcopy,
+                    route=routed.route if routed else None,
+                    settle=routed.settle if routed else None,
+                )  # fmt: skip
+            except ConfigError as exc:  # an open order at an LP the venues file lacks
+                checks.fail(exc.message)
+            finally:
+                if routed is not None:
+                    routed.stop()
     dropcopy.close()
     write_settlement_files(settings.home, engine, report.first_ns, report.last_ns)
     elapsed = time.perf_counter() - started

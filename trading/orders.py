@@ -201,6 +201,10 @@ class Order:
     # A house order (``ClosePosition``) says so, and why.
     initiator: Initiator = Initiator.CLIENT
     house_reason: str | None = None
+    # Where it was sent: the routing rule that chose (None: the OMS runs one venue, no
+    # routing) and the venue (the B-book or an LP; None: no LP was live, rejected).
+    route: str | None = None
+    venue: str | None = None
 
     @classmethod
     def from_request(cls, order_id: int, request: OrderRequest, ts_ns: int) -> Order:

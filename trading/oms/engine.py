@@ -152,8 +152,10 @@ class OMS:
         # Each symbol's last cut-off done (trading.oms.rollover), read at the first Rollover.
         self._last_cutoff: dict[str, int] | None = None
         self.venue.reset()
+        # A submitted order too: at an outside venue it waits for the venue's answer, which
+        # the venue must still recognise (the router its venue and markup).
         for o in snap.open_orders:
-            if o.status not in (S.INITIALIZED, S.SUBMITTED):
+            if o.status is not S.INITIALIZED:
                 self.venue.restore(o)
 
     def _next(self, kind: str) -> int:

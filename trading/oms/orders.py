@@ -27,6 +27,7 @@ from trading.oms.handlers import Handler, Known, _Account
 from trading.oms.reports import apply_reports
 from trading.orders import Initiator, Order, OrderRequest, OrderStatus, OrderType, TimeInForce
 from trading.risk import Market, check_order
+from trading.venues.router import RouterVenue
 
 if TYPE_CHECKING:
     from trading.oms.engine import OMS
@@ -111,7 +112,12 @@ def place(
         return _ack(order)
     oms._open[order.order_id] = order
     oms._open_by_client[(order.account_id, order.client_order_id)] = order.order_id
-    oms._move(order, S.SUBMITTED, ts)
+    venue = oms.venue
+    if isinstance(venue, RouterVenue):
+        venue.assign(order, acct.tier)
+    else:
+        order.venue = venue.name
+    oms._move(order, S.SUBMITTED, ts, route=order.route, venue=order.venue)
     apply_reports(oms, oms.venue.submit(order), actor="")
     return _ack(order)
 

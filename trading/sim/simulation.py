@@ -29,6 +29,7 @@ from trading.sim.activity import BATCH, Activity, SimulationReport
 from trading.sim.activity import Clock as _Clock
 from trading.sim.clients import simulated_clients
 from trading.sim.pricefeed import RandomWalkFeed
+from trading.venues.base import Venue
 from trading.venues.bbook import BBookVenue
 from trading.venues.dropcopy import DropCopy
 
@@ -44,11 +45,15 @@ def build_oms(
     clock: Callable[[], int],
     config: OMSConfig | None = None,
     dropcopy: DropCopy | None = None,
+    route: Callable[[BBookVenue, Callable[[], int]], Venue] | None = None,
 ) -> OMS:
+    """``route(bbook, clock)``: the venue the OMS holds, made around the B-book (a router
+    to LPs, on the simulation's clock)."""
     config = config or OMSConfig()
     book = InMemoryQuoteBook()
     venue = BBookVenue(catalogue, book, config.fees, config.venue, clock, dropcopy)
-    return OMS(engine, catalogue, book, venue, config, clock, actor="simulation")
+    held: Venue = venue if route is None else route(venue, clock)
+    return OMS(engine, catalogue, book, held, config, clock, actor="simulation")
 
 
 def next_cutoff(catalogue: Catalogue, after_ns: int) -> int:
@@ -71,12 +76,16 @@ def run_simulation(
     *,
     start_ns: int = START_NS,
     dropcopy: DropCopy | None = None,
+    route: Callable[[BBookVenue, Callable[[], int]], Venue] | None = None,
+    settle: Callable[[OMS], None] | None = None,
 ) -> SimulationReport:
     """Run ``orders`` client orders over ``accounts`` accounts; ``progress(n)`` after each batch.
-    ``dropcopy``: where the venue copies its reports (none: no copy)."""
+    ``dropcopy``: where the venue copies its reports (none: no copy). ``route``: the venue
+    the OMS holds, made around the B-book; ``settle(oms)`` runs before the last expiry
+    pass, to wait for what outside venues still owe."""
     rng = random.Random(seed)
     clock = _Clock(start_ns)
-    oms = build_oms(engine, catalogue, clock, dropcopy=dropcopy)
+    oms = build_oms(engine, catalogue, clock, dropcopy=dropcopy, route=route)
     feed = RandomWalkFeed(catalogue, SYMBOLS, seed, start_ns, size_lots=Decimal(5))
     report = SimulationReport(accounts=accounts, first_ns=start_ns, last_ns=start_ns)
     first_id = 1 + max((a for a in oms._accounts), default=0)  # resume on a used store
@@ -123,6 +132,9 @@ def run_simulation(
             activity.flush()
             if progress:
                 progress(activity.submitted)
+    activity.flush()
+    if settle is not None:
+        settle(oms)
     pending.append(ExpireDue(clock.now + 86_400_000_000_000))
     activity.flush()
     if progress:

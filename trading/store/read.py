@@ -55,6 +55,9 @@ class OrderView:
     reason: str | None
     created_ns: int
     updated_ns: int
+    # The routing rule that chose the venue (None: no routing) and the venue (None: no LP).
+    route: str | None = None
+    venue: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -183,7 +186,7 @@ def _order_view(r: Any) -> OrderView:
         r.order_id, r.account_id, r.client_order_id, r.symbol, Side(r.side), OrderType(r.type),
         TimeInForce(r.tif), r.qty, r.price, r.trigger_price, r.expire_ns,
         OrderStatus(r.status), r.filled_qty, r.filled_notional, r.reason, r.created_ns,
-        r.updated_ns,
+        r.updated_ns, r.route, r.venue,
     )  # fmt: skip
 
 

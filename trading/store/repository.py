@@ -41,7 +41,7 @@ def order_row(o: Order) -> dict[str, Any]:
         "pending_qty": o.pending_qty, "pending_price": o.pending_price,
         "pending_trigger_price": o.pending_trigger_price, "created_ns": o.created_ns,
         "updated_ns": o.updated_ns, "initiator": o.initiator.value,
-        "house_reason": o.house_reason,
+        "house_reason": o.house_reason, "route": o.route, "venue": o.venue,
     }  # fmt: skip
 
 
@@ -58,6 +58,7 @@ def order_from_row(r: Any) -> Order:
         pending_qty=r.pending_qty, pending_price=r.pending_price,
         pending_trigger_price=r.pending_trigger_price,
         initiator=Initiator(r.initiator), house_reason=r.house_reason,
+        route=r.route, venue=r.venue,
     )  # fmt: skip
 
 

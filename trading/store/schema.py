@@ -175,6 +175,10 @@ orders = Table(
     # client | house: a house order (a stop-out, ClosePosition) records why.
     Column("initiator", String(8), nullable=False, server_default="client"),
     Column("house_reason", Text, nullable=True),
+    # The routing rule that chose the venue (null: no routing) and the venue (bbook or an
+    # LP's name; null: no LP was live and the route rejects).
+    Column("route", String(64), nullable=True),
+    Column("venue", String(32), nullable=True),
     UniqueConstraint("account_id", "client_order_id", name="uq_orders_client_order_id"),
     Index("ix_orders_status", "status"),
     Index("ix_orders_account", "account_id", "order_id"),

@@ -206,6 +206,8 @@ class BBookVenue:
 
     def restore(self, order: Order) -> None:
         """Rest a working order again after a restart (the OMS's open orders are the truth)."""
+        if order.status.value == "submitted":
+            return  # never acknowledged here: the B-book answers a submit at once
         r = _Resting(
             order.order_id, order.symbol, order.side, order.type, order.leaves_qty,
             order.filled_qty, order.price, order.trigger_price,

@@ -1,0 +1,132 @@
+"""FixVenue across disconnects and restarts: orders in doubt are asked about at logon and
+reconciled from the LP's answers, never assumed; chains and applied exec ids survive."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+
+from tests.fix.venue_rig import FixRig, start_rig
+from trading.commands import CancelOrder
+from trading.store import schema as s
+
+
+@pytest.fixture(params=["FIX.4.4", "FIX.4.2"])
+def rig(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[FixRig]:
+    r = start_rig(tmp_path, f"sqlite:///{tmp_path}/bourse.db", request.param)
+    yield r
+    r.close()
+
+
+def _lots(rig: FixRig, text: str) -> int:
+    return rig.catalogue.get("EUR/USD").qty_to_int(Decimal(text))
+
+
+def _exceptions_in_store(rig: FixRig) -> int:
+    with rig.engine.connect() as conn:
+        return int(conn.execute(select(func.count()).select_from(s.exec_exceptions)).scalar_one())
+
+
+def test_disconnect_mid_order_when_the_lp_filled_it_then_the_status_on_logon_fills_it(
+    rig: FixRig,
+) -> None:
+    rig.sim.plan("silent_fill")
+    oid = rig.submit("c1", qty="2", price="1.10010")
+    assert rig.sim.wait(lambda: ("D", f"{oid}.0") in rig.sim.received)
+    assert rig.status(oid) == "submitted"
+    rig.sim.drop()
+    rig.settle(lambda: rig.status(oid) == "filled")
+    assert rig.venue.logons == 2
+    assert ("H", f"{oid}.0") in rig.sim.received
+    fills = [e for e in rig.executions(oid) if e.kind == "fill"]
+    assert [(e.exec_id, e.qty) for e in fills] == [(f"lp1:{oid}:cum:{_lots(rig, '2')}",
+                                                    _lots(rig, "2"))]  # fmt: skip
+    assert oid not in rig.venue.in_doubt
+    assert rig.verify() == []
+
+
+def test_disconnect_mid_order_when_the_lp_says_nothing_then_the_order_stays_in_doubt(
+    rig: FixRig,
+) -> None:
+    rig.sim.plan("delay")
+    oid = rig.submit("c1")
+    assert rig.sim.wait(lambda: ("D", f"{oid}.0") in rig.sim.received)
+    rig.sim.drop()
+    assert rig.sim.wait(lambda: ("H", f"{oid}.0") in rig.sim.received)
+    rig.oms.execute([])
+    # Logged on again and asked; no answer yet: nothing is assumed.
+    assert rig.venue.is_up() and oid in rig.venue.in_doubt
+    assert rig.status(oid) == "submitted"
+    rig.sim.release()  # the held acknowledgement, fill and status answer
+    rig.settle(lambda: rig.status(oid) == "filled" and oid not in rig.venue.in_doubt)
+    assert [e.qty for e in rig.executions(oid) if e.kind == "fill"] == [_lots(rig, "1")]
+    assert rig.verify() == []
+
+
+def test_mass_status_when_configured_then_one_35_af_reconciles_every_order(
+    tmp_path: Path,
+) -> None:
+    rig = start_rig(tmp_path, f"sqlite:///{tmp_path}/bourse.db", status_request="mass")
+    try:
+        rig.sim.plan("silent_fill", "rest")
+        filled = rig.submit("c1")
+        resting = rig.submit("c2")
+        assert rig.sim.wait(lambda: len(rig.sim.orders) == 2)
+        rig.settle(lambda: rig.status(resting) == "accepted")
+        rig.sim.drop()
+        rig.settle(lambda: rig.status(filled) == "filled")
+        assert [t for t, _ in rig.sim.received].count("AF") == 1
+        assert "H" not in [t for t, _ in rig.sim.received]
+        assert rig.status(resting) == "accepted"
+    finally:
+        rig.close()
+
+
+def test_restart_when_an_order_rests_then_the_chain_and_the_order_carry_on(rig: FixRig) -> None:
+    rig.sim.plan("rest")
+    oid = rig.submit("c1")
+    rig.settle(lambda: rig.status(oid) == "accepted")
+    rig.restart_venue()
+    assert rig.sim.wait(lambda: ("H", f"{oid}.0") in rig.sim.received)
+    rig.sim.fill(oid, "0.4")
+    rig.settle(lambda: rig.status(oid) == "partially_filled")
+    rig.oms.execute_one(CancelOrder(1, oid))
+    rig.settle(lambda: rig.status(oid) == "canceled")
+    # The cancel after the restart continued the chain from disk: <order>.1, not <order>.0.
+    assert ("F", f"{oid}.1") in rig.sim.received
+    assert rig.order_row(oid).filled_qty == _lots(rig, "0.4")
+    assert rig.verify() == []
+
+
+def test_restart_when_the_lp_resends_an_applied_fill_then_it_changes_nothing(
+    rig: FixRig,
+) -> None:
+    oid = rig.submit("c1")
+    rig.settle(lambda: rig.status(oid) == "filled")
+    rig.restart_venue()
+    before = (rig.executions(oid), _exceptions_in_store(rig))
+    rig.sim.repeat(oid)
+    rig.settle(lambda: any("43=Y" in line for line in _log(rig)))
+    for _ in range(5):
+        rig.oms.execute([])
+    assert (rig.executions(oid), _exceptions_in_store(rig)) == before
+    assert rig.verify() == []
+
+
+def test_restated_report_when_the_lp_cancels_unsolicited_then_canceled(rig: FixRig) -> None:
+    rig.sim.plan("rest")
+    oid = rig.submit("c1")
+    rig.settle(lambda: rig.status(oid) == "accepted")
+    rig.sim.restate(oid, "4", text="restated: instrument halted")
+    rig.settle(lambda: rig.status(oid) == "canceled")
+
+
+def _log(rig: FixRig) -> list[str]:
+    out: list[str] = []
+    for path in (rig.venue.dir / "log").glob("*.messages.current.log"):
+        out += path.read_text(errors="replace").replace("\x01", "|").splitlines()
+    return out

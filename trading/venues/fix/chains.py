@@ -1,0 +1,125 @@
+"""The adapter's durable view of its orders: ClOrdID chains, and which orders are done.
+
+One JSON line per event, appended and flushed to the OS before the message it records is
+sent (``HOME/venues/fix/<lp>/orders.jsonl``, beside quickfix's own store of the session):
+
+    {"new": "17.0", "o": 17, "a": 3, "s": "EUR/USD", "d": "buy"}     an order sent
+    {"ask": "17.1", "o": 17, "k": "cancel"}                          a cancel or replace sent
+    {"live": "17.2", "o": 17}                                        a replace took effect
+    {"end": "filled", "o": 17}                                       a final state forwarded
+
+Why a file and not a table: the store belongs to the OMS's writer thread, while ClOrdIDs are
+minted in the venue's calls and answered in quickfix's thread; a chain must be on disk
+before its request is on the wire, with no round trip through the OMS's batch. The file is
+read once at start; an order with no ``end`` line is one the LP may still be working,
+whose status the adapter asks at every logon.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from trading.orders import Side
+
+
+@dataclass(slots=True)
+class Chain:
+    order_id: int
+    account_id: int
+    symbol: str
+    side: Side
+    sent: int = 0  # ClOrdIDs minted: the next is <order_id>.<sent>
+    live: str = ""  # the ClOrdID the LP knows the order by now
+    ended: str = ""  # the final state forwarded ("" while working)
+    asks: dict[str, str] = field(default_factory=dict)  # ClOrdID -> "cancel" | "replace"
+    # What the adapter forwarded: cumulative quantity and notional (quantity ints × price ints).
+    filled: int = 0
+    notional: int = 0
+    acked: bool = False
+
+
+class Chains:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._lock = threading.Lock()
+        self.by_order: dict[int, Chain] = {}
+        if path.exists():
+            self._load()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._file = path.open("a", encoding="utf-8")
+
+    def _load(self) -> None:
+        with self.path.open(encoding="utf-8") as f:
+            for line in f:
+                try:
+                    rec = json.loads(line)
+                except ValueError:
+                    continue  # a line cut short by a crash: the request it began never went
+                self._replay(rec)
+
+    def _replay(self, rec: dict[str, Any]) -> None:
+        oid = int(rec["o"])
+        if "new" in rec:
+            c = Chain(oid, int(rec.get("a", 0)), rec["s"], Side(rec["d"]), sent=1, live=rec["new"])
+            self.by_order[oid] = c
+            return
+        c0 = self.by_order.get(oid)
+        if c0 is None:
+            return
+        if "ask" in rec:
+            c0.sent += 1
+            c0.asks[rec["ask"]] = rec["k"]
+        elif "live" in rec:
+            c0.live = rec["live"]
+        elif "end" in rec:
+            c0.ended = rec["end"]
+
+    def _append(self, rec: dict[str, Any]) -> None:
+        self._file.write(json.dumps(rec, separators=(",", ":")) + "\n")
+        self._file.flush()
+
+    def new(self, order_id: int, account_id: int, symbol: str, side: Side) -> tuple[Chain, str]:
+        with self._lock:
+            c = self.by_order.get(order_id)
+            if c is None:
+                c = Chain(order_id, account_id, symbol, side)
+                self.by_order[order_id] = c
+            cl = f"{order_id}.{c.sent}"
+            c.sent += 1
+            c.live = cl
+            self._append({"new": cl, "o": order_id, "a": account_id, "s": symbol,
+                          "d": side.value})  # fmt: skip
+            return c, cl
+
+    def ask(self, chain: Chain, kind: str) -> tuple[str, str]:
+        """Mint the next ClOrdID for a cancel or replace: (ClOrdID, OrigClOrdID)."""
+        with self._lock:
+            cl = f"{chain.order_id}.{chain.sent}"
+            chain.sent += 1
+            chain.asks[cl] = kind
+            self._append({"ask": cl, "o": chain.order_id, "k": kind})
+            return cl, chain.live
+
+    def live(self, chain: Chain, cl_ord_id: str) -> None:
+        with self._lock:
+            if chain.live != cl_ord_id:
+                chain.live = cl_ord_id
+                self._append({"live": cl_ord_id, "o": chain.order_id})
+
+    def end(self, chain: Chain, state: str) -> None:
+        with self._lock:
+            if not chain.ended:
+                chain.ended = state
+                self._append({"end": state, "o": chain.order_id})
+
+    def working(self) -> list[Chain]:
+        with self._lock:
+            return [c for c in self.by_order.values() if not c.ended]
+
+    def close(self) -> None:
+        with self._lock:
+            self._file.close()

@@ -1,0 +1,346 @@
+"""``FixVenue``: an A-book venue on a quickfix initiator session to one liquidity provider.
+
+The OMS calls ``submit``/``cancel``/``replace`` in its writer's thread; they send 35=D/F/G
+and answer ``[]`` (or at once a refusal when the session is down or the LP does not take
+the order's type or TIF). Everything the LP says arrives in quickfix's thread, is read into
+plain values (``messages.read``), translated (``mapping.translate``) and handed to the
+handler the OMS bound, which queues it for the writer: no quickfix thread touches the OMS's
+state.
+
+Idempotence: exec ids are ``<lp>:<order_id>:<ExecID>`` (the LP's ExecID is unique per
+trading day at best, and a restarted LP may start again at 1: our order id makes it unique
+in the store). An exec id already forwarded is not forwarded again (PossDup resends,
+repeated status answers); fills are also counted by CumQty (``mapping``). The forwarded set
+starts from the drop copy: what the OMS stored before a restart.
+
+In doubt: at a logout every order the adapter still works is in doubt (``in_doubt``); at
+every logon the adapter asks the status of each (35=H, or one 35=AF with
+``status_request = "mass"``) and reconciles from the answers; nothing moves until the LP
+answers. An order request that quickfix would resend after a reconnection (PossDup) is not
+resent: its order is asked about instead, and an LP that never had it says so (rejected).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections import OrderedDict
+from collections.abc import Callable
+from pathlib import Path
+
+import quickfix as fix
+
+from trading.catalogue import Catalogue
+from trading.orders import Order
+from trading.quotes import Quote
+from trading.venues.base import ExecKind, ExecutionReport, ReportHandler
+from trading.venues.dropcopy import DropCopy, dropcopy_dir
+from trading.venues.fix import messages as M
+from trading.venues.fix.chains import Chain, Chains
+from trading.venues.fix.config import LpConfig
+from trading.venues.fix.journal import Exceptions
+from trading.venues.fix.mapping import Translation, translate
+from trading.venues.fix.settings import initiator_settings, session_dir
+
+log = logging.getLogger(__name__)
+
+_SENT_MAX = 100_000  # outgoing seq nums remembered to match a session or business reject
+_ORDER_MSGS = frozenset({"D", "F", "G"})
+
+
+class FixVenue:
+    def __init__(self, lp: LpConfig, catalogue: Catalogue, clock: Callable[[], int],
+                 home: Path) -> None:  # fmt: skip
+        self.lp = lp
+        self.name = lp.name
+        self._catalogue = catalogue
+        self._clock = clock
+        self.home = home
+        self.dir = session_dir(home, lp.name)
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.chains = Chains(self.dir / "orders.jsonl")
+        self.exceptions = Exceptions(self.dir / "exceptions.csv")
+        self.dropcopy = DropCopy(dropcopy_dir(home, lp.name), catalogue)
+        self._seen: set[str] = _exec_ids_in(self.dropcopy.directory)
+        self._handler: ReportHandler | None = None
+        self._lock = threading.RLock()
+        # Its own lock: toApp runs under quickfix's session mutex, which the OMS's thread may
+        # wait for while holding ``_lock`` (in a send): taking ``_lock`` there could deadlock.
+        self._sent_lock = threading.Lock()
+        self._sent: OrderedDict[int, tuple[str, str]] = OrderedDict()
+        self._up = threading.Event()
+        self._session: fix.SessionID | None = None
+        self._initiator: fix.ThreadedSocketInitiator | None = None
+        self._app = _App(self)
+        self.in_doubt: set[int] = set()
+        self.logons = 0
+
+    # -- lifecycle -------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Bring the initiator up (quickfix connects, and reconnects, in its own thread)."""
+        if self._initiator is not None:
+            return
+        cfg = self.dir / "session.cfg"
+        cfg.write_text(initiator_settings(self.lp, self.home), encoding="utf-8")
+        settings = fix.SessionSettings(str(cfg))
+        self._initiator = fix.ThreadedSocketInitiator(
+            self._app, fix.FileStoreFactory(settings), settings, fix.FileLogFactory(settings)
+        )
+        self._initiator.start()
+
+    def stop(self) -> None:
+        """Log out and stop; the session's store keeps sequence numbers for the next start."""
+        if self._initiator is not None:
+            self._initiator.stop()
+            self._initiator = None
+        self._up.clear()
+        self.dropcopy.close()
+
+    def is_up(self) -> bool:
+        return self._up.is_set()
+
+    def wait_up(self, timeout_s: float) -> bool:
+        return self._up.wait(timeout_s)
+
+    def takes(self, order: Order) -> bool:
+        return order.type in self.lp.order_types and order.tif in self.lp.tifs
+
+    # -- the venue interface ---------------------------------------------------------------------
+
+    def bind(self, handler: ReportHandler) -> None:
+        self._handler = handler
+
+    def submit(self, order: Order) -> list[ExecutionReport]:
+        refusal = self._refusal(order)
+        if refusal is not None:
+            return self._local(order, ExecKind.REJECTED, refusal)
+        inst = self._catalogue.get(order.symbol)
+        with self._lock:
+            chain, cl = self.chains.new(order.order_id, order.account_id, order.symbol,
+                                        order.side)  # fmt: skip
+            chain.filled, chain.notional = order.filled_qty, order.filled_notional
+            self._send(M.new_order(self.lp.begin_string, order, inst, cl, self._clock()))
+        return []
+
+    def cancel(self, order: Order) -> list[ExecutionReport]:
+        chain = self.chains.by_order.get(order.order_id)
+        if chain is None or chain.ended:
+            return self._local(order, ExecKind.CANCEL_REJECTED, "not_working_at_lp")
+        if not self.is_up():
+            return self._local(order, ExecKind.CANCEL_REJECTED, self._down())
+        inst = self._catalogue.get(order.symbol)
+        with self._lock:
+            cl, orig = self.chains.ask(chain, "cancel")
+            self._send(M.cancel_request(self.lp.begin_string, order, inst, cl, orig,
+                                        self._clock()))  # fmt: skip
+        return []
+
+    def replace(
+        self, order: Order, qty: int, price: int | None, trigger_price: int | None
+    ) -> list[ExecutionReport]:
+        chain = self.chains.by_order.get(order.order_id)
+        if chain is None or chain.ended:
+            return self._local(order, ExecKind.REPLACE_REJECTED, "not_working_at_lp")
+        if not self.is_up():
+            return self._local(order, ExecKind.REPLACE_REJECTED, self._down())
+        inst = self._catalogue.get(order.symbol)
+        with self._lock:
+            cl, orig = self.chains.ask(chain, "replace")
+            self._send(M.replace_request(self.lp.begin_string, order, inst, cl, orig,
+                                         self._clock(), qty, price, trigger_price))  # fmt: skip
+        return []
+
+    def reset(self) -> None:
+        """Nothing to forget: the LP works the orders, and the chains are on disk. (Reports
+        forwarded but not stored are requeued by the OMS; their drop copy rows wait.)"""
+
+    def restore(self, order: Order) -> None:
+        """Take the OMS's stored view of a working order (never below what was forwarded)."""
+        with self._lock:
+            chain = self.chains.by_order.get(order.order_id)
+            if chain is None:
+                return
+            if order.filled_qty > chain.filled:
+                chain.filled, chain.notional = order.filled_qty, order.filled_notional
+            chain.acked = chain.acked or order.status.value != "submitted"
+
+    def on_quote(self, quote: Quote) -> list[ExecutionReport]:
+        return []  # the LP works the orders
+
+    def on_time(self, now_ns: int) -> list[ExecutionReport]:
+        return []  # the LP expires them, and says so
+
+    def committed(self, exec_ids: frozenset[str]) -> None:
+        self.dropcopy.committed(exec_ids)
+
+    # -- internals ---------------------------------------------------------------------------------
+
+    def _down(self) -> str:
+        return f"lp_down: the FIX session to {self.name} is not logged on"
+
+    def _refusal(self, order: Order) -> str | None:
+        if not self.is_up():
+            return self._down()
+        if order.type not in self.lp.order_types:
+            return f"lp_refuses: {self.name} takes no {order.type.value} orders"
+        if order.tif not in self.lp.tifs:
+            return f"lp_refuses: {self.name} takes no {order.tif.value} orders"
+        return None
+
+    def _local(self, order: Order, kind: ExecKind, reason: str) -> list[ExecutionReport]:
+        now = self._clock()
+        r = ExecutionReport(f"{self.name}:{order.order_id}:local:{kind.value}:{now}",
+                            order.order_id, kind, now, reason=reason, venue=self.name)  # fmt: skip
+        self.dropcopy.record(order.account_id, order.symbol, order.side.value, [r])
+        return [r]
+
+    def _send(self, message: fix.Message) -> None:
+        if self._session is None or not fix.Session.sendToTarget(message, self._session):
+            log.warning("%s: message not sent now (session down): it is in doubt", self.name)
+
+    def _emit(self, chain: Chain, t: Translation) -> None:
+        fresh = [r for r in t.reports if r.exec_id not in self._seen]
+        if t.live is not None:
+            self.chains.live(chain, t.live)
+        if t.end is not None:
+            self.chains.end(chain, t.end)
+            self.in_doubt.discard(chain.order_id)
+        if not fresh:
+            return
+        self._seen.update(r.exec_id for r in fresh)
+        self.dropcopy.record(chain.account_id, chain.symbol, chain.side.value, fresh)
+        if self._handler is not None:
+            self._handler(fresh)
+
+    # -- quickfix's thread -------------------------------------------------------------------------
+
+    def on_logon(self, session: fix.SessionID) -> None:
+        with self._lock:
+            self._session = M.own_session_id(session)
+            self.logons += 1
+            working = self.chains.working()
+            self.in_doubt |= {c.order_id for c in working}
+            self._up.set()
+            if not working:
+                return
+            bs = self.lp.begin_string
+            if self.lp.status_request == "mass":
+                self._send(M.mass_status_request(bs, f"{self.name}-{self._clock()}"))
+                return
+            for c in working:
+                self._send(M.status_request(bs, c.live, c.symbol, c.side))
+
+    def on_logout(self) -> None:
+        with self._lock:
+            self._up.clear()
+            self.in_doubt |= {c.order_id for c in self.chains.working()}
+
+    def on_sent(self, message: fix.Message) -> None:
+        """Remember which request went out under which seq num; refuse to resend an order
+        request blind after a reconnection (its status is asked instead)."""
+        h = message.getHeader()
+        msg_type = str(h.getField(M.MSG_TYPE))
+        if msg_type in _ORDER_MSGS and h.isSetField(M.POSS_DUP) and h.getField(M.POSS_DUP) == "Y":
+            raise fix.DoNotSend()
+        cl = str(message.getField(M.CL_ORD_ID)) if message.isSetField(M.CL_ORD_ID) else ""
+        with self._sent_lock:
+            self._sent[int(h.getField(M.MSG_SEQ_NUM))] = (msg_type, cl)
+            if len(self._sent) > _SENT_MAX:
+                self._sent.popitem(last=False)
+
+    def on_message(self, message: fix.Message) -> None:
+        m = M.read(message)
+        now = self._clock()
+        with self._lock:
+            if m.msg_type in ("8", "9"):
+                self._on_report(m, now)
+            elif m.msg_type in ("3", "j"):
+                self._on_reject(m, now)
+
+    def _on_report(self, m: M.Inbound, now: int) -> None:
+        oid = M.order_id_of(m.cl_ord_id) or M.order_id_of(m.orig_cl_ord_id)
+        chain = self.chains.by_order.get(oid) if oid is not None else None
+        if chain is None:
+            self.exceptions.record(now, "unknown_cl_ord_id", m)
+            return
+        inst = self._catalogue.get(chain.symbol)
+        t = translate(self.name, m, chain, inst, now)
+        if t.exception is not None:
+            self.exceptions.record(now, t.exception, m)
+        if m.exec_type == "I" or m.exec_trans_type == "3":
+            self.in_doubt.discard(chain.order_id)
+        self._emit(chain, t)
+
+    def _on_reject(self, m: M.Inbound, now: int) -> None:
+        with self._sent_lock:
+            sent = self._sent.get(m.ref_seq_num) if m.ref_seq_num is not None else None
+        msg_type, cl = sent if sent is not None else (m.ref_msg_type or "", m.business_ref_id)
+        oid = M.order_id_of(cl)
+        chain = self.chains.by_order.get(oid) if oid is not None else None
+        kind = {"D": ExecKind.REJECTED, "F": ExecKind.CANCEL_REJECTED,
+                "G": ExecKind.REPLACE_REJECTED}.get(msg_type)  # fmt: skip
+        if chain is None or kind is None:
+            # A reject of a heartbeat, a status request or a message from before a restart:
+            # nothing moves; the desk sees it.
+            self.exceptions.record(now, f"reject_of_{msg_type or 'unknown'}_message", m)
+            return
+        t = Translation()
+        what = "session reject" if m.msg_type == "3" else "business reject"
+        reason = m.text or f"{what} {m.reject_code or ''}".strip()
+        t.reports.append(ExecutionReport(f"{self.name}:{cl}:{m.msg_type}", chain.order_id, kind,
+                                         now, reason=reason, venue=self.name))  # fmt: skip
+        if kind is ExecKind.REJECTED:
+            t.end = "rejected"
+        else:
+            chain.asks.pop(cl or "", None)
+        self._emit(chain, t)
+
+
+class _App(fix.Application):  # type: ignore[misc]
+    """quickfix's callbacks, handed to the venue; nothing here may raise into quickfix."""
+
+    def __init__(self, venue: FixVenue) -> None:
+        super().__init__()
+        self.venue = venue
+
+    def onCreate(self, session: fix.SessionID) -> None:  # quickfix names the callbacks
+        self.venue._session = M.own_session_id(session)
+
+    def onLogon(self, session: fix.SessionID) -> None:
+        self._guard(self.venue.on_logon, session)
+
+    def onLogout(self, session: fix.SessionID) -> None:
+        self._guard(lambda _s: self.venue.on_logout(), session)
+
+    def toAdmin(self, message: fix.Message, session: fix.SessionID) -> None:
+        pass
+
+    def fromAdmin(self, message: fix.Message, session: fix.SessionID) -> None:
+        msg_type = message.getHeader().getField(M.MSG_TYPE)
+        if msg_type == "3":
+            self._guard(self.venue.on_message, message)
+
+    def toApp(self, message: fix.Message, session: fix.SessionID) -> None:
+        self.venue.on_sent(message)  # raises DoNotSend on purpose: quickfix's contract
+
+    def fromApp(self, message: fix.Message, session: fix.SessionID) -> None:
+        self._guard(self.venue.on_message, message)
+
+    def _guard(self, fn: Callable[[object], None], arg: object) -> None:
+        try:
+            fn(arg)
+        except Exception:  # an exception into quickfix's C++ thread would end the process
+            log.exception("%s: FIX callback failed", self.venue.name)
+
+
+def _exec_ids_in(directory: Path) -> set[str]:
+    """Exec ids in the venue's drop copy: the reports the OMS stored."""
+    ids: set[str] = set()
+    if not directory.is_dir():
+        return ids
+    for path in sorted(directory.glob("*.csv")):
+        with path.open(encoding="ascii") as f:
+            next(f, None)
+            ids.update(line.split(",", 1)[0] for line in f if line.strip())
+    return ids
