@@ -130,3 +130,20 @@ def _log(rig: FixRig) -> list[str]:
     for path in (rig.venue.dir / "log").glob("*.messages.current.log"):
         out += path.read_text(errors="replace").replace("\x01", "|").splitlines()
     return out
+
+
+def test_resend_request_for_an_order_when_the_lp_asks_then_not_resent_but_its_status_asked(
+    rig: FixRig,
+) -> None:
+    rig.sim.plan("ask_resend")
+    oid = rig.submit("c1")
+    rig.settle(lambda: rig.status(oid) == "accepted")
+    # At the venue's next message (a heartbeat) the LP sees a gap and asks a resend: the order
+    # is gap-filled, not sent twice, and its status is asked instead.
+    assert rig.sim.wait(lambda: ("H", f"{oid}.0") in rig.sim.received)
+    assert rig.sim.received.count(("D", f"{oid}.0")) == 1
+    sent = [line for line in _log(rig) if "|49=BOURSE|" in line]
+    assert any("|35=4|" in line and "|123=Y|" in line for line in sent), "no gap fill sent"
+    rig.sim.fill(oid, "1")
+    rig.settle(lambda: rig.status(oid) == "filled")
+    assert rig.verify() == []

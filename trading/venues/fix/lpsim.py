@@ -23,6 +23,7 @@ Each NewOrderSingle takes the next planned action (``plan``), else ``default``:
 | ``duplicate`` | acknowledges and fills, then sends the fill again with PossDupFlag=Y |
 | ``gap`` | skips a sequence number before the fill: the initiator must ask a resend |
 | ``unknown`` | answers with a report for a ClOrdID never sent |
+| ``ask_resend`` | acknowledges, then asks the initiator to resend the order's message |
 
 Cancels and replaces take ``plan_cancel``'s next answer: ``ok`` (default), ``reject:TEXT``
 (35=9) or ``business_reject`` (35=j, as the executor). 35=H and 35=AF are answered from the
@@ -248,6 +249,12 @@ class LpSim(fix.Application):  # type: ignore[misc]
                 o.cum, o.notional, o.status = o.qty, o.qty * px, "2"
             return
         self._send(self._report(o, "0"), sid)
+        if kind == "ask_resend":
+            # Forget having received this order's message (quickfix counts it after this
+            # callback): the initiator's next message shows a gap, and the LP asks a resend.
+            session = fix.Session.lookupSession(sid)
+            session.setNextTargetMsgSeqNum(session.getExpectedTargetNum() - 1)
+            return
         if kind == "rest" or px is None:
             return
         if kind == "partial":

@@ -16,8 +16,9 @@ starts from the drop copy: what the OMS stored before a restart.
 In doubt: at a logout every order the adapter still works is in doubt (``in_doubt``); at
 every logon the adapter asks the status of each (35=H, or one 35=AF with
 ``status_request = "mass"``) and reconciles from the answers; nothing moves until the LP
-answers. An order request that quickfix would resend after a reconnection (PossDup) is not
-resent: its order is asked about instead, and an LP that never had it says so (rejected).
+answers. An order request quickfix would resend (PossDup, at the LP's resend request) is
+not resent blind, possibly stale: its order's status is asked instead, and an LP that never
+had it says so (rejected).
 """
 
 from __future__ import annotations
@@ -224,12 +225,22 @@ class FixVenue:
             self._up.set()
             if not working:
                 return
-            bs = self.lp.begin_string
             if self.lp.status_request == "mass":
+                bs = self.lp.begin_string
                 self._send(M.mass_status_request(bs, f"{self.name}-{self._clock()}"))
                 return
             for c in working:
-                self._send(M.status_request(bs, c.live, c.symbol, c.side))
+                self.ask_status(c.order_id)
+
+    def ask_status(self, order_id: int) -> None:
+        """Ask the LP the status of a working order (35=H); the order is in doubt until the
+        answer comes."""
+        with self._lock:
+            c = self.chains.by_order.get(order_id)
+            if c is None or c.ended:
+                return
+            self.in_doubt.add(order_id)
+            self._send(M.status_request(self.lp.begin_string, c.live, c.symbol, c.side))
 
     def on_logout(self) -> None:
         with self._lock:
@@ -241,9 +252,14 @@ class FixVenue:
         request blind after a reconnection (its status is asked instead)."""
         h = message.getHeader()
         msg_type = str(h.getField(M.MSG_TYPE))
-        if msg_type in _ORDER_MSGS and h.isSetField(M.POSS_DUP) and h.getField(M.POSS_DUP) == "Y":
-            raise fix.DoNotSend()
         cl = str(message.getField(M.CL_ORD_ID)) if message.isSetField(M.CL_ORD_ID) else ""
+        if msg_type in _ORDER_MSGS and h.isSetField(M.POSS_DUP) and h.getField(M.POSS_DUP) == "Y":
+            oid = M.order_id_of(cl)
+            if oid is not None:
+                # Asked from another thread: this one holds quickfix's session mutex in the
+                # middle of a resend; the request goes out after it.
+                threading.Thread(target=self.ask_status, args=(oid,), daemon=True).start()
+            raise fix.DoNotSend()
         with self._sent_lock:
             self._sent[int(h.getField(M.MSG_SEQ_NUM))] = (msg_type, cl)
             if len(self._sent) > _SENT_MAX:
