@@ -147,3 +147,18 @@ def test_resend_request_for_an_order_when_the_lp_asks_then_not_resent_but_its_st
     rig.sim.fill(oid, "1")
     rig.settle(lambda: rig.status(oid) == "filled")
     assert rig.verify() == []
+
+
+def test_status_request_when_the_lp_refuses_it_then_the_order_stays_in_doubt_unchanged(
+    rig: FixRig,
+) -> None:
+    rig.sim.answers_status = False
+    rig.sim.plan("silent_fill")
+    oid = rig.submit("c1")
+    assert rig.sim.wait(lambda: ("D", f"{oid}.0") in rig.sim.received)
+    rig.sim.drop()
+    assert rig.sim.wait(lambda: ("H", f"{oid}.0") in rig.sim.received)
+    rig.settle(lambda: "reject_of_H_message" in rig.venue.exceptions.path.read_text())
+    rig.oms.execute([])
+    assert rig.status(oid) == "submitted" and oid in rig.venue.in_doubt
+    assert rig.executions(oid) == []

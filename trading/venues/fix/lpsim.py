@@ -27,7 +27,8 @@ Each NewOrderSingle takes the next planned action (``plan``), else ``default``:
 
 Cancels and replaces take ``plan_cancel``'s next answer: ``ok`` (default), ``reject:TEXT``
 (35=9) or ``business_reject`` (35=j, as the executor). 35=H and 35=AF are answered from the
-book (an unknown order: OrdStatus 8). quickfix 1.16 acceptors listen on every interface.
+book (an unknown order: OrdStatus 8), 35=H with a business reject when ``answers_status``
+is off (as QuickFIX's executor). quickfix 1.16 acceptors listen on every interface.
 """
 
 from __future__ import annotations
@@ -94,6 +95,7 @@ class LpSim(fix.Application):  # type: ignore[misc]
         self._acceptor: fix.ThreadedSocketAcceptor | None = None
         self._sessions: set[str] = set()
         self._poss_dup = 0  # messages to send next marked PossDupFlag=Y
+        self.answers_status = True  # False: 35=H gets a business reject, as the executor's
 
     # -- driving it ---------------------------------------------------------------------------
 
@@ -212,7 +214,7 @@ class LpSim(fix.Application):  # type: ignore[misc]
                 self._on_new(m, message, sid)
             case "F" | "G":
                 self._on_cancel(m, sid)
-            case "H":
+            case "H" if self.answers_status:
                 self._on_status(m, sid)
             case "AF":
                 self._on_mass_status(m, sid)
