@@ -20,7 +20,12 @@ pipelines_app = typer.Typer(help="Streaming dataflows (Bytewax).", no_args_is_he
 @pipelines_app.command("ticks")
 def pipelines_ticks(
     source: Annotated[
-        str, typer.Option("--source", help="A vendor file or directory, or 'synthetic'.")
+        str,
+        typer.Option(
+            "--source",
+            help="A vendor file or directory, 'synthetic', or fix:VENUES.toml (live FIX "
+            "market data from the file's [[lp]] marked market_data = true).",
+        ),
     ],
     home: HomeOpt = None,
     fmt: Annotated[
@@ -33,7 +38,8 @@ def pipelines_ticks(
     sink: Annotated[str, typer.Option("--sink", help="Comma-separated: lake, redis.")] = "lake",
     processes: Annotated[int, typer.Option("--processes", min=1, help="Bytewax processes.")] = 1,
     symbols: Annotated[
-        str | None, typer.Option("--symbols", help="Synthetic: comma-separated symbols.")
+        str | None,
+        typer.Option("--symbols", help="Synthetic and FIX: comma-separated symbols."),
     ] = None,
     ticks: Annotated[int, typer.Option("--ticks", min=0, help="Synthetic: ticks per symbol.")] = 0,
     seed: Annotated[int, typer.Option("--seed", help="Synthetic: the generator's seed.")] = 0,
@@ -89,13 +95,19 @@ def pipelines_ticks(
 
     settings = settings_for(home, None)
     checks.require(checks.home_dir(settings.home))
+    if source.startswith("fix:") and not live:
+        checks.fail("a FIX market-data source is live: add --live")
     if live:
-        if source != "synthetic" or ticks or inject or processes != 1:
-            checks.fail("--live runs the synthetic source on one process: use --source "
-                        "synthetic, without --ticks, --inject or --processes")  # fmt: skip
+        fix_source = source.startswith("fix:")
+        if (source != "synthetic" and not fix_source) or ticks or inject or processes != 1:
+            checks.fail("--live runs the synthetic or a fix:VENUES.toml source on one process: "
+                        "without --ticks, --inject or --processes")  # fmt: skip
+        if fix_source and rate is not None:
+            checks.fail("--rate applies to the synthetic source: the LP sets a FIX feed's pace")
         per_s = LIVE_RATE if rate is None else rate
         _ticks_live(settings.home, symbols, per_s, duration, seed, sink,
-                    redis_url or settings.redis_url, config, lake_compression)  # fmt: skip
+                    redis_url or settings.redis_url, config, lake_compression,
+                    fix_venues=source.removeprefix("fix:") if fix_source else None)  # fmt: skip
         return
     if duration is not None or rate is not None:
         checks.fail("--rate and --duration apply to a live feed: add --live")
@@ -159,7 +171,7 @@ def pipelines_ticks(
 
 def _ticks_live(
     home: Path, symbols: str | None, rate: float, duration: float | None, seed: int, sink: str,
-    redis_url: str, config: Path | None, lake_compression: str,
+    redis_url: str, config: Path | None, lake_compression: str, *, fix_venues: str | None = None,
 ) -> None:  # fmt: skip
     from pipelines.ticks.live_run import LiveSpec, run_live
     from serving import checks
@@ -172,13 +184,22 @@ def _ticks_live(
             rate_per_s=rate, seed=seed,
             sinks=tuple(s.strip() for s in sink.split(",") if s.strip()),
             redis_url=redis_url, config_path=str(config) if config else None,
-            lake_compression=lake_compression, duration_s=duration,
+            lake_compression=lake_compression, duration_s=duration, fix_venues=fix_venues,
         )  # fmt: skip
         if "redis" in spec.sinks and spec.redis_url:
             checks.require(checks.redis(spec.redis_url))
         how_long = f"for {duration:g} s" if duration else "until Ctrl-C"
-        console.print(f"live synthetic feed: {len(spec.symbols)} symbol(s) at {rate:g} quotes/s "
-                      f"each, stamped with the current time, {how_long}")  # fmt: skip
+        if fix_venues is not None:
+            from pipelines.ticks.fix_source import market_data_lps, unreachable
+
+            lps = market_data_lps(Path(fix_venues))
+            checks.require(unreachable(lps))
+            names = ", ".join(lp.name for lp in lps)
+            console.print(f"live FIX market data from {names}: {len(spec.symbols)} symbol(s), "
+                          f"{how_long}")  # fmt: skip
+        else:
+            console.print(f"live synthetic feed: {len(spec.symbols)} symbol(s) at {rate:g} "
+                          f"quotes/s each, stamped with the current time, {how_long}")  # fmt: skip
         report = run_live(spec)
     except KeyboardInterrupt:
         raise typer.Exit(0) from None

@@ -1,5 +1,5 @@
-"""Running the tick dataflow on live synthetic feeds: ``bourse pipelines ticks --source
-synthetic --live``.
+"""Running the tick dataflow on live feeds: ``bourse pipelines ticks --source synthetic
+--live``, or ``--source fix:VENUES.toml --live`` (FIX market data, ``fix_source``).
 
 One ``PacedFeed`` per symbol (``live.py``): quotes at a steady rate, stamped with the wall
 clock as they fall due, a random walk from the symbol's reference mid
@@ -17,10 +17,11 @@ import json
 import shutil
 import time
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pipelines.ticks import lake
 from pipelines.ticks.config import FilterConfig
@@ -28,6 +29,9 @@ from pipelines.ticks.live import PacedFeed
 from pipelines.ticks.sources import LiveTickSource
 from trading.catalogue import Catalogue, default_catalogue
 from trading.sim.pricefeed import REFERENCE_MIDS
+
+if TYPE_CHECKING:
+    from pipelines.ticks.fix_source import FixQuoteFeed
 
 SINKS = ("lake", "redis")
 # How often each feed's quotes are polled (a live cycle); quotes are still stamped with the
@@ -46,6 +50,8 @@ class LiveSpec:
     config_path: str | None = None
     lake_compression: str = str(lake.DEFAULT_COMPRESSION)
     duration_s: float | None = None  # None: until stopped
+    # The venues file whose market-data LPs feed the run (``fix_source``); None: synthetic.
+    fix_venues: str | None = None
 
     def __post_init__(self) -> None:
         unknown = [s for s in self.sinks if s not in SINKS]
@@ -56,8 +62,10 @@ class LiveSpec:
         if "redis" in self.sinks and not self.redis_url:
             raise ValueError("the redis sink needs a Redis URL")
         if not self.symbols:
-            raise ValueError("a synthetic source needs --symbols")
-        if not 0 < self.rate_per_s <= 10_000:
+            raise ValueError(
+                f"a {'FIX' if self.fix_venues else 'synthetic'} source needs --symbols"
+            )
+        if self.fix_venues is None and not 0 < self.rate_per_s <= 10_000:
             raise ValueError(f"--rate must be within (0, 10000] quotes/s, got {self.rate_per_s}")
         if self.duration_s is not None and self.duration_s <= 0:
             raise ValueError(f"--duration must be positive, got {self.duration_s}")
@@ -71,8 +79,17 @@ class LiveSpec:
     def stats_dir(self) -> Path:
         return Path(self.home) / "pipelines" / "ticks" / "live" / "stats"
 
-    def feeds(self, catalogue: Catalogue) -> list[PacedFeed]:
-        """One paced feed per symbol (an alias names its symbol: given twice, one feed)."""
+    def feeds(self, catalogue: Catalogue) -> Sequence[PacedFeed | FixQuoteFeed]:
+        """One paced feed per symbol (an alias names its symbol: given twice, one feed), or
+        with ``fix_venues`` one feed per market-data LP and symbol."""
+        if self.fix_venues is not None:
+            # Imported here: quickfix (the `fix` extra) is needed by FIX sources alone.
+            from pipelines.ticks.fix_source import fix_feeds
+
+            return fix_feeds(
+                Path(self.fix_venues), self.symbols, catalogue, Path(self.home),
+                duration_s=self.duration_s, poll_interval_s=POLL_INTERVAL_S,
+            )  # fmt: skip
         symbols = dict.fromkeys(catalogue.resolve(s).symbol for s in self.symbols)
         return [
             PacedFeed(catalogue, s, self.rate_per_s, Decimal(REFERENCE_MIDS.get(s, "100")),

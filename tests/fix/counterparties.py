@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import functools
 import gzip
 import os
 import shutil
@@ -46,7 +47,9 @@ BINARIES = {
     "ordermatch": EXAMPLES / "ordermatch" / ".libs" / "ordermatch.gz",
 }
 LIBRARY = "libquickfix.so.17"
-INSTALL_HINT = "run `make install` (scripts/ensure-tools.sh installs libquickfix-doc and libquickfix17)"
+INSTALL_HINT = (
+    "run `make install` (scripts/ensure-tools.sh installs libquickfix-doc and libquickfix17)"
+)
 SHIM_SOURCE = Path(__file__).with_name("loopback_bind.c")
 # Bounds, not timings under test: how long a counterparty may take to listen or to stop.
 START_TIMEOUT_S = 30.0
@@ -87,7 +90,9 @@ def unpack_binary(name: str, into: Path) -> Path:
     """The example program `name`, unpacked (it ships gzipped) into `into`, executable."""
     packed = BINARIES[name]
     if not packed.is_file():
-        raise CounterpartyMissing(f"QuickFIX example `{name}` not found at {packed}: {INSTALL_HINT}")
+        raise CounterpartyMissing(
+            f"QuickFIX example `{name}` not found at {packed}: {INSTALL_HINT}"
+        )
     if not _library_present():
         raise CounterpartyMissing(f"{LIBRARY} (package libquickfix17) not found: {INSTALL_HINT}")
     into.mkdir(parents=True, exist_ok=True)
@@ -98,17 +103,14 @@ def unpack_binary(name: str, into: Path) -> Path:
     return target
 
 
-_shim: Path | None = None
-
-
+@functools.cache
 def loopback_shim() -> Path:
     """`loopback_bind.c` compiled once per process into a temp dir (removed at exit)."""
-    global _shim
-    if _shim is not None and _shim.exists():
-        return _shim
     cc = shutil.which("cc") or shutil.which("gcc")
     if cc is None:
-        raise CounterpartyMissing("no C compiler (cc) to build the loopback bind shim: apt-get install gcc")
+        raise CounterpartyMissing(
+            "no C compiler (cc) to build the loopback bind shim: apt-get install gcc"
+        )
     out_dir = Path(tempfile.mkdtemp(prefix="bourse-fixshim-"))
     atexit.register(shutil.rmtree, out_dir, True)
     lib = out_dir / "loopback_bind.so"
@@ -118,7 +120,6 @@ def loopback_shim() -> Path:
     )  # fmt: skip
     if done.returncode != 0:
         raise CounterpartyError(f"compiling {SHIM_SOURCE.name} failed:\n{done.stderr}")
-    _shim = lib
     return lib
 
 
@@ -269,7 +270,9 @@ def launch(
     raise CounterpartyError(f"{name} did not start listening ({argv}); it printed:\n{last}")
 
 
-def _start(name: str, home: Path, begin_string: str, comp_id: str, clients: Sequence[str]) -> Counterparty:
+def _start(
+    name: str, home: Path, begin_string: str, comp_id: str, clients: Sequence[str]
+) -> Counterparty:
     if not clients:
         raise ValueError("a counterparty needs at least one client CompID")
     home.mkdir(parents=True, exist_ok=True)
@@ -278,8 +281,9 @@ def _start(name: str, home: Path, begin_string: str, comp_id: str, clients: Sequ
 
     def command(port: int, attempt: int) -> list[str]:
         cfg = home / f"{name}-{attempt}.cfg"
-        cfg.write_text(session_config(port=port, begin_string=begin_string, comp_id=comp_id,
-                                      clients=clients, home=home, dictionary=dictionary))  # fmt: skip
+        text = session_config(port=port, begin_string=begin_string, comp_id=comp_id,
+                              clients=clients, home=home, dictionary=dictionary)  # fmt: skip
+        cfg.write_text(text)
         return [str(binary), str(cfg)]
 
     return launch(name, home, begin_string=begin_string, comp_id=comp_id, clients=clients,

@@ -40,11 +40,14 @@ def start_mdsim(
 
     def command(port: int, attempt: int) -> list[str]:
         cfg = home / f"mdsim-{attempt}.cfg"
-        cfg.write_text(session_config(port=port, begin_string=begin_string, comp_id=comp_id,
-                                      clients=clients, home=home, dictionary=dictionary))  # fmt: skip
+        text = session_config(port=port, begin_string=begin_string, comp_id=comp_id,
+                              clients=clients, home=home, dictionary=dictionary)  # fmt: skip
+        cfg.write_text(text)
         script = home / f"mdsim-{attempt}.json"
-        script.write_text(json.dumps({"config": str(cfg), "interval_s": interval_s,
-                                      "quotes": {s: list(q) for s, q in quotes.items()}}))  # fmt: skip
+        played = {s: list(q) for s, q in quotes.items()}
+        script.write_text(
+            json.dumps({"config": str(cfg), "interval_s": interval_s, "quotes": played})
+        )
         return [sys.executable, "-m", "tests.fix.mdsim", str(script)]
 
     return launch("mdsim", home, begin_string=begin_string, comp_id=comp_id, clients=clients,
@@ -71,25 +74,25 @@ def _main(script_path: str) -> None:
             group.setField(fix.StringField(271, size))
 
     class App(fix.Application):  # type: ignore[misc]
-        def onCreate(self, sessionID: Any) -> None:  # noqa: N802, N803
+        def onCreate(self, sessionID: Any) -> None:
             pass
 
-        def onLogon(self, sessionID: Any) -> None:  # noqa: N802, N803
+        def onLogon(self, sessionID: Any) -> None:
             pass
 
-        def onLogout(self, sessionID: Any) -> None:  # noqa: N802, N803
+        def onLogout(self, sessionID: Any) -> None:
             pass
 
-        def toAdmin(self, message: Any, sessionID: Any) -> None:  # noqa: N802, N803
+        def toAdmin(self, message: Any, sessionID: Any) -> None:
             pass
 
-        def fromAdmin(self, message: Any, sessionID: Any) -> None:  # noqa: N802, N803
+        def fromAdmin(self, message: Any, sessionID: Any) -> None:
             pass
 
-        def toApp(self, message: Any, sessionID: Any) -> None:  # noqa: N802, N803
+        def toApp(self, message: Any, sessionID: Any) -> None:
             pass
 
-        def fromApp(self, message: Any, sessionID: Any) -> None:  # noqa: N802, N803
+        def fromApp(self, message: Any, sessionID: Any) -> None:
             if message.getHeader().getField(35) != "V":
                 return
             mod = fix42 if sessionID.getBeginString().getValue() == "FIX.4.2" else fix44
@@ -130,8 +133,11 @@ def _main(script_path: str) -> None:
             for side, price, size in ((fix.MDEntryType_BID, bid, bid_size),
                                       (fix.MDEntryType_OFFER, ask, ask_size)):  # fmt: skip
                 group = mod.MarketDataIncrementalRefresh.NoMDEntries()
-                group.setField(fix.MDUpdateAction(
-                    fix.MDUpdateAction_DELETE if price is None else fix.MDUpdateAction_CHANGE))
+                group.setField(
+                    fix.MDUpdateAction(
+                        fix.MDUpdateAction_DELETE if price is None else fix.MDUpdateAction_CHANGE
+                    )
+                )
                 group.setField(fix.Symbol(symbol))
                 entry(group, side, price, size)
                 update.addGroup(group)

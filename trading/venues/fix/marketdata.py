@@ -1,7 +1,8 @@
 """A FIX market-data session: top-of-book quotes from a liquidity provider (35=V, W, X, Y).
 
-An initiator session to one LP (an ``[[lp]]`` of the venues file, usually one marked
-``market_data = true``): on every logon it subscribes (35=V, SubscriptionRequestType 1:
+An initiator session to one LP (an ``[[lp]]`` of the venues file marked
+``market_data = true``: its host, port, BeginString, CompIDs, heartbeat, reconnect interval
+and session times): on every logon it subscribes (35=V, SubscriptionRequestType 1:
 snapshot plus updates, MarketDepth 1, MDUpdateType 1: incremental) to bids and offers of
 its symbols. The LP answers a full refresh per symbol (35=W), then incremental refreshes
 (35=X: new, change or delete of a bid or offer), or a request reject (35=Y) naming the
@@ -29,11 +30,14 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import quickfix as fix
 import quickfix42 as fix42
 import quickfix44 as fix44
+
+from trading.venues.fix.config import LpConfig
+from trading.venues.fix.settings import spec_path
 
 log = logging.getLogger(__name__)
 
@@ -42,31 +46,6 @@ log = logging.getLogger(__name__)
 QUEUE_MAX = 100_000
 _BID, _OFFER = "0", "1"
 _NEW, _CHANGE, _DELETE = "0", "1", "2"
-
-
-class MdLp(Protocol):
-    """What a market-data session reads of an LP (``trading.venues.fix.config.LpConfig``)."""
-
-    @property
-    def name(self) -> str: ...
-    @property
-    def host(self) -> str: ...
-    @property
-    def port(self) -> int: ...
-    @property
-    def begin_string(self) -> str: ...
-    @property
-    def sender_comp_id(self) -> str: ...
-    @property
-    def target_comp_id(self) -> str: ...
-    @property
-    def heartbeat_s(self) -> int: ...
-    @property
-    def reconnect_s(self) -> int: ...
-    @property
-    def session_start(self) -> str: ...
-    @property
-    def session_end(self) -> str: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,18 +70,7 @@ class MdReject:
     reason: str
 
 
-def spec_path(begin_string: str) -> Path:
-    """The data dictionary quickfix ships for ``begin_string`` (share/quickfix)."""
-    import sys
-
-    for root in (Path(sys.prefix), Path(sys.base_prefix), Path("/usr")):
-        path = root / "share" / "quickfix" / (begin_string.replace(".", "") + ".xml")
-        if path.is_file():
-            return path
-    raise FileNotFoundError(f"quickfix's data dictionary for {begin_string} is not installed")
-
-
-def session_settings(lp: MdLp, directory: Path) -> str:
+def session_settings(lp: LpConfig, directory: Path) -> str:
     """The initiator's settings: validation on, a store and log of its own under ``directory``
     (never the order session's, which another process may hold)."""
     return "\n".join([
@@ -172,7 +140,7 @@ class MarketDataSession(fix.Application):  # type: ignore[misc]
     """Top-of-book quotes of ``symbols`` from one LP; ``start()``, ``drain(symbol)``, ``stop()``."""
 
     def __init__(
-        self, lp: MdLp, symbols: Sequence[str], directory: Path,
+        self, lp: LpConfig, symbols: Sequence[str], directory: Path,
         *, clock: Callable[[], int] = time.time_ns,
     ) -> None:  # fmt: skip
         super().__init__()
@@ -239,30 +207,30 @@ class MarketDataSession(fix.Application):  # type: ignore[misc]
 
     # --- quickfix's side (its thread) ----------------------------------------------------
 
-    def onCreate(self, sessionID: Any) -> None:  # noqa: N802, N803 (quickfix's names)
+    def onCreate(self, sessionID: Any) -> None:
         pass
 
-    def onLogon(self, sessionID: Any) -> None:  # noqa: N802, N803
+    def onLogon(self, sessionID: Any) -> None:
         self.logons += 1
         self._logged_on.set()
         self._subscribe(sessionID)
 
-    def onLogout(self, sessionID: Any) -> None:  # noqa: N802, N803
+    def onLogout(self, sessionID: Any) -> None:
         self._logged_on.clear()
         with self._lock:
             for symbol in self.symbols:
                 self._tops[symbol] = _Top()
 
-    def toAdmin(self, message: Any, sessionID: Any) -> None:  # noqa: N802, N803
+    def toAdmin(self, message: Any, sessionID: Any) -> None:
         pass
 
-    def fromAdmin(self, message: Any, sessionID: Any) -> None:  # noqa: N802, N803
+    def fromAdmin(self, message: Any, sessionID: Any) -> None:
         pass
 
-    def toApp(self, message: Any, sessionID: Any) -> None:  # noqa: N802, N803
+    def toApp(self, message: Any, sessionID: Any) -> None:
         pass
 
-    def fromApp(self, message: Any, sessionID: Any) -> None:  # noqa: N802, N803
+    def fromApp(self, message: Any, sessionID: Any) -> None:
         recv_ns = self._clock()
         kind = message.getHeader().getField(35)
         try:
