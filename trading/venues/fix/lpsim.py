@@ -28,7 +28,8 @@ Each NewOrderSingle takes the next planned action (``plan``), else ``default``:
 Cancels and replaces take ``plan_cancel``'s next answer: ``ok`` (default), ``reject:TEXT``
 (35=9) or ``business_reject`` (35=j, as the executor). 35=H and 35=AF are answered from the
 book (an unknown order: OrdStatus 8), 35=H with a business reject when ``answers_status``
-is off (as QuickFIX's executor). quickfix 1.16 acceptors listen on every interface.
+is off (as QuickFIX's executor). quickfix 1.16 acceptors listen on every interface; the
+simulator's sessions accept logons from 127.0.0.1 only (AllowedRemoteAddresses).
 """
 
 from __future__ import annotations
