@@ -162,3 +162,26 @@ def test_status_request_when_the_lp_refuses_it_then_the_order_stays_in_doubt_unc
     rig.oms.execute([])
     assert rig.status(oid) == "submitted" and oid in rig.venue.in_doubt
     assert rig.executions(oid) == []
+
+
+def test_mass_status_when_the_lp_leaves_an_order_out_then_it_is_asked_about_alone(
+    tmp_path: Path,
+) -> None:
+    rig = start_rig(tmp_path, f"sqlite:///{tmp_path}/bourse.db", status_request="mass")
+    try:
+        rig.sim.plan("silent_fill", "rest")
+        known = rig.submit("c1")
+        lost = rig.submit("c2")
+        assert rig.sim.wait(lambda: len(rig.sim.orders) == 2)
+        rig.settle(lambda: rig.status(lost) == "accepted")
+        # The LP loses the second order: its mass status answer leaves it out.
+        del rig.sim.orders[f"{lost}.0"]
+        del rig.sim._by_cl[f"{lost}.0"]
+        rig.sim.drop()
+        rig.settle(lambda: rig.status(known) == "filled" and rig.status(lost) == "rejected")
+        assert ("H", f"{lost}.0") in rig.sim.received
+        assert ("H", f"{known}.0") not in rig.sim.received
+        assert rig.order_row(lost).reason == "unknown order"
+        assert rig.verify() == []
+    finally:
+        rig.close()

@@ -310,8 +310,8 @@ class LpSim(fix.Application):  # type: ignore[misc]
         for i, o in enumerate(mine, 1):
             r = self._report(o, "I")
             r.setField(M.MASS_STATUS_REQ_ID, m.mass_status_req_id or "")
-            r.setField(911, str(len(mine)))  # TotNumReports
-            r.setField(912, "Y" if i == len(mine) else "N")  # LastRptRequested
+            r.setField(M.TOT_NUM_REPORTS, str(len(mine)))
+            r.setField(M.LAST_RPT_REQUESTED, "Y" if i == len(mine) else "N")
             self._send(r, sid)
 
     # -- messages ----------------------------------------------------------------------------------

@@ -15,10 +15,10 @@ starts from the drop copy: what the OMS stored before a restart.
 
 In doubt: at a logout every order the adapter still works is in doubt (``in_doubt``); at
 every logon the adapter asks the status of each (35=H, or one 35=AF with
-``status_request = "mass"``) and reconciles from the answers; nothing moves until the LP
-answers. An order request quickfix would resend (PossDup, at the LP's resend request) is
-not resent blind, possibly stale: its order's status is asked instead, and an LP that never
-had it says so (rejected).
+``status_request = "mass"``, then 35=H for any order its answers left out) and reconciles
+from the answers; nothing moves until the LP answers. An order request quickfix would
+resend (PossDup, at the LP's resend request) is not resent blind, possibly stale: its
+order's status is asked instead, and an LP that never had it says so (rejected).
 """
 
 from __future__ import annotations
@@ -287,6 +287,11 @@ class FixVenue:
         if m.exec_type == "I" or m.exec_trans_type == "3":
             self.in_doubt.discard(chain.order_id)
         self._emit(chain, t)
+        if m.last_report:
+            # The mass status is complete: an order it left out is asked about on its own
+            # (an LP that never had it says so), not assumed gone.
+            for left in sorted(self.in_doubt):
+                self.ask_status(left)
 
     def _on_reject(self, m: M.Inbound, now: int) -> None:
         with self._sent_lock:
