@@ -185,3 +185,23 @@ def test_mass_status_when_the_lp_leaves_an_order_out_then_it_is_asked_about_alon
         assert rig.verify() == []
     finally:
         rig.close()
+
+
+def test_reset_on_logon_when_configured_then_both_sides_restart_at_one_and_orders_carry_on(
+    tmp_path: Path,
+) -> None:
+    rig = start_rig(tmp_path, f"sqlite:///{tmp_path}/bourse.db", reset_on_logon=True)
+    try:
+        rig.sim.plan("rest")
+        oid = rig.submit("c1")
+        rig.settle(lambda: rig.status(oid) == "accepted")
+        rig.sim.drop()
+        assert rig.sim.wait(lambda: ("H", f"{oid}.0") in rig.sim.received)
+        logons = [line for line in _log(rig) if "|35=A|" in line and "|49=BOURSE|" in line]
+        assert len(logons) == 2
+        assert all("|141=Y|" in line and "|34=1|" in line for line in logons)
+        rig.sim.fill(oid, "1")
+        rig.settle(lambda: rig.status(oid) == "filled")
+        assert rig.verify() == []
+    finally:
+        rig.close()
