@@ -47,6 +47,7 @@ log = logging.getLogger(__name__)
 
 _SENT_MAX = 100_000  # outgoing seq nums remembered to match a session or business reject
 _ORDER_MSGS = frozenset({"D", "F", "G"})
+_SEEN_DAYS = 7  # drop copy days read at start for the exec ids already applied
 
 
 class FixVenue:
@@ -355,12 +356,14 @@ class _App(fix.Application):  # type: ignore[misc]
             log.exception("%s: FIX callback failed", self.venue.name)
 
 
-def _exec_ids_in(directory: Path) -> set[str]:
-    """Exec ids in the venue's drop copy: the reports the OMS stored."""
+def _exec_ids_in(directory: Path, days: int = _SEEN_DAYS) -> set[str]:
+    """Exec ids in the venue's drop copy of its last ``days`` trading days: the reports the
+    OMS stored. Older repeats need no guard here: a working order's fills are counted by
+    CumQty, and a report for a closed order is an exception in the OMS, not a booking."""
     ids: set[str] = set()
     if not directory.is_dir():
         return ids
-    for path in sorted(directory.glob("*.csv")):
+    for path in sorted(directory.glob("*.csv"))[-days:]:
         with path.open(encoding="ascii") as f:
             next(f, None)
             ids.update(line.split(",", 1)[0] for line in f if line.strip())
