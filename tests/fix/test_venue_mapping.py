@@ -114,3 +114,19 @@ def test_clordid_when_not_ours_then_no_order_id() -> None:
     assert order_id_of("17.3") == 17
     for text in (None, "", "17", "x.1", "017.0", "17.a", "999-1"):
         assert order_id_of(text) is None, text
+
+
+def test_expired_or_done_for_day_when_it_comes_then_expired_and_ended() -> None:
+    for exec_type in ("C", "3"):
+        m = _report(exec_type=exec_type, ord_status=exec_type, cum_qty=Decimal(0))
+        t = translate("lp1", m, _chain(acked=True), INST, NOW)
+        assert [r.kind for r in t.reports] == [ExecKind.EXPIRED] and t.end == "expired"
+
+
+def test_cancel_when_a_fill_raced_it_then_the_fill_comes_first() -> None:
+    chain = _chain(acked=True)
+    t = translate("lp1", _report(exec_type="4", ord_status="4", cum_qty=Decimal("0.2"),
+                                 avg_px=Decimal("1.10000")), chain, INST, NOW)  # fmt: skip
+    assert [(r.kind, r.last_qty, r.last_price) for r in t.reports] == [
+        (ExecKind.FILL, 20, 110_000), (ExecKind.CANCELED, 0, 0),
+    ]  # fmt: skip

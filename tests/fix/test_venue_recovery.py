@@ -130,3 +130,78 @@ def _log(rig: FixRig) -> list[str]:
     for path in (rig.venue.dir / "log").glob("*.messages.current.log"):
         out += path.read_text(errors="replace").replace("\x01", "|").splitlines()
     return out
+
+
+def test_resend_request_for_an_order_when_the_lp_asks_then_not_resent_but_its_status_asked(
+    rig: FixRig,
+) -> None:
+    rig.sim.plan("ask_resend")
+    oid = rig.submit("c1")
+    rig.settle(lambda: rig.status(oid) == "accepted")
+    # At the venue's next message (a heartbeat) the LP sees a gap and asks a resend: the order
+    # is gap-filled, not sent twice, and its status is asked instead.
+    assert rig.sim.wait(lambda: ("H", f"{oid}.0") in rig.sim.received)
+    assert rig.sim.received.count(("D", f"{oid}.0")) == 1
+    sent = [line for line in _log(rig) if "|49=BOURSE|" in line]
+    assert any("|35=4|" in line and "|123=Y|" in line for line in sent), "no gap fill sent"
+    rig.sim.fill(oid, "1")
+    rig.settle(lambda: rig.status(oid) == "filled")
+    assert rig.verify() == []
+
+
+def test_status_request_when_the_lp_refuses_it_then_the_order_stays_in_doubt_unchanged(
+    rig: FixRig,
+) -> None:
+    rig.sim.answers_status = False
+    rig.sim.plan("silent_fill")
+    oid = rig.submit("c1")
+    assert rig.sim.wait(lambda: ("D", f"{oid}.0") in rig.sim.received)
+    rig.sim.drop()
+    assert rig.sim.wait(lambda: ("H", f"{oid}.0") in rig.sim.received)
+    rig.settle(lambda: "reject_of_H_message" in rig.venue.exceptions.path.read_text())
+    rig.oms.execute([])
+    assert rig.status(oid) == "submitted" and oid in rig.venue.in_doubt
+    assert rig.executions(oid) == []
+
+
+def test_mass_status_when_the_lp_leaves_an_order_out_then_it_is_asked_about_alone(
+    tmp_path: Path,
+) -> None:
+    rig = start_rig(tmp_path, f"sqlite:///{tmp_path}/bourse.db", status_request="mass")
+    try:
+        rig.sim.plan("silent_fill", "rest")
+        known = rig.submit("c1")
+        lost = rig.submit("c2")
+        assert rig.sim.wait(lambda: len(rig.sim.orders) == 2)
+        rig.settle(lambda: rig.status(lost) == "accepted")
+        # The LP loses the second order: its mass status answer leaves it out.
+        del rig.sim.orders[f"{lost}.0"]
+        del rig.sim._by_cl[f"{lost}.0"]
+        rig.sim.drop()
+        rig.settle(lambda: rig.status(known) == "filled" and rig.status(lost) == "rejected")
+        assert ("H", f"{lost}.0") in rig.sim.received
+        assert ("H", f"{known}.0") not in rig.sim.received
+        assert rig.order_row(lost).reason == "unknown order"
+        assert rig.verify() == []
+    finally:
+        rig.close()
+
+
+def test_reset_on_logon_when_configured_then_both_sides_restart_at_one_and_orders_carry_on(
+    tmp_path: Path,
+) -> None:
+    rig = start_rig(tmp_path, f"sqlite:///{tmp_path}/bourse.db", reset_on_logon=True)
+    try:
+        rig.sim.plan("rest")
+        oid = rig.submit("c1")
+        rig.settle(lambda: rig.status(oid) == "accepted")
+        rig.sim.drop()
+        assert rig.sim.wait(lambda: ("H", f"{oid}.0") in rig.sim.received)
+        logons = [line for line in _log(rig) if "|35=A|" in line and "|49=BOURSE|" in line]
+        assert len(logons) == 2
+        assert all("|141=Y|" in line and "|34=1|" in line for line in logons)
+        rig.sim.fill(oid, "1")
+        rig.settle(lambda: rig.status(oid) == "filled")
+        assert rig.verify() == []
+    finally:
+        rig.close()

@@ -23,10 +23,13 @@ Each NewOrderSingle takes the next planned action (``plan``), else ``default``:
 | ``duplicate`` | acknowledges and fills, then sends the fill again with PossDupFlag=Y |
 | ``gap`` | skips a sequence number before the fill: the initiator must ask a resend |
 | ``unknown`` | answers with a report for a ClOrdID never sent |
+| ``ask_resend`` | acknowledges, then asks the initiator to resend the order's message |
 
 Cancels and replaces take ``plan_cancel``'s next answer: ``ok`` (default), ``reject:TEXT``
 (35=9) or ``business_reject`` (35=j, as the executor). 35=H and 35=AF are answered from the
-book (an unknown order: OrdStatus 8). quickfix 1.16 acceptors listen on every interface.
+book (an unknown order: OrdStatus 8), 35=H with a business reject when ``answers_status``
+is off (as QuickFIX's executor). quickfix 1.16 acceptors listen on every interface; the
+simulator's sessions accept logons from 127.0.0.1 only (AllowedRemoteAddresses).
 """
 
 from __future__ import annotations
@@ -93,6 +96,7 @@ class LpSim(fix.Application):  # type: ignore[misc]
         self._acceptor: fix.ThreadedSocketAcceptor | None = None
         self._sessions: set[str] = set()
         self._poss_dup = 0  # messages to send next marked PossDupFlag=Y
+        self.answers_status = True  # False: 35=H gets a business reject, as the executor's
 
     # -- driving it ---------------------------------------------------------------------------
 
@@ -211,7 +215,7 @@ class LpSim(fix.Application):  # type: ignore[misc]
                 self._on_new(m, message, sid)
             case "F" | "G":
                 self._on_cancel(m, sid)
-            case "H":
+            case "H" if self.answers_status:
                 self._on_status(m, sid)
             case "AF":
                 self._on_mass_status(m, sid)
@@ -248,6 +252,12 @@ class LpSim(fix.Application):  # type: ignore[misc]
                 o.cum, o.notional, o.status = o.qty, o.qty * px, "2"
             return
         self._send(self._report(o, "0"), sid)
+        if kind == "ask_resend":
+            # Forget having received this order's message (quickfix counts it after this
+            # callback): the initiator's next message shows a gap, and the LP asks a resend.
+            session = fix.Session.lookupSession(sid)
+            session.setNextTargetMsgSeqNum(session.getExpectedTargetNum() - 1)
+            return
         if kind == "rest" or px is None:
             return
         if kind == "partial":
@@ -300,8 +310,8 @@ class LpSim(fix.Application):  # type: ignore[misc]
         for i, o in enumerate(mine, 1):
             r = self._report(o, "I")
             r.setField(M.MASS_STATUS_REQ_ID, m.mass_status_req_id or "")
-            r.setField(911, str(len(mine)))  # TotNumReports
-            r.setField(912, "Y" if i == len(mine) else "N")  # LastRptRequested
+            r.setField(M.TOT_NUM_REPORTS, str(len(mine)))
+            r.setField(M.LAST_RPT_REQUESTED, "Y" if i == len(mine) else "N")
             self._send(r, sid)
 
     # -- messages ----------------------------------------------------------------------------------

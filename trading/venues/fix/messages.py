@@ -41,6 +41,7 @@ POSS_RESEND, STOP_PX, EXPIRE_TIME, EXEC_TYPE, LEAVES_QTY = 97, 99, 126, 150, 151
 CXL_REJ_REASON, ORD_REJ_REASON, REF_TAG_ID, REF_MSG_TYPE = 102, 103, 371, 372
 SESSION_REJECT_REASON, BUSINESS_REJECT_REF_ID, BUSINESS_REJECT_REASON = 373, 379, 380
 CXL_REJ_RESPONSE_TO, MASS_STATUS_REQ_ID, MASS_STATUS_REQ_TYPE = 434, 584, 585
+TOT_NUM_REPORTS, LAST_RPT_REQUESTED = 911, 912
 
 
 def clordid(order_id: int, n: int) -> str:
@@ -176,6 +177,7 @@ class Inbound:
     ref_msg_type: str | None = None
     business_ref_id: str | None = None
     mass_status_req_id: str | None = None
+    last_report: bool = False  # LastRptRequested: the last answer to a mass status request
     raw: str = ""
 
 
@@ -234,5 +236,6 @@ def read(message: fix.Message) -> Inbound:
         ref_msg_type=_get(m, REF_MSG_TYPE),
         business_ref_id=_get(m, BUSINESS_REJECT_REF_ID),
         mass_status_req_id=_get(m, MASS_STATUS_REQ_ID),
+        last_report=_get(m, LAST_RPT_REQUESTED) == "Y",
         raw=m.toString().replace("\x01", "|"),
     )

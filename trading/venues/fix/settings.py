@@ -85,9 +85,11 @@ def acceptor_settings(
     target_comp_id: str,
     home: Path,
     reset_on_logon: bool = False,
+    allowed: tuple[str, ...] = ("127.0.0.1",),
 ) -> str:
     """One acceptor port serving a session per BeginString (the LP simulator). quickfix 1.16
-    has no setting for the address an acceptor binds: it listens on every interface."""
+    has no setting for the address an acceptor binds (it listens on every interface): its
+    sessions accept a logon from ``allowed`` addresses only (AllowedRemoteAddresses)."""
     lines = [
         "[DEFAULT]",
         "ConnectionType=acceptor",
@@ -99,6 +101,7 @@ def acceptor_settings(
         "ResetOnLogout=N",
         # The acceptor's own log (events not tied to one session).
         f"FileLogPath={home / 'log'}",
+        f"AllowedRemoteAddresses={','.join(allowed)}",
         "",
     ]
     for bs in begin_strings:

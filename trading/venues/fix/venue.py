@@ -15,9 +15,10 @@ starts from the drop copy: what the OMS stored before a restart.
 
 In doubt: at a logout every order the adapter still works is in doubt (``in_doubt``); at
 every logon the adapter asks the status of each (35=H, or one 35=AF with
-``status_request = "mass"``) and reconciles from the answers; nothing moves until the LP
-answers. An order request that quickfix would resend after a reconnection (PossDup) is not
-resent: its order is asked about instead, and an LP that never had it says so (rejected).
+``status_request = "mass"``, then 35=H for any order its answers left out) and reconciles
+from the answers; nothing moves until the LP answers. An order request quickfix would
+resend (PossDup, at the LP's resend request) is not resent blind, possibly stale: its
+order's status is asked instead, and an LP that never had it says so (rejected).
 """
 
 from __future__ import annotations
@@ -46,6 +47,7 @@ log = logging.getLogger(__name__)
 
 _SENT_MAX = 100_000  # outgoing seq nums remembered to match a session or business reject
 _ORDER_MSGS = frozenset({"D", "F", "G"})
+_SEEN_DAYS = 7  # drop copy days read at start for the exec ids already applied
 
 
 class FixVenue:
@@ -224,12 +226,22 @@ class FixVenue:
             self._up.set()
             if not working:
                 return
-            bs = self.lp.begin_string
             if self.lp.status_request == "mass":
+                bs = self.lp.begin_string
                 self._send(M.mass_status_request(bs, f"{self.name}-{self._clock()}"))
                 return
             for c in working:
-                self._send(M.status_request(bs, c.live, c.symbol, c.side))
+                self.ask_status(c.order_id)
+
+    def ask_status(self, order_id: int) -> None:
+        """Ask the LP the status of a working order (35=H); the order is in doubt until the
+        answer comes."""
+        with self._lock:
+            c = self.chains.by_order.get(order_id)
+            if c is None or c.ended:
+                return
+            self.in_doubt.add(order_id)
+            self._send(M.status_request(self.lp.begin_string, c.live, c.symbol, c.side))
 
     def on_logout(self) -> None:
         with self._lock:
@@ -241,9 +253,14 @@ class FixVenue:
         request blind after a reconnection (its status is asked instead)."""
         h = message.getHeader()
         msg_type = str(h.getField(M.MSG_TYPE))
-        if msg_type in _ORDER_MSGS and h.isSetField(M.POSS_DUP) and h.getField(M.POSS_DUP) == "Y":
-            raise fix.DoNotSend()
         cl = str(message.getField(M.CL_ORD_ID)) if message.isSetField(M.CL_ORD_ID) else ""
+        if msg_type in _ORDER_MSGS and h.isSetField(M.POSS_DUP) and h.getField(M.POSS_DUP) == "Y":
+            oid = M.order_id_of(cl)
+            if oid is not None:
+                # Asked from another thread: this one holds quickfix's session mutex in the
+                # middle of a resend; the request goes out after it.
+                threading.Thread(target=self.ask_status, args=(oid,), daemon=True).start()
+            raise fix.DoNotSend()
         with self._sent_lock:
             self._sent[int(h.getField(M.MSG_SEQ_NUM))] = (msg_type, cl)
             if len(self._sent) > _SENT_MAX:
@@ -271,6 +288,11 @@ class FixVenue:
         if m.exec_type == "I" or m.exec_trans_type == "3":
             self.in_doubt.discard(chain.order_id)
         self._emit(chain, t)
+        if m.last_report:
+            # The mass status is complete: an order it left out is asked about on its own
+            # (an LP that never had it says so), not assumed gone.
+            for left in sorted(self.in_doubt):
+                self.ask_status(left)
 
     def _on_reject(self, m: M.Inbound, now: int) -> None:
         with self._sent_lock:
@@ -334,12 +356,14 @@ class _App(fix.Application):  # type: ignore[misc]
             log.exception("%s: FIX callback failed", self.venue.name)
 
 
-def _exec_ids_in(directory: Path) -> set[str]:
-    """Exec ids in the venue's drop copy: the reports the OMS stored."""
+def _exec_ids_in(directory: Path, days: int = _SEEN_DAYS) -> set[str]:
+    """Exec ids in the venue's drop copy of its last ``days`` trading days: the reports the
+    OMS stored. Older repeats need no guard here: a working order's fills are counted by
+    CumQty, and a report for a closed order is an exception in the OMS, not a booking."""
     ids: set[str] = set()
     if not directory.is_dir():
         return ids
-    for path in sorted(directory.glob("*.csv")):
+    for path in sorted(directory.glob("*.csv"))[-days:]:
         with path.open(encoding="ascii") as f:
             next(f, None)
             ids.update(line.split(",", 1)[0] for line in f if line.strip())
