@@ -205,3 +205,24 @@ def test_reset_on_logon_when_configured_then_both_sides_restart_at_one_and_order
         assert rig.verify() == []
     finally:
         rig.close()
+
+
+def test_submit_when_the_oms_runs_an_order_again_after_a_refused_commit_then_sent_once(
+    rig: FixRig,
+) -> None:
+    from trading.orders import Order
+    from trading.validate import order_request
+
+    def order(order_id: int) -> Order:
+        req = order_request(rig.catalogue, account_id=1, client_order_id=f"x{order_id}",
+                            symbol="EUR/USD", side="buy", type="limit", qty="1",
+                            price="1.10010")  # fmt: skip
+        return Order.from_request(order_id, req, rig.clock())
+
+    rig.sim.plan("rest", "rest")
+    assert rig.venue.submit(order(900)) == []
+    assert rig.venue.submit(order(900)) == []  # the same order id, run again
+    assert rig.venue.submit(order(901)) == []
+    # One session delivers in order: once 901 is in, a second 900 would be in too.
+    assert rig.sim.wait(lambda: ("D", "901.0") in rig.sim.received)
+    assert [cl for t, cl in rig.sim.received if t == "D"] == ["900.0", "901.0"]

@@ -114,6 +114,13 @@ class FixVenue:
         self._handler = handler
 
     def submit(self, order: Order) -> list[ExecutionReport]:
+        sent = self.chains.by_order.get(order.order_id)
+        if sent is not None and not sent.ended and (sent.account_id, sent.symbol, sent.side) == (
+            order.account_id, order.symbol, order.side,
+        ):  # fmt: skip
+            # The OMS runs a batch again after its store refused it: the order went out the
+            # first time (a message on the wire cannot be rolled back), its reports will come.
+            return []
         refusal = self._refusal(order)
         if refusal is not None:
             return self._local(order, ExecKind.REJECTED, refusal)
