@@ -10,9 +10,12 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from tests.fix.venue_rig import FixRig, start_rig
+from tests.fix.venue_rig import FixRig, start_rig, wait_for
 from trading.commands import CancelOrder
+from trading.orders import Order
 from trading.store import schema as s
+from trading.validate import order_request
+from trading.venues.base import ExecKind, ExecutionReport
 
 
 @pytest.fixture(params=["FIX.4.4", "FIX.4.2"])
@@ -205,3 +208,44 @@ def test_reset_on_logon_when_configured_then_both_sides_restart_at_one_and_order
         assert rig.verify() == []
     finally:
         rig.close()
+
+
+def test_submit_when_the_oms_runs_an_order_again_after_a_refused_commit_then_sent_once(
+    rig: FixRig,
+) -> None:
+    got: list[ExecutionReport] = []
+    rig.venue.bind(got.extend)
+    rig.sim.plan("rest", "rest", "rest")
+    assert rig.venue.submit(_order(rig, 900)) == []
+    assert rig.venue.submit(_order(rig, 900)) == []  # the same order, run again
+    assert rig.venue.submit(_order(rig, 901)) == []
+    # One session delivers in order: once 901 is in, a second 900 would be in too.
+    assert rig.sim.wait(lambda: ("D", "901.0") in rig.sim.received)
+    assert [cl for t, cl in rig.sim.received if t == "D"] == ["900.0", "901.0"]
+    assert wait_for(lambda: len(got) == 2)  # both acknowledged
+
+
+def test_submit_when_the_oms_gives_the_id_to_another_order_then_the_first_is_an_orphan(
+    rig: FixRig,
+) -> None:
+    got: list[ExecutionReport] = []
+    rig.venue.bind(got.extend)
+    rig.sim.plan("rest", "rest")
+    rig.venue.submit(_order(rig, 900, qty="1"))
+    rig.venue.submit(_order(rig, 900, qty="2"))  # another order under the same id
+    assert rig.sim.wait(lambda: ("D", "900.1") in rig.sim.received)
+    rig.sim.fill(900, "1")  # fills the first order, "900.0", at the LP
+    path = rig.venue.exceptions.path
+    assert wait_for(lambda: "|32=1|" in path.read_text())
+    rows = [line for line in path.read_text().splitlines() if "|32=1|" in line]
+    assert len(rows) == 1 and ",orphan_order_at_lp," in rows[0]
+    # The second order saw its acknowledgement (and perhaps the first's, before it was
+    # sent); never the first order's fill.
+    assert ExecKind.FILL not in [r.kind for r in got]
+
+
+def _order(rig: FixRig, order_id: int, qty: str = "1") -> Order:
+    req = order_request(rig.catalogue, account_id=1, client_order_id=f"x{order_id}",
+                        symbol="EUR/USD", side="buy", type="limit", qty=qty,
+                        price="1.10010")  # fmt: skip
+    return Order.from_request(order_id, req, rig.clock())

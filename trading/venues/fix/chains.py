@@ -3,7 +3,7 @@
 One JSON line per event, appended and flushed to the OS before the message it records is
 sent (``HOME/venues/fix/<lp>/orders.jsonl``, beside quickfix's own store of the session):
 
-    {"new": "17.0", "o": 17, "a": 3, "s": "EUR/USD", "d": "buy"}     an order sent
+    {"new": "17.0", "o": 17, "a": 3, "s": "EUR/USD", "d": "buy", "t": "3|..."}   an order sent
     {"ask": "17.1", "o": 17, "k": "cancel"}                          a cancel or replace sent
     {"live": "17.2", "o": 17}                                        a replace took effect
     {"end": "filled", "o": 17}                                       a final state forwarded
@@ -40,6 +40,15 @@ class Chain:
     filled: int = 0
     notional: int = 0
     acked: bool = False
+    # The order's terms (account and request fingerprint), and the first ClOrdID suffix that
+    # is this order's: below it, an order the OMS gave the same id and never stored.
+    terms: str = ""
+    floor: int = 0
+
+
+def suffix(cl_ord_id: str | None) -> int:
+    tail = (cl_ord_id or "").rpartition(".")[2]
+    return int(tail) if tail.isdigit() else -1
 
 
 class Chains:
@@ -64,7 +73,9 @@ class Chains:
     def _replay(self, rec: dict[str, Any]) -> None:
         oid = int(rec["o"])
         if "new" in rec:
-            c = Chain(oid, int(rec.get("a", 0)), rec["s"], Side(rec["d"]), sent=1, live=rec["new"])
+            n = suffix(rec["new"])
+            c = Chain(oid, int(rec.get("a", 0)), rec["s"], Side(rec["d"]), sent=n + 1,
+                      live=rec["new"], terms=rec.get("t", ""), floor=n)  # fmt: skip
             self.by_order[oid] = c
             return
         c0 = self.by_order.get(oid)
@@ -82,17 +93,20 @@ class Chains:
         self._file.write(json.dumps(rec, separators=(",", ":")) + "\n")
         self._file.flush()
 
-    def new(self, order_id: int, account_id: int, symbol: str, side: Side) -> tuple[Chain, str]:
+    def new(
+        self, order_id: int, account_id: int, symbol: str, side: Side, terms: str
+    ) -> tuple[Chain, str]:
+        """Mint an order's first ClOrdID. An order id seen before (the OMS gave it again
+        after a batch its store refused) starts a new chain past the old one's ClOrdIDs."""
         with self._lock:
-            c = self.by_order.get(order_id)
-            if c is None:
-                c = Chain(order_id, account_id, symbol, side)
-                self.by_order[order_id] = c
-            cl = f"{order_id}.{c.sent}"
-            c.sent += 1
-            c.live = cl
+            old = self.by_order.get(order_id)
+            n = old.sent if old is not None else 0
+            cl = f"{order_id}.{n}"
+            c = Chain(order_id, account_id, symbol, side, sent=n + 1, live=cl, terms=terms,
+                      floor=n)  # fmt: skip
+            self.by_order[order_id] = c
             self._append({"new": cl, "o": order_id, "a": account_id, "s": symbol,
-                          "d": side.value})  # fmt: skip
+                          "d": side.value, "t": terms})  # fmt: skip
             return c, cl
 
     def ask(self, chain: Chain, kind: str) -> tuple[str, str]:

@@ -37,7 +37,7 @@ from trading.quotes import Quote
 from trading.venues.base import ExecKind, ExecutionReport, ReportHandler
 from trading.venues.dropcopy import DropCopy, dropcopy_dir
 from trading.venues.fix import messages as M
-from trading.venues.fix.chains import Chain, Chains
+from trading.venues.fix.chains import Chain, Chains, suffix
 from trading.venues.fix.config import LpConfig
 from trading.venues.fix.journal import Exceptions
 from trading.venues.fix.mapping import Translation, translate
@@ -114,13 +114,19 @@ class FixVenue:
         self._handler = handler
 
     def submit(self, order: Order) -> list[ExecutionReport]:
+        sent = self.chains.by_order.get(order.order_id)
+        terms = f"{order.account_id}|{order.fingerprint}"
+        if sent is not None and not sent.ended and sent.terms == terms:
+            # The OMS runs a batch again after its store refused it: the order went out the
+            # first time (a message on the wire cannot be rolled back), its reports will come.
+            return []
         refusal = self._refusal(order)
         if refusal is not None:
             return self._local(order, ExecKind.REJECTED, refusal)
         inst = self._catalogue.get(order.symbol)
         with self._lock:
             chain, cl = self.chains.new(order.order_id, order.account_id, order.symbol,
-                                        order.side)  # fmt: skip
+                                        order.side, terms)  # fmt: skip
             chain.filled, chain.notional = order.filled_qty, order.filled_notional
             self._send(M.new_order(self.lp.begin_string, order, inst, cl, self._clock()))
         return []
@@ -280,6 +286,11 @@ class FixVenue:
         chain = self.chains.by_order.get(oid) if oid is not None else None
         if chain is None:
             self.exceptions.record(now, "unknown_cl_ord_id", m)
+            return
+        if max(suffix(m.cl_ord_id), suffix(m.orig_cl_ord_id)) < chain.floor:
+            # An order sent under this id before the OMS's store refused its batch, and the id
+            # went to another order: its reports are not that order's.
+            self.exceptions.record(now, "orphan_order_at_lp", m)
             return
         inst = self._catalogue.get(chain.symbol)
         t = translate(self.name, m, chain, inst, now)
