@@ -137,7 +137,16 @@ def run_live(spec: LiveSpec) -> LiveReport:
         lake_compression=lake.Compression.parse(spec.lake_compression),
     )  # fmt: skip
     started = time.perf_counter()
-    cli_main(flow, epoch_interval=dt.timedelta(seconds=1))  # type: ignore[no-untyped-call]
+    try:
+        cli_main(flow, epoch_interval=dt.timedelta(seconds=1))  # type: ignore[no-untyped-call]
+    except Exception as exc:
+        # Bytewax turns Ctrl-C into its own runtime error: the caller sees an interrupt.
+        if "signal received" in str(exc):
+            raise KeyboardInterrupt from None
+        raise
+    finally:
+        for feed in feeds:  # a FIX feed logs its session out; closing twice is harmless
+            feed.close()
     total: Counter[str] = Counter()
     for feed in feeds:
         path = stats_path(spec.stats_dir, feed.key)

@@ -4,6 +4,10 @@
 from __future__ import annotations
 
 import re
+import signal
+import subprocess
+import sys
+import time
 from decimal import Decimal
 from pathlib import Path
 
@@ -137,3 +141,38 @@ def test_cli_ticks_fix_when_the_source_cannot_work_then_exit_2_naming_the_proble
     assert "Traceback" not in result.output
     with redis.Redis.from_url(redis_url) as client:
         assert client.xlen(QUOTES_STREAM) == 0
+
+
+def test_cli_ticks_fix_when_interrupted_then_it_logs_out_and_exits_0(tmp_path: Path) -> None:
+    # Arrange: importing quickfix resets SIGINT to the C default; the CLI must put Python's
+    # handler back, or Ctrl-C kills it before the logout.
+    try:
+        sim = start_mdsim(tmp_path / "mdsim", SCRIPT)
+    except CounterpartyError as exc:
+        pytest.fail(str(exc), pytrace=False)
+    venues = _venues(tmp_path / "venues.toml", sim.port)
+    home = tmp_path / "home"
+    home.mkdir()
+    bourse = Path(sys.executable).with_name("bourse")
+    with sim:
+        run = subprocess.Popen(
+            [str(bourse), "pipelines", "ticks", "--source", f"fix:{venues}", "--live",
+             "--symbols", "BTCUSDT", "--sink", "lake", "--home", str(home)],
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        )  # fmt: skip
+        try:
+            # Act: once quotes are in the lake, Ctrl-C
+            lake = home / "lake" / "ticks"
+            deadline = time.monotonic() + 60
+            while not list(lake.rglob("*.parquet")) and time.monotonic() < deadline:
+                assert run.poll() is None, run.communicate()[0]
+                time.sleep(0.1)
+            run.send_signal(signal.SIGINT)
+            output = run.communicate(timeout=60)[0]
+        finally:
+            if run.poll() is None:
+                run.kill()
+        log = sim.log()
+    # Assert
+    assert run.returncode == 0, output
+    assert "Received logout request" in log, log[-2000:]  # the session logged out

@@ -22,6 +22,7 @@ message's SendingTime (52), receive time the wall clock when quickfix handed it 
 from __future__ import annotations
 
 import logging
+import signal
 import threading
 import time
 from collections import deque
@@ -40,6 +41,22 @@ from trading.venues.fix.config import LpConfig
 from trading.venues.fix.settings import spec_path
 
 log = logging.getLogger(__name__)
+
+
+def restore_sigint() -> None:
+    """Puts Python's SIGINT handler back at the C level.
+
+    quickfix's module init resets SIGINT to the C default (QuickfixPython.cpp), while Python
+    still believes its handler is there: Ctrl-C would kill the process at once, without a
+    logout or the run's last writes. Only the main thread may set handlers."""
+    if threading.current_thread() is not threading.main_thread():
+        return
+    handler = signal.getsignal(signal.SIGINT)
+    if handler is not None:
+        signal.signal(signal.SIGINT, handler)
+
+
+restore_sigint()
 
 # Bound on the quotes queued per symbol between two polls; beyond it the oldest go (counted
 # in ``dropped``): a reader that stalls must not grow the process without limit.
