@@ -7,7 +7,7 @@ stream's vectors equal ``feature_matrix`` over the same events in the same order
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 import numpy as np
 
@@ -31,10 +31,28 @@ class FeatureEngine:
         return history.observe(ev, view)
 
 
-def feature_matrix(events: Iterable[Event]) -> np.ndarray:
-    """float64 ``[n, len(FEATURES)]``: row i is event i's features, from events before it."""
+PROGRESS_EVERY = 10_000
+
+
+def feature_matrix(
+    events: Iterable[Event], progress: Callable[[int], None] | None = None
+) -> np.ndarray:
+    """float64 ``[n, len(FEATURES)]``: row i is event i's features, from events before it.
+
+    ``progress`` is told the number of events done every ``PROGRESS_EVERY`` events and at
+    the end.
+    """
     engine = FeatureEngine()
-    rows = [engine.observe(ev) for ev in events]
+    observe = engine.observe
+    if progress is None:
+        rows = [observe(ev) for ev in events]
+    else:
+        rows = []
+        for ev in events:
+            rows.append(observe(ev))
+            if len(rows) % PROGRESS_EVERY == 0:
+                progress(len(rows))
+        progress(len(rows))
     if not rows:
         return np.zeros((0, len(FEATURES)), dtype=np.float64)
     return np.asarray(rows, dtype=np.float64)

@@ -10,7 +10,7 @@ scikit-learn's average precision of the scores against the labels.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -69,16 +69,20 @@ def evaluate_scores(labels: Sequence[int] | np.ndarray, scores: np.ndarray) -> E
     )
 
 
-def score_frame(model: FraudModel, frame: pl.DataFrame) -> np.ndarray:
+def score_frame(
+    model: FraudModel, frame: pl.DataFrame, progress: Callable[[int], None] | None = None
+) -> np.ndarray:
     """Each event's score, in the frame's (time) order."""
-    return model.score(feature_matrix(events_of(frame)))
+    return model.score(feature_matrix(events_of(frame), progress))
 
 
-def evaluate(model: FraudModel, frame: pl.DataFrame) -> Evaluation:
+def evaluate(
+    model: FraudModel, frame: pl.DataFrame, progress: Callable[[int], None] | None = None
+) -> Evaluation:
     """Score a checked labelled frame with ``model`` and compute the figures."""
     labels = labels_of(frame)
     if not labels:
         raise EvaluationError("the file has no event")
     if sum(labels) == 0:
         raise EvaluationError("the file has no labelled event (label = 1): nothing to recall")
-    return evaluate_scores(labels, score_frame(model, frame))
+    return evaluate_scores(labels, score_frame(model, frame, progress))

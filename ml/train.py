@@ -13,6 +13,7 @@ person releases) among thresholds that alert on at most 1 % of events.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -121,19 +122,26 @@ def _check(y: np.ndarray, what: str) -> None:
         raise TrainingError(f"the {what} rows hold no normal event")
 
 
-def train(frame: pl.DataFrame, seed: int) -> Trained:
+Stage = Callable[[str, int, int], None]
+"""Told (what, done, total) as training moves on: events featured, then models fitted."""
+
+
+def train(frame: pl.DataFrame, seed: int, progress: Stage | None = None) -> Trained:
     """Train on a checked labelled frame: validation figures, then a model on every row.
 
     The returned model is fitted on all rows, with the threshold chosen on the validation
     clients by a model fitted on the others; the metrics are that validation's.
     """
-    x = feature_matrix(events_of(frame))
+    n = frame.height
+    tell: Stage = progress or (lambda _what, _done, _total: None)
+    x = feature_matrix(events_of(frame), lambda done: tell("features", done, n))
     y = np.asarray(labels_of(frame), dtype=np.int64)
     clients = frame["client_id"].to_numpy()
     _check(y, "file's")
     held = split_clients(clients, seed)
     _check(y[~held], "training")
     _check(y[held], "validation")
+    tell("validation model", 0, 2)
     trial = fit(x[~held], y[~held], clients[~held], seed)
     val_scores = trial.score(x[held])
     threshold = choose_threshold(y[held], val_scores)
@@ -157,6 +165,8 @@ def train(frame: pl.DataFrame, seed: int) -> Trained:
         else 0.0,
         "recall_at_threshold_by_kind": by_kind,
     }
+    tell("final model", 1, 2)
     model = fit(x, y, clients, seed)
     model.threshold = threshold
+    tell("final model", 2, 2)
     return Trained(model=model, metrics=metrics, data_sha256=fingerprint(frame), rows=len(y))
