@@ -133,9 +133,7 @@ def random_history(seed: int, n: int = 600, clients: int = 8) -> History:
                 rng.choice(("bank", "crypto", "ewallet")), after=gap, label=int(rng.random() < 0.1),
             )  # fmt: skip
         elif kind == "destination":
-            h.destination(
-                c, f"dst-{rng.randint(1, 6)}", rng.choice(("bank", "crypto")), after=gap
-            )
+            h.destination(c, f"dst-{rng.randint(1, 6)}", rng.choice(("bank", "crypto")), after=gap)
         else:
             h.fill(c, rng.choice(("EUR/USD", "BTC/USD")), rng.choice(("buy", "sell")), after=gap)
     return h

@@ -46,8 +46,12 @@ def test_links_when_a_client_reuses_its_own_device_then_it_counts_no_other_clien
 
 def test_links_when_a_fingerprint_is_used_by_another_client_then_it_is_counted() -> None:
     h = History()
-    events = [h.deposit(1, "50", instrument="fp-x"), h.deposit(2, "50", instrument="fp-x"),
-              h.deposit(3, "50", instrument="fp-x"), h.deposit(3, "50", instrument="fp-y")]  # fmt: skip
+    events = [
+        h.deposit(1, "50", instrument="fp-x"),
+        h.deposit(2, "50", instrument="fp-x"),
+        h.deposit(3, "50", instrument="fp-x"),
+        h.deposit(3, "50", instrument="fp-y"),
+    ]
     links = Links()
 
     views = [links.observe(ev) for ev in events]
