@@ -6,8 +6,10 @@ history strictly before the event, and the client's peers — then records the e
 
 Peers: two clients are linked once they have logged in from the same device or the same IP.
 A device, an IP or an instrument remembers at most ``MAX_CLIENTS_PER_KEY`` clients and a
-client at most ``MAX_PEERS`` peers: a carrier NAT shared by thousands says no more than one
-shared by sixty-four, and memory stays bounded per key. Recent fills are kept per symbol for
+client at most ``MAX_PEERS`` peers. A key that reached the cap is public (a carrier NAT, a
+café, a shared office): it still counts its clients, but links no new client to them —
+being one of thousands behind an IP says nothing about any one of them — and memory stays
+bounded per key. Recent fills are kept per symbol for
 ``FILL_WINDOW_NS`` only.
 """
 
@@ -58,9 +60,10 @@ class Links:
     """Devices, IPs and instruments to clients; peers per client; recent fills per symbol."""
 
     def __init__(self) -> None:
-        self._device: dict[str, list[int]] = {}
-        self._ip: dict[str, list[int]] = {}
-        self._instrument: dict[str, list[int]] = {}
+        # key -> its clients in the order first seen (a dict as an ordered set)
+        self._device: dict[str, dict[int, None]] = {}
+        self._ip: dict[str, dict[int, None]] = {}
+        self._instrument: dict[str, dict[int, None]] = {}
         self._peers: dict[int, frozenset[int]] = {}
         self._fills: dict[str, deque[tuple[int, int, int]]] = {}  # symbol -> (ts, client, side)
         self._matches: dict[int, deque[int]] = {}  # client -> ts of its linked opposite fills
@@ -123,21 +126,20 @@ class Links:
                     continue
                 clients = index.get(key)
                 if clients is None:
-                    index[key] = [c]
+                    index[key] = {c: None}
                     continue
-                if c in clients:
+                if c in clients or len(clients) >= MAX_CLIENTS_PER_KEY:
                     continue
                 for other in clients:
                     self._link(c, other)
                     self._link(other, c)
-                if len(clients) < MAX_CLIENTS_PER_KEY:
-                    clients.append(c)
+                clients[c] = None
         elif t == "deposit" and ev.instrument_id is not None:
             clients = self._instrument.get(ev.instrument_id)
             if clients is None:
-                self._instrument[ev.instrument_id] = [c]
+                self._instrument[ev.instrument_id] = {c: None}
             elif c not in clients and len(clients) < MAX_CLIENTS_PER_KEY:
-                clients.append(c)
+                clients[c] = None
         elif t == "fill" and ev.symbol is not None:
             recent = self._fills.get(ev.symbol)
             if recent is None:
@@ -160,7 +162,7 @@ class Links:
         self._peers[a] = peers | {b}
 
 
-def _others(clients: list[int] | None, c: int) -> int:
+def _others(clients: dict[int, None] | None, c: int) -> int:
     if not clients:
         return 0
     return len(clients) - (1 if c in clients else 0)
