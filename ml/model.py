@@ -18,8 +18,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 from ml.features import FEATURES
+
+# Scoring and fitting run on one thread: the flow runs a process per core, and OpenMP's
+# threads spinning beside other busy processes made a fit 10-60x slower on two shared cores.
+THREADS = 1
 
 
 @dataclass
@@ -50,8 +55,9 @@ class FraudModel:
             )
         if x.shape[0] == 0:
             return np.zeros(0, dtype=np.float64)
-        full = np.column_stack([x, self.anomaly(x)])
-        return np.asarray(self.classifier.predict_proba(full)[:, 1], dtype=np.float64)
+        with threadpool_limits(limits=THREADS):
+            full = np.column_stack([x, self.anomaly(x)])
+            return np.asarray(self.classifier.predict_proba(full)[:, 1], dtype=np.float64)
 
     def drivers(self, row: np.ndarray, k: int = 3) -> list[tuple[str, float]]:
         """The ``k`` features that most drove this row's score, with the row's values."""

@@ -23,12 +23,13 @@ from sklearn.calibration import CalibratedClassifierCV
 from sklearn.ensemble import HistGradientBoostingClassifier, IsolationForest
 from sklearn.metrics import precision_recall_curve
 from sklearn.model_selection import GroupKFold
+from threadpoolctl import threadpool_limits
 
 from ml.engine import feature_matrix
 from ml.evaluate import evaluate_scores
 from ml.events import events_of, labels_of
 from ml.features import FEATURES
-from ml.model import FraudModel
+from ml.model import THREADS, FraudModel
 
 VALIDATION_SHARE = 0.25
 MAX_ALERT_RATE = 0.01
@@ -89,6 +90,11 @@ def _weights(x: np.ndarray, y: np.ndarray) -> np.ndarray:
 
 def fit(x: np.ndarray, y: np.ndarray, clients: np.ndarray, seed: int) -> FraudModel:
     """The detector, the calibrated classifier and the drivers' statistics on these rows."""
+    with threadpool_limits(limits=THREADS):
+        return _fit(x, y, clients, seed)
+
+
+def _fit(x: np.ndarray, y: np.ndarray, clients: np.ndarray, seed: int) -> FraudModel:
     normal = x[y == 0]
     detector = IsolationForest(
         n_estimators=_DETECTOR_TREES,

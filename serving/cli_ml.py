@@ -145,7 +145,7 @@ def _promoted(home: Path | None) -> Any:
 
 @ml_app.command()
 def models(home: HomeOpt = None) -> None:
-    """The registered models, oldest first; the promoted one marked."""
+    """The registered models, oldest first (a version is its UTC time); the promoted marked."""
     from ml.registry import Registry
 
     settings = settings_for(home, None)
@@ -154,9 +154,9 @@ def models(home: HomeOpt = None) -> None:
     if not listed:
         checks.fail(f"no model under {registry.root}: run `bourse ml train --home {settings.home}`")
     table = Table(title=f"Fraud models under {registry.root}")
-    for name in ("version", "promoted", "created", "seed", "rows", "pr_auc", "recall@1%",
-                 "threshold", "data sha256"):  # fmt: skip
-        table.add_column(name, justify="left" if name in ("version", "created") else "right")
+    table.add_column("version", no_wrap=True)
+    for name in ("promoted", "seed", "rows", "pr_auc", "recall@1%", "threshold", "data"):
+        table.add_column(name, justify="right")
     for meta in listed:
         if "error" in meta:
             table.add_row(meta["version"], "", f"[red]{meta['error']}[/red]")
@@ -165,13 +165,12 @@ def models(home: HomeOpt = None) -> None:
         table.add_row(
             meta["version"],
             "yes" if meta["promoted"] else "",
-            str(meta.get("created", ""))[:19],
             str(meta.get("seed", "")),
             f"{meta.get('data_rows', 0):,}",
             f"{metrics.get('pr_auc', float('nan')):.4f}",
             f"{metrics.get('recall_at_1pct', float('nan')):.4f}",
             f"{meta.get('threshold', float('nan')):.4f}",
-            str(meta.get("data_sha256", ""))[:12],
+            str(meta.get("data_sha256", ""))[:8],
         )
     out.print(table)
 
