@@ -30,9 +30,9 @@ app.add_typer(pipelines_app, name="pipelines")
 app.command()(serve)
 app.add_typer(admin_app, name="admin")
 app.add_typer(reports_app, name="reports")
+app.add_typer(ml_app, name="ml")
 app.command()(up)
 app.command()(sql)
-app.add_typer(ml_app, name="ml")
 
 
 def main() -> None:

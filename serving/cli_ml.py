@@ -1,7 +1,9 @@
-"""``bourse ml``: train, evaluate, list and promote the fraud models (docs/fraud.md)."""
+"""``bourse ml``: the fraud models' commands (docs/fraud.md) — ``simulate`` writes a labelled
+event file; ``train``, ``evaluate``, ``models`` and ``promote`` work the registry."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -12,7 +14,81 @@ from rich.table import Table
 from serving import checks
 from serving.cli_shared import HomeOpt, console, out, settings_for
 
-ml_app = typer.Typer(help="Fraud models: train, evaluate, list, promote.", no_args_is_help=True)
+ml_app = typer.Typer(
+    help="Fraud detection: simulate, train, evaluate, list and promote models.",
+    no_args_is_help=True,
+)
+
+
+def _fail(message: str) -> typer.Exit:
+    console.print(f"[red]error[/red] {message}", soft_wrap=True, markup=True, highlight=False)
+    return typer.Exit(2)
+
+
+@ml_app.command("simulate")
+def simulate(
+    out_path: Annotated[Path, typer.Option("--out", help="The Parquet file to write.")],
+    seed: Annotated[int, typer.Option(help="Seed: the same seed writes the same file.")] = 7,
+    clients: Annotated[int, typer.Option(help="Clients to simulate.")] = 2_000,
+    days: Annotated[int, typer.Option(help="Days to simulate.")] = 30,
+    start: Annotated[
+        str | None, typer.Option(help="First day, YYYY-MM-DD (UTC; default 2026-01-05).")
+    ] = None,
+    mix: Annotated[
+        str | None,
+        typer.Option(
+            help="Each fraud kind's share of clients, e.g. ato=0.02,cycling=0.01 "
+            "(kinds not named keep 0.01; 0 leaves one out)."
+        ),
+    ] = None,
+) -> None:
+    """Write a labelled event file of normal clients and frauds (scenario simulator).
+
+    Exit 2 on a bad argument."""
+    from ml.events import write_frame
+    from ml.simulate import DEFAULT_MIX, parse_mix, simulate_world
+
+    if seed < 0:
+        raise _fail(f"--seed must be 0 or more, got {seed}")
+    if clients < 1:
+        raise _fail(f"--clients must be 1 or more, got {clients}")
+    if days < 1:
+        raise _fail(f"--days must be 1 or more, got {days}")
+    first: datetime | None = None
+    if start is not None:
+        try:
+            first = datetime.strptime(start, "%Y-%m-%d").replace(tzinfo=UTC)
+        except ValueError:
+            raise _fail(f"--start: not a date (YYYY-MM-DD): {start!r}") from None
+    try:
+        shares = parse_mix(mix) if mix is not None else dict(DEFAULT_MIX)
+        with Progress(
+            TextColumn("[bold]simulating clients"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=console,
+            transient=True,
+        ) as progress:
+            task = progress.add_task("", total=clients)
+            frame, _ = simulate_world(
+                seed, clients, days, first, shares, lambda n: progress.advance(task, n)
+            )
+    except ValueError as exc:
+        raise _fail(str(exc)) from None
+    try:
+        write_frame(frame, out_path)
+    except OSError as exc:
+        raise _fail(f"cannot write {out_path}: {exc.strerror or exc}") from None
+    labelled = frame.filter(frame["label"] == 1)["scenario"].value_counts(sort=False)
+    by_kind = dict(zip(labelled["scenario"].to_list(), labelled["count"].to_list(), strict=True))
+    kinds = " ".join(f"{k}={by_kind.get(k, 0)}" for k in shares)
+    out.print(
+        f"{frame.height} events, {sum(by_kind.values())} labelled ({kinds}) -> {out_path}",
+        soft_wrap=True,
+        highlight=False,
+    )
+
 
 # Without --events, training simulates this much (a few minutes on two cores).
 DEFAULT_CLIENTS = 2_000
@@ -64,10 +140,10 @@ def train(
         frame = _read(events)
         source = str(events)
     else:
-        from ml.simulate import simulate
+        from ml.simulate import simulate as simulate_events
 
         with console.status(f"simulating {clients:,} clients over {days} days (seed {seed})"):
-            frame = simulate(seed, clients, days)
+            frame = simulate_events(seed, clients, days)
         source = f"simulate(seed={seed}, clients={clients}, days={days})"
     with _progress() as progress:
         task = progress.add_task("features", total=frame.height)
