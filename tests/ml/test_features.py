@@ -103,6 +103,7 @@ def test_features_when_cards_multiply_in_a_day_then_instruments_24h_counts_them(
     rows = _rows(h)
 
     assert [r["instruments_24h"] for r in rows] == [1, 2, 3, 3, 1]
+    assert [r["cards_24h"] for r in rows] == [1, 2, 3, 3, 1]
     assert [r["instrument_new"] for r in rows] == [0, 1, 1, 0, 0]
     assert [r["deposits_24h"] for r in rows] == [0, 1, 2, 3, 0]
 
@@ -148,3 +149,21 @@ def test_features_when_an_event_type_is_unknown_then_a_clear_error() -> None:
     with pytest.raises(ValueError, match="unknown event type 'teleport'"):
         engine.observe(bad)
     assert isinstance(ClientHistory(1), ClientHistory)
+
+
+def test_features_when_a_deposit_is_cycled_out_then_it_is_measured_against_the_last() -> None:
+    h = History()
+    h.deposit(1, "1000", method="bank", instrument="iban-1")
+    h.deposit(1, "200", method="card", instrument="fp-1", after=DAY / 1e9)
+    h.destination(1, "dst-w", method="ewallet", after=60)
+    h.withdraw(1, "190", "dst-w", method="ewallet", after=3600)
+    h.withdraw(1, "50", "dst-b", method="bank", after=60)
+
+    rows = _rows(h)
+
+    assert rows[2]["kind_differs_from_last_deposit"] == 1  # ewallet after a card deposit
+    assert rows[3]["withdrawal_to_last_deposit"] == pytest.approx(190 / 200)
+    assert rows[3]["kind_differs_from_last_deposit"] == 1
+    assert rows[4]["kind_differs_from_last_deposit"] == 1  # bank, but the last was a card
+    assert rows[4]["destination_kind_unused"] == 0  # bank was used to deposit, earlier
+    assert rows[0]["withdrawal_to_last_deposit"] == 0

@@ -109,3 +109,22 @@ def test_links_when_pickled_mid_stream_then_the_copy_goes_on_identically() -> No
     copy = pickle.loads(pickle.dumps(links))
 
     assert [copy.observe(ev) for ev in rest] == [links.observe(ev) for ev in rest]
+
+
+def test_links_when_peers_withdrew_this_week_then_a_withdrawal_counts_them() -> None:
+    h = History()
+    for c in (1, 2, 3):
+        h.login(c, "dev-farm", ip=f"10.0.0.{c}")
+    events = [
+        h.withdraw(2, "70", "dst-2"),
+        h.withdraw(3, "70", "dst-3"),
+        h.withdraw(1, "70", "dst-1"),
+        h.withdraw(1, "70", "dst-1", after=8 * 24 * 3600),  # the others' are 8 days old
+    ]
+    links = Links()
+    for ev in h.events[:3]:
+        links.observe(ev)
+
+    views = [links.observe(ev) for ev in events]
+
+    assert [_value(v.values, "peer_withdrawals_7d") for v in views] == [0, 1, 2, 0]
