@@ -28,6 +28,7 @@ LINK_FEATURES: tuple[str, ...] = (
     "peer_opposite_fills_60s",
     "peer_opposite_fills_24h",
     "peer_withdrawals_7d",
+    "peers_active_10m",
 )
 
 MAX_CLIENTS_PER_KEY = 64
@@ -35,6 +36,7 @@ MAX_PEERS = 64
 FILL_WINDOW_NS = 60 * 1_000_000_000
 DAY_NS = 24 * 3600 * 1_000_000_000
 WEEK_NS = 7 * DAY_NS
+ACTIVE_NS = 10 * 60 * 1_000_000_000
 _MAX_FILLS_PER_SYMBOL = 1024  # fills kept per symbol within the window (a bound, not a tuning)
 _MAX_MATCHES_PER_CLIENT = 256
 _MAX_WITHDRAWALS_PER_CLIENT = 16
@@ -71,6 +73,9 @@ class Links:
         self._fills: dict[str, deque[tuple[int, int, int]]] = {}  # symbol -> (ts, client, side)
         self._matches: dict[int, deque[int]] = {}  # client -> ts of its linked opposite fills
         self._withdrawals: dict[int, deque[int]] = {}  # client -> ts of its recent withdrawals
+        # client -> when it was last seen, kept only for linked clients (those with peers):
+        # one int per linked client, not per client
+        self._last_seen: dict[int, int] = {}
 
     def peers_of(self, client_id: int) -> frozenset[int]:
         return self._peers.get(client_id, _NO_PEERS)
@@ -110,6 +115,14 @@ class Links:
                 q = self._withdrawals.get(other)
                 if q is not None:
                     peer_withdrawals += _pruned_len(q, week)
+        active = 0
+        if peers:
+            since = ev.ts_ns - ACTIVE_NS
+            last_seen = self._last_seen
+            for other in peers:
+                seen = last_seen.get(other)
+                if seen is not None and seen >= since:
+                    active += 1
         day = self._matches.get(c)
         opposite_24h = _pruned_len(day, ev.ts_ns - DAY_NS) if day is not None else 0
         view = LinkView(
@@ -122,6 +135,7 @@ class Links:
                 float(opposite_60s),
                 float(opposite_24h),
                 float(peer_withdrawals),
+                float(active),
             ),
             peers,
         )
@@ -131,6 +145,8 @@ class Links:
     def _record(self, ev: Event, matched: list[int]) -> None:
         c = ev.client_id
         t = ev.type
+        if c in self._peers:
+            self._last_seen[c] = ev.ts_ns
         if t == "login":
             # A failed login still names the device and IP someone used for this client.
             for key, index in ((ev.device_id, self._device), (ev.ip, self._ip)):
@@ -146,6 +162,8 @@ class Links:
                     self._link(c, other)
                     self._link(other, c)
                 clients[c] = None
+                if c in self._peers:  # linked just now: this login is its first sighting
+                    self._last_seen[c] = ev.ts_ns
         elif t == "withdrawal":
             q = self._withdrawals.get(c)
             if q is None:

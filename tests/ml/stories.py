@@ -147,10 +147,10 @@ def normal(kind: str) -> History:
     elif kind == "household":  # three clients behind one address, trading on their own
         for c in (35, 36, 37):
             ordinary_life(h, c, days=6, ip="198.51.100.200")
-    elif kind == "big_withdrawal":  # most of the balance to the bank account of weeks ago
+    elif kind == "big_withdrawal":  # 70 % of the balance to the bank account of weeks ago
         ordinary_life(h, 38, days=20)
         h.login(38, "dev-home-38", "198.51.100.38", after=DAY / SECOND)
-        h.withdraw(38, "2500", "dst-bank-38", "bank", after=300)
+        h.withdraw(38, "2000", "dst-bank-38", "bank", after=300)
     else:
         raise ValueError(kind)
     return h

@@ -128,3 +128,19 @@ def test_links_when_peers_withdrew_this_week_then_a_withdrawal_counts_them() -> 
     views = [links.observe(ev) for ev in events]
 
     assert [_value(v.values, "peer_withdrawals_7d") for v in views] == [0, 1, 2, 0]
+
+
+def test_links_when_a_peer_was_active_minutes_ago_then_it_counts_as_active() -> None:
+    h = History()
+    events = [
+        h.login(1, "dev-1", ip="10.0.0.9"),
+        h.login(2, "dev-2", ip="10.0.0.9", after=3600),  # now linked to 1
+        h.fill(1, after=120),  # 2 was seen 2 minutes ago
+        h.fill(1, after=11 * 60),  # 1 saw nobody for 11 minutes
+        h.login(3, "dev-3", ip="10.0.0.7", after=1),  # a stranger
+    ]
+    links = Links()
+
+    views = [links.observe(ev) for ev in events]
+
+    assert [_value(v.values, "peers_active_10m") for v in views] == [0, 0, 1, 0, 0]
