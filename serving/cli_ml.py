@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich import box
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -173,7 +174,8 @@ def train(
     out.print(
         f"model {version}{' (promoted)' if promote else ''}: validation "
         f"pr_auc={m['pr_auc']:.4f} recall_at_1pct={m['recall_at_1pct']:.4f} "
-        f"threshold={m['threshold']:.4f}"
+        f"threshold={m['threshold']:.4f}",
+        soft_wrap=True,
     )
 
 
@@ -202,7 +204,8 @@ def evaluate(
             checks.fail(f"{events}: {exc}")
     out.print(
         f"model {model.version}: {result.events:,} events, {result.labelled:,} labelled, "
-        f"{result.alerts:,} alerts (top 1 %), {result.caught:,} labelled alerted"
+        f"{result.alerts:,} alerts (top 1 %), {result.caught:,} labelled alerted",
+        soft_wrap=True,
     )
     print(result.line())
 
@@ -221,7 +224,10 @@ def _promoted(home: Path | None) -> Any:
 
 @ml_app.command()
 def models(home: HomeOpt = None) -> None:
-    """The registered models, oldest first (a version is its UTC time); the promoted marked."""
+    """The registered models, oldest first (a version is its UTC time); the promoted marked.
+
+    Each model's whole record (data sha256, libraries, metrics by kind) is its meta.json.
+    """
     from ml.registry import Registry
 
     settings = settings_for(home, None)
@@ -229,10 +235,10 @@ def models(home: HomeOpt = None) -> None:
     listed = registry.list()
     if not listed:
         checks.fail(f"no model under {registry.root}: run `bourse ml train --home {settings.home}`")
-    table = Table(title=f"Fraud models under {registry.root}")
-    table.add_column("version", no_wrap=True)
-    for name in ("promoted", "seed", "rows", "pr_auc", "recall@1%", "threshold", "data"):
-        table.add_column(name, justify="right")
+    table = Table(title=f"Fraud models under {registry.root}", box=box.SIMPLE_HEAD)
+    table.add_column("version", no_wrap=True, min_width=16)
+    for name in ("promoted", "seed", "rows", "pr_auc", "recall@1%", "threshold"):
+        table.add_column(name, justify="right", min_width=len(name), no_wrap=True)
     for meta in listed:
         if "error" in meta:
             table.add_row(meta["version"], "", f"[red]{meta['error']}[/red]")
@@ -246,7 +252,6 @@ def models(home: HomeOpt = None) -> None:
             f"{metrics.get('pr_auc', float('nan')):.4f}",
             f"{metrics.get('recall_at_1pct', float('nan')):.4f}",
             f"{meta.get('threshold', float('nan')):.4f}",
-            str(meta.get("data_sha256", ""))[:8],
         )
     out.print(table)
 
