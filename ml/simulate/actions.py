@@ -38,7 +38,10 @@ def login(
 ) -> int:
     """A successful login, after a mistyped password or two now and then (``typo_rate``,
     else the client's own rate)."""
-    device = device or c.devices[-1]
+    if device is None:
+        device = c.devices[-1]
+        if c.shared_device is not None and w.chance(0.3):
+            device = c.shared_device
     ip = ip or session_ip(w, c)
     country = country or c.country
     if typos and w.chance(c.typo_rate if typo_rate is None else typo_rate):

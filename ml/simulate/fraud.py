@@ -19,15 +19,11 @@ from ml.simulate.actions import (
     trade,
     withdraw,
 )
-from ml.simulate.normal import Hook, hours_later
+from ml.simulate.normal import Hook, hours_later, on
 from ml.simulate.world import DAY_NS, ELSEWHERE, HOME_COUNTRIES, HOUR_NS, Client, World
 
 FRAUD_KINDS = ("ato", "cycling", "card_testing", "bonus_abuse", "wash_trading")
 METHODS = ("card", "bank", "ewallet", "crypto")
-
-
-def _on(hooks: dict[int, list[Hook]], day: int, hook: Hook) -> None:
-    hooks.setdefault(day, []).append(hook)
 
 
 def _late_day(w: World, c: Client, share: float = 0.25) -> int:
@@ -94,15 +90,15 @@ def ato(w: World, hooks: dict[int, list[Hook]], c: Client) -> None:
             c.added_ns[dest],
         )  # the attacker's: the client never pays out there itself
 
-    _on(hooks, w.count(max(c.joined, takeover - 5), takeover), routine)
-    _on(hooks, takeover, hook)
+    on(hooks, w.count(max(c.joined, takeover - 5), takeover), routine)
+    on(hooks, takeover, hook)
 
 
 def cycling(w: World, hooks: dict[int, list[Hook]], c: Client) -> None:
     """Deposits, then within a day or two withdrawals of about as much to a destination of
     another kind, with little or no trading between. Labelled: the withdrawals."""
     for _ in range(w.count(1, 4)):
-        _on(hooks, _late_day(w, c, 0.0), _cycle)
+        on(hooks, _late_day(w, c, 0.0), _cycle)
 
 
 def _cycle(w: World, c: Client, day: int) -> None:
@@ -152,7 +148,7 @@ def card_burst(w: World, hooks: dict[int, list[Hook]], c: Client) -> None:
                 )
                 ts += gap(w, 5, 600)
 
-    _on(hooks, _late_day(w, c, 0.0), hook)
+    on(hooks, _late_day(w, c, 0.0), hook)
 
 
 def shared_card(w: World, hooks_of: list[dict[int, list[Hook]]], ring: list[Client]) -> None:
@@ -173,7 +169,7 @@ def shared_card(w: World, hooks_of: list[dict[int, list[Hook]]], ring: list[Clie
 
     for c, hooks in zip(ring, hooks_of, strict=True):
         day = min(w.days - 1, max(start, c.joined) + w.count(0, 4))
-        _on(hooks, day, hook)
+        on(hooks, day, hook)
 
 
 def bonus_ring(w: World, ring: list[Client]) -> None:
@@ -183,8 +179,11 @@ def bonus_ring(w: World, ring: list[Client]) -> None:
     device, ip = w.ids.device(), w.ids.ip()
     minimum = w.pick(("10", "20", "25", "50", "100", "200", "250"))
     first = w.count(0, max(0, w.days - 3))
+    crypto = w.market.by_class.get("crypto", ())
     for c in ring:
         c.joined = min(w.days - 1, first + w.count(0, 3))
+        if crypto:  # something to trade at weekends too
+            c.symbols = (*c.symbols, crypto[w.index(len(crypto))])
         dev = device if mode in ("device", "both") else c.devices[-1]
         addr = ip if mode in ("ip", "both") else c.home_ip
         day = c.joined

@@ -126,7 +126,8 @@ def trips_for(w: World, c: Client) -> list[Trip]:
     return out
 
 
-def _on(hooks: dict[int, list[Hook]], day: int, hook: Hook) -> None:
+def on(hooks: dict[int, list[Hook]], day: int, hook: Hook) -> None:
+    """Plan ``hook`` for ``day`` (after those already planned for it)."""
     hooks.setdefault(day, []).append(hook)
 
 
@@ -140,7 +141,7 @@ def second_card(w: World, hooks: dict[int, list[Hook]], c: Client) -> None:
         ts = deposit(w, c, ts, round_amount(w, c.wealth * w.uniform(0.1, 0.6)), "card", card)
         trade(w, c, ts, day, w.count(0, 3))
 
-    _on(hooks, w.count(c.joined, max(c.joined, w.days - 1)), hook)
+    on(hooks, w.count(c.joined, max(c.joined, w.days - 1)), hook)
 
 
 def new_device(w: World, hooks: dict[int, list[Hook]], c: Client) -> None:
@@ -155,7 +156,7 @@ def new_device(w: World, hooks: dict[int, list[Hook]], c: Client) -> None:
             dest, ts = payout_destination(w, c, ts)
             withdraw(w, c, ts + gap(w, 30, 1800), int(c.balance * w.uniform(0.1, 0.7)), dest)
 
-    _on(hooks, w.count(c.joined + 1 if c.joined + 1 < w.days else c.joined, w.days - 1), hook)
+    on(hooks, w.count(c.joined + 1 if c.joined + 1 < w.days else c.joined, w.days - 1), hook)
 
 
 def big_withdrawal(w: World, hooks: dict[int, list[Hook]], c: Client) -> None:
@@ -178,8 +179,8 @@ def big_withdrawal(w: World, hooks: dict[int, list[Hook]], c: Client) -> None:
         if dest[0] in c.known(ts):
             withdraw(w, c, ts, int(c.balance * w.uniform(0.6, 0.97)), dest[0])
 
-    _on(hooks, first, early)
-    _on(hooks, later, late)
+    on(hooks, first, early)
+    on(hooks, later, late)
 
 
 def trade_then_withdraw(w: World, hooks: dict[int, list[Hook]], c: Client) -> None:
@@ -207,8 +208,8 @@ def trade_then_withdraw(w: World, hooks: dict[int, list[Hook]], c: Client) -> No
         if cents > 0:
             withdraw(w, c, ts + gap(w, 60, 2 * 3600), cents, dest)
 
-    _on(hooks, day, dep)
-    _on(hooks, min(w.days - 1, day + w.count(1, 3)), out)
+    on(hooks, day, dep)
+    on(hooks, min(w.days - 1, day + w.count(1, 3)), out)
 
 
 def hours_later(w: World, ts: int, low_h: float, high_h: float) -> int:

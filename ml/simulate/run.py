@@ -183,10 +183,11 @@ class _Cast:
             b = self.add(w.pick(("scalper", "swing")), fraud_kind="wash_trading", group=g)
             self.pairs.append((a, b))
         left = counts["card_testing"]
+        ring_next = w.chance(0.5)  # the two variants take turns: both appear from 3 testers
         while left > 0:
-            if left >= 2 and w.chance(0.5):
-                size = min(left, w.count(2, 5))
-                size = left if left - size == 1 else size
+            ring_next = not ring_next
+            if left >= 2 and ring_next:
+                size = min(w.count(2, 5), left if left < 3 else left - 1)  # room for a burst
                 g = self.group()
                 ring = [
                     self.add(
@@ -245,7 +246,8 @@ class _Cast:
                     plan(w, hooks, c)
             if w.chance(TRAITS["nat"]):
                 # A household or an office: two to five clients behind one public address,
-                # each with its own device, trading on its own.
+                # each with its own device, trading on its own; in a quarter of them a
+                # member sometimes logs in on the first member's device (a family tablet).
                 if not household or len(household) >= w.count(2, 5):
                     household = [c]
                     c.group = self.group()
@@ -253,6 +255,9 @@ class _Cast:
                     c.home_ip = household[0].home_ip
                     c.group = household[0].group
                     household.append(c)
+                    if w.chance(0.25):
+                        c.shared_device = household[0].devices[0]
+                        c.traits.append("shared_device")
                 c.traits.append("nat")
 
     def live(self, step: Callable[[int], None] | None) -> None:

@@ -133,6 +133,7 @@ class Client:
     fraud: str | None = None
     group: int | None = None  # a fraud ring's or a household's number
     countries: list[str] = field(default_factory=list)  # seen on successful logins
+    shared_device: str | None = None  # a household member's, used now and then
 
     def known(self, ts: int, kinds: tuple[str, ...] | list[str] | None = None) -> list[str]:
         """Destinations added before ts (of the given kinds): an episode written ahead of
@@ -214,5 +215,5 @@ class World:
         return self.u() < p
 
     def count(self, low: int, high: int) -> int:
-        """An integer in [low, high], inclusive."""
-        return low + self.index(high - low + 1)
+        """An integer in [low, high], inclusive (low when the range is empty)."""
+        return low + self.index(high - low + 1) if high > low else low

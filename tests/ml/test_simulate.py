@@ -3,8 +3,12 @@ and each fraud labelled exactly as issue 12 defines it (docs/fraud.md, §simulat
 
 from __future__ import annotations
 
+import hashlib
 import io
+import os
 import re
+import subprocess
+import sys
 from collections import defaultdict
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -65,6 +69,26 @@ def test_simulate_when_same_seed_then_same_bytes_and_other_seed_differs() -> Non
     c = simulate(6, 150, 5)
     assert _bytes(a) == _bytes(b)
     assert _bytes(a) != _bytes(c)
+
+
+def test_simulate_when_hash_seed_differs_then_same_bytes() -> None:
+    # set or dict order must decide nothing: two interpreters with other string hashes
+    script = (
+        "import hashlib, io, sys; from ml.simulate import simulate; b = io.BytesIO(); "
+        "simulate(8, 120, 4).write_parquet(b); print(hashlib.sha256(b.getvalue()).hexdigest())"
+    )
+    digests = {
+        subprocess.run(
+            [sys.executable, "-c", script],
+            env={**os.environ, "PYTHONHASHSEED": str(hash_seed)},
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+        for hash_seed in (1, 2)
+    }
+    assert len(digests) == 1
+    assert digests == {hashlib.sha256(_bytes(simulate(8, 120, 4))).hexdigest()}
 
 
 def test_simulate_then_frame_follows_the_contract(frame: pl.DataFrame) -> None:
@@ -172,7 +196,7 @@ def test_simulate_then_travellers_log_in_abroad_on_their_usual_device(
     travelled = 0
     for cid, group in logins.group_by("client_id"):
         m = cast[int(cid[0])]  # type: ignore[call-overload]
-        if m.kind != "traveller" or m.fraud or "new_device" in m.traits:
+        if m.kind != "traveller" or m.fraud or {"new_device", "shared_device"} & set(m.traits):
             continue
         assert group["device_id"].n_unique() == 1
         travelled += group["country"].n_unique() > 1
@@ -192,6 +216,15 @@ def test_simulate_then_households_share_an_address_on_separate_devices(
     shared = shared.filter(pl.col("clients") >= 2)
     assert shared.height >= 3
     assert (shared["device_id"] >= shared["clients"]).all()
+    # a family tablet: a device that more than one normal client logs in on
+    normal = logins.filter(
+        pl.col("client_id").is_in([c for c, m in cast.items() if m.fraud is None])
+    )
+    tablets = normal.group_by("device_id").agg(pl.col("client_id").unique())
+    tablets = tablets.filter(pl.col("client_id").list.len() > 1)
+    assert tablets.height >= 1
+    for members in tablets["client_id"]:
+        assert len({cast[c].group for c in members}) == 1, "one household's tablet"
 
 
 def test_simulate_then_second_cards_and_new_devices_and_typos_look_as_they_should(
@@ -210,7 +243,13 @@ def test_simulate_then_second_cards_and_new_devices_and_typos_look_as_they_shoul
     logins = frame.filter(pl.col("type") == "login")
     devices = dict(logins.group_by("client_id").agg(pl.col("device_id").n_unique()).iter_rows())
     countries = dict(logins.group_by("client_id").agg(pl.col("country").n_unique()).iter_rows())
-    movers = [c for c in normal if "new_device" in cast[c].traits and cast[c].kind != "traveller"]
+    movers = [
+        c
+        for c in normal
+        if "new_device" in cast[c].traits
+        and "shared_device" not in cast[c].traits
+        and cast[c].kind != "traveller"
+    ]
     assert all(devices[c] <= 2 and countries[c] == 1 for c in movers)
     # a quiet investor may not have logged in on the old device during the period
     assert sum(devices[c] == 2 for c in movers) > len(movers) // 2
