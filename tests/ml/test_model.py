@@ -58,7 +58,8 @@ def test_model_when_a_normal_client_lives_its_life_then_nothing_alerts(
 
 
 def test_training_when_repeated_with_a_seed_then_the_same_model_scores_the_same() -> None:
-    frame = simulate(9, 150, 5)
+    mix = dict.fromkeys(("ato", "cycling", "card_testing", "bonus_abuse", "wash_trading"), 0.03)
+    frame = simulate(9, 200, 5, mix=mix)
     x = feature_matrix(events_of(frame))
 
     first = train(frame, seed=4)
