@@ -167,3 +167,16 @@ def test_features_when_a_deposit_is_cycled_out_then_it_is_measured_against_the_l
     assert rows[4]["kind_differs_from_last_deposit"] == 1  # bank, but the last was a card
     assert rows[4]["destination_kind_unused"] == 0  # bank was used to deposit, earlier
     assert rows[0]["withdrawal_to_last_deposit"] == 0
+
+
+def test_features_when_the_state_is_pickled_mid_stream_then_the_copy_goes_on_identically() -> None:
+    # The flow snapshots its state (recovery): a restored engine must carry on exactly.
+    h = random_history(4)
+    engine = FeatureEngine()
+    for ev in h.events[:300]:
+        engine.observe(ev)
+
+    copy = pickle.loads(pickle.dumps(engine))
+
+    rest = h.events[300:]
+    assert [copy.observe(ev) for ev in rest] == [engine.observe(ev) for ev in rest]
