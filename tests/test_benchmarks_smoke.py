@@ -50,7 +50,7 @@ def test_benchmarks_when_run_quick_on_sqlite_then_each_writes_json_with_positive
         assert all(n > 0 for n in numbers), (name, [n for n in numbers if n <= 0])
     for name in ("ticks_throughput", "ticks_scaling", "ticks_latency", "positions_throughput",
                  "positions_latency", "positions_scaling", "eod", "ws_fanout", "fix_throughput",
-                 "fix_latency"):  # fmt: skip
+                 "fix_latency", "fraud_quality"):  # fmt: skip
         data = json.loads((tmp_path / f"{name}.json").read_text())
         numbers = _numbers(data["figures"])
         assert numbers, name
@@ -73,6 +73,9 @@ def test_benchmarks_when_run_quick_on_sqlite_then_each_writes_json_with_positive
     assert fix["all_filled"] and all(r["filled"] == r["orders"] for r in fix["runs"])
     fix_latency = json.loads((tmp_path / "fix_latency.json").read_text())["figures"]
     assert fix_latency["all_acked"]
+    fraud = json.loads((tmp_path / "fraud_quality.json").read_text())["figures"]
+    assert len(fraud["files"]) == 9
+    assert all(f["labelled"] > 0 for f in fraud["files"])
     throughput = json.loads((tmp_path / "oms_throughput.json").read_text())["stores"]["sqlite"]
     assert throughput["oms_group"]["orders_per_s"]["median"] > 0
     assert throughput["filled_fraction"] > 0.5
