@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import re
+import time
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -27,6 +28,7 @@ from trading.commands import HoldWithdrawal
 ALERTS_STREAM: Final = "bourse:fraud:alerts"
 ALERT_IDS: Final = "bourse:fraud:alert_ids"  # sorted set: alert id -> event time (s)
 DEAD_STREAM: Final = "bourse:fraud:dead"
+HOLDS_SENT: Final = "bourse:fraud:holds_sent"  # sorted set: command id -> when sent (s)
 LAKE_DIR: Final = "fraud_alerts"
 MAXLEN: Final = 1_000_000
 KEEP_IDS_S: Final = 30 * 86_400  # replays go back one snapshot: a month is ample
@@ -95,12 +97,31 @@ class _HoldPart(StatelessSinkPartition[Hold]):
     def __init__(self, redis_url: str) -> None:
         from trading.bus.client import CommandClient
 
-        self.client = CommandClient(redis.Redis.from_url(redis_url), ACTOR)
+        self.client = redis.Redis.from_url(redis_url)
+        # For its codec context and reply address only: the replies are not waited for
+        # (the outcome comes back as cash.withdrawal_held) and expire unread.
+        self.commands = CommandClient(self.client, ACTOR)
+        self.send_once = self.client.register_script(_ADD_ONCE)
 
     def write_batch(self, items: list[Hold]) -> None:
-        commands = [HoldWithdrawal(h.withdrawal_id, h.reason, actor=ACTOR) for h in items]
-        # Not waited for: the outcome comes back as cash.withdrawal_held.
-        self.client.submit_many(commands, command_ids=[h.command_id for h in items])
+        from trading.bus.codec import encode_command
+        from trading.bus.commands import COMMANDS_STREAM, STREAM_MAXLEN
+        from trading.bus.wire import entry_fields
+
+        pipe = self.client.pipeline(transaction=False)
+        now_s = int(time.time())
+        for h in items:
+            command = HoldWithdrawal(h.withdrawal_id, h.reason, actor=ACTOR)
+            type_name, body = encode_command(command, self.commands.ctx)
+            fields = entry_fields(h.command_id, type_name, body, self.commands.reply_to, ACTOR,
+                                  h.reason)  # fmt: skip
+            flat = [x for kv in fields.items() for x in kv]
+            # Sent once even when a replay decides it again (the OMS would answer a second
+            # one from its command log, but the bus need not carry it).
+            self.send_once(keys=[HOLDS_SENT, COMMANDS_STREAM],
+                           args=[h.command_id, now_s, STREAM_MAXLEN, *flat], client=pipe)  # fmt: skip
+        pipe.zremrangebyscore(HOLDS_SENT, "-inf", now_s - KEEP_IDS_S)
+        pipe.execute()
 
     def close(self) -> None:
         self.client.close()

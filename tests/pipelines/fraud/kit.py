@@ -68,3 +68,42 @@ def promote(home: Path, model: FraudModel, threshold: float | None = None) -> Fr
         m.threshold = threshold
     Registry(home).save(m)  # type: ignore[attr-defined]  # TEMP
     return m
+
+
+def client_events(clients: int, *, per_client: int = 12, start_id: int = 1) -> list[OutboxEvent]:
+    """Hand-made OMS events of ``clients`` clients (account ``c * 10``, client ``c``), in
+    the order the relay publishes them (event ids rising): an account opened, then deposits,
+    a destination, orders and fills, and a withdrawal request, round-robin over clients."""
+    seqs: dict[int, int] = {}
+    out: list[OutboxEvent] = []
+    eid = start_id
+
+    def add(client: int, kind: str, body: dict[str, Any]) -> None:
+        nonlocal eid
+        account = client * 10
+        seqs[account] = seqs.get(account, 0) + 1
+        out.append(event(account, seqs[account], kind, body, event_id=eid))
+        eid += 1
+
+    for c in range(1, clients + 1):
+        add(c, "account.opened", {"currency": "USD", "tier": "retail", "client_id": c})
+    for step in range(per_client):
+        for c in range(1, clients + 1):
+            k = (step + c) % 6
+            if k == 0:
+                add(c, "cash.deposited", {"amount": 10_000 * (1 + c % 7), "currency": "USD",
+                                          "method": "card", "instrument_fingerprint": f"fp-{c}"})
+            elif k == 1:
+                add(c, "cash.destination_added", {"destination_id": c * 100 + step,
+                                                  "kind": "bank", "currency": "USD"})
+            elif k in (2, 3):
+                add(c, "order.submitted", {"symbol": "EUR/USD", "side": "buy", "qty": 10})
+            elif k == 4:
+                add(c, "order.filled", {"symbol": "EUR/USD", "side": "buy", "qty": 10,
+                                        "exec_id": f"x{eid}", "last_qty": 10,
+                                        "last_price": 108_000})
+            else:
+                add(c, "cash.withdrawal_requested", {"withdrawal_id": c * 1000 + step,
+                                                     "amount": 5_000, "currency": "USD",
+                                                     "destination_id": c * 100, "kind": "bank"})
+    return out
