@@ -8,6 +8,7 @@ from __future__ import annotations
 import typer
 
 from serving.cli_api import admin_app, serve
+from serving.cli_ml import ml_app
 from serving.cli_oms import oms_app
 from serving.cli_pipelines import pipelines_app
 from serving.cli_psp import psp_app
@@ -31,6 +32,7 @@ app.add_typer(admin_app, name="admin")
 app.add_typer(reports_app, name="reports")
 app.command()(up)
 app.command()(sql)
+app.add_typer(ml_app, name="ml")
 
 
 def main() -> None:
