@@ -58,7 +58,7 @@ class ClientShard:
                 ev, view = entry[3], entry[4]
                 history = self.histories.get(ev.client_id)
                 if history is None:
-                    history = self.histories[ev.client_id] = ClientHistory()
+                    history = self.histories[ev.client_id] = ClientHistory(ev.client_id)
                 rows.append(history.observe(ev, view))
                 self.changed.add(ev.client_id)
         if not rows:

@@ -66,7 +66,8 @@ def promote(home: Path, model: FraudModel, threshold: float | None = None) -> Fr
     m = copy.deepcopy(model)
     if threshold is not None:
         m.threshold = threshold
-    Registry(home).save(m)  # type: ignore[attr-defined]  # TEMP
+    registry = Registry(home)
+    registry.promote(registry.register(m, {"trained_on": "tests"}))
     return m
 
 

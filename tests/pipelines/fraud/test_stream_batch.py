@@ -66,7 +66,7 @@ def _asdict(ev: Event) -> dict[str, object]:
     return {name: getattr(ev, name) for name in Event.__slots__}
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow,
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow,
                                                                   HealthCheck.function_scoped_fixture])  # fmt: skip
 @given(batches=histories())
 def test_the_flow_computes_the_batch_paths_vectors_and_scores(
