@@ -19,12 +19,17 @@ from typing import Any, Final
 
 from ml.events import METHODS, Event
 from trading.catalogue import Catalogue
-from trading.events import OutboxEvent
 from trading.errors import InvalidInput
+from trading.events import OutboxEvent
 from trading.money import from_minor
 
 # The OMS's deposit methods as the feature file names them.
-_METHODS: Final = {"bank_transfer": "bank", "card": "card", "ewallet": "ewallet", "crypto": "crypto"}
+_METHODS: Final = {
+    "bank_transfer": "bank",
+    "card": "card",
+    "ewallet": "ewallet",
+    "crypto": "crypto",
+}
 _SIDES: Final = frozenset({"buy", "sell"})
 # A withdrawal's later events: the state each leaves it in.
 WITHDRAWAL_STATES: Final = {
@@ -137,7 +142,9 @@ def convert_event(event: OutboxEvent, client_id: int | None, catalogue: Catalogu
         return Opened(event.account_id, cid)
     if kind in WITHDRAWAL_STATES:
         body = _body(event)
-        return WithdrawalMove(event.account_id, _int(body, "withdrawal_id"), WITHDRAWAL_STATES[kind])
+        return WithdrawalMove(
+            event.account_id, _int(body, "withdrawal_id"), WITHDRAWAL_STATES[kind]
+        )
     if kind not in _READ and not kind.startswith("order."):
         return None
     if kind.startswith("order.") and kind != "order.submitted":
@@ -162,8 +169,9 @@ def _deposit(ev: OutboxEvent, body: Mapping[str, Any], client: int, _cat: Catalo
         if method not in _METHODS:
             raise Malformed(f"method {method!r} unknown")
         method = _METHODS[method]
+    fingerprint = _opt_text(body, "instrument_fingerprint")
     return Event(ev.ts_ns, "deposit", client, ev.account_id, amount=amount, currency=currency,
-                 method=method, instrument_id=_opt_text(body, "instrument_fingerprint"))  # fmt: skip
+                 method=method, instrument_id=fingerprint)  # fmt: skip
 
 
 def _kind(body: Mapping[str, Any]) -> str:

@@ -123,7 +123,7 @@ def build_core(
     front = op.stateful_batch("links", keyed, lambda resume: FrontLogic(spec, resume))
     outs = op.map("unkey-links", front, lambda kv: kv[1])
     split = op.branch("dead", outs, lambda x: isinstance(x, DeadLetter))
-    routed: Stream[tuple[str, list[Any]]] = split.falses  # type: ignore[assignment]
+    routed: Stream[tuple[str, list[Any]]] = split.falses
     shards = op.stateful_batch("clients", routed,
                                lambda resume: ShardLogic(model, scored, resume))  # fmt: skip
     results = op.map("unkey-clients", shards, lambda kv: kv[1])

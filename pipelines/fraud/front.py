@@ -155,4 +155,4 @@ def _dead(stream: str, sid: str, reason: str, event_id: int | None, account_id: 
                       event_id=event_id, account_id=account_id, raw=raw[:RAW_CAP])  # fmt: skip
 
 
-__all__ = ["Front", "FrontState", "OutboxEvent", "SHARDS", "shard_of"]
+__all__ = ["SHARDS", "Front", "FrontState", "OutboxEvent", "shard_of"]

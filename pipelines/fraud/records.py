@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 from pipelines.positions.records import DeadLetter
 
-__all__ = ["Alert", "DeadLetter", "Hold", "Scored", "alert_fields", "ALERT_FIELDS"]
+__all__ = ["ALERT_FIELDS", "Alert", "DeadLetter", "Hold", "Scored", "alert_fields"]
 
 ACTOR = "pipelines.fraud"
 

@@ -104,8 +104,9 @@ class ClientShard:
                model: FraudModel) -> tuple[Alert, list[Hold]]:  # fmt: skip
         alert_id = f"fa-{ident}"
         mine = self.pending.get(ev.client_id, {})
+        every = ev.account_id is None  # a login: every account of the client
         wids = sorted(w for w, (account, held) in mine.items()
-                      if not held and (ev.account_id is None or account == ev.account_id))  # fmt: skip
+                      if not held and (every or account == ev.account_id))  # fmt: skip
         drivers = tuple((n, float(v)) for n, v in model.drivers(row, DRIVERS))
         alert = Alert(alert_id, ev.ts_ns, ev.client_id, ev.account_id, ev.type, ref, score,
                       float(model.threshold), model.version, drivers, tuple(wids))  # fmt: skip

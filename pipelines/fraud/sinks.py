@@ -118,8 +118,8 @@ class _HoldPart(StatelessSinkPartition[Hold]):
             flat = [x for kv in fields.items() for x in kv]
             # Sent once even when a replay decides it again (the OMS would answer a second
             # one from its command log, but the bus need not carry it).
-            self.send_once(keys=[HOLDS_SENT, COMMANDS_STREAM],
-                           args=[h.command_id, now_s, STREAM_MAXLEN, *flat], client=pipe)  # fmt: skip
+            args: list[str | int] = [h.command_id, now_s, STREAM_MAXLEN, *flat]
+            self.send_once(keys=[HOLDS_SENT, COMMANDS_STREAM], args=args, client=pipe)
         pipe.zremrangebyscore(HOLDS_SENT, "-inf", now_s - KEEP_IDS_S)
         pipe.execute()
 
@@ -150,8 +150,10 @@ def alerts_frame(alerts: Iterable[Alert]) -> pl.DataFrame:
     rows = [{**alert_fields(a), "ts_ns": a.ts_ns, "client_id": a.client_id,
              "account_id": a.account_id, "score": a.score, "threshold": a.threshold}
             for a in alerts]  # fmt: skip
-    return pl.DataFrame(rows, schema=LAKE_SCHEMA, orient="row") if rows else pl.DataFrame(
-        schema=LAKE_SCHEMA
+    return (
+        pl.DataFrame(rows, schema=LAKE_SCHEMA, orient="row")
+        if rows
+        else pl.DataFrame(schema=LAKE_SCHEMA)
     )
 
 

@@ -92,19 +92,47 @@ def client_events(clients: int, *, per_client: int = 12, start_id: int = 1) -> l
         for c in range(1, clients + 1):
             k = (step + c) % 6
             if k == 0:
-                add(c, "cash.deposited", {"amount": 10_000 * (1 + c % 7), "currency": "USD",
-                                          "method": "card", "instrument_fingerprint": f"fp-{c}"})
+                add(
+                    c,
+                    "cash.deposited",
+                    {
+                        "amount": 10_000 * (1 + c % 7),
+                        "currency": "USD",
+                        "method": "card",
+                        "instrument_fingerprint": f"fp-{c}",
+                    },
+                )
             elif k == 1:
-                add(c, "cash.destination_added", {"destination_id": c * 100 + step,
-                                                  "kind": "bank", "currency": "USD"})
+                add(
+                    c,
+                    "cash.destination_added",
+                    {"destination_id": c * 100 + step, "kind": "bank", "currency": "USD"},
+                )
             elif k in (2, 3):
                 add(c, "order.submitted", {"symbol": "EUR/USD", "side": "buy", "qty": 10})
             elif k == 4:
-                add(c, "order.filled", {"symbol": "EUR/USD", "side": "buy", "qty": 10,
-                                        "exec_id": f"x{eid}", "last_qty": 10,
-                                        "last_price": 108_000})
+                add(
+                    c,
+                    "order.filled",
+                    {
+                        "symbol": "EUR/USD",
+                        "side": "buy",
+                        "qty": 10,
+                        "exec_id": f"x{eid}",
+                        "last_qty": 10,
+                        "last_price": 108_000,
+                    },
+                )
             else:
-                add(c, "cash.withdrawal_requested", {"withdrawal_id": c * 1000 + step,
-                                                     "amount": 5_000, "currency": "USD",
-                                                     "destination_id": c * 100, "kind": "bank"})
+                add(
+                    c,
+                    "cash.withdrawal_requested",
+                    {
+                        "withdrawal_id": c * 1000 + step,
+                        "amount": 5_000,
+                        "currency": "USD",
+                        "destination_id": c * 100,
+                        "kind": "bank",
+                    },
+                )
     return out

@@ -101,8 +101,12 @@ def test_what_the_features_do_not_read_is_nothing() -> None:
 
 
 def test_an_account_opened_tells_its_client_or_none() -> None:
-    assert convert_event(event(3, 1, "account.opened", {"client_id": 30}), None, CAT) == Opened(3, 30)
-    assert convert_event(event(4, 1, "account.opened", {"currency": "USD"}), None, CAT) == Opened(4, None)
+    assert convert_event(event(3, 1, "account.opened", {"client_id": 30}), None, CAT) == Opened(
+        3, 30
+    )
+    assert convert_event(event(4, 1, "account.opened", {"currency": "USD"}), None, CAT) == Opened(
+        4, None
+    )
 
 
 def test_a_login_becomes_a_login_event_and_a_staff_login_nothing() -> None:
@@ -168,7 +172,9 @@ def test_the_links_stage_dead_letters_the_malformed_skips_the_clientless_and_goe
                                                   ("9-1", login(6, "")), ("9-2", login(7, 10))],
                         [])  # fmt: skip
     routed, dead = front.on_batch(logins)
-    assert [(d.stream_id, d.reason) for d in dead] == [("9-0", "success is not true or false: 'maybe'")]
+    assert [(d.stream_id, d.reason) for d in dead] == [
+        ("9-0", "success is not true or false: 'maybe'")
+    ]
     assert [[e[2] for e in entries] for _k, entries in routed] == [["login:9-2"]]
     assert front.state.counts.skipped_logins == 1
 
@@ -182,10 +188,18 @@ def test_an_account_opened_before_the_streams_is_looked_up_in_the_store_once() -
 
     front = Front(FrontState(), CAT, lookup)
     deposit = {"amount": 100, "currency": "USD"}
-    routed, dead = front.on_batch(_batch(event(4, 7, "cash.deposited", deposit, event_id=1),
-                                         event(5, 7, "cash.deposited", deposit, event_id=2)))
-    routed2, dead2 = front.on_batch(_batch(event(4, 8, "cash.deposited", deposit, event_id=3),
-                                           event(5, 8, "cash.deposited", deposit, event_id=4)))
+    routed, dead = front.on_batch(
+        _batch(
+            event(4, 7, "cash.deposited", deposit, event_id=1),
+            event(5, 7, "cash.deposited", deposit, event_id=2),
+        )
+    )
+    routed2, dead2 = front.on_batch(
+        _batch(
+            event(4, 8, "cash.deposited", deposit, event_id=3),
+            event(5, 8, "cash.deposited", deposit, event_id=4),
+        )
+    )
     assert asked == [[4, 5]]
     assert [e[3].client_id for _k, es in routed + routed2 for e in es] == [40, 40]
     assert [d.reason for d in dead + dead2] == []  # 5 is known to have no client: skipped

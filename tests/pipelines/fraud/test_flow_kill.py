@@ -12,6 +12,7 @@ uninterrupted run reads the same events on another Redis database and another ho
 
 from __future__ import annotations
 
+import itertools
 import os
 import signal
 import sqlite3
@@ -75,8 +76,8 @@ def test_kill_9_mid_stream_then_resume_raises_the_same_alerts_and_holds_none_twi
     logins = [kit.login(kit.BASE_NS + i * 10**9, 1 + i % CLIENTS, device=f"dev-{i % 7}")
               for i in range(300)]  # fmt: skip
     n, m = len(events), len(logins)
-    chunks = [(events[: n // 4], logins[: m // 4]), (events[n // 4 : n // 2], logins[m // 4 : m // 2]),
-              (events[n // 2 :], logins[m // 2 :])]  # fmt: skip
+    cuts = [(0, 0), (n // 4, m // 4), (n // 2, m // 2), (n, m)]
+    chunks = [(events[a:b], logins[c:d]) for (a, c), (b, d) in itertools.pairwise(cuts)]
     withdrawals = sum(e.type == "cash.withdrawal_requested" for e in events)
     assert n > 1500 and withdrawals > 200
 

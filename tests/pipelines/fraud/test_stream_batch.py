@@ -4,6 +4,7 @@ through the real Bytewax flow (links stage, then client shards) against
 
 from __future__ import annotations
 
+import itertools
 from decimal import Decimal
 
 import numpy as np
@@ -59,15 +60,18 @@ def histories(draw: st.DrawFn) -> list[list[tuple[str, Event]]]:
         timed.append((f"t{i}", Event(**{**_asdict(ev), "ts_ns": ts})))
     cuts = sorted(draw(st.sets(st.integers(1, max(1, len(timed) - 1)), max_size=5)))
     bounds = [0, *cuts, len(timed)]
-    return [timed[a:b] for a, b in zip(bounds, bounds[1:], strict=False) if a < b]
+    return [timed[a:b] for a, b in itertools.pairwise(bounds) if a < b]
 
 
 def _asdict(ev: Event) -> dict[str, object]:
     return {name: getattr(ev, name) for name in Event.__slots__}
 
 
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow,
-                                                                  HealthCheck.function_scoped_fixture])  # fmt: skip
+@settings(
+    max_examples=25,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
 @given(batches=histories())
 def test_the_flow_computes_the_batch_paths_vectors_and_scores(
     batches: list[list[tuple[str, Event]]], model: FraudModel
