@@ -23,6 +23,10 @@ printed at the end. These are measurements: nothing here asserts a time.
   api_orders        orders/s over HTTP, and p50/p99 at 1,000/s, through uvicorn, the bus and
                     `bourse oms run`
   ws_fanout         WebSocket quote fan-out: 1,000 clients x 50 symbols, delivery lag p50/p99
+  fraud_throughput  events scored/s through the fraud flow (links, client shards, batched
+                    scores), recovery on, beside a plain loop (FeatureEngine + batched score)
+  fraud_latency     withdrawal-event-to-HoldWithdrawal p50/p99 at 1,000 events/s through a live
+                    `run_fraud` on Redis
 """
 
 from __future__ import annotations
@@ -42,7 +46,7 @@ from benchmarks.common import RESULTS_DIR, STORES, Row, console, run_one
 BENCHMARKS = (
     "oms_throughput", "history", "latency", "ticks_throughput", "ticks_scaling", "ticks_latency",
     "bus", "positions_throughput", "positions_latency", "positions_scaling", "eod", "bars",
-    "api_orders", "ws_fanout",
+    "api_orders", "ws_fanout", "fraud_throughput", "fraud_latency",
 )  # fmt: skip
 
 

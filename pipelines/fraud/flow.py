@@ -3,7 +3,8 @@ holds.
 
 ```
 event streams, login stream (one partition each) -> links: convert, dedupe, Links.observe
-    -> route by client shard -> clients: ClientHistory.observe, FraudModel.score per batch
+    -> route by client shard -> clients: ClientHistory.observe (the vectors)
+    -> score: FraudModel.score, once for all a worker's shards hold -> decide (per shard)
     -> alerts -> Redis (bourse:fraud:alerts, once each) and the lake (fraud_alerts/)
     -> holds  -> the command bus (HoldWithdrawal)
     dead letters (from the sources and the links stage) -> Redis (bourse:fraud:dead)
@@ -32,7 +33,7 @@ from bytewax.outputs import DynamicSink
 from ml.model import FraudModel
 from pipelines.fraud.front import Front, FrontState, Routed
 from pipelines.fraud.records import Alert, DeadLetter, Hold, Scored
-from pipelines.fraud.shard import ClientShard
+from pipelines.fraud.shard import Decisions, Histories, Scoring, score_all
 from pipelines.fraud.sinks import HoldSink, LakeSink, RedisSink
 from pipelines.fraud.sources import FraudSources
 from pipelines.fraud.spec import FraudSpec
@@ -81,21 +82,52 @@ class Outs:
     scored: list[Scored]
 
 
-class ShardLogic(StatefulBatchLogic[list[Any], Outs, bytes]):
+class HistoriesLogic(StatefulBatchLogic[list[Any], list[Any], bytes]):
+    def __init__(self, resume: bytes | None) -> None:
+        self.shard = Histories(resume)
+
+    def on_batch(self, values: list[list[Any]]) -> tuple[Iterable[list[Any]], bool]:
+        entries = values[0] if len(values) == 1 else [e for v in values for e in v]
+        return [self.shard.on_entries(entries)], StatefulBatchLogic.RETAIN
+
+    def snapshot(self) -> bytes:
+        return self.shard.snapshot()
+
+
+class DecisionsLogic(StatefulBatchLogic[Scoring, Outs, bytes]):
     def __init__(self, model: Callable[[], FraudModel], scored: bool, resume: bytes | None) -> None:
         self.model = model()
         self.scored = scored
-        self.shard = ClientShard(resume)
+        self.shard = Decisions(resume)
 
-    def on_batch(self, values: list[list[Any]]) -> tuple[Iterable[Outs], bool]:
-        entries = values[0] if len(values) == 1 else [e for v in values for e in v]
-        alerts, holds, scored = self.shard.on_entries(entries, self.model, self.scored)
+    def on_batch(self, values: list[Scoring]) -> tuple[Iterable[Outs], bool]:
+        alerts: list[Alert] = []
+        holds: list[Hold] = []
+        scored: list[Scored] = []
+        for entries, scores in values:
+            a, h, s = self.shard.on_scored(entries, scores, self.model, self.scored)
+            alerts += a
+            holds += h
+            scored += s
         if not (alerts or holds or scored):
             return [], StatefulBatchLogic.RETAIN
         return [Outs(alerts, holds, scored)], StatefulBatchLogic.RETAIN
 
     def snapshot(self) -> bytes:
         return self.shard.snapshot()
+
+
+class _Scorer:
+    """``score_all`` with the model loaded on first use (in each process)."""
+
+    def __init__(self, model: Callable[[], FraudModel]) -> None:
+        self.load = model
+        self.model: FraudModel | None = None
+
+    def __call__(self, items: list[tuple[str, list[Any]]]) -> list[tuple[str, Scoring]]:
+        if self.model is None:
+            self.model = self.load()
+        return score_all(items, self.model)
 
 
 @dataclass
@@ -124,9 +156,11 @@ def build_core(
     outs = op.map("unkey-links", front, lambda kv: kv[1])
     split = op.branch("dead", outs, lambda x: isinstance(x, DeadLetter))
     routed: Stream[tuple[str, list[Any]]] = split.falses
-    shards = op.stateful_batch("clients", routed,
-                               lambda resume: ShardLogic(model, scored, resume))  # fmt: skip
-    results = op.map("unkey-clients", shards, lambda kv: kv[1])
+    vectors = op.stateful_batch("clients", routed, HistoriesLogic)
+    scores = op.flat_map_batch("score", vectors, _Scorer(model))
+    decided = op.stateful_batch("decide", scores,
+                                lambda resume: DecisionsLogic(model, scored, resume))  # fmt: skip
+    results = op.map("unkey-decide", decided, lambda kv: kv[1])
     found = op.flat_map("alerts", results, lambda o: o.alerts)
     if alerts is not None:
         op.output("redis", op.merge("to-redis", found, split.trues), alerts)
