@@ -5,7 +5,6 @@ testing source."""
 from __future__ import annotations
 
 import time
-from typing import Any
 
 from ml.events import Event
 from ml.model import FraudModel
@@ -27,12 +26,10 @@ def model(seed: int = 5) -> tuple[FraudModel, float]:
     from tests.ml.builders import random_history
 
     t0 = time.perf_counter()
-    trained = train(random_history(seed, n=2000, clients=30).frame(), seed=seed)
+    trained = train(random_history(seed, n=1000, clients=20).frame(), seed=seed)
     return trained.model, time.perf_counter() - t0
 
 
 def batches(evs: list[Event]) -> list[list[tuple[str, Event]]]:
     pairs = [(f"b{i}", ev) for i, ev in enumerate(evs)]
     return [pairs[i : i + BATCH] for i in range(0, len(pairs), BATCH)]
-
-
