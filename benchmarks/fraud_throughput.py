@@ -3,8 +3,9 @@
 Target (issue 12): >= 100 k events/s per process, the plain loop doing the same work beside
 it in the same run.
 
-Setup, untimed: a seeded workload (``fraud_workload``: 200 k events of 20 k clients; quick:
-5 k of 500) cut into batches of 1,000 as a stream read hands them out; a model trained
+Setup, untimed: a seeded workload (``fraud_workload.events``: 200 k events of 20 k clients,
+each on its own device and address but for a few shared ones; quick: 5 k of 500) cut into
+batches of 1,000 as a stream read hands them out; a model trained
 through ``ml.train`` on a small labelled history.
 
 Timed, interleaved run by run:
