@@ -27,6 +27,10 @@ printed at the end. These are measurements: nothing here asserts a time.
   fix_latency       submit-to-ack p50/p99 through the FIX adapter at a steady 500 orders/s
   fraud_quality     the fraud model trained on one simulated seed: recall at 1 % and PR AUC on
                     nine held-out files (three other seeds x three mixes of fraud kinds)
+  fraud_throughput  events scored/s through the fraud flow (links, client shards, batched
+                    scores), recovery on, beside a plain loop (FeatureEngine + batched score)
+  fraud_latency     withdrawal-event-to-HoldWithdrawal p50/p99 at 1,000 events/s through a live
+                    `run_fraud` on Redis
 """
 
 from __future__ import annotations
@@ -47,6 +51,7 @@ BENCHMARKS = (
     "oms_throughput", "history", "latency", "ticks_throughput", "ticks_scaling", "ticks_latency",
     "bus", "positions_throughput", "positions_latency", "positions_scaling", "eod", "bars",
     "api_orders", "ws_fanout", "fix_throughput", "fix_latency", "fraud_quality",
+    "fraud_throughput", "fraud_latency",
 )  # fmt: skip
 
 

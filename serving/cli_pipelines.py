@@ -286,3 +286,57 @@ def pipelines_positions(
     except RuntimeError as exc:
         checks.fail(str(exc))
     out.print(f"positions: done in {elapsed:.2f} s; lake: {spec.lake_root}")
+
+
+@pipelines_app.command("fraud")
+def pipelines_fraud(
+    home: HomeOpt = None,
+    dsn: DsnOpt = None,
+    redis_url: Annotated[
+        str | None, typer.Option("--redis-url", help="Redis: the event and login streams.")
+    ] = None,
+    processes: Annotated[int, typer.Option("--processes", min=1, help="Bytewax processes.")] = 1,
+    partitions: Annotated[
+        int, typer.Option("--partitions", min=1, help="The relay's event stream partitions.")
+    ] = 4,
+    until_idle: Annotated[
+        bool,
+        typer.Option("--until-idle", help="Score every event and login available, and exit."),
+    ] = False,
+    send_holds: Annotated[
+        bool,
+        typer.Option("--send-holds/--no-send-holds",
+                     help="Hold an alerted account's pending withdrawals through the OMS."),
+    ] = True,
+) -> None:  # fmt: skip
+    """Fraud scoring as events happen: alerts, and holds on risky withdrawals."""
+    from ml.registry import RegistryError
+    from pipelines.fraud.run import run_fraud
+    from pipelines.fraud.spec import FraudSpec
+    from serving import checks
+
+    settings = settings_for(home, dsn)
+    url = redis_url or settings.redis_url
+    checks.require(checks.home_dir(settings.home))
+    checks.require(checks.redis(url))
+    has_store = bool(settings.dsn) or (settings.home / "bourse.db").is_file()
+    if settings.dsn:
+        checks.require(checks.store(settings.dsn, settings.home))
+    try:
+        spec = FraudSpec(home=str(settings.home.resolve()), redis_url=url,
+                         dsn=settings.store_dsn() if has_store else None, partitions=partitions,
+                         until_idle=until_idle, send_holds=send_holds)  # fmt: skip
+    except ValueError as exc:
+        checks.fail(str(exc))
+    if not until_idle:
+        console.print("following the event and login streams; Ctrl-C stops")
+    try:
+        elapsed = run_fraud(spec, processes)
+    except RegistryError as exc:
+        checks.fail(f"no model to score with: {exc}")
+    except KeyboardInterrupt:
+        raise typer.Exit(0) from None
+    except RuntimeError as exc:
+        checks.fail(str(exc))
+    out.print(f"fraud: done in {elapsed:.2f} s; alerts: bourse:fraud:alerts and "
+              f"{spec.lake_root / 'fraud_alerts'}")  # fmt: skip

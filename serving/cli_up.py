@@ -2,7 +2,8 @@
 
 Order of start: Redis (a local ``redis-server`` under the home, unless ``--redis-url``),
 the OMS host (it creates and migrates the store, so it is waited for), then the tick feed
-(live synthetic quotes, or ``--feed replay``), the positions flow and the API. The first
+(live synthetic quotes, or ``--feed replay``), the positions flow, the fraud flow (when the
+home has a promoted model) and the API. The first
 staff user is made once the store exists. Each child is a ``python -m serving.cli ...`` of
 its own, its output in ``HOME/logs/<name>.log``; one that exits is restarted after a
 back-off.
@@ -121,10 +122,13 @@ def up(
         else:
             sup.start(svc("ticks", *ticks, "--ticks", str(TICKS_PER_RUN), finite=True))
         sup.start(svc("positions", "pipelines", "positions", *base))
+        model = _promoted_model(home)
+        if model is not None:  # without one the flow would exit 2 and be restarted forever
+            sup.start(svc("fraud", "pipelines", "fraud", *base))
         sup.start(svc("api", "serve", *base, "--host", host, "--port", str(port)))
         url = f"http://{host}:{port}"
         _wait(lambda: _http_ok(f"{url}/v1/health"), "api", sup, lambda: stopping)
-        _print_table(sup, home, url, redis_url, admin, feed)
+        _print_table(sup, home, url, redis_url, admin, feed, model)
         while not stopping:
             sup.poll()
             time.sleep(0.2)
@@ -132,7 +136,7 @@ def up(
         pass
     finally:
         console.print("stopping: SIGTERM to every service")
-        order = ["api", "positions", "ticks", "oms"]
+        order = ["api", "fraud", "positions", "ticks", "oms"]
         sup.stop(order)
         sup.stop(["redis"])
     console.print("stopped")
@@ -208,6 +212,12 @@ def _first_staff(home: Path) -> tuple[str, str, str] | None:
         engine.dispose()
 
 
+def _promoted_model(home: Path) -> str | None:
+    from ml.registry import Registry
+
+    return Registry(home).promoted_version()
+
+
 def _print_table(
     sup: Supervisor,
     home: Path,
@@ -215,6 +225,7 @@ def _print_table(
     redis_url: str,
     admin: tuple[str, str, str] | None,
     feed: str,
+    model: str | None,
 ) -> None:
     table = Table(title="bourse up", show_lines=False)
     table.add_column("what")
@@ -232,7 +243,11 @@ def _print_table(
     else:
         table.add_row("ticks feed", f"synthetic replay of {TICKS_PER_RUN:,} ticks per symbol "
                       f"({TICK_SYMBOLS}) into Redis, once")  # fmt: skip
-    table.add_row("fraud flow", "not started: it does not exist yet")
+    if model is None:
+        table.add_row("fraud flow", f"not started: no promoted model (`bourse ml train --home "
+                      f"{home}`, then `bourse up` again)")  # fmt: skip
+    else:
+        table.add_row("fraud flow", f"scoring with model {model}")
     out.print(table)
     if admin is None:
         out.print("staff users exist already; `bourse admin create-user` adds one")

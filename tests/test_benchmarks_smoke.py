@@ -50,7 +50,7 @@ def test_benchmarks_when_run_quick_on_sqlite_then_each_writes_json_with_positive
         assert all(n > 0 for n in numbers), (name, [n for n in numbers if n <= 0])
     for name in ("ticks_throughput", "ticks_scaling", "ticks_latency", "positions_throughput",
                  "positions_latency", "positions_scaling", "eod", "ws_fanout", "fix_throughput",
-                 "fix_latency", "fraud_quality"):  # fmt: skip
+                 "fix_latency", "fraud_quality", "fraud_throughput", "fraud_latency"):  # fmt: skip
         data = json.loads((tmp_path / f"{name}.json").read_text())
         numbers = _numbers(data["figures"])
         assert numbers, name
@@ -58,6 +58,10 @@ def test_benchmarks_when_run_quick_on_sqlite_then_each_writes_json_with_positive
     positions = json.loads((tmp_path / "positions_throughput.json").read_text())["figures"]
     assert positions["dataflow"]["outcome"]["dead_letters"] == 0
     assert len(positions["profile_plain_loop"]["top_by_own_time"]) == 10
+    fraud = json.loads((tmp_path / "fraud_throughput.json").read_text())["figures"]
+    assert fraud["dataflow"]["alerts"] == fraud["plain_loop"]["alerts"]
+    holds = json.loads((tmp_path / "fraud_latency.json").read_text())["figures"]["runs"][0]
+    assert holds["withdrawals"] > 0
     latency = json.loads((tmp_path / "positions_latency.json").read_text())["figures"]
     assert latency["quote_to_margin"]["sent"] > 0
     assert latency["fill_to_exposure"]["sent"] > 0
