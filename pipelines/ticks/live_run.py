@@ -140,8 +140,9 @@ def run_live(spec: LiveSpec) -> LiveReport:
     try:
         cli_main(flow, epoch_interval=dt.timedelta(seconds=1))  # type: ignore[no-untyped-call]
     except Exception as exc:
-        # Bytewax turns Ctrl-C into its own runtime error: the caller sees an interrupt.
-        if "signal received" in str(exc):
+        # Bytewax turns Ctrl-C into its own runtime error ("signal received"), or wraps the
+        # KeyboardInterrupt an operator raised (a sink's write): the caller sees an interrupt.
+        if _interrupted(exc):
             raise KeyboardInterrupt from None
         raise
     finally:
@@ -154,3 +155,14 @@ def run_live(spec: LiveSpec) -> LiveReport:
             counts: dict[str, Any] = json.loads(path.read_text())["counts"]
             total.update({k: int(v) for k, v in counts.items()})
     return LiveReport(dict(total), sum(f.sent for f in feeds), time.perf_counter() - started)
+
+
+def _interrupted(exc: BaseException) -> bool:
+    seen: set[int] = set()
+    cause: BaseException | None = exc
+    while cause is not None and id(cause) not in seen:
+        if isinstance(cause, KeyboardInterrupt) or "signal received" in str(cause):
+            return True
+        seen.add(id(cause))
+        cause = cause.__cause__ or cause.__context__
+    return False
