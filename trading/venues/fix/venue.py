@@ -41,7 +41,12 @@ from trading.venues.fix.chains import Chain, Chains, suffix
 from trading.venues.fix.config import LpConfig
 from trading.venues.fix.journal import Exceptions
 from trading.venues.fix.mapping import Translation, translate
+from trading.venues.fix.marketdata import restore_sigint
 from trading.venues.fix.settings import initiator_settings, session_dir
+
+# Importing quickfix took Ctrl-C from Python (see restore_sigint): `simulate --venues` and
+# `oms run --venues` must still log their sessions out on it.
+restore_sigint()
 
 log = logging.getLogger(__name__)
 
