@@ -27,7 +27,7 @@ from typing import Any
 from sqlalchemy import Engine
 
 import trading.oms.engine
-from trading.store import repository
+from trading.store import writer
 from trading.store.engine import migrate, open_engine
 from trading.store.repository import flush as _real_flush
 
@@ -288,12 +288,12 @@ def recording_flush() -> Iterator[list[list[Entry]]]:
     _patch_flush(flush)
     # Record every insert as executemany rows (PostgreSQL batches would go by COPY, which
     # the recording cursor does not see): the bound then replays the same rows each way.
-    copy_min = repository.COPY_MIN_ROWS
-    repository.COPY_MIN_ROWS = 1 << 62
+    copy_min = writer.COPY_MIN_ROWS
+    writer.COPY_MIN_ROWS = 1 << 62
     try:
         yield transactions
     finally:
-        repository.COPY_MIN_ROWS = copy_min
+        writer.COPY_MIN_ROWS = copy_min
         setattr(trading.oms.engine, "flush", _real_flush)  # noqa: B010
 
 

@@ -16,7 +16,8 @@ What each command does lives beside this module, grouped by what it touches
 (``orders``, ``cash``, ``accounts``, ``house``); the dispatcher tells the journal each
 command's actor and reason, which every audit record it writes carries. A fill's booking
 is in ``trading.fills``; the pre-trade check and the margin arithmetic in ``trading.risk``;
-the audit chain and the outbox in ``journal``; the rows in ``trading.store.repository``.
+the audit chain and the outbox in ``journal``; the rows in ``trading.store.repository``,
+written by ``trading.store.writer``.
 """
 
 from __future__ import annotations
