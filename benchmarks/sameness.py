@@ -52,8 +52,8 @@ from trading.commands import (
 )
 from trading.risk import AccountState
 from trading.sim.activity import Clock
-from trading.sim.simulation import SYMBOLS, build_oms, run_simulation
 from trading.sim.pricefeed import RandomWalkFeed
+from trading.sim.simulation import SYMBOLS, build_oms, run_simulation
 from trading.store.engine import migrate, open_engine
 from trading.validate import order_request
 from trading.venues.base import ExecKind, ExecutionReport
@@ -105,8 +105,14 @@ def _house_and_risk(engine: Any, last_ns: int, accounts: list[int]) -> None:
     a, b, c = accounts[:3]
     # A fresh account in another currency: conversions on every fill and margin check.
     run([OpenAccount(900, "EUR", "retail"), Deposit(900, "EUR", 5_000_000, "same-eur")])
-    run([order(900, "eur1", "EUR/USD", "buy", "0.5"), order(900, "eur2", "USD/JPY", "sell", "0.3"),
-         order(900, "eur3", "XAU/USD", "buy", "0.1"), order(900, "eur4", "EUR/USD", "sell", "1")])
+    run(
+        [
+            order(900, "eur1", "EUR/USD", "buy", "0.5"),
+            order(900, "eur2", "USD/JPY", "sell", "0.3"),
+            order(900, "eur3", "XAU/USD", "buy", "0.1"),
+            order(900, "eur4", "EUR/USD", "sell", "1"),
+        ]
+    )
     run([QuoteUpdate(feed.quote(s, clock.now)) for s in SYMBOLS])
     run([order(900, "eur5", "US500", "buy", "2"), order(900, "eur6", "EUR/USD", "sell", "0.2")])
     # Denials: too large for the margin, the order size limit, a halted symbol, a halted
@@ -115,13 +121,27 @@ def _house_and_risk(engine: Any, last_ns: int, accounts: list[int]) -> None:
     run([HaltSymbol("GBP/USD", True, actor="ops", reason="news"),
          order(b, "halt1", "GBP/USD", "buy", "0.1"),
          HaltSymbol("GBP/USD", False, actor="ops", reason="over")])  # fmt: skip
-    run([SetAccountState(b, AccountState.REDUCING_ONLY, actor="risk", reason="review"),
-         order(b, "ro1", "EUR/USD", "buy", "0.1"), order(b, "ro2", "EUR/USD", "sell", "0.1")])
-    run([SetAccountState(c, AccountState.HALTED, actor="risk", reason="fraud"),
-         order(c, "h1", "EUR/USD", "buy", "0.1"),
-         SetAccountState(c, AccountState.ACTIVE, actor="risk", reason="cleared")])
-    run([SetLimits(a, leverage=5, max_order_lots=Decimal(3), actor="risk", reason="tier"),
-         order(a, "lim1", "EUR/USD", "buy", "4"), order(a, "lim2", "EUR/USD", "buy", "2")])
+    run(
+        [
+            SetAccountState(b, AccountState.REDUCING_ONLY, actor="risk", reason="review"),
+            order(b, "ro1", "EUR/USD", "buy", "0.1"),
+            order(b, "ro2", "EUR/USD", "sell", "0.1"),
+        ]
+    )
+    run(
+        [
+            SetAccountState(c, AccountState.HALTED, actor="risk", reason="fraud"),
+            order(c, "h1", "EUR/USD", "buy", "0.1"),
+            SetAccountState(c, AccountState.ACTIVE, actor="risk", reason="cleared"),
+        ]
+    )
+    run(
+        [
+            SetLimits(a, leverage=5, max_order_lots=Decimal(3), actor="risk", reason="tier"),
+            order(a, "lim1", "EUR/USD", "buy", "4"),
+            order(a, "lim2", "EUR/USD", "buy", "2"),
+        ]
+    )
     # A retry of a client order id (same request: the original; another: a conflict), a
     # report for no open order, then the house closes what is open.
     run([order(a, "lim2", "EUR/USD", "buy", "2"), order(a, "lim2", "EUR/USD", "sell", "2"),
@@ -169,7 +189,7 @@ def _rows(conn: sqlite3.Connection, table: str) -> Iterator[tuple[Any, ...]]:
     cols = [r[1] for r in conn.execute(f'PRAGMA table_info("{table}")')]
     order = ", ".join(f'"{c}"' for c in cols)
     yield tuple(cols)
-    yield from conn.execute(f'SELECT * FROM "{table}" ORDER BY {order}')  # noqa: S608
+    yield from conn.execute(f'SELECT * FROM "{table}" ORDER BY {order}')
 
 
 def compare(a: Path, b: Path, shown: int = 5) -> int:
@@ -190,7 +210,7 @@ def compare(a: Path, b: Path, shown: int = 5) -> int:
                 continue
             differing += 1
             print(f"{name}.{table}: {len(ra) - 1} rows vs {len(rb) - 1}, columns "
-                  f"{ra[0] == rb[0] and 'same' or 'differ'}")  # fmt: skip
+                  f"{'same' if ra[0] == rb[0] else 'differ'}")  # fmt: skip
             sa, sb = set(ra), set(rb)
             only_a = [r for r in ra if r not in sb][:shown]
             only_b = [r for r in rb if r not in sa][:shown]
