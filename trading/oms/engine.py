@@ -41,7 +41,7 @@ from trading.oms import accounts, cash, house, orders, rollover
 from trading.oms.handlers import Handler, Known, _Account
 from trading.oms.journal import Journal
 from trading.oms.reports import apply_reports
-from trading.orders import Order, OrderStatus
+from trading.orders import TERMINAL, Order, OrderStatus
 from trading.positions import Position
 from trading.quotes import QuoteBook
 from trading.risk import RateLimiter, leverage, unrealized
@@ -377,17 +377,20 @@ class OMS:
         )  # fmt: skip
 
     def _move(self, order: Order, status: OrderStatus, ts_ns: int, **data: Any) -> None:
-        event = order.apply(status, ts_ns, **data)
+        event = order.apply_data(status, ts_ns, data)
         if "reason" in data:
             order.reason = data["reason"]
         self._batch.order_changed(order)
         self.journal.order_event(order, event)
-        if order.is_terminal:
+        history = order.history
+        if status in TERMINAL:
             self._open.pop(order.order_id, None)
             self._open_by_client.pop((order.account_id, order.client_order_id), None)
-        # Memory stays bounded by open orders: a closed order's history lives in the outbox.
-        if order.is_terminal or len(order.history) > 64:
-            order.history.clear()
+            # Memory stays bounded by open orders: a closed order's history lives in the
+            # outbox.
+            history.clear()
+        elif len(history) > 64:
+            history.clear()
 
     def _ledger_id(self, code: str, commodity: str, account_id: int | None) -> int:
         lid = self._ledger_ids.get(code)
