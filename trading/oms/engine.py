@@ -376,6 +376,11 @@ class OMS:
             self.fx.rate,
         )  # fmt: skip
 
+    def _free_margin(self, acct: _Account) -> int:
+        """Free cash plus unrealized PnL (minor units): what the margin check may spend."""
+        lid = acct.cash_id or self._ledger_ids.get(L.client_cash(acct.account_id, acct.currency))
+        return (-self._balances.get(lid, 0) if lid else 0) + self._unrealized(acct)
+
     def _move(self, order: Order, status: OrderStatus, ts_ns: int, **data: Any) -> None:
         event = order.apply_data(status, ts_ns, data)
         if "reason" in data:
@@ -406,20 +411,27 @@ class OMS:
         return lid
 
     def _post(self, e: L.Entry, ts_ns: int) -> int:
-        txn_id = self._next("txn")
-        self._batch.add("ledger_txns", txn_row(txn_id, e.account_id, e.kind, e.ref, ts_ns, e.memo))
+        ids = self._ids
+        txn_id = ids["txn"] = ids["txn"] + 1
         owner = e.account_id
-        rows = self._batch.rows["postings"]
-        balances = self._batch.balances
-        for p in e.postings:
-            client = owner if p.account.startswith("client:") else None
-            lid = self._ledger_id(p.account, p.commodity, client)
-            rows.append(
-                posting_row(self._next("posting"), txn_id, lid, p.commodity, p.amount, ts_ns)
-            )
-            new = self._balances[lid] + p.amount
-            self._balances[lid] = new
+        batch = self._batch
+        batch.add("ledger_txns", txn_row(txn_id, owner, e.kind, e.ref, ts_ns, e.memo))
+        rows = batch.rows["postings"]
+        balances = batch.balances
+        cached = self._balances
+        known = self._ledger_ids
+        posting_id = ids["posting"]
+        for code, commodity, amount in e.postings:
+            lid = known.get(code)
+            if lid is None:
+                client = owner if code.startswith("client:") else None
+                lid = self._ledger_id(code, commodity, client)
+            posting_id += 1
+            rows.append(posting_row(posting_id, txn_id, lid, commodity, amount, ts_ns))
+            new = cached[lid] + amount
+            cached[lid] = new
             balances[lid] = (new, txn_id)
+        ids["posting"] = posting_id
         return txn_id
 
     def _take_late(self) -> list[ExecutionReport]:
