@@ -251,9 +251,12 @@ def unrealized(
         if total is None:
             total = Decimal(exact).scaleb(-scale)
         total += position_pnl(inst, net, pos.cost, q, r)
-    if total is not None:
-        return to_minor(total, currency, ROUND_HALF_EVEN)
-    return _round_half_even(exact, scale - exponent(currency))
+    if total is None:
+        minor = _round_half_even(exact, scale - exponent(currency))
+        if abs(minor) < _EXACT_MAX:
+            return minor
+        total = Decimal(exact).scaleb(-scale)  # beyond Decimal's precision: it raises
+    return to_minor(total, currency, ROUND_HALF_EVEN)
 
 
 def _round_half_even(value: int, places: int) -> int:
