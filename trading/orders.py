@@ -162,14 +162,12 @@ class OrderRequest:
 
     def fingerprint(self) -> str:
         """Canonical text of the request: the same client order id must carry the same one."""
-        return "|".join(
-            str(v)
-            for v in (
-                self.symbol, self.side.value, self.type.value, self.qty, self.price,
-                self.trigger_price, self.tif.value, self.expire_ns, self.reference_price,
-                self.max_slippage_ticks,
-            )
-        )  # fmt: skip
+        # str() of each field, joined by "|" (an f-string formats int, None and str alike).
+        return (
+            f"{self.symbol}|{self.side._value_}|{self.type._value_}|{self.qty}|{self.price}|"
+            f"{self.trigger_price}|{self.tif._value_}|{self.expire_ns}|{self.reference_price}|"
+            f"{self.max_slippage_ticks}"
+        )
 
 
 @dataclass(slots=True)

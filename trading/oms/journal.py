@@ -128,8 +128,10 @@ class Journal:
         """The order's event on its account's stream: ``emit`` with the order's fields, then
         the move's own (``event.data``, which wins a clash, as a dict update does).
 
-        Built as one dict (``emit`` would copy the payload into the envelope); the enum
-        members go in as they are: a ``StrEnum`` is a ``str``, encoded as its value.
+        Three per market order, so written straight to text: the envelope and the order's
+        fields, in ``emit``'s order, by an f-string (ints as ``json`` writes them, strings
+        through ``json``'s own escaping), then the move's data by the encoder. A move whose
+        data names one of those fields takes the dict path, whose text this equals.
         """
         account_id = order.account_id
         seqs = self.seqs
@@ -138,21 +140,59 @@ class Journal:
         event_id = self.event_id = self.event_id + 1
         type_ = _EVENT_TYPE[event.status]
         ts_ns = event.ts_ns
-        body: dict[str, Any] = {
-            "event_id": event_id, "type": type_, "account_id": account_id, "account_seq": seq,
-            "ts_ns": ts_ns, "order_id": order.order_id, "client_order_id": order.client_order_id,
-            "symbol": order.symbol, "side": order.side, "order_type": order.type,
-            "status": order.status, "qty": order.qty, "filled_qty": order.filled_qty,
-            "initiator": order.initiator,
-        }  # fmt: skip
-        if order.house_reason is not None:
-            body["house_reason"] = order.house_reason
-        if order.price is not None:
-            body["price"] = order.price
-        if order.trigger_price is not None:
-            body["trigger_price"] = order.trigger_price
-        if event.data:
-            body.update(event.data)
+        data = event.data
+        if data and not data.keys().isdisjoint(_ORDER_EVENT_KEYS):
+            text = _EVENT_JSON(_order_event_body(order, event, event_id, seq, type_))
+        else:
+            q = _json_str
+            text = (
+                f'{{"event_id":{event_id},"type":{q(type_)},"account_id":{account_id},'
+                f'"account_seq":{seq},"ts_ns":{ts_ns},"order_id":{order.order_id},'
+                f'"client_order_id":{q(order.client_order_id)},"symbol":{q(order.symbol)},'
+                f'"side":{q(order.side)},"order_type":{q(order.type)},'
+                f'"status":{q(order.status)},"qty":{order.qty},"filled_qty":{order.filled_qty},'
+                f'"initiator":{q(order.initiator)}'
+            )  # fmt: skip
+            if order.house_reason is not None:
+                text += f',"house_reason":{q(order.house_reason)}'
+            if order.price is not None:
+                text += f',"price":{order.price}'
+            if order.trigger_price is not None:
+                text += f',"trigger_price":{order.trigger_price}'
+            text += ("," + _EVENT_JSON(data)[1:]) if data else "}"
         self._batch.rows["outbox"].append(
-            outbox_row(event_id, account_id, seq, type_, order.order_id, ts_ns, _EVENT_JSON(body))
+            outbox_row(event_id, account_id, seq, type_, order.order_id, ts_ns, text)
         )
+
+
+# The keys an order event's envelope and order part may hold (``_order_event_body``).
+_ORDER_EVENT_KEYS = frozenset({
+    "event_id", "type", "account_id", "account_seq", "ts_ns", "order_id", "client_order_id",
+    "symbol", "side", "order_type", "status", "qty", "filled_qty", "initiator", "house_reason",
+    "price", "trigger_price",
+})  # fmt: skip
+# json's escaping of a string, quotes included (a StrEnum member as its value).
+_json_str: Callable[[str], str] = json.encoder.encode_basestring_ascii
+
+
+def _order_event_body(
+    order: Order, event: OrderEvent, event_id: int, seq: int, type_: str
+) -> dict[str, Any]:
+    """The event as ``emit`` would build it from the order's payload: the definition that
+    ``Journal.order_event`` writes faster."""
+    body: dict[str, Any] = {
+        "event_id": event_id, "type": type_, "account_id": order.account_id,
+        "account_seq": seq, "ts_ns": event.ts_ns, "order_id": order.order_id,
+        "client_order_id": order.client_order_id, "symbol": order.symbol,
+        "side": order.side._value_, "order_type": order.type._value_,
+        "status": order.status._value_, "qty": order.qty, "filled_qty": order.filled_qty,
+        "initiator": order.initiator._value_,
+    }  # fmt: skip
+    if order.house_reason is not None:
+        body["house_reason"] = order.house_reason
+    if order.price is not None:
+        body["price"] = order.price
+    if order.trigger_price is not None:
+        body["trigger_price"] = order.trigger_price
+    body.update(event.data)
+    return body

@@ -135,7 +135,7 @@ def _fill(oms: OMS, order: Order, r: ExecutionReport) -> bool:
     venue = r.venue or oms.venue.name
     batch = oms._batch
     fill = book_fill(
-        pos, inst, currency=ccy, side_sign=order.side.sign, side_name=order.side.value,
+        pos, inst, currency=ccy, side_sign=order.side.sign, side_name=order.side._value_,
         qty=r.last_qty, price=r.last_price, markup=r.markup, ts_ns=r.ts_ns,
         exec_id=r.exec_id, venue=venue, rate=rate, lev=oms._leverage(acct, inst),
         fees=oms.config.fees, next_lot_id=lambda: oms._next("lot"),
@@ -158,7 +158,7 @@ def _fill(oms: OMS, order: Order, r: ExecutionReport) -> bool:
         del acct.positions[order.symbol]
     batch.add(
         "executions",
-        execution_row(r.exec_id, order.order_id, acct.account_id, r.kind.value, r.last_qty,
+        execution_row(r.exec_id, order.order_id, acct.account_id, r.kind._value_, r.last_qty,
                       r.last_price, fill.commission, venue, r.ts_ns),
     )  # fmt: skip
     order.add_fill(r.last_qty, r.last_price)
