@@ -57,4 +57,5 @@ def test_order_event_text_is_the_json_of_its_dict(
     assert row["payload"] == json.dumps(body, separators=(",", ":"))
     assert (row["event_id"], row["account_seq"], row["type"]) == (42, 7, f"order.{moved_to}")
     decoded = json.loads(row["payload"])
-    assert decoded["side"] == order.side.value and decoded["client_order_id"] == order.client_order_id
+    assert decoded["side"] == order.side.value
+    assert decoded["client_order_id"] == order.client_order_id
