@@ -67,6 +67,11 @@ HANDLERS: dict[type, Handler] = {
 }  # fmt: skip
 
 
+# Command class -> whether it has an ``actor``, a ``reason`` (commands are dataclasses: every
+# instance of a class has the same fields).
+_WHO: dict[type, tuple[bool, bool]] = {}
+
+
 @dataclass(frozen=True, slots=True)
 class Prepared:
     """A batch run against memory, waiting to be committed."""
@@ -261,9 +266,17 @@ class OMS:
         while late:  # reports that came in while the writer was idle
             apply_reports(self, self._take_late(), actor="venue")
         for cmd in commands:
-            handler = handlers.get(type(cmd))
-            # Who asked and why, for every audit record the command writes.
-            journal.command(getattr(cmd, "actor", ""), getattr(cmd, "reason", ""))
+            cls = type(cmd)
+            handler = handlers.get(cls)
+            # Who asked and why, for every audit record the command writes. Whether a command
+            # class has the fields is found once: a getattr that misses raises inside.
+            who = _WHO.get(cls)
+            if who is None:
+                who = _WHO[cls] = (hasattr(cmd, "actor"), hasattr(cmd, "reason"))
+            journal.command(
+                cmd.actor if who[0] else "",
+                cmd.reason if who[1] else "",  # type: ignore[union-attr]
+            )
             try:
                 if handler is None:
                     raise InvalidInput(f"unknown command {cmd!r}")
