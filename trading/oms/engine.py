@@ -395,6 +395,12 @@ class OMS:
         return (-self._balances.get(lid, 0) if lid else 0) + self._unrealized(acct)
 
     def _move(self, order: Order, status: OrderStatus, ts_ns: int, **data: Any) -> None:
+        self._move_data(order, status, ts_ns, data)
+
+    def _move_data(
+        self, order: Order, status: OrderStatus, ts_ns: int, data: dict[str, Any]
+    ) -> None:
+        """``_move`` with the move's data as a dict, which the event keeps (not copied)."""
         event = order.apply_data(status, ts_ns, data)
         if "reason" in data:
             order.reason = data["reason"]

@@ -163,30 +163,35 @@ def _fill(oms: OMS, order: Order, r: ExecutionReport) -> bool:
     )  # fmt: skip
     order.add_fill(r.last_qty, r.last_price)
     status = S.FILLED if order.leaves_qty == 0 else S.PARTIALLY_FILLED
-    oms._move(order, status, r.ts_ns, exec_id=r.exec_id, last_qty=r.last_qty,
-              last_price=r.last_price, commission=fill.commission, realized=fill.realized,
-              currency=ccy, position=pos.net,
-              **fill_fields(fill, rate, venue, r.markup))  # fmt: skip
+    data: dict[str, Any] = {
+        "exec_id": r.exec_id, "last_qty": r.last_qty, "last_price": r.last_price,
+        "commission": fill.commission, "realized": fill.realized, "currency": ccy,
+        "position": pos.net,
+    }  # fmt: skip
+    oms._move_data(order, status, r.ts_ns, fill_fields(fill, rate, venue, r.markup, data))
     return True
 
 
-def fill_fields(fill: Fill, rate: Decimal, venue: str, markup: int) -> dict[str, Any]:
+def fill_fields(
+    fill: Fill, rate: Decimal, venue: str, markup: int, fields: dict[str, Any] | None = None
+) -> dict[str, Any]:
     """What a fill event carries beyond the order: enough for a consumer to rebuild the
-    account's lots and margin exactly, with no read of the store (docs/events.md)."""
-    fields: dict[str, Any] = {
-        "closed_lots": [
-            {"lot_id": c.lot.lot_id, "qty": c.qty, "open_price": c.open_price,
-             "realized": c.realized, "realized_quote": format(c.realized_quote.normalize(), "f"),
-             "margin_released": c.margin_released}
-            for c in fill.closed
-        ],
-        "margin_held": fill.margin_held,
-        "margin_released": fill.margin_released,
-        "conversion_rate": str(rate),
-        "venue": venue,
-        "markup": markup,
-        "markup_amount": fill.markup,
-    }  # fmt: skip
+    account's lots and margin exactly, with no read of the store (docs/events.md). Added
+    to ``fields`` when given (the event's data so far), else to a new dict."""
+    if fields is None:
+        fields = {}
+    fields["closed_lots"] = [
+        {"lot_id": c.lot.lot_id, "qty": c.qty, "open_price": c.open_price,
+         "realized": c.realized, "realized_quote": format(c.realized_quote.normalize(), "f"),
+         "margin_released": c.margin_released}
+        for c in fill.closed
+    ]  # fmt: skip
+    fields["margin_held"] = fill.margin_held
+    fields["margin_released"] = fill.margin_released
+    fields["conversion_rate"] = str(rate)
+    fields["venue"] = venue
+    fields["markup"] = markup
+    fields["markup_amount"] = fill.markup
     lot = fill.opened
     if lot is not None:
         fields["opened_lot"] = {"lot_id": lot.lot_id, "qty": lot.qty, "price": lot.price,
