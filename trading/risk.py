@@ -262,8 +262,9 @@ def unrealized(
 def _round_half_even(value: int, places: int) -> int:
     """``value / 10**places`` rounded to an integer, half to even (``places`` may be < 0)."""
     if places <= 0:
-        return value * 10**-places
-    unit = 10**places
+        scale_up: int = 10**-places
+        return value * scale_up
+    unit: int = 10**places
     q, rem = divmod(value, unit)  # floor: 0 <= rem < unit
     twice = 2 * rem
     if twice > unit or (twice == unit and q & 1):
