@@ -5,7 +5,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 from trading.catalogue import Catalogue
-from trading.quotes import QuoteSource
+from trading.quotes import Quote, QuoteSource
 
 _TWO = Decimal(2)
 
@@ -16,6 +16,9 @@ class FxRates:
         self._quotes = quotes
         # (from, to) -> (symbol, inverted), found once per pair.
         self._routes: dict[tuple[str, str], tuple[str, bool] | None] = {}
+        # (from, to) -> (the quote, the rate it gives): a rate is asked for on every order
+        # and every fill, a quote changes less often; holding the quote keeps ``is`` sound.
+        self._last: dict[tuple[str, str], tuple[Quote, Decimal]] = {}
 
     def _route(self, frm: str, to: str) -> tuple[str, bool] | None:
         key = (frm, to)
@@ -36,9 +39,14 @@ class FxRates:
         quote = self._quotes.get(symbol)
         if quote is None:
             return None
+        last = self._last.get((frm, to))
+        if last is not None and last[0] is quote:
+            return last[1]
         inst = self._catalogue.get(symbol)
         mid = Decimal(quote.bid + quote.ask) / (_TWO * inst.price_scale)
-        return 1 / mid if inverted else mid
+        rate = 1 / mid if inverted else mid
+        self._last[(frm, to)] = (quote, rate)
+        return rate
 
     def rate(self, frm: str, to: str) -> Decimal | None:
         """Units of ``to`` per unit of ``frm``; ``None`` when no quote links them."""

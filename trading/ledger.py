@@ -13,16 +13,24 @@ from __future__ import annotations
 import re
 from collections import defaultdict
 from collections.abc import Iterable
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from trading.errors import LedgerError
 
 _NON_ALNUM = re.compile(r"[^A-Z0-9]")
+# symbol -> commodity: a fill names its commodity three times, the catalogue holds a few
+# hundred symbols.
+_COMMODITIES: dict[str, str] = {}
 
 
 def commodity_of(symbol: str) -> str:
     """The commodity code of an instrument's holdings: ``EUR/USD`` -> ``EURUSD``."""
-    return _NON_ALNUM.sub("", symbol.upper())
+    code = _COMMODITIES.get(symbol)
+    if code is None:
+        code = _NON_ALNUM.sub("", symbol.upper())
+        if len(_COMMODITIES) < 100_000:  # bounded, whatever callers pass
+            _COMMODITIES[symbol] = code
+    return code
 
 
 # The chart of accounts. Codes are stable strings; the store maps them to integer ids.
@@ -67,15 +75,15 @@ def fees(currency: str) -> str:
     return f"house:fees:{currency}"
 
 
-@dataclass(frozen=True, slots=True)
-class Posting:
+# Named tuples, not frozen dataclasses: as immutable, and made 2-3 times faster (a fill
+# makes 9 postings and 1-2 entries).
+class Posting(NamedTuple):
     account: str  # account code
     commodity: str
     amount: int  # minor units, or lot steps for instruments
 
 
-@dataclass(frozen=True, slots=True)
-class Entry:
+class Entry(NamedTuple):
     """A balanced ledger transaction before it is stored."""
 
     kind: str
@@ -100,10 +108,13 @@ def entry(
     memo: str | None = None,
 ) -> Entry:
     """A transaction, refused unless its postings sum to zero per commodity."""
-    kept = tuple(p for p in postings if p.amount != 0)
+    kept = tuple([p for p in postings if p.amount])
     if not kept:
         raise LedgerError(f"{kind}: a transaction needs at least one non-zero posting")
-    unbalanced = {c: s for c, s in sums_by_commodity(kept).items() if s != 0}
+    sums: dict[str, int] = {}
+    for _account, commodity, amount in kept:
+        sums[commodity] = sums.get(commodity, 0) + amount
+    unbalanced = {c: s for c, s in sums.items() if s != 0}
     if unbalanced:
         raise LedgerError(f"{kind}: postings do not balance: {unbalanced}", unbalanced=unbalanced)
     return Entry(kind, account_id, ref, kept, memo)

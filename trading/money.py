@@ -51,7 +51,10 @@ _ONE = Decimal(1)
 
 def to_minor(amount: Decimal, currency: str, rounding: str = ROUND_HALF_EVEN) -> int:
     """Decimal amount -> integer minor units, rounding explicitly."""
-    return int(amount.scaleb(exponent(currency)).quantize(_ONE, rounding=rounding))
+    exp = MINOR_UNIT_EXPONENT.get(currency)
+    if exp is None:
+        exp = exponent(currency)  # raises
+    return int(amount.scaleb(exp).quantize(_ONE, rounding=rounding))
 
 
 def to_minor_exact(amount: Decimal, currency: str) -> int:

@@ -15,12 +15,12 @@ from collections.abc import Callable, Container, Iterable
 from dataclasses import dataclass, field
 from decimal import ROUND_CEILING, ROUND_HALF_EVEN, Decimal
 from enum import StrEnum
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, NamedTuple, Protocol
 
 from trading.accounts import effective_leverage, short_allowed
 from trading.config import FeeSchedule, TierLimits
 from trading.instrument import AccountType, Instrument
-from trading.money import from_minor, notional_in, to_minor
+from trading.money import exponent, from_minor, notional_in, to_minor
 from trading.orders import OrderType
 from trading.positions import Position
 from trading.quotes import Quote
@@ -189,6 +189,24 @@ def position_pnl(inst: Instrument, net: int, cost: int, quote: Quote, rate: Deci
     return Decimal(net * mark - cost) * inst.unit_value * rate
 
 
+_ONE = Decimal(1)
+# Decimal's default precision: a coefficient below it is exact, so are sums below it.
+_EXACT_MAX = 10**28
+# unit value -> (coefficient, scale): the value is coefficient / 10**scale.
+_UNIT_PARTS: dict[Decimal, tuple[int, int]] = {}
+
+
+def _unit_parts(unit_value: Decimal) -> tuple[int, int]:
+    parts = _UNIT_PARTS.get(unit_value)
+    if parts is None:
+        sign, digits, exp = unit_value.as_tuple()
+        coefficient = int("".join(map(str, digits)) or "0") * (-1 if sign else 1)
+        assert isinstance(exp, int), unit_value
+        parts = (coefficient, -exp) if exp < 0 else (coefficient * 10**exp, 0)
+        _UNIT_PARTS[unit_value] = parts
+    return parts
+
+
 def unrealized(
     positions: Iterable[Position],
     currency: str,
@@ -199,19 +217,59 @@ def unrealized(
     """Unrealized PnL of open positions in ``currency`` minor units.
 
     Longs are marked at the bid, shorts at the ask; a position with no quote or no
-    conversion rate counts as zero. The sum is exact and rounded once.
+    conversion rate counts as zero. The sum is exact and rounded once. ``rate`` is not
+    asked for a quote currency that is ``currency`` (the rate is 1).
+
+    This runs on every order (the margin check), over every position of the account: while
+    the terms are exact (no conversion, or a rate of 1) they add up as integers, the same
+    value Decimal's sum has; from the first converted term on the sum is the Decimal one,
+    term by term in the same order, so the rounding is the same to the last digit.
     """
-    total = Decimal(0)
+    exact = 0  # the sum so far, as exact / 10**scale, while total is None
+    scale = 0
+    total: Decimal | None = None
     for pos in positions:
-        if not pos.net:
+        net = pos.net
+        if not net:
             continue
         q = quote(pos.symbol)
         inst = instrument(pos.symbol)
-        r = rate(inst.quote, currency)
+        r = _ONE if inst.quote == currency else rate(inst.quote, currency)
         if q is None or r is None:
             continue
-        total += position_pnl(inst, pos.net, pos.cost, q, r)
+        if total is None and r == 1:
+            coefficient, s = _unit_parts(inst.unit_value)
+            term = (net * (q.bid if net > 0 else q.ask) - pos.cost) * coefficient
+            if s > scale:
+                exact *= 10 ** (s - scale)
+                scale = s
+            elif s < scale:
+                term *= 10 ** (scale - s)
+            if abs(term) < _EXACT_MAX and abs(exact + term) < _EXACT_MAX:
+                exact += term
+                continue
+        if total is None:
+            total = Decimal(exact).scaleb(-scale)
+        total += position_pnl(inst, net, pos.cost, q, r)
+    if total is None:
+        minor = _round_half_even(exact, scale - exponent(currency))
+        if abs(minor) < _EXACT_MAX:
+            return minor
+        total = Decimal(exact).scaleb(-scale)  # beyond Decimal's precision: it raises
     return to_minor(total, currency, ROUND_HALF_EVEN)
+
+
+def _round_half_even(value: int, places: int) -> int:
+    """``value / 10**places`` rounded to an integer, half to even (``places`` may be < 0)."""
+    if places <= 0:
+        scale_up: int = 10**-places
+        return value * scale_up
+    unit: int = 10**places
+    q, rem = divmod(value, unit)  # floor: 0 <= rem < unit
+    twice = 2 * rem
+    if twice > unit or (twice == unit and q & 1):
+        q += 1
+    return q
 
 
 def free_margin(cash: int, unrealized_pnl: int) -> int:
@@ -276,8 +334,8 @@ class AccountView(Protocol):
     positions: dict[str, Position]
 
 
-@dataclass(frozen=True, slots=True)
-class Market:
+# A named tuple, not a frozen dataclass: as immutable, and cheaper to make (one per order).
+class Market(NamedTuple):
     """What the pre-trade check reads of the market for one order."""
 
     restricted: Container[str]

@@ -42,7 +42,7 @@ from trading.oms import accounts, cash, house, orders, rollover
 from trading.oms.handlers import Handler, Known, _Account
 from trading.oms.journal import Journal
 from trading.oms.reports import apply_reports
-from trading.orders import Order, OrderStatus
+from trading.orders import TERMINAL, Order, OrderStatus
 from trading.positions import Position
 from trading.quotes import QuoteBook
 from trading.risk import RateLimiter, leverage, unrealized
@@ -66,6 +66,11 @@ HANDLERS: dict[type, Handler] = {
     **orders.HANDLERS, **cash.HANDLERS, **accounts.HANDLERS, **house.HANDLERS,
     **rollover.HANDLERS,
 }  # fmt: skip
+
+
+# Command class -> whether it has an ``actor``, a ``reason`` (commands are dataclasses: every
+# instance of a class has the same fields).
+_WHO: dict[type, tuple[bool, bool]] = {}
 
 
 @dataclass(frozen=True, slots=True)
@@ -262,9 +267,17 @@ class OMS:
         while late:  # reports that came in while the writer was idle
             apply_reports(self, self._take_late(), actor="venue")
         for cmd in commands:
-            handler = handlers.get(type(cmd))
-            # Who asked and why, for every audit record the command writes.
-            journal.command(getattr(cmd, "actor", ""), getattr(cmd, "reason", ""))
+            cls = type(cmd)
+            handler = handlers.get(cls)
+            # Who asked and why, for every audit record the command writes. Whether a command
+            # class has the fields is found once: a getattr that misses raises inside.
+            who = _WHO.get(cls)
+            if who is None:
+                who = _WHO[cls] = (hasattr(cmd, "actor"), hasattr(cmd, "reason"))
+            journal.command(
+                cmd.actor if who[0] else "",
+                cmd.reason if who[1] else "",  # type: ignore[union-attr]
+            )
             try:
                 if handler is None:
                     raise InvalidInput(f"unknown command {cmd!r}")
@@ -377,18 +390,32 @@ class OMS:
             self.fx.rate,
         )  # fmt: skip
 
+    def _free_margin(self, acct: _Account) -> int:
+        """Free cash plus unrealized PnL (minor units): what the margin check may spend."""
+        lid = acct.cash_id or self._ledger_ids.get(L.client_cash(acct.account_id, acct.currency))
+        return (-self._balances.get(lid, 0) if lid else 0) + self._unrealized(acct)
+
     def _move(self, order: Order, status: OrderStatus, ts_ns: int, **data: Any) -> None:
-        event = order.apply(status, ts_ns, **data)
+        self._move_data(order, status, ts_ns, data)
+
+    def _move_data(
+        self, order: Order, status: OrderStatus, ts_ns: int, data: dict[str, Any]
+    ) -> None:
+        """``_move`` with the move's data as a dict, which the event keeps (not copied)."""
+        event = order.apply_data(status, ts_ns, data)
         if "reason" in data:
             order.reason = data["reason"]
         self._batch.order_changed(order)
         self.journal.order_event(order, event)
-        if order.is_terminal:
+        history = order.history
+        if status in TERMINAL:
             self._open.pop(order.order_id, None)
             self._open_by_client.pop((order.account_id, order.client_order_id), None)
-        # Memory stays bounded by open orders: a closed order's history lives in the outbox.
-        if order.is_terminal or len(order.history) > 64:
-            order.history.clear()
+            # Memory stays bounded by open orders: a closed order's history lives in the
+            # outbox.
+            history.clear()
+        elif len(history) > 64:
+            history.clear()
 
     def _ledger_id(self, code: str, commodity: str, account_id: int | None) -> int:
         lid = self._ledger_ids.get(code)
@@ -404,20 +431,27 @@ class OMS:
         return lid
 
     def _post(self, e: L.Entry, ts_ns: int) -> int:
-        txn_id = self._next("txn")
-        self._batch.add("ledger_txns", txn_row(txn_id, e.account_id, e.kind, e.ref, ts_ns, e.memo))
+        ids = self._ids
+        txn_id = ids["txn"] = ids["txn"] + 1
         owner = e.account_id
-        rows = self._batch.rows["postings"]
-        balances = self._batch.balances
-        for p in e.postings:
-            client = owner if p.account.startswith("client:") else None
-            lid = self._ledger_id(p.account, p.commodity, client)
-            rows.append(
-                posting_row(self._next("posting"), txn_id, lid, p.commodity, p.amount, ts_ns)
-            )
-            new = self._balances[lid] + p.amount
-            self._balances[lid] = new
+        batch = self._batch
+        batch.add("ledger_txns", txn_row(txn_id, owner, e.kind, e.ref, ts_ns, e.memo))
+        rows = batch.rows["postings"]
+        balances = batch.balances
+        cached = self._balances
+        known = self._ledger_ids
+        posting_id = ids["posting"]
+        for code, commodity, amount in e.postings:
+            lid = known.get(code)
+            if lid is None:
+                client = owner if code.startswith("client:") else None
+                lid = self._ledger_id(code, commodity, client)
+            posting_id += 1
+            rows.append(posting_row(posting_id, txn_id, lid, commodity, amount, ts_ns))
+            new = cached[lid] + amount
+            cached[lid] = new
             balances[lid] = (new, txn_id)
+        ids["posting"] = posting_id
         return txn_id
 
     def _take_late(self) -> list[ExecutionReport]:

@@ -104,7 +104,7 @@ def place(
     denial = check_order(
         acct, inst, request, ts, oms._limits(acct), oms._limiter, market,
         oms._leverage(acct, inst), oms.config.fees,
-        lambda: oms.cash_available(acct.account_id) + oms._unrealized(acct), skip,
+        lambda: oms._free_margin(acct), skip,
     )  # fmt: skip
     if denial is not None:
         oms._move(order, S.DENIED, ts, reason=denial.reason(), code=denial.code.value,

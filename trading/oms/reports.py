@@ -135,7 +135,7 @@ def _fill(oms: OMS, order: Order, r: ExecutionReport) -> bool:
     venue = r.venue or oms.venue.name
     batch = oms._batch
     fill = book_fill(
-        pos, inst, currency=ccy, side_sign=order.side.sign, side_name=order.side.value,
+        pos, inst, currency=ccy, side_sign=order.side.sign, side_name=order.side._value_,
         qty=r.last_qty, price=r.last_price, markup=r.markup, ts_ns=r.ts_ns,
         exec_id=r.exec_id, venue=venue, rate=rate, lev=oms._leverage(acct, inst),
         fees=oms.config.fees, next_lot_id=lambda: oms._next("lot"),
@@ -158,35 +158,40 @@ def _fill(oms: OMS, order: Order, r: ExecutionReport) -> bool:
         del acct.positions[order.symbol]
     batch.add(
         "executions",
-        execution_row(r.exec_id, order.order_id, acct.account_id, r.kind.value, r.last_qty,
+        execution_row(r.exec_id, order.order_id, acct.account_id, r.kind._value_, r.last_qty,
                       r.last_price, fill.commission, venue, r.ts_ns),
     )  # fmt: skip
     order.add_fill(r.last_qty, r.last_price)
     status = S.FILLED if order.leaves_qty == 0 else S.PARTIALLY_FILLED
-    oms._move(order, status, r.ts_ns, exec_id=r.exec_id, last_qty=r.last_qty,
-              last_price=r.last_price, commission=fill.commission, realized=fill.realized,
-              currency=ccy, position=pos.net,
-              **fill_fields(fill, rate, venue, r.markup))  # fmt: skip
+    data: dict[str, Any] = {
+        "exec_id": r.exec_id, "last_qty": r.last_qty, "last_price": r.last_price,
+        "commission": fill.commission, "realized": fill.realized, "currency": ccy,
+        "position": pos.net,
+    }  # fmt: skip
+    oms._move_data(order, status, r.ts_ns, fill_fields(fill, rate, venue, r.markup, data))
     return True
 
 
-def fill_fields(fill: Fill, rate: Decimal, venue: str, markup: int) -> dict[str, Any]:
+def fill_fields(
+    fill: Fill, rate: Decimal, venue: str, markup: int, fields: dict[str, Any] | None = None
+) -> dict[str, Any]:
     """What a fill event carries beyond the order: enough for a consumer to rebuild the
-    account's lots and margin exactly, with no read of the store (docs/events.md)."""
-    fields: dict[str, Any] = {
-        "closed_lots": [
-            {"lot_id": c.lot.lot_id, "qty": c.qty, "open_price": c.open_price,
-             "realized": c.realized, "realized_quote": format(c.realized_quote.normalize(), "f"),
-             "margin_released": c.margin_released}
-            for c in fill.closed
-        ],
-        "margin_held": fill.margin_held,
-        "margin_released": fill.margin_released,
-        "conversion_rate": str(rate),
-        "venue": venue,
-        "markup": markup,
-        "markup_amount": fill.markup,
-    }  # fmt: skip
+    account's lots and margin exactly, with no read of the store (docs/events.md). Added
+    to ``fields`` when given (the event's data so far), else to a new dict."""
+    if fields is None:
+        fields = {}
+    fields["closed_lots"] = [
+        {"lot_id": c.lot.lot_id, "qty": c.qty, "open_price": c.open_price,
+         "realized": c.realized, "realized_quote": format(c.realized_quote.normalize(), "f"),
+         "margin_released": c.margin_released}
+        for c in fill.closed
+    ]  # fmt: skip
+    fields["margin_held"] = fill.margin_held
+    fields["margin_released"] = fill.margin_released
+    fields["conversion_rate"] = str(rate)
+    fields["venue"] = venue
+    fields["markup"] = markup
+    fields["markup_amount"] = fill.markup
     lot = fill.opened
     if lot is not None:
         fields["opened_lot"] = {"lot_id": lot.lot_id, "qty": lot.qty, "price": lot.price,
