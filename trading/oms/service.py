@@ -81,6 +81,7 @@ class OMSService:
         self._committer = threading.Thread(target=self._commit, name="oms-commit", daemon=True)
         self.batches = 0
         self.commands = 0
+        self._own_checkpoints = False
 
     def __enter__(self) -> OMSService:
         self.start()
@@ -93,6 +94,10 @@ class OMSService:
         # What is alive now (catalogue, recovered state) lives as long as the process: keep
         # it out of the collector's full passes, which otherwise set the latency tail.
         gc.freeze()
+        # SQLite's WAL checkpoints on a thread of their own while the service runs, not in
+        # its commits (nothing on PostgreSQL). Stopped by ``stop`` if started here.
+        self._own_checkpoints = self.oms.checkpointer is None
+        self.oms.start_checkpoints()
         self._committer.start()
         self._writer.start()
 
@@ -105,6 +110,8 @@ class OMSService:
             self._rerun()
         self._commits.put(_STOP)
         self._committer.join()
+        if self._own_checkpoints:
+            self.oms.stop_checkpoints()
 
     def submit(self, command: Command, timeout: float | None = None) -> Future[Result]:
         """Queue a command; blocks (back-pressure) while the queue is full."""
