@@ -285,11 +285,12 @@ class OMS:
         self._inflight_execs |= self._seen_exec
         return Prepared(batch, results, frozenset(self._seen_exec), tuple(self._drained))
 
-    def start_checkpoints(self) -> Checkpointer | None:
+    def start_checkpoints(self, **options: Any) -> Checkpointer | None:
         """Checkpoint SQLite's WAL on a thread of its own from now on (nothing on another
-        store); ``stop_checkpoints`` ends it. Call it before commits run concurrently."""
+        store); ``stop_checkpoints`` ends it. Call it before commits run concurrently.
+        ``options``: the ``Checkpointer``'s thresholds."""
         if self.checkpointer is None:
-            cp = Checkpointer.for_engine(self.engine)
+            cp = Checkpointer.for_engine(self.engine, **options)
             if cp is not None:
                 cp.start()
                 self._writer = writer(self.engine, checkpointed=True)
