@@ -12,6 +12,11 @@ throughput — binding rows to sqlite3 holds the GIL, so the two threads mostly 
 and it raised tail latency (p99 at 1,000 orders/s: 65 ms pipelined, 12 ms serial). It is
 kept, tested, for stores whose commit waits on the network (PostgreSQL on another host).
 
+On SQLite the service runs the OMS's WAL checkpoints on a thread of their own
+(``trading.store.checkpoint``) from ``start`` to ``stop``: a commit then writes its pages to
+the WAL and fsyncs it, and never also copies the WAL into the database file, which every
+1,000 pages or so made one commit several times slower than the others (the latency tail).
+
 Commands from the bus come as ``Envelope``s (``submit_keyed``): a ``CommandLog`` drops from
 each batch the ids already executed or in flight, and adds the replies of the rest to the
 batch's rows before it commits, so a reply is stored with its effect; their futures resolve
