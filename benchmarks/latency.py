@@ -215,6 +215,14 @@ def _one_run(
                 fut.add_done_callback(_stamp(done, outcome, i))
 
         spent = _time_phases(oms)
+        formed: list[float] = []  # commands per batch, as the service formed them at this rate
+        timed_prepare = oms.prepare
+
+        def sized(commands: Any, *rest: Any) -> Any:
+            formed.append(float(len(commands)))
+            return timed_prepare(commands, *rest)
+
+        oms.prepare = sized  # type: ignore[method-assign]
         # Started here rather than by the service (which would stop it at the end): the
         # same thread, whose record of checkpoints is read once the service stopped.
         checkpointer = oms.start_checkpoints() if hasattr(oms, "start_checkpoints") else None
@@ -254,6 +262,7 @@ def _one_run(
             # Where the time of each latency bucket went: what overlapped its orders' waits.
             "by_bucket": _by_bucket(by_order, parts),
             "batches": service.batches,
+            "batch_commands": _spread(formed),
             "mean_batch_commands": round(service.commands / max(1, service.batches), 2),
             "producer_behind_by_more_than_a_period": behind,
             "outcomes": dict(collections.Counter(outcome)),
