@@ -15,6 +15,7 @@ monotonic time), so the sessions are open whenever the benchmark runs.
 
 from __future__ import annotations
 
+import bisect
 import collections
 import dataclasses
 import gc
@@ -67,17 +68,21 @@ def service_modes() -> dict[str, dict[str, Any]]:
 
 
 class _GcPauses:
-    """A gc callback: how long the collector stopped the process, per generation."""
+    """A gc callback: how long the collector stopped the process, per generation, and when
+    (``time.perf_counter_ns`` intervals, to lay over each order's wait)."""
 
     def __init__(self) -> None:
-        self._t0 = 0.0
+        self._t0 = 0
         self.ms: dict[int, list[float]] = {0: [], 1: [], 2: []}
+        self.spans: list[tuple[int, int]] = []
 
     def __call__(self, phase: str, info: dict[str, int]) -> None:
         if phase == "start":
-            self._t0 = time.perf_counter()
+            self._t0 = time.perf_counter_ns()
         else:
-            self.ms[info["generation"]].append((time.perf_counter() - self._t0) * 1e3)
+            t1 = time.perf_counter_ns()
+            self.ms[info["generation"]].append((t1 - self._t0) / 1e6)
+            self.spans.append((self._t0, t1))
 
     def summary(self) -> dict[str, dict[str, float]]:
         return {
@@ -87,24 +92,68 @@ class _GcPauses:
         }  # fmt: skip
 
 
-def _time_phases(oms: Any) -> dict[str, list[float]]:
+def _time_phases(oms: Any) -> dict[str, list[tuple[int, int]]]:
     """Time each call of ``oms.prepare`` (domain work) and ``oms.commit`` (the write and
-    the durable commit), in ms, by wrapping them on this instance (where they exist)."""
-    spent: dict[str, list[float]] = {"prepare": [], "commit": []}
-    for name, durations in spent.items():
+    the durable commit), as ``perf_counter_ns`` intervals, by wrapping them on this
+    instance (where they exist)."""
+    spent: dict[str, list[tuple[int, int]]] = {"prepare": [], "commit": []}
+    for name, spans in spent.items():
         method = getattr(oms, name, None)
         if method is None:
             continue
 
-        def timed(*args: Any, _method: Any = method, _out: list[float] = durations) -> Any:
+        def timed(*args: Any, _method: Any = method, _out: list[tuple[int, int]] = spans) -> Any:
             t0 = time.perf_counter_ns()
             try:
                 return _method(*args)
             finally:
-                _out.append((time.perf_counter_ns() - t0) / 1e6)
+                _out.append((t0, time.perf_counter_ns()))
 
         setattr(oms, name, timed)
     return spent
+
+
+def _ms(spans: list[tuple[int, int]]) -> list[float]:
+    return [(b - a) / 1e6 for a, b in spans]
+
+
+def _overlap_ms(windows: list[tuple[int, int]], spans: list[tuple[int, int]]) -> list[float]:
+    """For each window (an order's submit to its answer), the ms of ``spans`` inside it."""
+    spans = sorted(spans)
+    starts = [a for a, _ in spans]
+    longest = max((b - a for a, b in spans), default=0)
+    out = []
+    for w0, w1 in windows:
+        total = 0
+        # A span that ends inside the window began at most ``longest`` before it.
+        i = bisect.bisect_left(starts, w0 - longest)
+        while i < len(spans) and spans[i][0] < w1:
+            a, b = spans[i]
+            total += max(0, min(b, w1) - max(a, w0))
+            i += 1
+        out.append(total / 1e6)
+    return out
+
+
+BUCKETS = ((0, 50), (50, 90), (90, 99), (99, 100))
+
+
+def _by_bucket(lat_ms: list[float], parts: dict[str, list[float]]) -> dict[str, dict[str, float]]:
+    """Orders grouped by their latency's percentile (p0-p50, p50-p90, p90-p99, p99-max):
+    per group, the mean latency and the mean ms of it that each part (gc pauses,
+    checkpoints, prepares, commits) took while the order waited."""
+    order = sorted(range(len(lat_ms)), key=lat_ms.__getitem__)
+    n = len(order)
+    out: dict[str, dict[str, float]] = {}
+    for lo, hi in BUCKETS:
+        idx = order[int(n * lo / 100) : max(int(n * lo / 100) + 1, int(n * hi / 100))]
+        if not idx:
+            continue
+        row = {"orders": float(len(idx)), "latency": sum(lat_ms[i] for i in idx) / len(idx)}
+        for name, values in parts.items():
+            row[name] = sum(values[i] for i in idx) / len(idx)
+        out[f"p{lo}-p{hi}"] = {k: round(v, 3) for k, v in row.items()}
+    return out
 
 
 def _spread(values: list[float]) -> dict[str, float]:
@@ -166,6 +215,17 @@ def _one_run(
                 fut.add_done_callback(_stamp(done, outcome, i))
 
         spent = _time_phases(oms)
+        formed: list[float] = []  # commands per batch, as the service formed them at this rate
+        timed_prepare = oms.prepare
+
+        def sized(commands: Any, *rest: Any) -> Any:
+            formed.append(float(len(commands)))
+            return timed_prepare(commands, *rest)
+
+        oms.prepare = sized  # type: ignore[method-assign]
+        # Started here rather than by the service (which would stop it at the end): the
+        # same thread, whose record of checkpoints is read once the service stopped.
+        checkpointer = oms.start_checkpoints() if hasattr(oms, "start_checkpoints") else None
         service = OMSService(oms, **service_kwargs)
         gc.callbacks.append(pauses)
         wall0 = time.perf_counter()
@@ -175,7 +235,18 @@ def _one_run(
             producer.join()
         wall = time.perf_counter() - wall0
         gc.callbacks.remove(pauses)
-        lat_ms = sorted((d - s) / 1e6 for d, s in zip(done, sent, strict=True))
+        if checkpointer is not None:
+            oms.stop_checkpoints()
+        checkpoints = [(r.start_ns, r.end_ns) for r in checkpointer.runs] if checkpointer else []
+        windows = list(zip(sent, done, strict=True))
+        by_order = [(d - s) / 1e6 for s, d in windows]
+        parts = {
+            "gc_ms": _overlap_ms(windows, pauses.spans),
+            "checkpoint_ms": _overlap_ms(windows, checkpoints),
+            "prepare_ms": _overlap_ms(windows, spent["prepare"]),
+            "commit_ms": _overlap_ms(windows, spent["commit"]),
+        }
+        lat_ms = sorted(by_order)
         sched_ms = sorted((d - s) / 1e6 for d, s in zip(done, scheduled, strict=True))
         return {
             "orders": n,
@@ -185,9 +256,13 @@ def _one_run(
             "from_schedule_ms": {f"p{p:g}": round(percentile(sched_ms, p), 3) for p in PCTS}
             | {"max": round(sched_ms[-1], 3)},
             "gc_pauses": pauses.summary(),
-            "prepare_ms": _spread(spent["prepare"]),
-            "commit_ms": _spread(spent["commit"]),
+            "prepare_ms": _spread(_ms(spent["prepare"])),
+            "commit_ms": _spread(_ms(spent["commit"])),
+            "checkpoints": {"count": len(checkpoints), **_spread(_ms(checkpoints))},
+            # Where the time of each latency bucket went: what overlapped its orders' waits.
+            "by_bucket": _by_bucket(by_order, parts),
             "batches": service.batches,
+            "batch_commands": _spread(formed),
             "mean_batch_commands": round(service.commands / max(1, service.batches), 2),
             "producer_behind_by_more_than_a_period": behind,
             "outcomes": dict(collections.Counter(outcome)),

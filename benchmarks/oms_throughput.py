@@ -17,6 +17,9 @@ with fsync on), in the same run and interleaved run by run:
   ``bound_group_copy``: raw psycopg, the multi-row inserts as COPY FROM STDIN (what the
   store could take if the OMS wrote that way).
 
+On SQLite the OMS's runs and the bound's alike checkpoint the WAL on a thread of their own
+(``trading.store.checkpoint``), as ``OMSService`` runs the OMS, not inside their commits.
+
 Every run starts from a fresh database: accounts opened and funded, then a warm-up of
 orders (untimed) so that ledger accounts and positions exist, as in a running system.
 """
@@ -41,7 +44,8 @@ from benchmarks.common import (
 )
 from benchmarks.workload import GROUP_DEFAULT, Workload, build_workload, make_oms, tally
 from trading.commands import Command, QuoteUpdate
-from trading.store.engine import open_engine
+from trading.store.checkpoint import Checkpointer
+from trading.store.engine import open_engine, writer
 
 NAME = "oms_throughput"
 GROUP = GROUP_DEFAULT
@@ -120,26 +124,35 @@ def _run_oms(
                 elapsed = time.perf_counter() - t0
             recorded = txns
         else:
+            # As the OMS runs in service: SQLite's WAL checkpoints on their own thread.
+            oms.start_checkpoints()
             t0 = time.perf_counter()
             for cmds in batches:
                 results.extend(oms.execute(cmds))
             elapsed = time.perf_counter() - t0
     finally:
+        oms.stop_checkpoints()
         _finish(ctx, store, engine, dsn)
     return elapsed, tally(results), recorded
 
 
 # -- the store's bound: replaying the recorded rows -------------------------------------------
 
+
+def _nothing() -> None:
+    pass
+
+
 _PYFORMAT = re.compile(r"%\((\w+)\)s")
 # Only for its dialect, to compile statements: never connected.
 _PG_DIALECT_ENGINE = create_engine("postgresql+psycopg://")
 
 
-def _replay_driver(engine: Engine, txns: list[list[Entry]]) -> float:
+def _replay_driver(engine: Engine, txns: list[list[Entry]], after: Any = _nothing) -> float:
     """The same SQL on the DBAPI cursor, in one SQLAlchemy transaction per recorded one."""
     t0 = time.perf_counter()
     for txn in txns:
+        after()
         with engine.begin() as conn:
             cursor = conn.connection.cursor()
             for kind, stmt, rows in txn:
@@ -168,10 +181,11 @@ def _as_core(txns: list[list[Entry]]) -> list[list[tuple[Any, Any]]]:
     return out
 
 
-def _replay_core(engine: Engine, txns: list[list[tuple[Any, Any]]]) -> float:
+def _replay_core(engine: Engine, txns: list[list[tuple[Any, Any]]], after: Any = _nothing) -> float:
     """SQLAlchemy Core executemany (``conn.execute(statement, rows)``)."""
     t0 = time.perf_counter()
     for txn in txns:
+        after()
         with engine.begin() as conn:
             for stmt, rows in txn:
                 conn.execute(stmt) if rows is None else conn.execute(stmt, rows)
@@ -251,7 +265,16 @@ def _run_bound(
     ctx: Context, store: str, wl: Workload, *, warmup: int, txns: Any, variant: str
 ) -> float:
     _oms, engine, dsn = _prepared(ctx, store, wl, warmup)
+    # The same WAL checkpoints as the OMS's (on their own thread, nudged after each
+    # commit: ``after`` runs before the next transaction, so after the previous one).
+    checkpointer = Checkpointer.for_engine(engine)
     try:
+        if checkpointer is not None:
+            checkpointer.start()
+            sqlite_writer = writer(engine, checkpointed=True)
+            if variant == "driver":
+                return _replay_driver(sqlite_writer, txns, checkpointer.committed)
+            return _replay_core(sqlite_writer, txns, checkpointer.committed)
         if variant == "driver":
             return _replay_driver(engine, txns)
         if variant == "core":
@@ -260,6 +283,8 @@ def _run_bound(
         replay = _replay_copy if variant == "copy" else _replay_pipeline
         return replay(ctx.store_pool.pg_conninfo(dsn), txns)
     finally:
+        if checkpointer is not None:
+            checkpointer.stop()
         _finish(ctx, store, engine, dsn)
 
 

@@ -2,6 +2,7 @@
 then the store is reopened and everything acknowledged must be there.
 
     python -m tests.trading.crash_trials --trials 100                 # SQLite
+    python -m tests.trading.crash_trials --trials 50 --checkpoint-pages 8  # mid-checkpoint kills
     python -m tests.trading.crash_trials --trials 20 --store postgresql  # throwaway cluster
     python -m tests.trading.crash_trials --trials 20 --dsn postgresql://user@host/db
 
@@ -102,7 +103,12 @@ def _tail(path: Path, lines: int = 15) -> str:
 
 
 def run_trial(
-    seed: int, dsn_or_path: str | Path, *, max_kill_delay_s: float = 1.5, threads: int = 4
+    seed: int,
+    dsn_or_path: str | Path,
+    *,
+    max_kill_delay_s: float = 1.5,
+    threads: int = 4,
+    checkpoint_pages: int = 0,
 ) -> TrialResult:
     """One trial on a fresh store: a SQLAlchemy URL of an empty database, or a directory
     for a SQLite store."""
@@ -131,6 +137,8 @@ def run_trial(
         str(seed),
         "--threads",
         str(threads),
+        "--checkpoint-pages",
+        str(checkpoint_pages),
     ]
     with log.open("wb") as out:
         proc = subprocess.Popen(cmd, cwd=REPO, stdout=out, stderr=subprocess.STDOUT)
@@ -267,6 +275,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--store", choices=["sqlite", "postgresql"], default="sqlite")
     p.add_argument("--dsn", help="a PostgreSQL server URL: each trial makes its own database")
     p.add_argument("--max-kill-delay", type=float, default=1.5, help="seconds after first ack")
+    p.add_argument(
+        "--checkpoint-pages", type=int, default=0,
+        help="SQLite: the worker checkpoints the WAL past this many pages (8: beside nearly "
+        "every commit)",
+    )  # fmt: skip
     args = p.parse_args(argv)
     console = Console()
     root = Path(tempfile.mkdtemp(prefix="bourse-crash-"))
@@ -288,7 +301,10 @@ def main(argv: list[str] | None = None) -> int:
             task = progress.add_task("crash trials", total=args.trials)
             for seed in range(args.seed, args.seed + args.trials):
                 target: str | Path = dbs[0]() if dbs else root / f"trial-{seed}"
-                r = run_trial(seed, target, max_kill_delay_s=args.max_kill_delay)
+                r = run_trial(
+                    seed, target, max_kill_delay_s=args.max_kill_delay,
+                    checkpoint_pages=args.checkpoint_pages,
+                )  # fmt: skip
                 results.append(r)
                 if dbs and r.ok:
                     dbs[1](str(target))

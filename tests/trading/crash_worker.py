@@ -217,6 +217,10 @@ class Load:
         self.setup()
         # Odd seeds run the pipelined service: a kill between two overlapping commits must
         # leave the store as consistent as a kill between two serial ones.
+        if self.args.checkpoint_pages:
+            # A WAL checkpoint after (nearly) every commit, on its own thread: the kill
+            # lands in or between checkpoints as well as commits.
+            self.rig.oms.start_checkpoints(pages=self.args.checkpoint_pages)
         svc = OMSService(self.rig.oms, pipelined=self.args.seed % 2 == 1)
         svc.start()
         threads = [
@@ -249,6 +253,10 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--max-batch", type=int, default=64)
     p.add_argument("--max-orders", type=int, default=50_000)
     p.add_argument("--max-seconds", type=float, default=30.0)
+    p.add_argument(
+        "--checkpoint-pages", type=int, default=0,
+        help="SQLite: checkpoint the WAL past this many pages (default: the service's own)",
+    )  # fmt: skip
     Load(p.parse_args(argv)).run()
 
 

@@ -32,6 +32,15 @@ def test_oms_when_killed_mid_load_on_sqlite_then_acknowledged_orders_survive_and
     _assert_trial_passed(run_trial(seed, tmp_path / "trial"))
 
 
+@pytest.mark.parametrize("seed", range(11, 15))
+def test_oms_when_killed_while_wal_checkpoints_run_then_acknowledged_orders_survive(
+    tmp_path: Path, seed: int
+) -> None:
+    # A checkpoint past every 8 pages: one runs beside nearly every commit, so the kill
+    # falls in one, or between one and the commit it follows.
+    _assert_trial_passed(run_trial(seed, tmp_path / "trial", checkpoint_pages=8))
+
+
 @pytest.mark.parametrize("seed", [101, 102])
 def test_oms_when_killed_mid_load_on_postgresql_then_acknowledged_orders_survive(
     postgres_server: PostgresServer, seed: int

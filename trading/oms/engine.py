@@ -47,6 +47,7 @@ from trading.positions import Position
 from trading.quotes import QuoteBook
 from trading.risk import RateLimiter, leverage, unrealized
 from trading.store import schema as s
+from trading.store.checkpoint import Checkpointer
 from trading.store.engine import writer
 from trading.store.repository import (
     Batch,
@@ -102,6 +103,9 @@ class OMS:
     ) -> None:
         self.engine = engine
         self._writer = writer(engine)
+        # Started by ``start_checkpoints`` (OMSService does): SQLite's WAL checkpoints then
+        # run on a thread of their own, not inside this OMS's commits.
+        self.checkpointer: Checkpointer | None = None
         self.catalogue = catalogue
         self.quotes = quotes
         self.venue = venue
@@ -295,10 +299,31 @@ class OMS:
         self._inflight_execs |= self._seen_exec
         return Prepared(batch, results, frozenset(self._seen_exec), tuple(self._drained))
 
+    def start_checkpoints(self, **options: Any) -> Checkpointer | None:
+        """Checkpoint SQLite's WAL on a thread of its own from now on (nothing on another
+        store); ``stop_checkpoints`` ends it. Call it before commits run concurrently.
+        ``options``: the ``Checkpointer``'s thresholds."""
+        if self.checkpointer is None:
+            cp = Checkpointer.for_engine(self.engine, **options)
+            if cp is not None:
+                cp.start()
+                self._writer = writer(self.engine, checkpointed=True)
+                self.checkpointer = cp
+        return self.checkpointer
+
+    def stop_checkpoints(self) -> None:
+        cp, self.checkpointer = self.checkpointer, None
+        if cp is not None:
+            self._writer = writer(self.engine)
+            cp.stop()
+
     def commit(self, prepared: Prepared) -> None:
         """Write a prepared batch in one transaction. Safe to call from another thread."""
         with self._writer.begin() as conn:
             flush(conn, prepared.batch)
+        cp = self.checkpointer
+        if cp is not None:
+            cp.committed()
         self._committed.append(prepared)
         # Only now: the venue's drop copy must hold what the store holds, not a batch undone.
         self.venue.committed(prepared.exec_ids)

@@ -12,6 +12,11 @@ throughput — binding rows to sqlite3 holds the GIL, so the two threads mostly 
 and it raised tail latency (p99 at 1,000 orders/s: 65 ms pipelined, 12 ms serial). It is
 kept, tested, for stores whose commit waits on the network (PostgreSQL on another host).
 
+On SQLite the service runs the OMS's WAL checkpoints on a thread of their own
+(``trading.store.checkpoint``) from ``start`` to ``stop``: a commit then writes its pages to
+the WAL and fsyncs it, and never also copies the WAL into the database file, which every
+1,000 pages or so made one commit several times slower than the others (the latency tail).
+
 Commands from the bus come as ``Envelope``s (``submit_keyed``): a ``CommandLog`` drops from
 each batch the ids already executed or in flight, and adds the replies of the rest to the
 batch's rows before it commits, so a reply is stored with its effect; their futures resolve
@@ -81,6 +86,7 @@ class OMSService:
         self._committer = threading.Thread(target=self._commit, name="oms-commit", daemon=True)
         self.batches = 0
         self.commands = 0
+        self._own_checkpoints = False
 
     def __enter__(self) -> OMSService:
         self.start()
@@ -93,6 +99,10 @@ class OMSService:
         # What is alive now (catalogue, recovered state) lives as long as the process: keep
         # it out of the collector's full passes, which otherwise set the latency tail.
         gc.freeze()
+        # SQLite's WAL checkpoints on a thread of their own while the service runs, not in
+        # its commits (nothing on PostgreSQL). Stopped by ``stop`` if started here.
+        self._own_checkpoints = self.oms.checkpointer is None
+        self.oms.start_checkpoints()
         self._committer.start()
         self._writer.start()
 
@@ -105,6 +115,8 @@ class OMSService:
             self._rerun()
         self._commits.put(_STOP)
         self._committer.join()
+        if self._own_checkpoints:
+            self.oms.stop_checkpoints()
 
     def submit(self, command: Command, timeout: float | None = None) -> Future[Result]:
         """Queue a command; blocks (back-pressure) while the queue is full."""

@@ -12,11 +12,19 @@ from trading.store import schema
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 IMMEDIATE = "bourse_immediate"
+AUTOCHECKPOINT = "bourse_wal_autocheckpoint"
+# SQLite's default: a commit that takes the WAL past this many pages checkpoints it.
+DEFAULT_AUTOCHECKPOINT = 1_000
 
 
-def writer(engine: Engine) -> Engine:
-    """The same engine, whose transactions take SQLite's write lock when they begin."""
-    return engine.execution_options(**{IMMEDIATE: True})
+def writer(engine: Engine, *, checkpointed: bool = False) -> Engine:
+    """The same engine, whose transactions take SQLite's write lock when they begin.
+
+    ``checkpointed``: a ``trading.store.checkpoint.Checkpointer`` runs beside this writer,
+    so its commits do not checkpoint the WAL themselves (``wal_autocheckpoint=0``).
+    """
+    auto = 0 if checkpointed else DEFAULT_AUTOCHECKPOINT
+    return engine.execution_options(**{IMMEDIATE: True, AUTOCHECKPOINT: auto})
 
 
 def sqlite_dsn(home: Path) -> str:
@@ -43,6 +51,9 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     # (postings, outbox, orders) no longer fit and every batch reads pages back.
     cur.execute("PRAGMA cache_size=-131072")  # KiB: 128 MB per connection
     cur.execute("PRAGMA temp_store=MEMORY")
+    # After a burst the WAL file keeps its largest size; past this it is cut back when the
+    # WAL next starts over.
+    cur.execute("PRAGMA journal_size_limit=67108864")  # 64 MiB
     cur.close()
 
 
@@ -58,8 +69,15 @@ def open_engine(dsn: str, **kwargs: Any) -> Engine:
         # fails half-way on a busy database; readers begin deferred and never block it (WAL).
         @event.listens_for(engine, "begin")
         def _begin(conn: Any) -> None:
-            immediate = conn.get_execution_options().get(IMMEDIATE, False)
-            conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+            options = conn.get_execution_options()
+            # Per connection, and pooled connections serve every writer: set it each time
+            # it differs from what this transaction wants.
+            auto = options.get(AUTOCHECKPOINT, DEFAULT_AUTOCHECKPOINT)
+            info = conn.connection.info
+            if info.get(AUTOCHECKPOINT, DEFAULT_AUTOCHECKPOINT) != auto:
+                conn.exec_driver_sql(f"PRAGMA wal_autocheckpoint={int(auto)}")
+                info[AUTOCHECKPOINT] = auto
+            conn.exec_driver_sql("BEGIN IMMEDIATE" if options.get(IMMEDIATE) else "BEGIN")
 
         return engine
     return create_engine(dsn, pool_pre_ping=True, **kwargs)
