@@ -64,6 +64,7 @@ class PaperLp:
         self.restored: list[int] = []
         self.cancels: list[int] = []
         self.n = 0
+        self.batches = 0
 
     def is_up(self) -> bool:
         return self.up
@@ -103,6 +104,9 @@ class PaperLp:
 
     def on_time(self, now_ns: int) -> list[ExecutionReport]:
         return []
+
+    def begin_batch(self) -> None:
+        self.batches += 1
 
     def committed(self, exec_ids: frozenset[str]) -> None:
         pass

@@ -1,11 +1,17 @@
 """``FixVenue``: an A-book venue on a quickfix initiator session to one liquidity provider.
 
-The OMS calls ``submit``/``cancel``/``replace`` in its writer's thread; they send 35=D/F/G
-and answer ``[]`` (or at once a refusal when the session is down or the LP does not take
-the order's type or TIF). Everything the LP says arrives in quickfix's thread, is read into
-plain values (``messages.read``), translated (``mapping.translate``) and handed to the
-handler the OMS bound, which queues it for the writer: no quickfix thread touches the OMS's
-state.
+The OMS calls ``submit``/``cancel``/``replace`` in its writer's thread while it prepares a
+batch; they answer ``[]`` (or at once a refusal when the session is down or the LP does not
+take the order's type or TIF) and hold the 35=D/F/G for that batch: nothing leaves the house
+before it is durable. ``committed`` (the OMS stored the batch; batches commit in the order
+they began, ``begin_batch``) writes the held requests' ClOrdIDs and sends them, in order,
+stamped with the time they are sent; ``reset`` (the OMS reloads its state after a commit
+failed) takes back every request still held, so the LP never works an order the store never
+had. Outside a batch (no OMS: the adapter's own benchmarks and tools) a request goes at once.
+
+Everything the LP says arrives in quickfix's thread, is read into plain values
+(``messages.read``), translated (``mapping.translate``) and handed to the handler the OMS
+bound, which queues it for the writer: no quickfix thread touches the OMS's state.
 
 Idempotence: exec ids are ``<lp>:<order_id>:<ExecID>`` (the LP's ExecID is unique per
 trading day at best, and a restarted LP may start again at 1: our order id makes it unique
@@ -25,8 +31,9 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import quickfix as fix
@@ -55,6 +62,17 @@ _ORDER_MSGS = frozenset({"D", "F", "G"})
 _SEEN_DAYS = 7  # drop copy days read at start for the exec ids already applied
 
 
+@dataclass(slots=True)
+class _Held:
+    """A request minted for a batch not committed yet: its message waits with it."""
+
+    chain: Chain
+    cl: str
+    kind: str  # "new", "cancel" or "replace"
+    message: fix.Message
+    prev: Chain | None = None  # a new order's: the chain its order id had before
+
+
 class FixVenue:
     def __init__(self, lp: LpConfig, catalogue: Catalogue, clock: Callable[[], int],
                  home: Path) -> None:  # fmt: skip
@@ -81,6 +99,9 @@ class FixVenue:
         self._app = _App(self)
         self.in_doubt: set[int] = set()
         self.logons = 0
+        # The requests of each batch begun and not yet committed, oldest first (under _lock:
+        # the writer's thread adds, the committer's releases).
+        self._held: deque[list[_Held]] = deque()
 
     # -- lifecycle -------------------------------------------------------------------------------
 
@@ -130,10 +151,12 @@ class FixVenue:
             return self._local(order, ExecKind.REJECTED, refusal)
         inst = self._catalogue.get(order.symbol)
         with self._lock:
-            chain, cl = self.chains.new(order.order_id, order.account_id, order.symbol,
-                                        order.side, terms)  # fmt: skip
+            chain, cl, prev = self.chains.mint(order.order_id, order.account_id, order.symbol,
+                                               order.side, terms)  # fmt: skip
             chain.filled, chain.notional = order.filled_qty, order.filled_notional
-            self._send(M.new_order(self.lp.begin_string, order, inst, cl, self._clock()))
+            # Built now: the order's terms as the OMS decided them (the object moves on).
+            msg = M.new_order(self.lp.begin_string, order, inst, cl, self._clock())
+            self._request(_Held(chain, cl, "new", msg, prev))
         return []
 
     def cancel(self, order: Order) -> list[ExecutionReport]:
@@ -144,9 +167,10 @@ class FixVenue:
             return self._local(order, ExecKind.CANCEL_REJECTED, self._down())
         inst = self._catalogue.get(order.symbol)
         with self._lock:
-            cl, orig = self.chains.ask(chain, "cancel")
-            self._send(M.cancel_request(self.lp.begin_string, order, inst, cl, orig,
-                                        self._clock()))  # fmt: skip
+            cl = self.chains.mint_ask(chain, "cancel")
+            msg = M.cancel_request(self.lp.begin_string, order, inst, cl, chain.live,
+                                   self._clock())  # fmt: skip
+            self._request(_Held(chain, cl, "cancel", msg))
         return []
 
     def replace(
@@ -159,14 +183,28 @@ class FixVenue:
             return self._local(order, ExecKind.REPLACE_REJECTED, self._down())
         inst = self._catalogue.get(order.symbol)
         with self._lock:
-            cl, orig = self.chains.ask(chain, "replace")
-            self._send(M.replace_request(self.lp.begin_string, order, inst, cl, orig,
-                                         self._clock(), qty, price, trigger_price))  # fmt: skip
+            cl = self.chains.mint_ask(chain, "replace")
+            msg = M.replace_request(self.lp.begin_string, order, inst, cl, chain.live,
+                                    self._clock(), qty, price, trigger_price)  # fmt: skip
+            self._request(_Held(chain, cl, "replace", msg))
         return []
 
+    def begin_batch(self) -> None:
+        with self._lock:
+            self._held.append([])
+
     def reset(self) -> None:
-        """Nothing to forget: the LP works the orders, and the chains are on disk. (Reports
-        forwarded but not stored are requeued by the OMS; their drop copy rows wait.)"""
+        """Take back every request held for a batch not committed, newest first (it never
+        left: the LP never had it). The orders sent stay: the LP works them, the chains are
+        on disk. (Reports forwarded but not stored are requeued by the OMS; their drop copy
+        rows wait.)"""
+        with self._lock:
+            while self._held:
+                for held in reversed(self._held.pop()):
+                    if held.kind == "new":
+                        self.chains.unmint(held.chain, held.prev)
+                    else:
+                        self.chains.unmint_ask(held.chain, held.cl)
 
     def restore(self, order: Order) -> None:
         """Take the OMS's stored view of a working order (never below what was forwarded)."""
@@ -185,6 +223,11 @@ class FixVenue:
         return []  # the LP expires them, and says so
 
     def committed(self, exec_ids: frozenset[str]) -> None:
+        """The OMS stored its oldest batch in flight: its requests go out, in order."""
+        with self._lock:
+            held = self._held.popleft() if self._held else []
+            for h in held:
+                self._release(h)
         self.dropcopy.committed(exec_ids)
 
     # -- internals ---------------------------------------------------------------------------------
@@ -207,6 +250,23 @@ class FixVenue:
                             order.order_id, kind, now, reason=reason, venue=self.name)  # fmt: skip
         self.dropcopy.record(order.account_id, order.symbol, order.side.value, [r])
         return [r]
+
+    def _request(self, held: _Held) -> None:
+        if self._held:
+            self._held[-1].append(held)
+        else:
+            self._release(held)
+
+    def _release(self, h: _Held) -> None:
+        """Write the request's ClOrdID (on disk before it is on the wire), then send it,
+        stamped with the time it leaves and naming the ClOrdID in force now."""
+        if h.kind == "new":
+            self.chains.write_new(h.chain)
+        else:
+            self.chains.write_ask(h.chain, h.cl, h.kind)
+            h.message.setField(M.ORIG_CL_ORD_ID, h.chain.live)
+        h.message.setField(M.TRANSACT_TIME, M.fix_time(self._clock()))
+        self._send(h.message)
 
     def _send(self, message: fix.Message) -> None:
         if self._session is None or not fix.Session.sendToTarget(message, self._session):
