@@ -171,3 +171,23 @@ def _messages_out(rig: FixRig) -> list[str]:
         text = path.read_text(errors="replace").replace("\x01", "|")
         out += [line for line in text.splitlines() if "|49=BOURSE|" in line]
     return out
+
+
+def test_restart_when_the_process_stopped_between_commit_and_send_then_the_order_is_rejected(
+    rig: FixRig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (first,) = _acks(rig.oms.execute([_submit(rig, "first", "0.01")]))
+    assert rig.sim.wait(lambda: _sent(rig) == [f"{first}.0"])
+    rig.settle(lambda: rig.status(first) == "accepted")
+    # The store takes the next batch, and the process dies before its requests leave.
+    monkeypatch.setattr(rig.venue, "committed", lambda exec_ids: None)
+    (lost,) = _acks(rig.oms.execute([_submit(rig, "lost", "0.02")]))
+    assert rig.status(lost) == "submitted"
+    rig.restart_venue()
+    rig.settle(lambda: rig.status(lost) == "rejected")
+    assert rig.order_row(lost).reason == ("not_sent: the OMS stopped before the order went to lp1")
+    # The next order goes out; the lost one never did.
+    (after,) = _acks(rig.oms.execute([_submit(rig, "after", "0.03")]))
+    assert rig.sim.wait(lambda: f"{after}.0" in _sent(rig))
+    assert _sent(rig) == [f"{first}.0", f"{after}.0"]
+    assert rig.verify() == []

@@ -207,10 +207,15 @@ class FixVenue:
                         self.chains.unmint_ask(held.chain, held.cl)
 
     def restore(self, order: Order) -> None:
-        """Take the OMS's stored view of a working order (never below what was forwarded)."""
+        """Take the OMS's stored view of a working order (never below what was forwarded).
+
+        An order the store holds with no chain never left: the process stopped between the
+        commit and the send. It is not sent now (the market may have moved for as long as
+        the OMS was down): it is rejected (canceled, if its cancel was stored too)."""
         with self._lock:
             chain = self.chains.by_order.get(order.order_id)
             if chain is None:
+                self._never_sent(order)
                 return
             if order.filled_qty > chain.filled:
                 chain.filled, chain.notional = order.filled_qty, order.filled_notional
@@ -243,6 +248,17 @@ class FixVenue:
         if order.tif not in self.lp.tifs:
             return f"lp_refuses: {self.name} takes no {order.tif.value} orders"
         return None
+
+    def _never_sent(self, order: Order) -> None:
+        if order.status.value not in ("submitted", "pending_cancel"):
+            log.error("%s: order %d is %s in the store but has no ClOrdID here",
+                      self.name, order.order_id, order.status.value)  # fmt: skip
+            return
+        reason = f"not_sent: the OMS stopped before the order went to {self.name}"
+        kind = ExecKind.REJECTED if order.status.value == "submitted" else ExecKind.CANCELED
+        reports = self._local(order, kind, reason)
+        if self._handler is not None:
+            self._handler(reports)
 
     def _local(self, order: Order, kind: ExecKind, reason: str) -> list[ExecutionReport]:
         now = self._clock()
