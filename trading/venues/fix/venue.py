@@ -31,9 +31,8 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections import OrderedDict, deque
+from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
 import quickfix as fix
@@ -44,8 +43,10 @@ from trading.quotes import Quote
 from trading.venues.base import ExecKind, ExecutionReport, ReportHandler
 from trading.venues.dropcopy import DropCopy, dropcopy_dir
 from trading.venues.fix import messages as M
+from trading.venues.fix.app import App
 from trading.venues.fix.chains import Chain, Chains, suffix
 from trading.venues.fix.config import LpConfig
+from trading.venues.fix.held import Held, Outbox
 from trading.venues.fix.journal import Exceptions
 from trading.venues.fix.mapping import Translation, translate
 from trading.venues.fix.marketdata import restore_sigint
@@ -60,17 +61,6 @@ log = logging.getLogger(__name__)
 _SENT_MAX = 100_000  # outgoing seq nums remembered to match a session or business reject
 _ORDER_MSGS = frozenset({"D", "F", "G"})
 _SEEN_DAYS = 7  # drop copy days read at start for the exec ids already applied
-
-
-@dataclass(slots=True)
-class _Held:
-    """A request minted for a batch not committed yet: its message waits with it."""
-
-    chain: Chain
-    cl: str
-    kind: str  # "new", "cancel" or "replace"
-    message: fix.Message
-    prev: Chain | None = None  # a new order's: the chain its order id had before
 
 
 class FixVenue:
@@ -96,12 +86,12 @@ class FixVenue:
         self._up = threading.Event()
         self._session: fix.SessionID | None = None
         self._initiator: fix.ThreadedSocketInitiator | None = None
-        self._app = _App(self)
+        self._app = App(self)
         self.in_doubt: set[int] = set()
         self.logons = 0
-        # The requests of each batch begun and not yet committed, oldest first (under _lock:
-        # the writer's thread adds, the committer's releases).
-        self._held: deque[list[_Held]] = deque()
+        # Requests held until their batch is stored (under _lock: the writer's thread holds,
+        # the committer's releases).
+        self._outbox = Outbox(self.chains, self._send, clock)
 
     # -- lifecycle -------------------------------------------------------------------------------
 
@@ -156,7 +146,7 @@ class FixVenue:
             chain.filled, chain.notional = order.filled_qty, order.filled_notional
             # Built now: the order's terms as the OMS decided them (the object moves on).
             msg = M.new_order(self.lp.begin_string, order, inst, cl, self._clock())
-            self._request(_Held(chain, cl, "new", msg, prev))
+            self._outbox.hold(Held(chain, cl, "new", msg, prev))
         return []
 
     def cancel(self, order: Order) -> list[ExecutionReport]:
@@ -170,7 +160,7 @@ class FixVenue:
             cl = self.chains.mint_ask(chain, "cancel")
             msg = M.cancel_request(self.lp.begin_string, order, inst, cl, chain.live,
                                    self._clock())  # fmt: skip
-            self._request(_Held(chain, cl, "cancel", msg))
+            self._outbox.hold(Held(chain, cl, "cancel", msg))
         return []
 
     def replace(
@@ -186,12 +176,12 @@ class FixVenue:
             cl = self.chains.mint_ask(chain, "replace")
             msg = M.replace_request(self.lp.begin_string, order, inst, cl, chain.live,
                                     self._clock(), qty, price, trigger_price)  # fmt: skip
-            self._request(_Held(chain, cl, "replace", msg))
+            self._outbox.hold(Held(chain, cl, "replace", msg))
         return []
 
     def begin_batch(self) -> None:
         with self._lock:
-            self._held.append([])
+            self._outbox.begin()
 
     def reset(self) -> None:
         """Take back every request held for a batch not committed, newest first (it never
@@ -199,12 +189,7 @@ class FixVenue:
         on disk. (Reports forwarded but not stored are requeued by the OMS; their drop copy
         rows wait.)"""
         with self._lock:
-            while self._held:
-                for held in reversed(self._held.pop()):
-                    if held.kind == "new":
-                        self.chains.unmint(held.chain, held.prev)
-                    else:
-                        self.chains.unmint_ask(held.chain, held.cl)
+            self._outbox.drop()
 
     def restore(self, order: Order) -> None:
         """Take the OMS's stored view of a working order (never below what was forwarded).
@@ -230,9 +215,7 @@ class FixVenue:
     def committed(self, exec_ids: frozenset[str]) -> None:
         """The OMS stored its oldest batch in flight: its requests go out, in order."""
         with self._lock:
-            held = self._held.popleft() if self._held else []
-            for h in held:
-                self._release(h)
+            self._outbox.release_oldest()
         self.dropcopy.committed(exec_ids)
 
     # -- internals ---------------------------------------------------------------------------------
@@ -267,23 +250,6 @@ class FixVenue:
         self.dropcopy.record(order.account_id, order.symbol, order.side.value, [r])
         return [r]
 
-    def _request(self, held: _Held) -> None:
-        if self._held:
-            self._held[-1].append(held)
-        else:
-            self._release(held)
-
-    def _release(self, h: _Held) -> None:
-        """Write the request's ClOrdID (on disk before it is on the wire), then send it,
-        stamped with the time it leaves and naming the ClOrdID in force now."""
-        if h.kind == "new":
-            self.chains.write_new(h.chain)
-        else:
-            self.chains.write_ask(h.chain, h.cl, h.kind)
-            h.message.setField(M.ORIG_CL_ORD_ID, h.chain.live)
-        h.message.setField(M.TRANSACT_TIME, M.fix_time(self._clock()))
-        self._send(h.message)
-
     def _send(self, message: fix.Message) -> None:
         if self._session is None or not fix.Session.sendToTarget(message, self._session):
             log.warning("%s: message not sent now (session down): it is in doubt", self.name)
@@ -303,6 +269,9 @@ class FixVenue:
             self._handler(fresh)
 
     # -- quickfix's thread -------------------------------------------------------------------------
+
+    def on_create(self, session: fix.SessionID) -> None:
+        self._session = M.own_session_id(session)
 
     def on_logon(self, session: fix.SessionID) -> None:
         with self._lock:
@@ -409,43 +378,6 @@ class FixVenue:
         else:
             chain.asks.pop(cl or "", None)
         self._emit(chain, t)
-
-
-class _App(fix.Application):  # type: ignore[misc]
-    """quickfix's callbacks, handed to the venue; nothing here may raise into quickfix."""
-
-    def __init__(self, venue: FixVenue) -> None:
-        super().__init__()
-        self.venue = venue
-
-    def onCreate(self, session: fix.SessionID) -> None:  # quickfix names the callbacks
-        self.venue._session = M.own_session_id(session)
-
-    def onLogon(self, session: fix.SessionID) -> None:
-        self._guard(self.venue.on_logon, session)
-
-    def onLogout(self, session: fix.SessionID) -> None:
-        self._guard(lambda _s: self.venue.on_logout(), session)
-
-    def toAdmin(self, message: fix.Message, session: fix.SessionID) -> None:
-        pass
-
-    def fromAdmin(self, message: fix.Message, session: fix.SessionID) -> None:
-        msg_type = message.getHeader().getField(M.MSG_TYPE)
-        if msg_type == "3":
-            self._guard(self.venue.on_message, message)
-
-    def toApp(self, message: fix.Message, session: fix.SessionID) -> None:
-        self.venue.on_sent(message)  # raises DoNotSend on purpose: quickfix's contract
-
-    def fromApp(self, message: fix.Message, session: fix.SessionID) -> None:
-        self._guard(self.venue.on_message, message)
-
-    def _guard(self, fn: Callable[[object], None], arg: object) -> None:
-        try:
-            fn(arg)
-        except Exception:  # an exception into quickfix's C++ thread would end the process
-            log.exception("%s: FIX callback failed", self.venue.name)
 
 
 def _exec_ids_in(directory: Path, days: int = _SEEN_DAYS) -> set[str]:
