@@ -101,21 +101,6 @@ class Chains:
         self._file.write(json.dumps(rec, separators=(",", ":")) + "\n")
         self._file.flush()
 
-    def new(
-        self, order_id: int, account_id: int, symbol: str, side: Side, terms: str
-    ) -> tuple[Chain, str]:
-        """Mint an order's first ClOrdID and write it (a request sent at once)."""
-        chain, cl, _ = self.mint(order_id, account_id, symbol, side, terms)
-        self.write_new(chain)
-        return chain, cl
-
-    def ask(self, chain: Chain, kind: str) -> tuple[str, str]:
-        """Mint the next ClOrdID for a cancel or replace and write it: (ClOrdID,
-        OrigClOrdID)."""
-        cl = self.mint_ask(chain, kind)
-        self.write_ask(chain, cl, kind)
-        return cl, chain.live
-
     def mint(
         self, order_id: int, account_id: int, symbol: str, side: Side, terms: str
     ) -> tuple[Chain, str, Chain | None]:
