@@ -64,6 +64,7 @@ class PaperLp:
         self.restored: list[int] = []
         self.cancels: list[int] = []
         self.n = 0
+        self.batches = 0
 
     def is_up(self) -> bool:
         return self.up
@@ -103,6 +104,9 @@ class PaperLp:
 
     def on_time(self, now_ns: int) -> list[ExecutionReport]:
         return []
+
+    def begin_batch(self) -> None:
+        self.batches += 1
 
     def committed(self, exec_ids: frozenset[str]) -> None:
         pass
@@ -361,3 +365,10 @@ def test_restart_when_an_open_orders_lp_left_the_file_then_config_error_names_it
     router = RouterVenue(rig.venue, {}, parse_routing({}), rig.catalogue)  # lp1 is gone
     with pytest.raises(ConfigError, match=f"order {at_lp.order_id} works at 'lp1'"):
         OMS(engine, rig.catalogue, rig.book, router, rig.config, clock)
+
+
+def test_batch_when_the_oms_begins_one_then_the_router_tells_every_lp(desk: Desk) -> None:
+    before = (desk.lp1.batches, desk.lp2.batches)
+    desk.pump()
+    desk.pump()
+    assert (desk.lp1.batches, desk.lp2.batches) == (before[0] + 2, before[1] + 2)

@@ -259,6 +259,8 @@ class OMS:
         the commits in flight, ``recover()``, and run those commands again.
         """
         self.retire_committed()
+        # What the venue is asked from here on waits for this batch's commit to leave.
+        self.venue.begin_batch()
         batch = self._batch = Batch()
         self.journal.begin(batch)
         self._seen_exec = set()

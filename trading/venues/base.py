@@ -5,7 +5,10 @@ fills a market order on the spot) and delivers later ones through the handler bo
 ``bind`` (a FIX session's messages, from the venue's own thread: the OMS queues them and
 applies them in its writer's thread). The OMS also drives it: ``reset`` and ``restore``
 when it reloads its state, ``on_quote`` and ``on_time`` as quotes and the clock move (a
-venue that rests nothing returns ``[]``), and ``committed`` after each batch it stored.
+venue that rests nothing returns ``[]``), ``begin_batch`` as it starts preparing a batch and
+``committed`` after each batch it stored, in the same order: a venue that talks to the
+outside holds a batch's requests until that batch is committed (``reset`` drops the ones
+held: their batches were never stored).
 """
 
 from __future__ import annotations
@@ -65,8 +68,14 @@ class Venue(Protocol):
         self, order: Order, qty: int, price: int | None, trigger_price: int | None
     ) -> list[ExecutionReport]: ...
 
+    def begin_batch(self) -> None:
+        """The OMS starts preparing a batch: requests from now on are that batch's, to be
+        released at its ``committed`` (batches commit in the order they began)."""
+        ...
+
     def reset(self) -> None:
-        """Forget every working order (the OMS restores the open ones next)."""
+        """Forget every working order (the OMS restores the open ones next), and every
+        request held for a batch not committed."""
         ...
 
     def restore(self, order: Order) -> None:

@@ -103,6 +103,9 @@ class BBookVenue:
     ) -> list[ExecutionReport]:
         return self._copied(order, self._replace(order, qty, price, trigger_price))
 
+    def begin_batch(self) -> None:
+        pass  # the B-book is in the house: nothing leaves it
+
     def committed(self, exec_ids: frozenset[str]) -> None:
         """The OMS stored a batch that applied these reports: they go to the drop copy."""
         if self.dropcopy is not None:

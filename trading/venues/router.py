@@ -170,6 +170,10 @@ class RouterVenue:
         reports = self._venues[name].replace(_at_lp(order, markup), qty, price, trigger_price)
         return self._through(name, reports)
 
+    def begin_batch(self) -> None:
+        for venue in self._venues.values():
+            venue.begin_batch()
+
     def reset(self) -> None:
         with self._lock:
             self._orders.clear()

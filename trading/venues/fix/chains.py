@@ -13,6 +13,12 @@ minted in the venue's calls and answered in quickfix's thread; a chain must be o
 before its request is on the wire, with no round trip through the OMS's batch. The file is
 read once at start; an order with no ``end`` line is one the LP may still be working,
 whose status the adapter asks at every logon.
+
+A request the OMS makes while it prepares a batch is minted in memory at once (``mint``,
+``mint_ask``: a cancel in the same batch finds its order's chain) and written only when the
+batch is committed, just before it is sent (``write_new``, ``write_ask``); a batch never
+stored takes its requests back (``unmint``, ``unmint_ask``), newest first, so the file and
+the memory hold only requests that went out.
 """
 
 from __future__ import annotations
@@ -44,6 +50,8 @@ class Chain:
     # is this order's: below it, an order the OMS gave the same id and never stored.
     terms: str = ""
     floor: int = 0
+    # Minted for a batch not committed yet: neither on disk nor on the wire.
+    unsent: bool = False
 
 
 def suffix(cl_ord_id: str | None) -> int:
@@ -93,30 +101,54 @@ class Chains:
         self._file.write(json.dumps(rec, separators=(",", ":")) + "\n")
         self._file.flush()
 
-    def new(
+    def mint(
         self, order_id: int, account_id: int, symbol: str, side: Side, terms: str
-    ) -> tuple[Chain, str]:
-        """Mint an order's first ClOrdID. An order id seen before (the OMS gave it again
-        after a batch its store refused) starts a new chain past the old one's ClOrdIDs."""
+    ) -> tuple[Chain, str, Chain | None]:
+        """Mint an order's first ClOrdID in memory: (the chain, the ClOrdID, the chain it
+        replaces). An order id seen before (the OMS gave it again after a batch its store
+        refused) starts a new chain past the old one's ClOrdIDs."""
         with self._lock:
             old = self.by_order.get(order_id)
             n = old.sent if old is not None else 0
             cl = f"{order_id}.{n}"
             c = Chain(order_id, account_id, symbol, side, sent=n + 1, live=cl, terms=terms,
-                      floor=n)  # fmt: skip
+                      floor=n, unsent=True)  # fmt: skip
             self.by_order[order_id] = c
-            self._append({"new": cl, "o": order_id, "a": account_id, "s": symbol,
-                          "d": side.value, "t": terms})  # fmt: skip
-            return c, cl
+            return c, cl, old
 
-    def ask(self, chain: Chain, kind: str) -> tuple[str, str]:
-        """Mint the next ClOrdID for a cancel or replace: (ClOrdID, OrigClOrdID)."""
+    def mint_ask(self, chain: Chain, kind: str) -> str:
+        """Mint the next ClOrdID of a chain for a cancel or replace, in memory."""
         with self._lock:
             cl = f"{chain.order_id}.{chain.sent}"
             chain.sent += 1
             chain.asks[cl] = kind
+            return cl
+
+    def write_new(self, chain: Chain) -> None:
+        with self._lock:
+            chain.unsent = False
+            self._append({"new": f"{chain.order_id}.{chain.floor}", "o": chain.order_id,
+                          "a": chain.account_id, "s": chain.symbol, "d": chain.side.value,
+                          "t": chain.terms})  # fmt: skip
+
+    def write_ask(self, chain: Chain, cl: str, kind: str) -> None:
+        with self._lock:
             self._append({"ask": cl, "o": chain.order_id, "k": kind})
-            return cl, chain.live
+
+    def unmint(self, chain: Chain, old: Chain | None) -> None:
+        """Take back a new order never sent: its order id's chain is the one before."""
+        with self._lock:
+            if self.by_order.get(chain.order_id) is chain:
+                if old is None:
+                    del self.by_order[chain.order_id]
+                else:
+                    self.by_order[chain.order_id] = old
+
+    def unmint_ask(self, chain: Chain, cl: str) -> None:
+        """Take back a cancel or replace never sent (the newest minted of its chain)."""
+        with self._lock:
+            chain.sent -= 1
+            chain.asks.pop(cl, None)
 
     def live(self, chain: Chain, cl_ord_id: str) -> None:
         with self._lock:
@@ -132,7 +164,7 @@ class Chains:
 
     def working(self) -> list[Chain]:
         with self._lock:
-            return [c for c in self.by_order.values() if not c.ended]
+            return [c for c in self.by_order.values() if not c.ended and not c.unsent]
 
     def close(self) -> None:
         with self._lock:

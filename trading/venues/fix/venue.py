@@ -1,11 +1,17 @@
 """``FixVenue``: an A-book venue on a quickfix initiator session to one liquidity provider.
 
-The OMS calls ``submit``/``cancel``/``replace`` in its writer's thread; they send 35=D/F/G
-and answer ``[]`` (or at once a refusal when the session is down or the LP does not take
-the order's type or TIF). Everything the LP says arrives in quickfix's thread, is read into
-plain values (``messages.read``), translated (``mapping.translate``) and handed to the
-handler the OMS bound, which queues it for the writer: no quickfix thread touches the OMS's
-state.
+The OMS calls ``submit``/``cancel``/``replace`` in its writer's thread while it prepares a
+batch; they answer ``[]`` (or at once a refusal when the session is down or the LP does not
+take the order's type or TIF) and hold the 35=D/F/G for that batch: nothing leaves the house
+before it is durable. ``committed`` (the OMS stored the batch; batches commit in the order
+they began, ``begin_batch``) writes the held requests' ClOrdIDs and sends them, in order,
+stamped with the time they are sent; ``reset`` (the OMS reloads its state after a commit
+failed) takes back every request still held, so the LP never works an order the store never
+had. Outside a batch (no OMS: the adapter's own benchmarks and tools) a request goes at once.
+
+Everything the LP says arrives in quickfix's thread, is read into plain values
+(``messages.read``), translated (``mapping.translate``) and handed to the handler the OMS
+bound, which queues it for the writer: no quickfix thread touches the OMS's state.
 
 Idempotence: exec ids are ``<lp>:<order_id>:<ExecID>`` (the LP's ExecID is unique per
 trading day at best, and a restarted LP may start again at 1: our order id makes it unique
@@ -37,8 +43,10 @@ from trading.quotes import Quote
 from trading.venues.base import ExecKind, ExecutionReport, ReportHandler
 from trading.venues.dropcopy import DropCopy, dropcopy_dir
 from trading.venues.fix import messages as M
+from trading.venues.fix.app import App
 from trading.venues.fix.chains import Chain, Chains, suffix
 from trading.venues.fix.config import LpConfig
+from trading.venues.fix.held import Held, Outbox
 from trading.venues.fix.journal import Exceptions
 from trading.venues.fix.mapping import Translation, translate
 from trading.venues.fix.marketdata import restore_sigint
@@ -78,9 +86,12 @@ class FixVenue:
         self._up = threading.Event()
         self._session: fix.SessionID | None = None
         self._initiator: fix.ThreadedSocketInitiator | None = None
-        self._app = _App(self)
+        self._app = App(self)
         self.in_doubt: set[int] = set()
         self.logons = 0
+        # Requests held until their batch is stored (under _lock: the writer's thread holds,
+        # the committer's releases).
+        self._outbox = Outbox(self.chains, self._send, clock)
 
     # -- lifecycle -------------------------------------------------------------------------------
 
@@ -130,10 +141,12 @@ class FixVenue:
             return self._local(order, ExecKind.REJECTED, refusal)
         inst = self._catalogue.get(order.symbol)
         with self._lock:
-            chain, cl = self.chains.new(order.order_id, order.account_id, order.symbol,
-                                        order.side, terms)  # fmt: skip
+            chain, cl, prev = self.chains.mint(order.order_id, order.account_id, order.symbol,
+                                               order.side, terms)  # fmt: skip
             chain.filled, chain.notional = order.filled_qty, order.filled_notional
-            self._send(M.new_order(self.lp.begin_string, order, inst, cl, self._clock()))
+            # Built now: the order's terms as the OMS decided them (the object moves on).
+            msg = M.new_order(self.lp.begin_string, order, inst, cl, self._clock())
+            self._outbox.hold(Held(chain, cl, "new", msg, prev))
         return []
 
     def cancel(self, order: Order) -> list[ExecutionReport]:
@@ -144,9 +157,10 @@ class FixVenue:
             return self._local(order, ExecKind.CANCEL_REJECTED, self._down())
         inst = self._catalogue.get(order.symbol)
         with self._lock:
-            cl, orig = self.chains.ask(chain, "cancel")
-            self._send(M.cancel_request(self.lp.begin_string, order, inst, cl, orig,
-                                        self._clock()))  # fmt: skip
+            cl = self.chains.mint_ask(chain, "cancel")
+            msg = M.cancel_request(self.lp.begin_string, order, inst, cl, chain.live,
+                                   self._clock())  # fmt: skip
+            self._outbox.hold(Held(chain, cl, "cancel", msg))
         return []
 
     def replace(
@@ -159,20 +173,34 @@ class FixVenue:
             return self._local(order, ExecKind.REPLACE_REJECTED, self._down())
         inst = self._catalogue.get(order.symbol)
         with self._lock:
-            cl, orig = self.chains.ask(chain, "replace")
-            self._send(M.replace_request(self.lp.begin_string, order, inst, cl, orig,
-                                         self._clock(), qty, price, trigger_price))  # fmt: skip
+            cl = self.chains.mint_ask(chain, "replace")
+            msg = M.replace_request(self.lp.begin_string, order, inst, cl, chain.live,
+                                    self._clock(), qty, price, trigger_price)  # fmt: skip
+            self._outbox.hold(Held(chain, cl, "replace", msg))
         return []
 
+    def begin_batch(self) -> None:
+        with self._lock:
+            self._outbox.begin()
+
     def reset(self) -> None:
-        """Nothing to forget: the LP works the orders, and the chains are on disk. (Reports
-        forwarded but not stored are requeued by the OMS; their drop copy rows wait.)"""
+        """Take back every request held for a batch not committed, newest first (it never
+        left: the LP never had it). The orders sent stay: the LP works them, the chains are
+        on disk. (Reports forwarded but not stored are requeued by the OMS; their drop copy
+        rows wait.)"""
+        with self._lock:
+            self._outbox.drop()
 
     def restore(self, order: Order) -> None:
-        """Take the OMS's stored view of a working order (never below what was forwarded)."""
+        """Take the OMS's stored view of a working order (never below what was forwarded).
+
+        An order the store holds with no chain never left: the process stopped between the
+        commit and the send. It is not sent now (the market may have moved for as long as
+        the OMS was down): it is rejected (canceled, if its cancel was stored too)."""
         with self._lock:
             chain = self.chains.by_order.get(order.order_id)
             if chain is None:
+                self._never_sent(order)
                 return
             if order.filled_qty > chain.filled:
                 chain.filled, chain.notional = order.filled_qty, order.filled_notional
@@ -185,6 +213,9 @@ class FixVenue:
         return []  # the LP expires them, and says so
 
     def committed(self, exec_ids: frozenset[str]) -> None:
+        """The OMS stored its oldest batch in flight: its requests go out, in order."""
+        with self._lock:
+            self._outbox.release_oldest()
         self.dropcopy.committed(exec_ids)
 
     # -- internals ---------------------------------------------------------------------------------
@@ -200,6 +231,17 @@ class FixVenue:
         if order.tif not in self.lp.tifs:
             return f"lp_refuses: {self.name} takes no {order.tif.value} orders"
         return None
+
+    def _never_sent(self, order: Order) -> None:
+        if order.status.value not in ("submitted", "pending_cancel"):
+            log.error("%s: order %d is %s in the store but has no ClOrdID here",
+                      self.name, order.order_id, order.status.value)  # fmt: skip
+            return
+        reason = f"not_sent: the OMS stopped before the order went to {self.name}"
+        kind = ExecKind.REJECTED if order.status.value == "submitted" else ExecKind.CANCELED
+        reports = self._local(order, kind, reason)
+        if self._handler is not None:
+            self._handler(reports)
 
     def _local(self, order: Order, kind: ExecKind, reason: str) -> list[ExecutionReport]:
         now = self._clock()
@@ -227,6 +269,9 @@ class FixVenue:
             self._handler(fresh)
 
     # -- quickfix's thread -------------------------------------------------------------------------
+
+    def on_create(self, session: fix.SessionID) -> None:
+        self._session = M.own_session_id(session)
 
     def on_logon(self, session: fix.SessionID) -> None:
         with self._lock:
@@ -333,43 +378,6 @@ class FixVenue:
         else:
             chain.asks.pop(cl or "", None)
         self._emit(chain, t)
-
-
-class _App(fix.Application):  # type: ignore[misc]
-    """quickfix's callbacks, handed to the venue; nothing here may raise into quickfix."""
-
-    def __init__(self, venue: FixVenue) -> None:
-        super().__init__()
-        self.venue = venue
-
-    def onCreate(self, session: fix.SessionID) -> None:  # quickfix names the callbacks
-        self.venue._session = M.own_session_id(session)
-
-    def onLogon(self, session: fix.SessionID) -> None:
-        self._guard(self.venue.on_logon, session)
-
-    def onLogout(self, session: fix.SessionID) -> None:
-        self._guard(lambda _s: self.venue.on_logout(), session)
-
-    def toAdmin(self, message: fix.Message, session: fix.SessionID) -> None:
-        pass
-
-    def fromAdmin(self, message: fix.Message, session: fix.SessionID) -> None:
-        msg_type = message.getHeader().getField(M.MSG_TYPE)
-        if msg_type == "3":
-            self._guard(self.venue.on_message, message)
-
-    def toApp(self, message: fix.Message, session: fix.SessionID) -> None:
-        self.venue.on_sent(message)  # raises DoNotSend on purpose: quickfix's contract
-
-    def fromApp(self, message: fix.Message, session: fix.SessionID) -> None:
-        self._guard(self.venue.on_message, message)
-
-    def _guard(self, fn: Callable[[object], None], arg: object) -> None:
-        try:
-            fn(arg)
-        except Exception:  # an exception into quickfix's C++ thread would end the process
-            log.exception("%s: FIX callback failed", self.venue.name)
 
 
 def _exec_ids_in(directory: Path, days: int = _SEEN_DAYS) -> set[str]:
