@@ -319,7 +319,12 @@ class OMS:
         known = Known()
         if not keys and not exec_ids and not refs:
             return known
-        with self.engine.connect() as conn:
+        engine = self.engine
+        if engine.dialect.name == "postgresql":
+            # Reads of committed history need no transaction: no BEGIN and no ROLLBACK, two
+            # round trips fewer per batch (one commit per order pays them per order).
+            engine = engine.execution_options(isolation_level="AUTOCOMMIT")
+        with engine.connect() as conn:
             if refs:
                 known.deposits = cash.prefetch_deposits(conn, refs)
             if keys:

@@ -7,9 +7,13 @@ handful of round trips, not thousands.
 
 from __future__ import annotations
 
+import contextlib
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection
+from sqlalchemy.dialects import postgresql
+
+from trading.store import schema as s
 
 if TYPE_CHECKING:
     from trading.store.repository import Batch
@@ -46,7 +50,64 @@ def _sql(named: bool, kind: str, table: str, cols: tuple[str, ...]) -> str:
     return sql
 
 
+# PostgreSQL: from this many rows an insert goes by COPY (the least client CPU per row; it
+# cannot ride a pipeline, so the pipeline is synced before it).
 COPY_MIN_ROWS = 16
+# PostgreSQL: from this many rows an update, or an insert below COPY_MIN_ROWS, is one
+# statement over arrays (``unnest``) instead of one statement per row.
+UNNEST_MIN_ROWS = 2
+
+_ARRAY_TYPES = {"BIGINT": "bigint", "INTEGER": "integer", "BOOLEAN": "boolean", "DATE": "date"}
+_PG = postgresql.dialect()  # type: ignore[no-untyped-call]  # only to name the columns' types
+_UNNEST: dict[tuple[str, str, tuple[str, ...]], str] = {}
+
+
+def _array_type(table: str, col: str) -> str:
+    """The array type a column's values travel in: text for every string column, so that
+    the assignment to VARCHAR(n) checks the length (an explicit cast would truncate)."""
+    name = s.metadata.tables[table].c[col].type.compile(dialect=_PG)
+    return _ARRAY_TYPES.get(name, "text")
+
+
+def _unnest_sql(kind: str, table: str, cols: tuple[str, ...]) -> str:
+    """One statement for many rows, each column's values in one array parameter."""
+    key = (kind, table, cols)
+    sql = _UNNEST.get(key)
+    if sql is None:
+        arrays = ", ".join(f"%s::{_array_type(table, c)}[]" for c in cols)
+        names = ", ".join(cols)
+        if kind == "insert":
+            sql = f"INSERT INTO {table} ({names}) SELECT * FROM unnest({arrays})"
+        else:  # update by the first column, the primary key
+            pk, rest = cols[0], cols[1:]
+            sets = ", ".join(f"{c} = v.{c}" for c in rest)
+            sql = (
+                f"UPDATE {table} SET {sets} FROM unnest({arrays}) AS v({names}) "
+                f"WHERE {table}.{pk} = v.{pk}"
+            )
+        _UNNEST[key] = sql
+    return sql
+
+
+def _element(v: Any) -> str:
+    if v is None:
+        return "NULL"
+    if v is True or v is False:
+        return "t" if v else "f"
+    if type(v) is int:
+        return str(v)
+    text = str(v)
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def array_literal(values: list[Any]) -> str:
+    """A PostgreSQL array literal (``{1,NULL,"a b"}``): psycopg's own list adaptation
+    handles each element in Python at several times this cost; the server parses it."""
+    return "{" + ",".join(map(_element, values)) + "}"
+
+
+def _columns(rows: list[dict[str, Any]], cols: tuple[str, ...]) -> list[str]:
+    return [array_literal([r[c] for r in rows]) for c in cols]
 
 
 class _Writer:
@@ -54,25 +115,55 @@ class _Writer:
 
     SQLAlchemy's per-row parameter processing costs more than SQLite's own insert of the
     row; the tables are simple (integers and text), so the batch goes straight to the DBAPI
-    ``executemany`` (psycopg 3 runs it in pipeline mode: one round trip for many rows).
+    cursor. SQLite: ``executemany``. PostgreSQL: COPY for the large inserts, and every other
+    statement one per table and kind (arrays and ``unnest``) in a pipeline: the statements
+    between two COPYs cost one round trip, a batch of one order one round trip in all.
     The statements still run inside the SQLAlchemy transaction of ``conn``.
     """
 
     def __init__(self, conn: Connection) -> None:
         self.named = conn.dialect.name == "sqlite"
         self.cursor = conn.connection.cursor()
+        self._dbapi = conn.connection.dbapi_connection
+        self._pipeline: Any = None
+
+    def _pipelined(self) -> None:
+        if not self.named and self._pipeline is None:
+            self._pipeline = self._dbapi.pipeline()  # type: ignore[union-attr]
+            self._pipeline.__enter__()
+
+    def sync(self) -> None:
+        """Send what the pipeline holds and wait: an error raises here."""
+        if self._pipeline is not None:
+            pipeline, self._pipeline = self._pipeline, None
+            pipeline.__exit__(None, None, None)
+
+    def close(self) -> None:
+        """On an error: leave pipeline mode, the error propagates (the batch rolls back)."""
+        if self._pipeline is not None:
+            pipeline, self._pipeline = self._pipeline, None
+            with contextlib.suppress(Exception):  # the first error is the one raised
+                pipeline.__exit__(None, None, None)
+
+    def execute(self, sql: str, params: Any) -> None:
+        self._pipelined()
+        self.cursor.execute(sql, params)
 
     def insert(self, table: str, rows: list[dict[str, Any]]) -> None:
         if not rows:
             return
         cols = tuple(rows[0])
-        if not self.named and len(rows) >= COPY_MIN_ROWS:
-            # PostgreSQL: COPY streams the rows in one statement; executemany pays psycopg's
-            # per-row parameter handling, which measured as the bound of a batch here.
-            with self.cursor.copy(f"COPY {table} ({', '.join(cols)}) FROM STDIN") as copy:
-                for row in rows:
-                    copy.write_row(tuple(row.values()))
-            return
+        if not self.named:
+            if len(rows) >= COPY_MIN_ROWS:
+                self.sync()
+                with self.cursor.copy(f"COPY {table} ({', '.join(cols)}) FROM STDIN") as copy:
+                    for row in rows:
+                        copy.write_row(tuple(row.values()))
+                return
+            self._pipelined()
+            if len(rows) >= UNNEST_MIN_ROWS:
+                self.cursor.execute(_unnest_sql("insert", table, cols), _columns(rows, cols))
+                return
         self.cursor.executemany(_sql(self.named, "insert", table, cols), rows)
 
     def delete_halt(self, symbol: str) -> tuple[str, dict[str, Any]]:
@@ -84,12 +175,27 @@ class _Writer:
 
     def update(self, table: str, rows: list[dict[str, Any]]) -> None:
         """``rows`` are dicts whose first key is the primary key."""
-        if rows:
-            self.cursor.executemany(_sql(self.named, "update", table, tuple(rows[0])), rows)
+        if not rows:
+            return
+        cols = tuple(rows[0])
+        if not self.named:
+            self._pipelined()
+            if len(rows) >= UNNEST_MIN_ROWS:
+                self.cursor.execute(_unnest_sql("update", table, cols), _columns(rows, cols))
+                return
+        self.cursor.executemany(_sql(self.named, "update", table, cols), rows)
 
 
 def flush(conn: Connection, batch: Batch) -> None:
     w = _Writer(conn)
+    try:
+        _flush(w, batch)
+        w.sync()
+    finally:
+        w.close()
+
+
+def _flush(w: _Writer, batch: Batch) -> None:
     for name in _APPEND_ORDER[:_BEFORE_BALANCES]:
         w.insert(name, batch.rows.get(name, []))
     if batch.balances:
@@ -121,11 +227,11 @@ def flush(conn: Connection, batch: Batch) -> None:
         "accounts", [{"account_id": k, "leverage": v} for k, v in batch.account_leverage.items()]
     )
     for account_id, limits in batch.account_limits.items():
-        w.cursor.execute(*w.delete_where("account_limits", "account_id", account_id))
+        w.execute(*w.delete_where("account_limits", "account_id", account_id))
         if limits is not None:
             w.insert("account_limits", [limits])
     for symbol, halted in batch.halts.items():
-        w.cursor.execute(*w.delete_halt(symbol))
+        w.execute(*w.delete_halt(symbol))
         if halted:
             w.insert(
                 "symbol_halts",
