@@ -74,7 +74,7 @@ def _unnest_sql(kind: str, table: str, cols: tuple[str, ...]) -> str:
     key = (kind, table, cols)
     sql = _UNNEST.get(key)
     if sql is None:
-        arrays = ", ".join(f"%s::{_array_type(table, c)}[]" for c in cols)
+        arrays = ", ".join(f"CAST(%s AS {_array_type(table, c)}[])" for c in cols)
         names = ", ".join(cols)
         if kind == "insert":
             sql = f"INSERT INTO {table} ({names}) SELECT * FROM unnest({arrays})"
