@@ -195,9 +195,9 @@ def _as_core(txns: list[list[Entry]]) -> list[list[tuple[Any, Any]]]:
                         [dict(zip(cols, r, strict=True)) for r in rows],
                     )
                 )
-            elif kind == "dbapi" and "%s" in str(stmt):
-                # Positional (the statements over arrays): named for text().
-                parts = str(stmt).split("%s")
+            elif kind == "dbapi" and ("%s" in str(stmt) or "?" in str(stmt)):
+                # Positional (SQLite's ?, PostgreSQL's statements over arrays): named for text().
+                parts = str(stmt).split("%s" if "%s" in str(stmt) else "?")
                 named = "".join(f"{p}:p{i}" for i, p in enumerate(parts[:-1])) + parts[-1]
                 params = [{f"p{i}": v for i, v in enumerate(r)} for r in rows]
                 stmts.append((text(named), params or None))
