@@ -1,8 +1,10 @@
 """Writing a batch's rows in the caller's transaction: one statement per table and kind.
 
 ``flush`` writes what a ``Batch`` gathered (rows to append, entities to insert or update)
-with one executemany or COPY per table and statement, so a batch of 200 orders costs a
-handful of round trips, not thousands.
+with one statement per table and kind: SQLite an executemany of positional rows;
+PostgreSQL a COPY, or one statement over arrays (``unnest``), all but the COPYs in one
+pipeline. A batch of 200 orders costs a handful of round trips, a batch of one order one
+round trip before its COMMIT.
 """
 
 from __future__ import annotations
@@ -139,13 +141,13 @@ class _Writer:
     """
 
     def __init__(self, conn: Connection) -> None:
-        self.named = conn.dialect.name == "sqlite"
+        self.sqlite = conn.dialect.name == "sqlite"
         self.cursor = conn.connection.cursor()
         self._dbapi = conn.connection.dbapi_connection
         self._pipeline: Any = None
 
     def _pipelined(self) -> None:
-        if not self.named and self._pipeline is None:
+        if not self.sqlite and self._pipeline is None:
             self._pipeline = self._dbapi.pipeline()  # type: ignore[union-attr]
             self._pipeline.__enter__()
 
@@ -170,18 +172,18 @@ class _Writer:
         if not rows:
             return
         cols = tuple(rows[0])
-        if not self.named:
+        if not self.sqlite:
             if len(rows) >= COPY_MIN_ROWS:
                 self.sync()
                 with self.cursor.copy(f"COPY {table} ({', '.join(cols)}) FROM STDIN") as copy:
-                    for row in rows:
-                        copy.write_row(tuple(row.values()))
+                    for row in map(_params("insert", cols), rows):
+                        copy.write_row(row)
                 return
             self._pipelined()
             if len(rows) >= UNNEST_MIN_ROWS:
                 self.cursor.execute(_unnest_sql("insert", table, cols), _columns(rows, cols))
                 return
-        if self.named:
+        if self.sqlite:
             rows_ = list(map(_params("insert", cols), rows))
             self.cursor.executemany(_sql(True, "insert", table, cols), rows_)
             return
@@ -191,7 +193,7 @@ class _Writer:
         return self.delete_where("symbol_halts", "symbol", symbol)
 
     def delete_where(self, table: str, column: str, value: object) -> tuple[str, dict[str, Any]]:
-        ph = f":{column}" if self.named else f"%({column})s"
+        ph = f":{column}" if self.sqlite else f"%({column})s"
         return f"DELETE FROM {table} WHERE {column} = {ph}", {column: value}
 
     def update(self, table: str, rows: list[dict[str, Any]]) -> None:
@@ -199,12 +201,12 @@ class _Writer:
         if not rows:
             return
         cols = tuple(rows[0])
-        if not self.named:
+        if not self.sqlite:
             self._pipelined()
             if len(rows) >= UNNEST_MIN_ROWS:
                 self.cursor.execute(_unnest_sql("update", table, cols), _columns(rows, cols))
                 return
-        if self.named:
+        if self.sqlite:
             rows_ = list(map(_params("update", cols), rows))
             self.cursor.executemany(_sql(True, "update", table, cols), rows_)
             return
