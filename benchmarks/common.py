@@ -27,7 +27,6 @@ from typing import Any
 from sqlalchemy import Engine
 
 import trading.oms.engine
-from trading.store import writer
 from trading.store.engine import migrate, open_engine
 from trading.store.repository import flush as _real_flush
 
@@ -222,8 +221,26 @@ class _RecordingCursor:
         self._log.append(("dbapi", sql, rows))
         return self._cursor.executemany(sql, rows)
 
+    @contextlib.contextmanager
+    def copy(self, sql: Any) -> Iterator[_RecordingCopy]:
+        """PostgreSQL COPY FROM STDIN: the rows are kept, then copied as usual."""
+        recorder = _RecordingCopy()
+        yield recorder
+        self._log.append(("copy", sql, recorder.rows))
+        with self._cursor.copy(sql) as copy:
+            for row in recorder.rows:
+                copy.write_row(row)
+
     def __getattr__(self, name: str) -> Any:
         return getattr(self._cursor, name)
+
+
+class _RecordingCopy:
+    def __init__(self) -> None:
+        self.rows: list[tuple[Any, ...]] = []
+
+    def write_row(self, row: Any) -> None:
+        self.rows.append(tuple(row))
 
 
 class _RecordingDBAPIConnection:
@@ -260,8 +277,9 @@ class _RecordingConnection:
         return getattr(self._conn, name)
 
 
-# One statement a flush ran: ("dbapi", sql text, rows) or ("core", SQLAlchemy statement,
-# parameters or None).
+# One statement a flush ran: ("dbapi", sql text, rows), ("copy", COPY statement, row
+# tuples) or ("core", SQLAlchemy statement, parameters or None). A statement over arrays
+# (``unnest``) is one "dbapi" row whose parameters are one array literal per column.
 Entry = tuple[str, Any, Any]
 
 
@@ -286,14 +304,9 @@ def recording_flush() -> Iterator[list[list[Entry]]]:
         _real_flush(_RecordingConnection(conn, log), batch)  # type: ignore[arg-type]
 
     _patch_flush(flush)
-    # Record every insert as executemany rows (PostgreSQL batches would go by COPY, which
-    # the recording cursor does not see): the bound then replays the same rows each way.
-    copy_min = writer.COPY_MIN_ROWS
-    writer.COPY_MIN_ROWS = 1 << 62
     try:
         yield transactions
     finally:
-        writer.COPY_MIN_ROWS = copy_min
         setattr(trading.oms.engine, "flush", _real_flush)  # noqa: B010
 
 
@@ -339,7 +352,19 @@ def phase_timer() -> Iterator[dict[str, float]]:
             oms_cls._prefetch = real_prefetch  # type: ignore[method-assign]
 
 
-_STATEMENT = re.compile(r"^\s*(INSERT\s+INTO|UPDATE)\s+(\w+)", re.IGNORECASE)
+_STATEMENT = re.compile(r"^\s*(INSERT\s+INTO|UPDATE|COPY)\s+(\w+)", re.IGNORECASE)
+_ELEMENT = re.compile(r'"(?:[^"\\]|\\.)*"|[^,{}]+')
+
+
+def array_length(literal: str) -> int:
+    """Elements in a PostgreSQL array literal such as ``{1,NULL,"a,b"}``."""
+    return len(_ELEMENT.findall(literal))
+
+
+def _entry_rows(kind: str, stmt: Any, params: Any) -> int:
+    if kind == "dbapi" and "unnest(" in str(stmt) and params:
+        return array_length(params[0][0])
+    return len(params) if isinstance(params, list) else 1
 
 
 def _entry_label(kind: str, statement: Any) -> str:
@@ -348,7 +373,7 @@ def _entry_label(kind: str, statement: Any) -> str:
     m = _STATEMENT.match(str(statement))
     if m is None:
         return str(statement)[:40]
-    verb = "insert" if m.group(1).upper().startswith("INSERT") else "update"
+    verb = "update" if m.group(1).upper() == "UPDATE" else "insert"
     return f"{verb} {m.group(2)}"
 
 
@@ -358,8 +383,7 @@ def count_rows(transactions: list[list[Entry]]) -> dict[str, int]:
     for txn in transactions:
         for kind, stmt, params in txn:
             key = _entry_label(kind, stmt)
-            n = len(params) if isinstance(params, list) else 1
-            counts[key] = counts.get(key, 0) + n
+            counts[key] = counts.get(key, 0) + _entry_rows(kind, stmt, params)
     return dict(sorted(counts.items()))
 
 

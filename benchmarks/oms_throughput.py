@@ -26,6 +26,7 @@ orders (untimed) so that ledger accounts and positions exist, as in a running sy
 
 from __future__ import annotations
 
+import contextlib
 import re
 import time
 from typing import Any
@@ -144,28 +145,53 @@ def _nothing() -> None:
 
 
 _PYFORMAT = re.compile(r"%\((\w+)\)s")
+_COPY = re.compile(r"^\s*COPY\s+(\w+)\s*\(([^)]*)\)\s+FROM\s+STDIN", re.IGNORECASE)
 # Only for its dialect, to compile statements: never connected.
 _PG_DIALECT_ENGINE = create_engine("postgresql+psycopg://")
 
 
 def _replay_driver(engine: Engine, txns: list[list[Entry]], after: Any = _nothing) -> float:
-    """The same SQL on the DBAPI cursor, in one SQLAlchemy transaction per recorded one."""
+    """The same SQL on the DBAPI cursor, in one SQLAlchemy transaction per recorded one,
+    sent as ``trading.store.writer`` sends it: on PostgreSQL the statements between two
+    COPYs in one pipeline."""
+    pipelined = engine.dialect.name == "postgresql"
     t0 = time.perf_counter()
     for txn in txns:
         after()
         with engine.begin() as conn:
             cursor = conn.connection.cursor()
-            for kind, stmt, rows in txn:
-                if kind == "dbapi":
-                    if len(rows) == 1:
-                        cursor.execute(stmt, rows[0])
-                    elif rows:
-                        cursor.executemany(stmt, rows)
+            with contextlib.ExitStack() as pipeline:
+                in_pipeline = False
+                for kind, stmt, rows in txn:
+                    if kind == "copy":
+                        pipeline.close()
+                        in_pipeline = False
+                        with cursor.copy(stmt) as copy:
+                            for row in rows:
+                                copy.write_row(row)
+                        continue
+                    if pipelined and not in_pipeline:
+                        pipeline.enter_context(conn.connection.dbapi_connection.pipeline())
+                        in_pipeline = True
+                    if kind == "dbapi":
+                        if len(rows) == 1:
+                            cursor.execute(stmt, rows[0])
+                        elif rows:
+                            cursor.executemany(stmt, rows)
+                        else:
+                            cursor.execute(stmt)
                     else:
-                        cursor.execute(stmt)
-                else:
-                    conn.execute(stmt) if rows is None else conn.execute(stmt, rows)
+                        conn.execute(stmt) if rows is None else conn.execute(stmt, rows)
     return time.perf_counter() - t0
+
+
+def _copy_as_insert(stmt: str) -> tuple[str, list[str]]:
+    """``COPY t (a, b) FROM STDIN`` -> ``INSERT INTO t (a, b)`` and its columns."""
+    m = _COPY.match(stmt)
+    if m is None:
+        raise ValueError(f"not a COPY: {stmt}")
+    cols = [c.strip() for c in m.group(2).split(",")]
+    return f"INSERT INTO {m.group(1)} ({', '.join(cols)})", cols
 
 
 def _as_core(txns: list[list[Entry]]) -> list[list[tuple[Any, Any]]]:
@@ -173,7 +199,22 @@ def _as_core(txns: list[list[Entry]]) -> list[list[tuple[Any, Any]]]:
     for txn in txns:
         stmts = []
         for kind, stmt, rows in txn:
-            if kind == "dbapi":
+            if kind == "copy":
+                head, cols = _copy_as_insert(str(stmt))
+                values = ", ".join(f":{c}" for c in cols)
+                stmts.append(
+                    (
+                        text(f"{head} VALUES ({values})"),
+                        [dict(zip(cols, r, strict=True)) for r in rows],
+                    )
+                )
+            elif kind == "dbapi" and ("%s" in str(stmt) or "?" in str(stmt)):
+                # Positional (SQLite's ?, PostgreSQL's statements over arrays): named for text().
+                parts = str(stmt).split("%s" if "%s" in str(stmt) else "?")
+                named = "".join(f"{p}:p{i}" for i, p in enumerate(parts[:-1])) + parts[-1]
+                params = [{f"p{i}": v for i, v in enumerate(r)} for r in rows]
+                stmts.append((text(named), params or None))
+            elif kind == "dbapi":
                 stmts.append((text(_PYFORMAT.sub(r":\1", str(stmt))), rows or None))
             else:
                 stmts.append((stmt, rows))
@@ -197,7 +238,10 @@ def _as_psycopg(engine: Engine, txns: list[list[Entry]]) -> list[list[tuple[str,
     for txn in txns:
         stmts: list[tuple[str, list[Any]]] = []
         for kind, stmt, rows in txn:
-            if kind == "dbapi":
+            if kind == "copy":
+                head, cols = _copy_as_insert(str(stmt))
+                stmts.append((f"{head} VALUES ({', '.join(['%s'] * len(cols))})", rows))
+            elif kind == "dbapi":
                 stmts.append((str(stmt), rows))
             else:
                 keys = list(rows[0]) if isinstance(rows, list) and rows else None
@@ -237,10 +281,16 @@ def _replay_copy(conninfo: str, txns: list[list[tuple[str, list[Any]]]]) -> floa
         steps: list[tuple[str, Any, Any]] = []
         for sql, rows in txn:
             m = _INSERT.match(sql)
-            if m and len(rows) > 1 and all(isinstance(r, dict) for r in rows):
+            if m and len(rows) > 1 and all(isinstance(r, dict | tuple) for r in rows):
                 cols = [c.strip() for c in m.group(2).split(",")]
                 copy = f"COPY {m.group(1)} ({', '.join(cols)}) FROM STDIN"
-                steps.append(("copy", copy, [tuple(r[c] for c in cols) for r in rows]))
+                steps.append(
+                    (
+                        "copy",
+                        copy,
+                        [r if isinstance(r, tuple) else tuple(r[c] for c in cols) for r in rows],
+                    )
+                )
             else:
                 steps.append(("sql", sql, rows))
         plan.append(steps)
