@@ -27,6 +27,7 @@ segments, then the index dropped and two more, one index after the other (cumula
 figure is the change from the step before). The store is a throwaway.
 
 SQLite by default (PostgreSQL when asked for with ``--store postgresql``).
+``BOURSE_BENCH_HISTORY_KEEP=PATH`` keeps a copy of the SQLite store at the largest history.
 """
 
 from __future__ import annotations
@@ -354,6 +355,11 @@ def _bench_store(ctx: Context, store: str, sizes: dict[str, Any]) -> dict[str, A
                     f"open orders {point['oms']['open_orders']}, "
                     f"open lots {point['oms']['open_lots']}"
                 )
+            keep = os.environ.get("BOURSE_BENCH_HISTORY_KEEP")
+            if keep and store == "sqlite":
+                # A copy of the store at the largest history, to time other restarts on.
+                with engine.connect() as conn:
+                    conn.exec_driver_sql("VACUUM INTO ?", (keep,))
             memory = _memory_per_order(oms, stream, sizes)
             ctx.log(
                 f"  {store:<10} memory: {memory['bytes_per_open_order']:,} B per open order, "
