@@ -17,6 +17,7 @@ from sqlalchemy import Connection
 
 from trading.orders import Order
 from trading.positions import Lot
+from trading.store import checkpoints
 from trading.store.snapshot import Snapshot, load_snapshot, order_from_row
 
 __all__ = ["Batch", "Snapshot", "flush", "load_snapshot", "order_from_row"]
@@ -287,6 +288,7 @@ def flush(conn: Connection, batch: Batch) -> None:
             (new if k in batch.new_balances else old).append(row)
         w.insert("balances", new)
         w.update("balances", old)
+    checkpoints.record(w.cursor, w.named, batch.rows.get("postings", []))
     if not batch.frozen:
         batch.freeze()
     w.insert("orders", batch.rows["orders"])
