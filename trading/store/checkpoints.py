@@ -29,16 +29,18 @@ from sqlalchemy import Connection, text
 SPAN_POSTINGS = 65_536
 
 
-def _posting(row: Any) -> tuple[int, int, int]:
-    """(posting id, ledger account id, amount) of a batch's posting row, a dict or a tuple
-    in ``posting_row``'s order (the writer may hand either to the driver)."""
-    if isinstance(row, dict):
-        return row["posting_id"], row["ledger_account_id"], row["amount"]
-    return row[0], row[2], row[4]
-
-
-def _ts(row: Any) -> int:
-    return int(row["ts_ns"] if isinstance(row, dict) else row[5])
+def _columns(postings: Sequence[Any]) -> tuple[list[int], list[int], list[int], list[int]]:
+    """Posting ids, ledger account ids, amounts and times of a batch's posting rows: dicts,
+    or tuples in ``posting_row``'s order (the writer may hand either to the driver)."""
+    if isinstance(postings[0], dict):
+        return (
+            [r["posting_id"] for r in postings], [r["ledger_account_id"] for r in postings],
+            [r["amount"] for r in postings], [r["ts_ns"] for r in postings],
+        )  # fmt: skip
+    return (
+        [r[0] for r in postings], [r[2] for r in postings],
+        [r[4] for r in postings], [r[5] for r in postings],
+    )  # fmt: skip
 
 
 def record(cursor: Any, named: bool, postings: Sequence[Any]) -> None:
@@ -48,17 +50,15 @@ def record(cursor: Any, named: bool, postings: Sequence[Any]) -> None:
     if not postings:
         return
     n = SPAN_POSTINGS
+    pids, lids, amounts, times = _columns(postings)
+    first, last = min(pids), max(pids)
     spans: dict[int, list[int]] = {}
-    first = last = _posting(postings[0])[0]
-    for row in postings:
-        pid = _posting(row)[0]
-        ts = _ts(row)
-        first, last = min(first, pid), max(last, pid)
-        span = spans.setdefault((pid - 1) // n, [ts, ts])
-        if ts < span[0]:
-            span[0] = ts
-        elif ts > span[1]:
-            span[1] = ts
+    if (first - 1) // n == (last - 1) // n:  # the usual case, at C speed
+        spans[(first - 1) // n] = [min(times), max(times)]
+    else:
+        for pid, ts in zip(pids, times, strict=True):
+            span = spans.setdefault((pid - 1) // n, [ts, ts])
+            span[0], span[1] = min(span[0], ts), max(span[1], ts)
 
     def ph(name: str) -> str:
         return f":{name}" if named else f"%({name})s"
@@ -74,8 +74,7 @@ def record(cursor: Any, named: bool, postings: Sequence[Any]) -> None:
     # Every boundary in [first, last]: the postings after it are all in this batch.
     for boundary in range(-(-first // n) * n, last + 1, n):
         after: dict[int, int] = {}
-        for row in postings:
-            pid, lid, amount = _posting(row)
+        for pid, lid, amount in zip(pids, lids, amounts, strict=True):
             if pid > boundary:
                 after[lid] = after.get(lid, 0) + amount
         cursor.execute(
