@@ -23,8 +23,10 @@ the market) and the memory left behind per *closed* order (filled market orders)
 should be about nothing.
 
 Last, at the largest history, what each index keyed by account costs per order: two timed
-segments, then the index dropped and two more, one index after the other (cumulative: each
-figure is the change from the step before). The store is a throwaway.
+segments per step; the postings' (account, time) index that balance checkpoints replaced is
+put back, then dropped again (without, with, without); then each index keyed by account
+still there is dropped, one after the other (cumulative: each figure is the change from the
+step before). The store is a throwaway.
 
 SQLite by default (PostgreSQL when asked for with ``--store postgresql``).
 ``BOURSE_BENCH_HISTORY_KEEP=PATH`` keeps a copy of the SQLite store at the largest history.
@@ -66,11 +68,13 @@ FILL_CHUNK = 10_000
 SEGMENTS_PER_FIGURE = 3
 SEGMENTS_PER_INDEX = 2
 
-# The indexes keyed by account that grow by every order (PERF.md), most suspect first;
-# dropped one after the other at the largest history to see what each costs. Unique
+# The postings' (account, time) index, replaced by balance checkpoints (migration 0009):
+# put back at the largest history to measure what it cost.
+POSTINGS_INDEX = "ix_postings_account_ts"
+# The indexes keyed by account that still grow by every order (PERF.md), most suspect
+# first; dropped one after the other at the largest history to see what each costs. Unique
 # constraints are left out: they are the idempotency keys, and SQLite cannot drop them.
 INDEXES = (
-    ("postings", "ix_postings_account_ts"),
     ("executions", "ix_executions_account_ts"),
     ("ledger_txns", "ix_ledger_txns_account"),
     ("orders", "ix_orders_account"),
@@ -195,34 +199,42 @@ def _restart(oms: Any) -> dict[str, Any]:
     }
 
 
-def _drop_index(engine: Any, name: str) -> None:
+def _ddl(engine: Any, sql: str) -> None:
     with engine.begin() as conn:
-        conn.exec_driver_sql(f"DROP INDEX {name}")
+        conn.exec_driver_sql(sql)
 
 
 def _index_costs(
     oms: Any, stream: OrderStream, seg: int, curve: list[dict[str, Any]], advance: Any
 ) -> dict[str, Any]:
-    """At the largest history: segments with every index, then with each dropped in turn."""
+    """At the largest history: the postings' (account, time) index that balance checkpoints
+    replaced, put back then dropped again (without, with, without); then each index keyed
+    by account dropped in turn (cumulative)."""
 
-    def measure() -> dict[str, Any]:
+    def measure(label: str, table: str | None) -> dict[str, Any]:
         for _ in range(SEGMENTS_PER_INDEX):
             _run_segment(oms, stream, seg, curve)
             advance(seg)
         last = curve[-SEGMENTS_PER_INDEX:]
         return {
+            "step": label, "table": table, "history_orders": stream.count,
             "orders_per_s": summarize([c["orders_per_s"] for c in last]),
             "flush_us": summarize([c["flush_us"] for c in last]),
             "rest_us": summarize([c["rest_us"] for c in last]),
-        }
+        }  # fmt: skip
 
-    steps: list[dict[str, Any]] = [{"dropped": None, "history_orders": stream.count, **measure()}]
+    steps = [measure("as shipped", None)]
+    t0 = time.perf_counter()
+    _ddl(oms.engine, f"CREATE INDEX {POSTINGS_INDEX} ON postings (ledger_account_id, ts_ns)")
+    built_s = time.perf_counter() - t0
+    steps.append(measure(f"with {POSTINGS_INDEX} put back", "postings"))
+    _ddl(oms.engine, f"DROP INDEX {POSTINGS_INDEX}")
+    steps.append(measure(f"without {POSTINGS_INDEX} again", "postings"))
     for table, name in INDEXES:
-        _drop_index(oms.engine, name)
-        steps.append({"dropped": name, "table": table, "history_orders": stream.count,
-                      **measure()})  # fmt: skip
+        _ddl(oms.engine, f"DROP INDEX {name}")
+        steps.append(measure(f"without {name}", table))
     for before, after in itertools.pairwise(steps):
-        # Microseconds per order the index cost (positive: it cost that much).
+        # Microseconds per order the change saved (negative: it cost that much).
         b_us = before["flush_us"]["median"] + before["rest_us"]["median"]
         a_us = after["flush_us"]["median"] + after["rest_us"]["median"]
         after["saved_us_per_order"] = round(b_us - a_us, 1)
@@ -230,8 +242,9 @@ def _index_costs(
             before["flush_us"]["median"] - after["flush_us"]["median"], 1
         )
     return {
-        "method": f"cumulative: {SEGMENTS_PER_INDEX} segments of {seg} orders, then the next "
-        "index dropped; saved_us_per_order is the change in flush + rest from the step before",
+        "method": f"{SEGMENTS_PER_INDEX} segments of {seg} orders per step; "
+        "saved_us_per_order: flush + rest per order, the step before minus this step",
+        "postings_index_build_s": round(built_s, 2),
         "steps": steps,
     }
 
@@ -305,7 +318,7 @@ def _bench_store(ctx: Context, store: str, sizes: dict[str, Any]) -> dict[str, A
 
     total = (
         checkpoints[-1] + seg * SEGMENTS_PER_FIGURE * len(checkpoints)
-        + seg * SEGMENTS_PER_INDEX * (len(INDEXES) + 1)
+        + seg * SEGMENTS_PER_INDEX * (len(INDEXES) + 3)
     )  # fmt: skip
     progress = Progress(
         TextColumn(f"history {store}"), BarColumn(), MofNCompleteColumn(),
@@ -368,7 +381,7 @@ def _bench_store(ctx: Context, store: str, sizes: dict[str, Any]) -> dict[str, A
             indexes = _index_costs(oms, stream, seg, curve, advance)
             for step in indexes["steps"][1:]:
                 ctx.log(
-                    f"  {store:<10} without {step['dropped']:<26} "
+                    f"  {store:<10} {step['step']:<42} "
                     f"{step['orders_per_s']['median']:8,.0f} orders/s, "
                     f"saved {step['saved_us_per_order']:6.1f} us/order "
                     f"(flush {step['saved_flush_us_per_order']:6.1f})"
@@ -406,7 +419,7 @@ def run(ctx: Context) -> tuple[dict[str, Any], list[Row]]:
             "segments_per_figure": SEGMENTS_PER_FIGURE,
             "fill_orders_per_group": FILL_GROUP,
             "segments_per_index": SEGMENTS_PER_INDEX,
-            "indexes": [name for _table, name in INDEXES],
+            "indexes": [POSTINGS_INDEX, *(name for _table, name in INDEXES)],
         },
         "note": "each figure is the median of the segments that follow the checkpoint",
         "stores": {},
