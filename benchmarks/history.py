@@ -37,6 +37,7 @@ from __future__ import annotations
 import gc
 import itertools
 import os
+import sqlite3
 import time
 import tracemalloc
 from decimal import Decimal
@@ -370,9 +371,13 @@ def _bench_store(ctx: Context, store: str, sizes: dict[str, Any]) -> dict[str, A
                 )
             keep = os.environ.get("BOURSE_BENCH_HISTORY_KEEP")
             if keep and store == "sqlite":
-                # A copy of the store at the largest history, to time other restarts on.
-                with engine.connect() as conn:
-                    conn.exec_driver_sql("VACUUM INTO ?", (keep,))
+                # A copy of the store at the largest history, to time other restarts on
+                # (VACUUM runs outside a transaction: a connection of its own).
+                src = sqlite3.connect(dsn.removeprefix("sqlite:///"), isolation_level=None)
+                try:
+                    src.execute("VACUUM INTO ?", (keep,))
+                finally:
+                    src.close()
             memory = _memory_per_order(oms, stream, sizes)
             ctx.log(
                 f"  {store:<10} memory: {memory['bytes_per_open_order']:,} B per open order, "
