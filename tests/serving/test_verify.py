@@ -189,8 +189,9 @@ def test_audit_verify_when_anchor_malformed_then_exit_2(store: str, anchor: str)
 
 ALL_TABLES = (
     "deposits", "lot_closures", "lots", "executions", "exec_exceptions", "orders", "balances",
-    "postings", "ledger_txns", "ledger_accounts", "withdrawals", "withdrawal_destinations",
-    "outbox", "symbol_halts", "audit_log", "audit_head", "accounts",
+    "balance_checkpoints", "posting_spans", "postings", "ledger_txns", "ledger_accounts",
+    "withdrawals", "withdrawal_destinations", "outbox", "symbol_halts", "audit_log", "audit_head",
+    "accounts",
 )  # fmt: skip
 
 

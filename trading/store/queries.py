@@ -5,20 +5,20 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from sqlalchemy import Connection, func, select
+from sqlalchemy import Connection, select
 
 from trading.store import schema as s
+from trading.store.checkpoints import balances_as_of
 
 
 def balance_as_of(conn: Connection, code: str, as_of_ns: int) -> int:
-    """The balance of ledger account ``code`` from its postings up to ``as_of_ns`` inclusive."""
-    p, a = s.postings, s.ledger_accounts
-    stmt = (
-        select(func.coalesce(func.sum(p.c.amount), 0))
-        .select_from(p.join(a, a.c.ledger_account_id == p.c.ledger_account_id))
-        .where(a.c.code == code, p.c.ts_ns <= as_of_ns)
-    )
-    return int(conn.execute(stmt).scalar_one())
+    """The balance of ledger account ``code`` from its postings up to ``as_of_ns`` inclusive
+    (read from the balance checkpoints: ``trading.store.checkpoints``)."""
+    a = s.ledger_accounts
+    lid = conn.execute(select(a.c.ledger_account_id).where(a.c.code == code)).scalar()
+    if lid is None:
+        return 0
+    return balances_as_of(conn, [lid], as_of_ns)[lid]
 
 
 def order_history(conn: Connection, order_id: int) -> list[dict[str, Any]]:

@@ -2,10 +2,11 @@
 margin, now or as of any past time.
 
 Now reads the cached balances and the open lots; as of a past time ``T`` sums the postings
-up to ``T`` inclusive and rebuilds each lot's remaining quantity from its closures up to
-``T``. Equity needs marks: the caller passes a mark provider (``symbol -> Quote | None``, as
-a ``QuoteSource.get`` is) holding the prices of that time, and the answer names the symbols
-it could not mark. Money is integers of minor units beside its currency.
+up to ``T`` inclusive (through the balance checkpoints: ``trading.store.checkpoints``) and
+rebuilds each lot's remaining quantity from its closures up to ``T``. Equity needs marks:
+the caller passes a mark provider (``symbol -> Quote | None``, as a ``QuoteSource.get`` is)
+holding the prices of that time, and the answer names the symbols it could not mark. Money
+is integers of minor units beside its currency.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import ROUND_HALF_EVEN, Decimal
 
-from sqlalchemy import Connection, and_, func, or_, select
+from sqlalchemy import Connection, func, or_, select
 
 from trading.catalogue import Catalogue
 from trading.errors import NotFound
@@ -23,6 +24,7 @@ from trading.money import to_minor
 from trading.quotes import Quote
 from trading.risk import equity, free_margin, position_pnl
 from trading.store import schema as s
+from trading.store.checkpoints import balances_as_of
 
 Marks = Callable[[str], Quote | None]
 
@@ -115,24 +117,24 @@ def balances(
     Client money is booked as the house's liability (negative balances); here it is turned
     round, so that a client holding 100.00 USD has ``cash == 10000``.
     """
-    la, b, p = s.ledger_accounts, s.balances, s.postings
+    la, b = s.ledger_accounts, s.balances
+    rows: list[tuple[str, str, int]]
     if as_of_ns is None:
         amount = func.coalesce(b.c.amount, 0)
         source = la.outerjoin(b, b.c.ledger_account_id == la.c.ledger_account_id)
         stmt = select(la.c.code, la.c.commodity, amount.label("amount")).select_from(source)
+        rows = [(r[0], r[1], r[2]) for r in conn.execute(stmt.where(la.c.account_id == account_id))]
     else:
-        amount = func.coalesce(func.sum(p.c.amount), 0)
-        source = la.outerjoin(
-            p, and_(p.c.ledger_account_id == la.c.ledger_account_id, p.c.ts_ns <= as_of_ns)
-        )
-        stmt = (
-            select(la.c.code, la.c.commodity, amount.label("amount"))
-            .select_from(source)
-            .group_by(la.c.code, la.c.commodity)
-        )
-    stmt = stmt.where(la.c.account_id == account_id)
+        # From the balance checkpoints (trading.store.checkpoints): no scan of postings.
+        accounts = conn.execute(
+            select(la.c.ledger_account_id, la.c.code, la.c.commodity).where(
+                la.c.account_id == account_id
+            )
+        ).all()
+        at = balances_as_of(conn, [r[0] for r in accounts], as_of_ns)
+        rows = [(code, commodity, at[lid]) for lid, code, commodity in accounts]
     sums: dict[str, dict[str, int]] = {}
-    for code, commodity, total in conn.execute(stmt):
+    for code, commodity, total in rows:
         kind = code.split(":")[2]  # client:<id>:<kind>:<commodity>
         if kind in ("cash", "margin", "withdrawal_pending"):
             sums.setdefault(commodity, {})[kind] = -int(total)

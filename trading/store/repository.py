@@ -1,9 +1,10 @@
-"""Reading the OMS's state at start-up and writing a batch's rows in one transaction.
+"""Writing a batch's rows in one transaction (the state read at start-up:
+``trading.store.snapshot``, re-exported here).
 
 A ``Batch`` gathers what a group of commands produced: immutable rows to append (postings,
 fills, outbox and audit records...) and mutable entities to insert or update (orders, lots,
-balances...). ``flush`` (in ``trading.store.writer``, re-exported here) writes them in the
-caller's transaction.
+balances...). ``flush`` (``trading.store.writer``, re-exported here) writes them in a
+handful of statements per batch, not one per row.
 """
 
 from __future__ import annotations
@@ -12,12 +13,12 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Connection, func, select
-
-from trading.orders import TERMINAL, Initiator, Order, OrderStatus, OrderType, Side, TimeInForce
+from trading.orders import Order
 from trading.positions import Lot
-from trading.store import schema as s
-from trading.store.writer import flush as flush  # noqa: PLC0414 (re-exported for the callers)
+from trading.store.snapshot import Snapshot, load_snapshot, order_from_row
+from trading.store.writer import flush
+
+__all__ = ["Batch", "Snapshot", "flush", "load_snapshot", "order_from_row"]
 
 
 def order_row(o: Order) -> dict[str, Any]:
@@ -35,23 +36,6 @@ def order_row(o: Order) -> dict[str, Any]:
         "updated_ns": o.updated_ns, "initiator": o.initiator.value,
         "house_reason": o.house_reason, "route": o.route, "venue": o.venue,
     }  # fmt: skip
-
-
-def order_from_row(r: Any) -> Order:
-    return Order(
-        order_id=r.order_id, account_id=r.account_id, client_order_id=r.client_order_id,
-        symbol=r.symbol, side=Side(r.side), type=OrderType(r.type), qty=r.qty, price=r.price,
-        trigger_price=r.trigger_price, tif=TimeInForce(r.tif), expire_ns=r.expire_ns,
-        reference_price=r.reference_price, max_slippage_ticks=r.max_slippage_ticks,
-        fingerprint=r.fingerprint, created_ns=r.created_ns, status=OrderStatus(r.status),
-        filled_qty=r.filled_qty, filled_notional=r.filled_notional, updated_ns=r.updated_ns,
-        reason=r.reason,
-        resume_status=OrderStatus(r.resume_status) if r.resume_status else None,
-        pending_qty=r.pending_qty, pending_price=r.pending_price,
-        pending_trigger_price=r.pending_trigger_price,
-        initiator=Initiator(r.initiator), house_reason=r.house_reason,
-        route=r.route, venue=r.venue,
-    )  # fmt: skip
 
 
 def lot_row(lot: Lot) -> dict[str, Any]:
@@ -215,82 +199,3 @@ class Batch:
             + len(self.dirty_orders) + len(self.new_lots) + len(self.dirty_lots)
             + len(self.balances) + len(self.withdrawals)
         )  # fmt: skip
-
-
-@dataclass
-class Snapshot:
-    """What the OMS keeps in memory, as read from the store at start-up."""
-
-    accounts: list[Any]
-    ledger_accounts: list[Any]
-    balances: dict[int, int]
-    open_orders: list[Order]
-    open_lots: list[Lot]
-    pending_withdrawals: list[Any]
-    account_seqs: dict[int, int]
-    max_ids: dict[str, int]
-    audit_head: tuple[int, str] | None
-    halted_symbols: set[str]
-    clients: list[Any] = field(default_factory=list)
-    account_limits: list[Any] = field(default_factory=list)
-    destinations: list[Any] = field(default_factory=list)
-
-
-_ID_COLUMNS = {
-    "order": s.orders.c.order_id, "txn": s.ledger_txns.c.txn_id,
-    "posting": s.postings.c.posting_id, "exception": s.exec_exceptions.c.exception_id,
-    "lot": s.lots.c.lot_id, "closure": s.lot_closures.c.closure_id,
-    "withdrawal": s.withdrawals.c.withdrawal_id, "event": s.outbox.c.event_id,
-    "audit": s.audit_log.c.seq, "ledger_account": s.ledger_accounts.c.ledger_account_id,
-    "deposit": s.deposits.c.deposit_id,
-    "destination": s.withdrawal_destinations.c.destination_id,
-    "financing": s.financing.c.financing_id,
-}  # fmt: skip
-
-
-def load_snapshot(conn: Connection) -> Snapshot:
-    terminal = [st.value for st in TERMINAL]
-    open_orders = [
-        order_from_row(r)
-        for r in conn.execute(
-            select(s.orders).where(s.orders.c.status.not_in(terminal)).order_by(s.orders.c.order_id)
-        )
-    ]
-    lots = [
-        Lot(r.lot_id, r.account_id, r.symbol, r.qty, r.remaining, r.price, r.margin,
-            r.open_exec_id, r.opened_ns, r.closed_ns)
-        for r in conn.execute(
-            select(s.lots).where(s.lots.c.closed_ns.is_(None)).order_by(s.lots.c.lot_id)
-        )
-    ]  # fmt: skip
-    max_ids = {
-        k: conn.execute(select(func.coalesce(func.max(c), 0))).scalar_one()
-        for k, c in _ID_COLUMNS.items()
-    }
-    head = conn.execute(select(s.audit_head.c.seq, s.audit_head.c.hash)).first()
-    return Snapshot(
-        accounts=list(conn.execute(select(s.accounts))),
-        ledger_accounts=list(conn.execute(select(s.ledger_accounts))),
-        balances={r.ledger_account_id: r.amount for r in conn.execute(select(s.balances))},
-        open_orders=open_orders,
-        open_lots=lots,
-        pending_withdrawals=list(
-            conn.execute(
-                select(s.withdrawals).where(s.withdrawals.c.status.in_(("requested", "held")))
-            )
-        ),
-        account_seqs={
-            r[0]: r[1]
-            for r in conn.execute(
-                select(s.outbox.c.account_id, func.max(s.outbox.c.account_seq)).group_by(
-                    s.outbox.c.account_id
-                )
-            )
-        },
-        max_ids=max_ids,
-        audit_head=(head[0], head[1]) if head else None,
-        halted_symbols={r[0] for r in conn.execute(select(s.symbol_halts.c.symbol))},
-        clients=list(conn.execute(select(s.clients))),
-        account_limits=list(conn.execute(select(s.account_limits))),
-        destinations=list(conn.execute(select(s.withdrawal_destinations))),
-    )

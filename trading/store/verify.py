@@ -309,8 +309,60 @@ CHECKS: list[tuple[str, str, str]] = [
 ]
 
 
+# Replaced by trading.store.checkpoints.SPAN_POSTINGS when a check runs.
+_SPAN = "__SPAN_POSTINGS__"
+
+
+def _checkpoint_checks(span: str) -> list[tuple[str, str, str]]:
+    """The balance checkpoints and posting spans (``trading.store.checkpoints``) recomputed
+    from the postings, both ways: a wrong, missing or extra row shows."""
+    sums = f"""SELECT ledger_account_id AS lid, (posting_id - 1) / {span} AS span,
+                      SUM(amount) AS total
+               FROM postings GROUP BY ledger_account_id, (posting_id - 1) / {span}"""
+    running = f"""SELECT lid, (span + 1) * {span} AS at_id,
+                         SUM(total) OVER (PARTITION BY lid ORDER BY span) AS amount
+                  FROM ({sums}) s
+                  WHERE (span + 1) * {span} <= (SELECT MAX(posting_id) FROM postings)"""
+    spans = f"""SELECT (posting_id - 1) / {span} AS span_id, MIN(ts_ns) AS lo, MAX(ts_ns) AS hi
+                FROM postings GROUP BY (posting_id - 1) / {span}"""
+    return [
+        (
+            "balance_checkpoints",
+            "each balance checkpoint is the sum of its account's postings up to its posting "
+            "id, one at the end of each complete span for every account the span touched",
+            f"""SELECT r.lid, r.at_id, r.amount, c.amount FROM ({running}) r
+                LEFT JOIN balance_checkpoints c
+                  ON c.ledger_account_id = r.lid AND c.posting_id = r.at_id
+                WHERE c.amount IS NULL OR c.amount <> r.amount
+                UNION ALL
+                SELECT c.ledger_account_id, c.posting_id, NULL, c.amount
+                FROM balance_checkpoints c LEFT JOIN ({running}) r
+                  ON c.ledger_account_id = r.lid AND c.posting_id = r.at_id
+                WHERE r.lid IS NULL""",
+        ),
+        (
+            "posting_spans",
+            "each span of postings records its earliest and latest posting time",
+            f"""SELECT s.span_id, s.lo, s.hi, p.min_ts_ns, p.max_ts_ns FROM ({spans}) s
+                LEFT JOIN posting_spans p ON p.span_id = s.span_id
+                WHERE p.span_id IS NULL OR p.min_ts_ns <> s.lo OR p.max_ts_ns <> s.hi
+                UNION ALL
+                SELECT p.span_id, NULL, NULL, p.min_ts_ns, p.max_ts_ns
+                FROM posting_spans p LEFT JOIN ({spans}) s ON s.span_id = p.span_id
+                WHERE s.span_id IS NULL""",
+        ),
+    ]
+
+
+CHECKS += _checkpoint_checks(_SPAN)
+
+
 def _checks() -> Iterator[tuple[str, str, Callable[[Connection], list[tuple[object, ...]]]]]:
-    for name, statement, sql in CHECKS:
+    from trading.store import checkpoints
+
+    span = str(int(checkpoints.SPAN_POSTINGS))
+    for name, statement, template in CHECKS:
+        sql = template.replace(_SPAN, span)
         yield name, statement, lambda conn, sql=sql: _rows(conn, sql)  # type: ignore[misc]
 
 

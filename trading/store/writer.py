@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import Connection
 from sqlalchemy.dialects import postgresql
 
+from trading.store import checkpoints
 from trading.store import schema as s
 
 if TYPE_CHECKING:
@@ -233,6 +234,7 @@ def _flush(w: _Writer, batch: Batch) -> None:
             (new if k in batch.new_balances else old).append(row)
         w.insert("balances", new)
         w.update("balances", old)
+    checkpoints.record(w.cursor, w.sqlite, batch.rows.get("postings", []))
     if not batch.frozen:
         batch.freeze()
     w.insert("orders", batch.rows["orders"])
