@@ -281,7 +281,13 @@ def _replay_copy(conninfo: str, txns: list[list[tuple[str, list[Any]]]]) -> floa
         steps: list[tuple[str, Any, Any]] = []
         for sql, rows in txn:
             m = _INSERT.match(sql)
-            if m and len(rows) > 1 and all(isinstance(r, dict | tuple) for r in rows):
+            # An upsert (the postings' spans) has no COPY form: it stays a statement.
+            if (
+                m
+                and "ON CONFLICT" not in sql.upper()
+                and len(rows) > 1
+                and all(isinstance(r, dict | tuple) for r in rows)
+            ):
                 cols = [c.strip() for c in m.group(2).split(",")]
                 copy = f"COPY {m.group(1)} ({', '.join(cols)}) FROM STDIN"
                 steps.append(
