@@ -5,7 +5,7 @@ run, the median, min and max of each figure, and the machine it ran on; a summar
 printed at the end. These are measurements: nothing here asserts a time.
 
   oms_throughput  durable orders/s, group commit vs one commit per order, vs the store's bound
-  history         throughput and memory from 10 k orders of history to a few hundred k
+  history         throughput, memory and restart from 10 k orders of history to 1 M
   latency         ack latency p50/p99 at a steady 1,000 orders/s through OMSService
   ticks_throughput  ticks/s through the tick dataflow, every filter on, beside a plain loop
   ticks_scaling     a Parquet replay through the tick pipeline on two processes against one
